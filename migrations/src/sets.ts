@@ -1,0 +1,57 @@
+import type { Knex } from 'knex';
+import * as monolith001 from './monolith/001_initial_schema';
+import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
+
+interface Migration {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+/** One set of migrations for one kind of database, with its own bookkeeping table. */
+export interface MigrationSet {
+  readonly name: string;
+  readonly description: string;
+  /** Schema of the bookkeeping table; the set's own objects may live elsewhere. */
+  readonly schemaName: string;
+  readonly tableName: string;
+  readonly migrations: Readonly<Record<string, Migration>>;
+}
+
+/**
+ * Every set, by name. Migrations are listed here (not discovered from disk)
+ * so that tsx, jest and a compiled build all run exactly the same ones.
+ */
+export const MIGRATION_SETS = Object.freeze({
+  monolith: {
+    name: 'monolith',
+    description: "a tenant's monolith database: the legacy schema",
+    schemaName: 'public',
+    tableName: 'knex_migrations',
+    migrations: { '001_initial_schema': monolith001 },
+  },
+  'monolith-cdc': {
+    name: 'monolith-cdc',
+    description: "the toolkit's objects inside a monolith database (schema strangler): Debezium signal table, heartbeat table",
+    schemaName: 'strangler',
+    tableName: 'knex_migrations',
+    migrations: { '001_signal_and_heartbeat': monolithCdc001 },
+  },
+  // Homes ready for the extracted services' databases and the control store;
+  // their issues add the migrations.
+  extracted: {
+    name: 'extracted',
+    description: 'an extracted service database (multi-tenant)',
+    schemaName: 'public',
+    tableName: 'knex_migrations',
+    migrations: {},
+  },
+  control: {
+    name: 'control',
+    description: 'the control store: routes, flips, audit, parity results',
+    schemaName: 'public',
+    tableName: 'knex_migrations',
+    migrations: {},
+  },
+} satisfies Record<string, MigrationSet>);
+
+export type MigrationSetName = keyof typeof MIGRATION_SETS;

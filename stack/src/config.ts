@@ -1,0 +1,156 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { ConfigError, zodIssues } from '@strangler/common';
+
+/** The repository root: stack/src/config.ts lives two levels below it. */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+const port = z.number().int().min(1024, 'must be between 1024 and 65535').max(65535, 'must be between 1024 and 65535');
+const tenantName = z
+  .string()
+  .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must start with a letter and hold only a-z, 0-9 and _ (it names a database, a replication slot and a topic prefix)');
+
+/**
+ * Everything `stack/` needs, validated once and frozen. Each field can come
+ * from an environment variable (named in ENV below) or from the caller.
+ */
+export const StackConfigSchema = z
+  .object({
+    /** Logs, data folders and the state file. @default <repo>/.strangler/stack */
+    stateDir: z.string().min(1),
+    /** Maven-resolved jars and plugins, reused across runs and stacks. @default <repo>/.cache/stack */
+    cacheDir: z.string().min(1),
+    tenants: z.array(tenantName).min(1, 'needs at least one tenant').refine((t) => new Set(t).size === t.length, 'tenant names must be unique'),
+    ports: z
+      .object({
+        postgres: port,
+        kafka: port,
+        kafkaController: port,
+        connect: port,
+        /** The first tenant's monolith listens here, the next one on +1, and so on. */
+        monolithBase: port,
+      })
+      .strict(),
+    postgres: z
+      .object({
+        /** Set to use an existing server (it must already run with wal_level=logical); unset to run our own. */
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+        /** Folder holding initdb and postgres. @default found with pg_config, then /usr/lib/postgresql/<newest>/bin */
+        binDir: z.string().optional(),
+        /** The OS user that runs our own instance when we are root (PostgreSQL refuses to run as root). */
+        osUser: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a valid Linux user name'),
+      })
+      .strict(),
+    /** Start the tenants' monolith processes as well (the demo does; some tests only need the infrastructure). */
+    monoliths: z.boolean(),
+    /** Register one Debezium connector per tenant database once Connect is ready. */
+    connectors: z.boolean(),
+    /** JVM heap for the broker and for the Connect worker, e.g. "768m". */
+    jvmHeap: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g'),
+  })
+  .strict()
+  .refine((c) => new Set(Object.values(c.ports)).size === Object.values(c.ports).length, {
+    message: 'every port must be different',
+    path: ['ports'],
+  });
+
+export type StackConfig = Readonly<z.infer<typeof StackConfigSchema>>;
+export type StackConfigInput = {
+  [K in keyof z.infer<typeof StackConfigSchema>]?: K extends 'ports' | 'postgres'
+    ? Partial<z.infer<typeof StackConfigSchema>[K]>
+    : z.infer<typeof StackConfigSchema>[K];
+};
+
+/** Defaults chosen away from 5432 (PostgreSQL), 3306 (MariaDB), 6379 (Redis), 5672/15672 (RabbitMQ), 1883 (Mosquitto) and 4222/8222 (NATS). */
+export const DEFAULT_PORTS = Object.freeze({
+  postgres: 54329,
+  kafka: 19092,
+  kafkaController: 19093,
+  connect: 18083,
+  monolithBase: 18101,
+});
+
+export const DEFAULT_TENANTS = Object.freeze(['acme', 'globex']);
+
+/** Environment variable → config path. Documented in stack/README.md. */
+export const ENV = Object.freeze({
+  STRANGLER_STATE_DIR: 'stateDir',
+  STRANGLER_CACHE_DIR: 'cacheDir',
+  STRANGLER_TENANTS: 'tenants',
+  STRANGLER_PG_PORT: 'ports.postgres',
+  STRANGLER_KAFKA_PORT: 'ports.kafka',
+  STRANGLER_KAFKA_CONTROLLER_PORT: 'ports.kafkaController',
+  STRANGLER_CONNECT_PORT: 'ports.connect',
+  STRANGLER_MONOLITH_PORT_BASE: 'ports.monolithBase',
+  STRANGLER_PG_URL: 'postgres.url',
+  STRANGLER_PG_BIN: 'postgres.binDir',
+  STRANGLER_PG_OS_USER: 'postgres.osUser',
+  STRANGLER_JVM_HEAP: 'jvmHeap',
+} as const);
+
+function fromEnv(env: NodeJS.ProcessEnv): { input: StackConfigInput; sources: Map<string, string> } {
+  const input: Record<string, unknown> = {};
+  const sources = new Map<string, string>();
+  for (const [name, target] of Object.entries(ENV)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const [head, leaf] = target.split('.') as [string, string | undefined];
+    let value: unknown = raw;
+    if (target.startsWith('ports.')) value = /^\d+$/.test(raw) ? Number(raw) : raw;
+    if (target === 'tenants') value = raw.split(',').map((t) => t.trim()).filter(Boolean);
+    if (leaf === undefined) input[head] = value;
+    else input[head] = { ...(input[head] as object | undefined), [leaf]: value };
+    sources.set(target, name);
+  }
+  return { input: input as StackConfigInput, sources };
+}
+
+/**
+ * Builds the stack's configuration: defaults, then environment variables, then
+ * `overrides`. Every problem is reported at once, each under the name the user
+ * set it by (an environment variable or a config path), then the result is frozen.
+ */
+export function loadStackConfig(overrides: StackConfigInput = {}, env: NodeJS.ProcessEnv = process.env): StackConfig {
+  const { input: envInput, sources } = fromEnv(env);
+  const merged = {
+    stateDir: path.join(REPO_ROOT, '.strangler', 'stack'),
+    cacheDir: path.join(REPO_ROOT, '.cache', 'stack'),
+    tenants: [...DEFAULT_TENANTS],
+    monoliths: true,
+    connectors: true,
+    jvmHeap: '768m',
+    ...envInput,
+    ...overrides,
+    ports: { ...DEFAULT_PORTS, ...envInput.ports, ...overrides.ports },
+    postgres: { osUser: 'strangler-pg', ...envInput.postgres, ...overrides.postgres },
+  };
+  const parsed = StackConfigSchema.safeParse(merged);
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error, merged).map((issue) => {
+      const byEnv = sources.get(issue.path);
+      return byEnv ? { ...issue, path: `${byEnv} (${issue.path})` } : issue;
+    });
+    throw new ConfigError('stack', issues);
+  }
+  const config = parsed.data;
+  return deepFreeze({
+    ...config,
+    stateDir: path.resolve(config.stateDir),
+    cacheDir: path.resolve(config.cacheDir),
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The port a tenant's monolith listens on. */
+export function monolithPort(config: StackConfig, tenant: string): number {
+  const index = config.tenants.indexOf(tenant);
+  if (index < 0) throw new Error(`unknown tenant ${tenant}`);
+  return config.ports.monolithBase + index;
+}
