@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { isStranglerError } from '@strangler/common';
+import { ConnectClient } from './connect-client';
+import { registerTenantConnector } from './register';
+import { cdcStatus, formatStatus } from './status';
+
+const USAGE = `usage:
+  npm run cdc -- status [--connect-url URL] [--json]
+  npm run cdc -- register --tenant NAME --database-url postgres://user@host:port/db [--connect-url URL]
+
+The Connect URL defaults to STRANGLER_CONNECT_URL, then http://127.0.0.1:18083 (the stack's default).`;
+
+function fail(message: string, code = 2): never {
+  console.error(`cdc: ${message}`);
+  process.exit(code);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: rest,
+      options: {
+        'connect-url': { type: 'string' },
+        tenant: { type: 'string' },
+        'database-url': { type: 'string' },
+        json: { type: 'boolean', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  const connect = new ConnectClient(values['connect-url'] ?? process.env.STRANGLER_CONNECT_URL ?? 'http://127.0.0.1:18083');
+  switch (command) {
+    case 'status': {
+      const reports = await cdcStatus(connect);
+      console.log(values.json ? JSON.stringify(reports, null, 2) : formatStatus(reports));
+      if (reports.some((r) => r.connectorState !== 'RUNNING' || r.tasks.some((t) => t.state !== 'RUNNING'))) process.exitCode = 1;
+      return;
+    }
+    case 'register': {
+      if (!values.tenant || !values['database-url']) fail(`register needs --tenant and --database-url\n${USAGE}`);
+      const url = new URL(values['database-url']);
+      const result = await registerTenantConnector(connect, {
+        tenant: values.tenant,
+        host: url.hostname,
+        port: Number(url.port || 5432),
+        database: decodeURIComponent(url.pathname.slice(1)),
+        user: decodeURIComponent(url.username || 'postgres'),
+        password: decodeURIComponent(url.password),
+      });
+      console.log(`${result.name}: ${result.action}`);
+      return;
+    }
+    default:
+      fail(command ? `unknown command "${command}"\n${USAGE}` : USAGE);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (isStranglerError(err)) fail(`${err.message} [${err.code}]`, 1);
+  fail((err as Error).stack ?? String(err), 1);
+});

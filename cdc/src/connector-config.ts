@@ -1,0 +1,97 @@
+import { CdcError } from './errors';
+import type { ConnectorConfig } from './connect-client';
+
+export const POSTGRES_CONNECTOR_CLASS = 'io.debezium.connector.postgresql.PostgresConnector';
+
+/** The monolith tables every tenant connector captures, in the legacy schema. */
+export const MONOLITH_TABLES = Object.freeze(['public.users', 'public.rooms', 'public.room_members', 'public.messages']);
+/** The toolkit's own tables in each monolith database (migration set monolith-cdc). */
+export const SIGNAL_TABLE = 'strangler.debezium_signal';
+export const HEARTBEAT_TABLE = 'strangler.cdc_heartbeat';
+
+export interface TenantSource {
+  /** Names the topics (`<tenant>.<schema>.<table>`), the slot and the publication. */
+  readonly tenant: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password?: string;
+  /** @default MONOLITH_TABLES */
+  readonly tables?: readonly string[];
+}
+
+const TENANT = /^[a-z][a-z0-9_]{0,30}$/;
+
+export function connectorName(tenant: string): string {
+  return `strangler-${tenant}`;
+}
+
+/** One slot and one publication per tenant database, named after the tenant. */
+export function slotName(tenant: string): string {
+  return `strangler_${tenant}`;
+}
+
+/**
+ * The Debezium PostgreSQL connector config for one tenant database. Pure:
+ * the same source always yields the same config, which is what makes
+ * registration idempotent (a second run compares and changes nothing).
+ */
+export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
+  if (!TENANT.test(source.tenant)) {
+    throw new CdcError(
+      'STR_ERR_CDC_TENANT_INVALID',
+      `tenant ${JSON.stringify(source.tenant)} must start with a letter and hold only a-z, 0-9 and _, at most 31 characters (it names a topic prefix, a slot and a publication)`,
+      { context: { tenant: source.tenant } },
+    );
+  }
+  const tables = source.tables ?? MONOLITH_TABLES;
+  const slot = slotName(source.tenant);
+  return Object.freeze({
+    'connector.class': POSTGRES_CONNECTOR_CLASS,
+    'tasks.max': '1',
+    'database.hostname': source.host,
+    'database.port': String(source.port),
+    'database.user': source.user,
+    'database.password': source.password ?? '',
+    'database.dbname': source.database,
+    'topic.prefix': source.tenant,
+    'plugin.name': 'pgoutput',
+    'slot.name': slot,
+    'publication.name': slot,
+    // Only the captured tables, so the publication never grows behind our back.
+    'publication.autocreate.mode': 'filtered',
+    'table.include.list': [...tables, SIGNAL_TABLE, HEARTBEAT_TABLE].join(','),
+    // Full before-images for updates and deletes: projections and parity need the old row, not just its key.
+    'replica.identity.autoset.values': tables.map((t) => `${t}:FULL`).join(','),
+    'snapshot.mode': 'initial',
+    'signal.enabled.channels': 'source',
+    'signal.data.collection': SIGNAL_TABLE,
+    'incremental.snapshot.chunk.size': '4096',
+    'heartbeat.interval.ms': '5000',
+    // A write in this database on every heartbeat keeps the slot's restart LSN moving while the captured tables are idle.
+    'heartbeat.action.query': `INSERT INTO ${HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at`,
+    'decimal.handling.mode': 'string',
+    'time.precision.mode': 'isostring',
+    'interval.handling.mode': 'string',
+    'binary.handling.mode': 'base64',
+    'hstore.handling.mode': 'json',
+    'tombstones.on.delete': 'true',
+    // Truncates too: a projection must see them (op "t").
+    'skipped.operations': 'none',
+    'topic.creation.default.replication.factor': '1',
+    'topic.creation.default.partitions': '1',
+    'topic.creation.default.cleanup.policy': 'delete',
+    'topic.creation.default.retention.ms': '-1',
+    'slot.drop.on.stop': 'false',
+    'status.update.interval.ms': '1000',
+    'poll.interval.ms': '50',
+    'max.batch.size': '4096',
+    'max.queue.size': '16384',
+  });
+}
+
+/** Topic of one table of one tenant: `<tenant>.<schema>.<table>`. */
+export function topicFor(tenant: string, table: string): string {
+  return `${tenant}.${table.includes('.') ? table : `public.${table}`}`;
+}

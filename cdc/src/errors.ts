@@ -1,0 +1,18 @@
+import { StranglerError } from '@strangler/common';
+
+/** Stable codes of cdc/ (listed in docs/errors.md). */
+export type CdcErrorCode =
+  | 'STR_ERR_CDC_CONNECT_UNREACHABLE'
+  | 'STR_ERR_CDC_CONNECT_REQUEST'
+  | 'STR_ERR_CDC_CONNECTOR_INVALID'
+  | 'STR_ERR_CDC_CONNECTOR_FAILED'
+  | 'STR_ERR_CDC_CONNECTOR_NOT_STREAMING'
+  | 'STR_ERR_CDC_TENANT_INVALID';
+
+export class CdcError extends StranglerError {
+  declare readonly code: CdcErrorCode;
+
+  constructor(code: CdcErrorCode, message: string, options: { cause?: unknown; retriable?: boolean; context?: Record<string, unknown> } = {}) {
+    super(code, message, options);
+  }
+}

@@ -1,0 +1,116 @@
+import { Client } from 'pg';
+import { sleep } from '@strangler/common';
+import { ConnectClient, type ConnectorConfig } from './connect-client';
+import { connectorName, POSTGRES_CONNECTOR_CLASS, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
+import { CdcError } from './errors';
+
+export type RegisterAction = 'created' | 'updated' | 'unchanged';
+
+export interface RegisterResult {
+  readonly name: string;
+  readonly action: RegisterAction;
+  readonly config: ConnectorConfig;
+}
+
+function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean {
+  const strip = ({ name: _name, ...rest }: Record<string, string>) => rest;
+  const a = strip({ ...current });
+  const b = strip({ ...wanted });
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].every((k) => a[k] === b[k]);
+}
+
+/**
+ * Registers (or updates) the Debezium connector of one tenant database,
+ * idempotently: an identical config already in place is left alone, so a
+ * second run changes nothing and restarts nothing. Connect validates the
+ * config first, and every rejected field is reported at once.
+ */
+export async function registerTenantConnector(connect: ConnectClient, source: TenantSource): Promise<RegisterResult> {
+  const name = connectorName(source.tenant);
+  const config = tenantConnectorConfig(source);
+  const current = await connect.getConfig(name);
+  if (current && sameConfig(current, config)) return { name, action: 'unchanged', config };
+  const validation = await connect.validate(POSTGRES_CONNECTOR_CLASS, { ...config, name });
+  if (validation.error_count > 0) {
+    const problems = validation.configs
+      .filter((c) => c.value.errors.length > 0)
+      .map((c) => `  - ${c.value.name} (${JSON.stringify(c.value.name.includes('password') ? '***' : c.value.value)}): ${c.value.errors.join('; ')}`);
+    throw new CdcError('STR_ERR_CDC_CONNECTOR_INVALID', `Kafka Connect rejected the connector config of tenant ${source.tenant}:\n${problems.join('\n')}`, {
+      context: { tenant: source.tenant, connector: name },
+    });
+  }
+  await connect.putConfig(name, config);
+  return { name, action: current ? 'updated' : 'created', config };
+}
+
+/**
+ * Waits until the tenant's connector and its task run and its replication
+ * slot is active: from then on every commit in that database reaches Kafka.
+ */
+export async function waitUntilStreaming(
+  connect: ConnectClient,
+  tenant: string,
+  databaseUrl: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const name = connectorName(tenant);
+  const deadline = Date.now() + timeoutMs;
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  let last = 'no status yet';
+  try {
+    while (Date.now() < deadline) {
+      const status = await connect.status(name).catch((err: CdcError) => {
+        if (err.retriable) return undefined;
+        throw err;
+      });
+      const failed = status?.tasks.find((t) => t.state === 'FAILED') ?? (status?.connector.state === 'FAILED' ? status.connector : undefined);
+      if (failed) {
+        throw new CdcError('STR_ERR_CDC_CONNECTOR_FAILED', `connector ${name} failed: ${(failed.trace ?? 'no trace').split('\n').slice(0, 6).join('\n')}`, {
+          context: { tenant, connector: name },
+        });
+      }
+      if (status) last = `connector ${status.connector.state}, tasks ${status.tasks.map((t) => t.state).join(',') || 'none'}`;
+      if (status?.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) {
+        const slot = await db.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slotName(tenant)]);
+        if (slot.rows[0]?.active) return;
+        last += slot.rows[0] ? ', slot inactive (snapshot running?)' : ', no slot yet';
+      }
+      await sleep(200);
+    }
+  } finally {
+    await db.end();
+  }
+  throw new CdcError('STR_ERR_CDC_CONNECTOR_NOT_STREAMING', `connector ${name} is not streaming after ${timeoutMs} ms (${last}); see the Connect log`, {
+    retriable: true,
+    context: { tenant, connector: name },
+  });
+}
+
+/**
+ * Removes a tenant's connector and then its replication slot and publication,
+ * so the database stops retaining WAL for it. Used by tests and by teardown.
+ */
+export async function removeTenantConnector(connect: ConnectClient, tenant: string, databaseUrl: string): Promise<void> {
+  await connect.deleteConnector(connectorName(tenant));
+  const db = new Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const slot = slotName(tenant);
+    // The walsender lets go of the slot a moment after the task stops.
+    for (let i = 0; i < 100; i++) {
+      const { rows } = await db.query<{ active_pid: number | null }>('SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      if (!rows[0]) break;
+      if (rows[0].active_pid === null) {
+        await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+        break;
+      }
+      if (i > 25) await db.query('SELECT pg_terminate_backend($1)', [rows[0].active_pid]);
+      await sleep(100);
+    }
+    await db.query(`DROP PUBLICATION IF EXISTS "${slot}"`);
+  } finally {
+    await db.end();
+  }
+}

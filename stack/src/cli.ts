@@ -1,0 +1,131 @@
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { ConnectClient, cdcStatus, formatStatus } from '@strangler/cdc';
+import { isStranglerError, sleep } from '@strangler/common';
+import { loadStackConfig, ENV } from './config';
+import { stackLayout } from './layout';
+import { isAlive } from './process';
+import { formatSummary, startStack } from './stack';
+import { readState, runningOwner } from './state';
+
+const USAGE = `usage: npm start                   start the demo stack (same as: npm run stack -- up)
+       npm run stack -- up        start it; Ctrl-C stops everything it started
+       npm run stack -- down      stop a stack running from another terminal
+       npm run stack -- status    what runs, where, and each connector's state
+       npm run stack -- clean     delete the state folder (databases, topics, logs) to start over
+
+options for up: --no-monoliths  --no-connectors  --tenants a,b
+environment: ${Object.keys(ENV).join(', ')}`;
+
+function fail(message: string, code = 2): never {
+  console.error(`stack: ${message}`);
+  process.exit(code);
+}
+
+async function up(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' } },
+    strict: true,
+  });
+  const config = loadStackConfig({
+    ...(values['no-monoliths'] ? { monoliths: false } : {}),
+    ...(values['no-connectors'] ? { connectors: false } : {}),
+    ...(values.tenants ? { tenants: values.tenants.split(',').map((t) => t.trim()) } : {}),
+  });
+  console.log(`strangler stack: starting (state folder ${config.stateDir})`);
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1 || !stack) {
+      // A second Ctrl-C, or one during start-up before the handle exists: no more waiting.
+      console.log(`\n${signal}: stopping at once`);
+      stack?.killNow();
+      if (!stack) return void (pendingSignal = signal);
+      process.exit(130);
+    }
+    console.log(`\n${signal}: stopping every process the stack started (Ctrl-C again to kill them at once)`);
+    void stack.stop().then(() => {
+      console.log('stopped');
+      process.exit(0);
+    });
+  };
+  let pendingSignal: NodeJS.Signals | undefined;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', () => stack?.killNow());
+  stack = await startStack(config, (line) => console.log(line));
+  console.log(`\nready in ${(stack.readyMs / 1000).toFixed(1)} s\n${formatSummary(stack)}\n\nCtrl-C stops everything.`);
+  if (pendingSignal) {
+    signals = 0;
+    onSignal(pendingSignal);
+    return;
+  }
+  // Keep watching: a child that dies on its own is reported, not silently missed.
+  for (;;) {
+    await sleep(1000);
+    const dead = stack.processes.find((p) => p.deathError());
+    if (dead && signals === 0) {
+      console.error(`stack: ${dead.deathError()!.message}\nstopping the rest.`);
+      await stack.stop();
+      process.exit(1);
+    }
+  }
+}
+
+async function down(): Promise<void> {
+  const layout = stackLayout(loadStackConfig());
+  const owner = runningOwner(layout);
+  if (!owner) return console.log(`no stack is running from ${layout.stateDir}`);
+  process.kill(owner.ownerPid, 'SIGTERM');
+  for (let i = 0; i < 600 && isAlive(owner.ownerPid); i++) await sleep(100);
+  if (isAlive(owner.ownerPid)) fail(`the stack (pid ${owner.ownerPid}) did not stop within 60 s`, 1);
+  console.log('stopped');
+}
+
+async function status(): Promise<void> {
+  const config = loadStackConfig();
+  const layout = stackLayout(config);
+  const state = readState(layout);
+  if (!state || !isAlive(state.ownerPid)) return console.log(`no stack is running from ${layout.stateDir}`);
+  console.log(`stack pid ${state.ownerPid}, started ${state.startedAt}${state.readyAt ? `, ready ${state.readyAt}` : ' (not ready yet)'}`);
+  for (const p of state.processes) console.log(`  ${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${isAlive(p.pid) ? 'running' : 'GONE'}  ${p.logFile}`);
+  console.log(`\n${formatStatus(await cdcStatus(new ConnectClient(state.endpoints.connectUrl)))}`);
+}
+
+function clean(): void {
+  const config = loadStackConfig();
+  const layout = stackLayout(config);
+  const owner = runningOwner(layout);
+  if (owner) fail(`a stack is running from ${layout.stateDir} (pid ${owner.ownerPid}): stop it first (npm run stack -- down)`, 1);
+  fs.rmSync(layout.stateDir, { recursive: true, force: true });
+  console.log(`removed ${layout.stateDir}; the jar cache in ${config.cacheDir} is kept (delete it too to fetch everything again)`);
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  switch (command) {
+    case 'up':
+      return up(rest);
+    case 'down':
+      return down();
+    case 'status':
+      return status();
+    case 'clean':
+      return clean();
+    case undefined:
+    case 'help':
+    case '--help':
+      console.log(USAGE);
+      return;
+    default:
+      fail(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+main().catch((err: unknown) => {
+  if (isStranglerError(err)) fail(`${err.message}\n[${err.code}]`, 1);
+  if (err instanceof TypeError && (err as NodeJS.ErrnoException).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail(`${err.message}\n${USAGE}`);
+  fail((err as Error).stack ?? String(err), 1);
+});

@@ -1,0 +1,218 @@
+import fs from 'node:fs';
+import { ConnectClient, registerTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { migrate } from '@strangler/migrations';
+import { monolithPort, type StackConfig } from './config';
+import { connectUrl, startConnect } from './connect';
+import { kafkaBootstrap, startKafka } from './kafka';
+import { stackLayout, type StackLayout } from './layout';
+import { startMonolith } from './monoliths';
+import { assertPortsFree } from './ports';
+import { databaseUrl, ensureDatabase, startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
+import type { ManagedProcess } from './process';
+import { ensureRuntime, type Runtime } from './runtime';
+import { reapOrphans, removeState, writeState, type StackState } from './state';
+
+export interface TenantEndpoint {
+  readonly tenant: string;
+  readonly database: string;
+  readonly databaseUrl: string;
+  readonly monolithUrl?: string;
+  readonly connector?: string;
+}
+
+export interface RunningStack {
+  readonly config: StackConfig;
+  readonly layout: StackLayout;
+  readonly runtime: Runtime;
+  readonly postgres: PostgresEndpoint;
+  readonly kafkaBootstrap: string;
+  readonly connectUrl: string;
+  readonly tenants: readonly TenantEndpoint[];
+  readonly processes: readonly ManagedProcess[];
+  readonly readyMs: number;
+  /** Stops every child, newest first (monoliths, Connect, Kafka, PostgreSQL). Safe to call twice. */
+  stop(): Promise<void>;
+  /** SIGKILL to every child, for a synchronous exit path. */
+  killNow(): void;
+}
+
+export type ProgressLine = (line: string) => void;
+
+export function tenantDatabase(tenant: string): string {
+  return `monolith_${tenant}`;
+}
+
+/**
+ * Starts the whole topology and resolves once it is ready: PostgreSQL
+ * accepting connections, the broker answering metadata, Connect listing the
+ * Debezium plugin, each tenant migrated and served, and each tenant's
+ * connector streaming. On any failure, everything already started is stopped.
+ */
+export async function startStack(config: StackConfig, progress: ProgressLine = () => {}): Promise<RunningStack> {
+  const t0 = process.hrtime.bigint();
+  const layout = stackLayout(config);
+  const started: ManagedProcess[] = [];
+  const at = () => `[${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(5)} s]`;
+  const say = (step: string, text: string) => progress(`${at()} ${step.padEnd(16)} ${text}`);
+
+  const reaped = await reapOrphans(layout);
+  if (reaped.length) say('cleanup', `stopped what an earlier, killed run left behind: ${reaped.join(', ')}`);
+  for (const dir of [layout.stateDir, layout.logsDir, layout.kafkaDir, layout.connectDir]) fs.mkdirSync(dir, { recursive: true });
+  fs.mkdirSync(config.cacheDir, { recursive: true });
+
+  const ports = [
+    { port: config.ports.kafka, what: 'Kafka broker', env: 'STRANGLER_KAFKA_PORT' },
+    { port: config.ports.kafkaController, what: 'Kafka controller', env: 'STRANGLER_KAFKA_CONTROLLER_PORT' },
+    { port: config.ports.connect, what: 'Kafka Connect REST', env: 'STRANGLER_CONNECT_PORT' },
+    ...(config.postgres.url ? [] : [{ port: config.ports.postgres, what: 'PostgreSQL', env: 'STRANGLER_PG_PORT' }]),
+    ...(config.monoliths
+      ? config.tenants.map((t) => ({ port: monolithPort(config, t), what: `monolith ${t}`, env: 'STRANGLER_MONOLITH_PORT_BASE' }))
+      : []),
+  ];
+  await assertPortsFree(ports);
+
+  const endpoints: { -readonly [K in keyof StackState['endpoints']]: StackState['endpoints'][K] } = {
+    postgresAdminUrl: '',
+    kafkaBootstrap: kafkaBootstrap(config),
+    connectUrl: connectUrl(config),
+    monoliths: {},
+  };
+  const state: { -readonly [K in keyof StackState]: StackState[K] } = {
+    ownerPid: process.pid,
+    startedAt: new Date().toISOString(),
+    processes: [],
+    endpoints,
+  };
+  const track = (p: ManagedProcess) => {
+    started.push(p);
+    state.processes = started.map((s) => ({ name: s.name, pid: s.pid, logFile: s.logFile }));
+    writeState(layout, state);
+    return p;
+  };
+  writeState(layout, state);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      for (const p of [...started].reverse()) await p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
+      removeState(layout);
+    })());
+
+  try {
+    const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
+      say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
+      say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
+      return rt;
+    });
+    const postgresP = (async () => {
+      if (config.postgres.url) {
+        const endpoint = await useExternalPostgres(config.postgres.url, config.tenants.length);
+        say('postgres', `using the existing server at ${endpoint.host}:${endpoint.port} (PostgreSQL ${endpoint.version}, wal_level=logical)`);
+        return endpoint;
+      }
+      const { endpoint, process } = await startOwnPostgres(config, layout);
+      track(process);
+      say('postgres', `ready on 127.0.0.1:${endpoint.port} (own instance, PostgreSQL ${endpoint.version}, wal_level=logical)`);
+      return endpoint;
+    })();
+    // Tenants are migrated while the JVMs boot.
+    const tenantsP = postgresP.then(async (pg) => {
+      endpoints.postgresAdminUrl = pg.adminUrl;
+      return Promise.all(
+        config.tenants.map(async (tenant): Promise<TenantEndpoint> => {
+          const database = tenantDatabase(tenant);
+          const created = await ensureDatabase(pg.adminUrl, database);
+          const url = databaseUrl(pg.adminUrl, database);
+          const legacy = await migrate('monolith', url);
+          const toolkit = await migrate('monolith-cdc', url);
+          const applied = [...legacy.applied, ...toolkit.applied];
+          say(`tenant ${tenant}`, `database ${database} ${created ? 'created' : 'exists'}, ${applied.length ? `migrated (${applied.join(', ')})` : 'schema up to date'}`);
+          return { tenant, database, databaseUrl: url };
+        }),
+      );
+    });
+    const runtime = await runtimeP;
+    const kafka = await startKafka(config, layout, runtime).then((k) => {
+      track(k.process);
+      say('kafka', `ready on ${k.bootstrap} (KRaft, broker+controller, cluster ${k.clusterId})`);
+      return k;
+    });
+    const connectP = startConnect(config, layout, runtime).then((c) => {
+      track(c.process);
+      say('connect', `ready on ${c.url} (Debezium PostgreSQL plugin listed)`);
+      return c;
+    });
+    let tenants = await tenantsP;
+    const postgres = await postgresP;
+    if (config.monoliths) {
+      tenants = await Promise.all(
+        tenants.map(async (t) => {
+          const m = await startMonolith(layout, t.tenant, monolithPort(config, t.tenant), t.databaseUrl);
+          track(m.process);
+          say(`monolith ${t.tenant}`, `serving ${m.url}`);
+          return { ...t, monolithUrl: m.url };
+        }),
+      );
+    }
+    const connect = await connectP;
+    if (config.connectors) {
+      const client = new ConnectClient(connect.url);
+      tenants = await Promise.all(
+        tenants.map(async (t) => {
+          const result = await registerTenantConnector(client, {
+            tenant: t.tenant,
+            host: postgres.host,
+            port: postgres.port,
+            database: t.database,
+            user: new URL(postgres.adminUrl).username || 'postgres',
+            password: decodeURIComponent(new URL(postgres.adminUrl).password),
+          });
+          await waitUntilStreaming(client, t.tenant, t.databaseUrl);
+          say(`connector ${t.tenant}`, `${result.name} ${result.action}, streaming to topics ${t.tenant}.public.*`);
+          return { ...t, connector: result.name };
+        }),
+      );
+    }
+    endpoints.monoliths = Object.fromEntries(
+      tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),
+    );
+    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
+    state.readyAt = new Date().toISOString();
+    writeState(layout, state);
+    return {
+      config,
+      layout,
+      runtime,
+      postgres,
+      kafkaBootstrap: kafka.bootstrap,
+      connectUrl: connect.url,
+      tenants,
+      processes: started,
+      readyMs,
+      stop,
+      killNow: () => started.forEach((p) => p.killNow()),
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The summary `npm start` prints once ready. */
+export function formatSummary(stack: RunningStack): string {
+  const rows: [string, string][] = [
+    ['PostgreSQL', `${stack.postgres.adminUrl}${stack.postgres.own ? ' (own instance)' : ' (existing server)'}`],
+    ['Kafka', `${stack.kafkaBootstrap} (Kafka ${stack.runtime.versions.kafka}, KRaft)`],
+    ['Kafka Connect', `${stack.connectUrl} (Debezium ${stack.runtime.versions.debezium})`],
+    ...stack.tenants.flatMap((t): [string, string][] => [
+      [`tenant ${t.tenant}`, `${t.monolithUrl ?? '(no monolith)'}  db ${t.databaseUrl}`],
+      ...(t.connector ? ([[``, `connector ${t.connector} -> topics ${t.tenant}.public.{users,rooms,room_members,messages}`]] as [string, string][]) : []),
+    ]),
+    ['logs', stack.layout.logsDir],
+    ...stack.processes.map((p): [string, string] => [``, `${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.logFile}`]),
+    ['state folder', stack.layout.stateDir],
+    ['jar cache', stack.config.cacheDir],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
+}
