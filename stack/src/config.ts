@@ -5,7 +5,7 @@ import { ConfigError, zodIssues } from '@strangler/common';
 /** The repository root: stack/src/config.ts lives two levels below it. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
-const port = z.number().int().min(1024, 'must be between 1024 and 65535').max(65535, 'must be between 1024 and 65535');
+const port = z.number({ error: 'must be a port number' }).int('must be a port number').min(1024, 'must be between 1024 and 65535').max(65535, 'must be between 1024 and 65535');
 const tenantName = z
   .string()
   .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must start with a letter and hold only a-z, 0-9 and _ (it names a database, a replication slot and a topic prefix)');
@@ -49,9 +49,13 @@ export const StackConfigSchema = z
     jvmHeap: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g'),
   })
   .strict()
-  .refine((c) => new Set(Object.values(c.ports)).size === Object.values(c.ports).length, {
-    message: 'every port must be different',
-    path: ['ports'],
+  .superRefine((c, ctx) => {
+    const seen = new Map<number, string>();
+    for (const [name, value] of Object.entries(c.ports)) {
+      const first = seen.get(value);
+      if (first) ctx.addIssue({ code: 'custom', path: ['ports', name], message: `is the same port as ports.${first}` });
+      else seen.set(value, name);
+    }
   });
 
 export type StackConfig = Readonly<z.infer<typeof StackConfigSchema>>;

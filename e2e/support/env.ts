@@ -1,0 +1,37 @@
+import crypto from 'node:crypto';
+import { Client } from 'pg';
+import { databaseUrl } from '@strangler/stack';
+
+/** Endpoints of the stack the global setup found or started. */
+export function testStack(): { pgAdminUrl: string; kafka: string; connectUrl: string } {
+  const pgAdminUrl = process.env.STRANGLER_TEST_PG_URL;
+  const kafka = process.env.STRANGLER_TEST_KAFKA;
+  const connectUrl = process.env.STRANGLER_TEST_CONNECT_URL;
+  if (!pgAdminUrl || !kafka || !connectUrl) throw new Error('integration tests run under the integration jest project, whose global setup provides the stack');
+  return { pgAdminUrl, kafka, connectUrl };
+}
+
+/** A short random name, so tests never see each other's databases, topics or groups. */
+export function randomName(prefix: string): string {
+  return `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
+}
+
+/** Creates a fresh database on the test stack's server; `drop` removes it (forcibly) afterwards. */
+export async function scratchDatabase(prefix = 't'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
+  const { pgAdminUrl } = testStack();
+  const name = randomName(prefix);
+  const admin = new Client({ connectionString: pgAdminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  return {
+    name,
+    url: databaseUrl(pgAdminUrl, name),
+    drop: async () => {
+      const c = new Client({ connectionString: pgAdminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}

@@ -1,0 +1,47 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { Client } from 'pg';
+import { loadStackConfig, runningOwner, stackLayout, startStack, type RunningStack } from '@strangler/stack';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __STRANGLER_STACK__: RunningStack | undefined;
+}
+
+/**
+ * Gives the integration tests a real stack: a running one from the default
+ * state folder when there is one (npm start in another terminal), otherwise a
+ * fresh one without monoliths or connectors (tests create their own tenants
+ * with random names). Endpoints reach the test workers through the environment.
+ */
+export default async function globalSetup(): Promise<void> {
+  const config = loadStackConfig({ monoliths: false, connectors: false });
+  const owner = runningOwner(stackLayout(config));
+  let endpoints: { pg: string; kafka: string; connect: string };
+  if (owner?.readyAt && (await reachable(owner.endpoints.postgresAdminUrl, owner.endpoints.kafkaBootstrap, owner.endpoints.connectUrl))) {
+    endpoints = { pg: owner.endpoints.postgresAdminUrl, kafka: owner.endpoints.kafkaBootstrap, connect: owner.endpoints.connectUrl };
+    console.log(`\nintegration tests use the stack already running (pid ${owner.ownerPid})`);
+  } else {
+    console.log('\nstarting the stack for the integration tests...');
+    const stack = await startStack(config, (line) => console.log(line));
+    globalThis.__STRANGLER_STACK__ = stack;
+    endpoints = { pg: stack.postgres.adminUrl, kafka: stack.kafkaBootstrap, connect: stack.connectUrl };
+    console.log(`stack ready in ${(stack.readyMs / 1000).toFixed(1)} s`);
+  }
+  process.env.STRANGLER_TEST_PG_URL = endpoints.pg;
+  process.env.STRANGLER_TEST_KAFKA = endpoints.kafka;
+  process.env.STRANGLER_TEST_CONNECT_URL = endpoints.connect;
+}
+
+async function reachable(pgUrl: string, kafka: string, connect: string): Promise<boolean> {
+  try {
+    const pg = new Client({ connectionString: pgUrl, connectionTimeoutMillis: 2000 });
+    await pg.connect();
+    await pg.end();
+    const admin = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+    await admin.connect();
+    await admin.disconnect();
+    return (await fetch(`${connect}/connector-plugins`, { signal: AbortSignal.timeout(2000) })).ok;
+  } catch {
+    return false;
+  }
+}
