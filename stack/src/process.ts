@@ -89,7 +89,12 @@ export class ManagedProcess {
     this.stopping = true;
     if (!this.running) return;
     signalGroup(this.pid, signal);
-    const stopped = await Promise.race([this.exited.then(() => true), sleep(graceMs).then(() => false)]);
+    const grace = new AbortController();
+    const stopped = await Promise.race([
+      this.exited.then(() => true),
+      sleep(graceMs, false, { signal: grace.signal }).catch(() => false),
+    ]);
+    grace.abort();
     if (!stopped) {
       signalGroup(this.pid, 'SIGKILL');
       await this.exited;
