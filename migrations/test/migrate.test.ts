@@ -1,0 +1,41 @@
+import { Client } from 'pg';
+import { migrate, rollbackAll } from '@strangler/migrations';
+import { scratchDatabase } from '../../e2e/support/env';
+
+describe('migrations', () => {
+  it('migrates a monolith database once; a second run applies nothing; rollback empties it', async () => {
+    const db = await scratchDatabase('mig');
+    try {
+      expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: ['001_initial_schema'] });
+      expect(await migrate('monolith-cdc', db.url)).toEqual({ set: 'monolith-cdc', applied: ['001_signal_and_heartbeat'] });
+      expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: [] });
+      const c = new Client({ connectionString: db.url });
+      await c.connect();
+      const tables = await c.query<{ t: string }>(
+        `SELECT table_schema || '.' || table_name AS t FROM information_schema.tables WHERE table_schema IN ('public','strangler') ORDER BY 1`,
+      );
+      expect(tables.rows.map((r) => r.t)).toEqual([
+        'public.knex_migrations',
+        'public.knex_migrations_lock',
+        'public.messages',
+        'public.room_members',
+        'public.rooms',
+        'public.users',
+        'strangler.cdc_heartbeat',
+        'strangler.debezium_signal',
+        'strangler.knex_migrations',
+        'strangler.knex_migrations_lock',
+      ]);
+      await rollbackAll('monolith', db.url);
+      const after = await c.query(`SELECT 1 FROM information_schema.tables WHERE table_schema = 'public' AND table_name = 'messages'`);
+      expect(after.rowCount).toBe(0);
+      await c.end();
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('refuses an unknown set by name', async () => {
+    await expect(migrate('nope' as never, 'postgres://x')).rejects.toMatchObject({ code: 'STR_ERR_MIGRATION_UNKNOWN_SET' });
+  });
+});
