@@ -1,0 +1,75 @@
+import { ConnectClient, cdcStatus, connectorName, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { migrate } from '@strangler/migrations';
+import { Client } from 'pg';
+import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+
+describe('connector registration over the Kafka Connect REST API', () => {
+  const connect = new ConnectClient(testStack().connectUrl);
+
+  it('is idempotent, reports the slot and its WAL, and cleans up', async () => {
+    const tenant = randomName('reg');
+    const db = await scratchDatabase(tenant);
+    try {
+      await migrate('monolith', db.url);
+      await migrate('monolith-cdc', db.url);
+      const source = { tenant, host: '127.0.0.1', port: Number(new URL(db.url).port), database: db.name, user: 'postgres' };
+      expect((await registerTenantConnector(connect, source)).action).toBe('created');
+      await waitUntilStreaming(connect, tenant, db.url);
+      expect((await registerTenantConnector(connect, source)).action).toBe('unchanged');
+      expect((await registerTenantConnector(connect, { ...source, tables: ['public.messages'] })).action).toBe('updated');
+      await waitUntilStreaming(connect, tenant, db.url);
+
+      // An updated connector restarts its task: wait until the slot is taken again.
+      let report = (await cdcStatus(connect)).find((r) => r.name === connectorName(tenant));
+      for (let i = 0; i < 150 && !(report?.slot?.active && report.tasks[0]?.state === 'RUNNING'); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        report = (await cdcStatus(connect)).find((r) => r.name === connectorName(tenant));
+      }
+      expect(report).toMatchObject({ tenant, connectorState: 'RUNNING', tasks: [{ id: 0, state: 'RUNNING' }] });
+      expect(report!.slot).toMatchObject({ name: `strangler_${tenant}`, active: true });
+      expect(report!.slot!.retainedWalBytes).toEqual(expect.any(Number));
+
+      const pg = new Client({ connectionString: db.url });
+      await pg.connect();
+      const identity = await pg.query<{ relreplident: string }>(`SELECT relreplident FROM pg_class WHERE relname = 'messages'`);
+      expect(identity.rows[0]!.relreplident).toBe('f');
+      const pub = await pg.query<{ t: string }>(`SELECT schemaname || '.' || tablename AS t FROM pg_publication_tables WHERE pubname = $1 ORDER BY 1`, [
+        `strangler_${tenant}`,
+      ]);
+      expect(pub.rows.map((r) => r.t)).toEqual(['public.messages', 'strangler.cdc_heartbeat', 'strangler.debezium_signal']);
+      await pg.end();
+
+      await removeTenantConnector(connect, tenant, db.url);
+      expect(await connect.getConfig(connectorName(tenant))).toBeUndefined();
+      const admin = new Client({ connectionString: db.url });
+      await admin.connect();
+      const slots = await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`strangler_${tenant}`]);
+      await admin.end();
+      expect(slots.rowCount).toBe(0);
+    } finally {
+      await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
+      await db.drop();
+    }
+  });
+
+  it('reports every field Connect rejects, without the password', async () => {
+    const tenant = randomName('bad');
+    const error = await registerTenantConnector(connect, {
+      tenant,
+      host: '127.0.0.1',
+      port: 1,
+      database: 'nowhere',
+      user: 'postgres',
+      password: 'hunter2',
+    }).catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'STR_ERR_CDC_CONNECTOR_INVALID', retriable: false });
+    expect((error as Error).message).toMatch(new RegExp(`^Kafka Connect rejected the connector config of tenant ${tenant}:\\n  - `));
+    expect((error as Error).message).not.toContain('hunter2');
+    expect(await connect.getConfig(connectorName(tenant))).toBeUndefined();
+  });
+
+  it('says when Connect is not there, as a retriable error', async () => {
+    const error = await new ConnectClient('http://127.0.0.1:1', 2000).listConnectors().catch((err: unknown) => err);
+    expect(error).toMatchObject({ code: 'STR_ERR_CDC_CONNECT_UNREACHABLE', retriable: true });
+  });
+});
