@@ -1,12 +1,12 @@
 import { parseArgs } from 'node:util';
 import { isStranglerError } from '@strangler/common';
 import { ConnectClient } from './connect-client';
-import { registerTenantConnector } from './register';
+import { registerTenantConnector, waitUntilStreaming } from './register';
 import { cdcStatus, formatStatus } from './status';
 
 const USAGE = `usage:
   npm run cdc -- status [--connect-url URL] [--json]
-  npm run cdc -- register --tenant NAME --database-url postgres://user@host:port/db [--connect-url URL]
+  npm run cdc -- register --tenant NAME --database-url postgres://user@host:port/db [--connect-url URL] [--wait]
 
 The Connect URL defaults to STRANGLER_CONNECT_URL, then http://127.0.0.1:18083 (the stack's default).`;
 
@@ -26,6 +26,7 @@ async function main(argv: string[]): Promise<void> {
         tenant: { type: 'string' },
         'database-url': { type: 'string' },
         json: { type: 'boolean', default: false },
+        wait: { type: 'boolean', default: false },
       },
       strict: true,
     }));
@@ -52,6 +53,10 @@ async function main(argv: string[]): Promise<void> {
         password: decodeURIComponent(url.password),
       });
       console.log(`${result.name}: ${result.action}`);
+      if (values.wait) {
+        await waitUntilStreaming(connect, values.tenant, values['database-url']);
+        console.log(`${result.name}: streaming`);
+      }
       return;
     }
     default:

@@ -19,7 +19,9 @@ function main(): void {
     process.exit(2);
   }
   const db = createDb(DATABASE_URL!);
-  const server: Server = createApp({ db, tenant: TENANT! }).listen(port, '127.0.0.1', () => {
+  // Loopback unless told otherwise (a container sets HOST=0.0.0.0).
+  const host = process.env.HOST || '127.0.0.1';
+  const server: Server = createApp({ db, tenant: TENANT! }).listen(port, host, () => {
     console.log(JSON.stringify({ level: 'info', msg: 'monolith listening', tenant: TENANT, port }));
   });
   server.keepAliveTimeout = 65_000;

@@ -1,0 +1,14 @@
+# The project's Node services (monolith, migrations, cdc CLI) for docker-compose.yml.
+FROM node:20-bookworm-slim
+WORKDIR /app
+COPY package.json package-lock.json ./
+COPY common/package.json common/
+COPY stack/package.json stack/
+COPY migrations/package.json migrations/
+COPY monolith/package.json monolith/
+COPY cdc/package.json cdc/
+COPY strangler-proxy/package.json strangler-proxy/
+COPY e2e/package.json e2e/
+RUN npm ci --no-audit --no-fund
+COPY . .
+USER node
