@@ -100,7 +100,8 @@ function clean(): void {
   const owner = runningOwner(layout);
   if (owner) fail(`a stack is running from ${layout.stateDir} (pid ${owner.ownerPid}): stop it first (npm run stack -- down)`, 1);
   fs.rmSync(layout.stateDir, { recursive: true, force: true });
-  console.log(`removed ${layout.stateDir}; the jar cache in ${config.cacheDir} is kept (delete it too to fetch everything again)`);
+  fs.rmSync(layout.postgresDir, { recursive: true, force: true });
+  console.log(`removed ${layout.stateDir}${layout.postgresDir.startsWith(layout.stateDir) ? '' : ` and ${layout.postgresDir}`}; the jar cache in ${config.cacheDir} is kept (delete it too to fetch everything again)`);
 }
 
 async function main(): Promise<void> {

@@ -211,6 +211,9 @@ export function formatSummary(stack: RunningStack): string {
     ['logs', stack.layout.logsDir],
     ...stack.processes.map((p): [string, string] => [``, `${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.logFile}`]),
     ['state folder', stack.layout.stateDir],
+    ...(stack.postgres.own && !stack.layout.postgresDir.startsWith(stack.layout.stateDir)
+      ? ([['postgres data', `${stack.layout.postgresData} (outside the state folder: the PostgreSQL user cannot reach it)`]] as [string, string][])
+      : []),
     ['jar cache', stack.config.cacheDir],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));

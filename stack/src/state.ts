@@ -68,7 +68,8 @@ export async function reapOrphans(layout: StackLayout): Promise<string[]> {
       { context: { ownerPid: state.ownerPid } },
     );
   }
-  const orphans = state.processes.filter((p) => belongsToStack(p.pid, layout.stateDir));
+  // Every child's command line names the state folder, except PostgreSQL's when its data folder lives elsewhere.
+  const orphans = state.processes.filter((p) => belongsToStack(p.pid, layout.stateDir) || belongsToStack(p.pid, layout.postgresData));
   for (const p of orphans) signalGroup(p.pid, 'SIGTERM');
   for (let i = 0; i < 100 && orphans.some((p) => isAlive(p.pid)); i++) await sleep(100);
   for (const p of orphans) if (isAlive(p.pid)) signalGroup(p.pid, 'SIGKILL');
