@@ -36,7 +36,11 @@ async function up(args: string[]): Promise<void> {
   console.log(`strangler stack: starting (state folder ${config.stateDir})`);
   let stack: Awaited<ReturnType<typeof startStack>> | undefined;
   let signals = 0;
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Ctrl-C under `npm start` reaches us twice (from the terminal, and relayed by npm and tsx): one press, one stop.
+    if (signals > 0 && Date.now() - firstSignalAt < 1500) return;
+    if (signals === 0) firstSignalAt = Date.now();
     signals += 1;
     if (signals > 1 || !stack) {
       // A second Ctrl-C, or one during start-up before the handle exists: no more waiting.
