@@ -1,3 +1,4 @@
+import { TENANT_NAME } from '@strangler/common';
 import { CdcError } from './errors';
 import type { ConnectorConfig } from './connect-client';
 
@@ -21,8 +22,6 @@ export interface TenantSource {
   readonly tables?: readonly string[];
 }
 
-const TENANT = /^[a-z][a-z0-9_]{0,30}$/;
-
 export function connectorName(tenant: string): string {
   return `strangler-${tenant}`;
 }
@@ -38,7 +37,7 @@ export function slotName(tenant: string): string {
  * registration idempotent (a second run compares and changes nothing).
  */
 export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
-  if (!TENANT.test(source.tenant)) {
+  if (!TENANT_NAME.test(source.tenant)) {
     throw new CdcError(
       'STR_ERR_CDC_TENANT_INVALID',
       `tenant ${JSON.stringify(source.tenant)} must start with a letter and hold only a-z, 0-9 and _, at most 31 characters (it names a topic prefix, a slot and a publication)`,

@@ -2,3 +2,4 @@ export { StranglerError, ConfigError, formatValue, isStranglerError } from './er
 export type { ConfigIssue } from './errors';
 export { zodIssues } from './zod-issues';
 export { sleep, waitFor, elapsed } from './time';
+export { TENANT_NAME } from './tenant';

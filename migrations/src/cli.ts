@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { Client } from 'pg';
-import { isStranglerError } from '@strangler/common';
+import { isStranglerError, TENANT_NAME } from '@strangler/common';
 import { migrate } from './migrate';
 import { MIGRATION_SETS, type MigrationSetName } from './sets';
+import { prepareTenantDatabase } from './tenant';
 
 const USAGE = `usage:
   npm run migrate -- latest <set> --database-url URL     sets: ${Object.keys(MIGRATION_SETS).join(', ')}
@@ -40,18 +40,10 @@ async function main(): Promise<void> {
     const server = values['server-url'] ?? process.env.STRANGLER_PG_URL;
     if (!server) fail(`--server-url or STRANGLER_PG_URL is required\n${USAGE}`);
     const tenants = (values.tenants ?? '').split(',').map((t) => t.trim()).filter(Boolean);
-    const bad = tenants.filter((t) => !/^[a-z][a-z0-9_]{0,30}$/.test(t));
+    const bad = tenants.filter((t) => !TENANT_NAME.test(t));
     if (!tenants.length || bad.length) fail(`--tenants must list names like acme,globex (a-z, 0-9, _), got ${JSON.stringify(values.tenants ?? '')}`);
     for (const tenant of tenants) {
-      const database = `monolith_${tenant}`;
-      const admin = new Client({ connectionString: server });
-      await admin.connect();
-      const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
-      if (!exists.rowCount) await admin.query(`CREATE DATABASE "${database}"`);
-      await admin.end();
-      const url = new URL(server);
-      url.pathname = `/${database}`;
-      const applied = [...(await migrate('monolith', url.toString())).applied, ...(await migrate('monolith-cdc', url.toString())).applied];
+      const { database, applied } = await prepareTenantDatabase(server, tenant);
       console.log(`${database}: ${applied.length ? `applied ${applied.join(', ')}` : 'up to date'}`);
     }
     return;

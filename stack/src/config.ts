@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
-import { ConfigError, zodIssues } from '@strangler/common';
+import { ConfigError, TENANT_NAME, zodIssues } from '@strangler/common';
 
 /** The repository root: stack/src/config.ts lives two levels below it. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -8,7 +8,7 @@ export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 const port = z.number({ error: 'must be a port number' }).int('must be a port number').min(1024, 'must be between 1024 and 65535').max(65535, 'must be between 1024 and 65535');
 const tenantName = z
   .string()
-  .regex(/^[a-z][a-z0-9_]{0,30}$/, 'must start with a letter and hold only a-z, 0-9 and _ (it names a database, a replication slot and a topic prefix)');
+  .regex(TENANT_NAME, 'must start with a letter and hold only a-z, 0-9 and _ (it names a database, a replication slot and a topic prefix)');
 
 /**
  * Everything `stack/` needs, validated once and frozen. Each field can come

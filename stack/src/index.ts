@@ -1,13 +1,14 @@
 export { loadStackConfig, StackConfigSchema, DEFAULT_PORTS, DEFAULT_TENANTS, ENV, REPO_ROOT, monolithPort } from './config';
 export type { StackConfig, StackConfigInput } from './config';
-export { startStack, formatSummary, tenantDatabase } from './stack';
+export { startStack, formatSummary } from './stack';
+export { databaseUrl, tenantDatabase } from '@strangler/migrations';
 export type { RunningStack, TenantEndpoint } from './stack';
 export { stackLayout } from './layout';
 export { readState, runningOwner, belongsToStack } from './state';
 export type { StackState } from './state';
 export { StackError } from './errors';
 export type { StackErrorCode } from './errors';
-export { databaseUrl, ensureDatabase, useExternalPostgres, findPostgresBin } from './postgres';
+export { useExternalPostgres, findPostgresBin } from './postgres';
 export { freePort } from './ports';
 export { isAlive } from './process';
 export { pomVersions, loggingBindings } from './runtime';

@@ -17,13 +17,6 @@ export interface PostgresEndpoint {
   readonly version: string;
 }
 
-/** The URL of `database` on the same server as `adminUrl`. */
-export function databaseUrl(adminUrl: string, database: string): string {
-  const url = new URL(adminUrl);
-  url.pathname = `/${database}`;
-  return url.toString();
-}
-
 /** Finds initdb and postgres: the configured folder, then pg_config --bindir, then the newest /usr/lib/postgresql/N/bin. */
 export function findPostgresBin(binDir?: string): string {
   const candidates: string[] = [];
@@ -214,18 +207,4 @@ export async function startOwnPostgres(
     endpoint: { adminUrl, host: '127.0.0.1', port: config.ports.postgres, own: true, version: server.version },
     process: child,
   };
-}
-
-/** Creates `name` unless it exists. */
-export async function ensureDatabase(adminUrl: string, name: string): Promise<boolean> {
-  const client = new Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
-    if (exists.rowCount) return false;
-    await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
-    return true;
-  } finally {
-    await client.end();
-  }
 }

@@ -1,13 +1,13 @@
 import fs from 'node:fs';
 import { ConnectClient, registerTenantConnector, waitUntilStreaming } from '@strangler/cdc';
-import { migrate } from '@strangler/migrations';
+import { prepareTenantDatabase } from '@strangler/migrations';
 import { monolithPort, type StackConfig } from './config';
 import { connectUrl, startConnect } from './connect';
 import { kafkaBootstrap, startKafka } from './kafka';
 import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
 import { assertPortsFree } from './ports';
-import { databaseUrl, ensureDatabase, startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
+import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
 import type { ManagedProcess } from './process';
 import { ensureRuntime, type Runtime } from './runtime';
 import { reapOrphans, removeState, writeState, type StackState } from './state';
@@ -37,10 +37,6 @@ export interface RunningStack {
 }
 
 export type ProgressLine = (line: string) => void;
-
-export function tenantDatabase(tenant: string): string {
-  return `monolith_${tenant}`;
-}
 
 /**
  * Starts the whole topology and resolves once it is ready: PostgreSQL
@@ -120,12 +116,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       endpoints.postgresAdminUrl = pg.adminUrl;
       return Promise.all(
         config.tenants.map(async (tenant): Promise<TenantEndpoint> => {
-          const database = tenantDatabase(tenant);
-          const created = await ensureDatabase(pg.adminUrl, database);
-          const url = databaseUrl(pg.adminUrl, database);
-          const legacy = await migrate('monolith', url);
-          const toolkit = await migrate('monolith-cdc', url);
-          const applied = [...legacy.applied, ...toolkit.applied];
+          const { database, url, created, applied } = await prepareTenantDatabase(pg.adminUrl, tenant);
           say(`tenant ${tenant}`, `database ${database} ${created ? 'created' : 'exists'}, ${applied.length ? `migrated (${applied.join(', ')})` : 'schema up to date'}`);
           return { tenant, database, databaseUrl: url };
         }),
