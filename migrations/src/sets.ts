@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as monolith001 from './monolith/001_initial_schema';
 import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
+import * as control001 from './control/001_route_modes';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -36,8 +37,7 @@ export const MIGRATION_SETS = Object.freeze({
     tableName: 'knex_migrations',
     migrations: { '001_signal_and_heartbeat': monolithCdc001 },
   },
-  // Homes ready for the extracted services' databases and the control store;
-  // their issues add the migrations.
+  // Home ready for the extracted services' databases; their issue adds the migrations.
   extracted: {
     name: 'extracted',
     description: 'an extracted service database (multi-tenant)',
@@ -47,10 +47,10 @@ export const MIGRATION_SETS = Object.freeze({
   },
   control: {
     name: 'control',
-    description: 'the control store: routes, flips, audit, parity results',
+    description: 'the control store: route modes, flips and their audit log (parity results later)',
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: {},
+    migrations: { '001_route_modes': control001 },
   },
 } satisfies Record<string, MigrationSet>);
 

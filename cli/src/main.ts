@@ -1,0 +1,33 @@
+import path from 'node:path';
+import { Command, CommanderError } from 'commander';
+import { isStranglerError } from '@strangler/common';
+import { registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
+
+/** The `strangler` command. Each package registers its own subcommands; this file only gathers them. */
+export function buildProgram(): Command {
+  const program = new Command('strangler').description('take a monolith apart by the strangler-fig pattern').exitOverride();
+  registerServeCommand(program);
+  registerRoutesCommands(program, REPO_ROOT);
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    if (isStranglerError(err)) {
+      console.error(`strangler: ${err.message} [${err.code}]`);
+      process.exitCode = 1;
+      return;
+    }
+    throw err;
+  }
+}
+
+if (require.main === module || process.argv[1]?.endsWith('strangler.cjs')) void main();

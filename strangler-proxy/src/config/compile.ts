@@ -1,0 +1,204 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import YAML from 'yaml';
+import { ConfigError, type ConfigIssue, zodIssues } from '@strangler/common';
+import { buildTable, compileRoute, type CompiledRoute, type RouteTable } from '../routes/table';
+import { covers, parseTemplate } from '../routes/path-template';
+import { addressMatcher, cidrProblem } from '../tenancy/cidr';
+import { type JwtKey, jwtKeyObject } from '../tenancy/jwt';
+import { ProxyConfigSchema, type ProxyConfig, type ServiceConfig } from './schema';
+import { readSecret, type SecretRef } from './secrets';
+
+export interface CompiledTenant {
+  readonly name: string;
+  readonly monolith: string;
+  readonly hosts: readonly string[];
+}
+
+export interface CompiledService extends ServiceConfig {
+  readonly name: string;
+}
+
+export interface AdminToken {
+  readonly name: string;
+  readonly role: 'read' | 'write';
+  /** sha256 of the token: compared in constant time, and the token itself is not kept. */
+  readonly digest: Buffer;
+}
+
+/** A whole validated config, compiled for the hot path and frozen. */
+export interface CompiledConfig {
+  readonly source: string;
+  readonly config: ProxyConfig;
+  readonly table: RouteTable;
+  readonly tenants: ReadonlyMap<string, CompiledTenant>;
+  readonly hostToTenant: ReadonlyMap<string, string>;
+  readonly services: ReadonlyMap<string, CompiledService>;
+  readonly tenancy: {
+    readonly byHost: boolean;
+    readonly header: { readonly name: string; readonly trusted: (addr: string | undefined) => boolean } | null;
+    readonly jwt: { readonly claim: string; readonly keys: readonly JwtKey[]; readonly issuer?: string; readonly audience?: string; readonly leewaySeconds: number } | null;
+  };
+  readonly trustedProxy: (addr: string | undefined) => boolean;
+  readonly adminTokens: readonly AdminToken[];
+  readonly controlStoreUrl: string;
+}
+
+/** Reads, parses, validates and compiles a YAML config file. Throws ConfigError with every issue. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): CompiledConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '(file)', value: file, message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  return compileConfigText(text, file, env);
+}
+
+export function compileConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): CompiledConfig {
+  const doc = YAML.parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => ({ path: e.linePos ? `(line ${e.linePos[0].line}, column ${e.linePos[0].col})` : '(yaml)', value: undefined, message: `YAML: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return compileConfig(doc.toJS() ?? {}, source, env);
+}
+
+export function compileConfig(input: unknown, source: string, env: NodeJS.ProcessEnv = process.env): CompiledConfig {
+  const parsed = ProxyConfigSchema.safeParse(input);
+  if (!parsed.success) throw new ConfigError(source, zodIssues(parsed.error, input));
+  const config = parsed.data;
+  const issues: ConfigIssue[] = [];
+  const issue = (path: string, value: unknown, message: string) => issues.push({ path, value, message });
+
+  const secret = (ref: SecretRef, path: string): string | null => {
+    const r = readSecret(ref, env);
+    if ('value' in r) return r.value;
+    issue(`${path}.${r.at}`, r.at === 'env' ? ref.env : ref.file, r.problem);
+    return null;
+  };
+
+  // Tenants and their hosts.
+  const tenants = new Map<string, CompiledTenant>();
+  const hostToTenant = new Map<string, string>();
+  for (const [name, t] of Object.entries(config.tenants)) {
+    tenants.set(name, Object.freeze({ name, monolith: t.monolith.replace(/\/$/, ''), hosts: Object.freeze([...t.hosts]) }));
+    t.hosts.forEach((h, i) => {
+      const other = hostToTenant.get(h);
+      if (other !== undefined) issue(`tenants.${name}.hosts.${i}`, h, `is already tenant ${other}'s host`);
+      else hostToTenant.set(h, name);
+    });
+  }
+
+  const services = new Map<string, CompiledService>();
+  for (const [name, s] of Object.entries(config.services)) services.set(name, Object.freeze({ ...s, url: s.url.replace(/\/$/, ''), name }));
+
+  // Routes: templates, references, duplicates, reachability.
+  const compiled: CompiledRoute[] = [];
+  const seen = new Map<string, number>();
+  config.routes.forEach((r, i) => {
+    const at = `routes.${i}`;
+    const first = seen.get(r.id);
+    if (first !== undefined) issue(`${at}.id`, r.id, `duplicates routes.${first}.id`);
+    else seen.set(r.id, i);
+    const template = parseTemplate(r.match.path);
+    if (typeof template === 'string') {
+      issue(`${at}.match.path`, r.match.path, template);
+      return;
+    }
+    const needsService = r.mode !== 'monolith' || Object.values(r.tenants).some((m) => m.mode !== 'monolith');
+    if (r.service === undefined && needsService) issue(`${at}.service`, undefined, 'is required: a mode other than monolith needs an extracted service');
+    const service = r.service === undefined ? undefined : services.get(r.service);
+    if (r.service !== undefined && !service) issue(`${at}.service`, r.service, `is not a service declared under services (known: ${[...services.keys()].join(', ') || 'none'})`);
+    if (r.mode === 'canary' && r.percent === undefined) issue(`${at}.percent`, undefined, 'is required when mode is canary');
+    if (r.mode !== 'canary' && r.percent !== undefined) issue(`${at}.percent`, r.percent, 'only applies to mode canary');
+    for (const t of Object.keys(r.tenants)) {
+      if (!tenants.has(t)) issue(`${at}.tenants.${t}`, t, `is not a tenant declared under tenants (known: ${[...tenants.keys()].join(', ')})`);
+    }
+    if (r.canary.stickyBy === 'header' && !r.canary.header) issue(`${at}.canary.header`, undefined, 'is required when stickyBy is header');
+    if (r.shadow.mirrorWrites && service && !service.dryRunHeader) {
+      issue(`${at}.shadow.mirrorWrites`, true, `needs services.${r.service}.dryRunHeader: writes are only mirrored to a service that rolls them back`);
+    }
+    const route = compileRoute(r, i, template);
+    for (const earlier of compiled) {
+      if (shadows(earlier, route)) {
+        issue(`${at}.match`, r.match, `is never reached: routes.${earlier.index} (${earlier.id}) matches every request this route would`);
+        break;
+      }
+    }
+    compiled.push(route);
+  });
+
+  // Tenancy.
+  const headerCfg = config.tenancy.header;
+  headerCfg?.trustedHops.forEach((c, i) => {
+    const p = cidrProblem(c);
+    if (p) issue(`tenancy.header.trustedHops.${i}`, c, p);
+  });
+  config.forwarding.trustedProxies.forEach((c, i) => {
+    const p = cidrProblem(c);
+    if (p) issue(`forwarding.trustedProxies.${i}`, c, p);
+  });
+  const jwtKeys: JwtKey[] = [];
+  config.tenancy.jwt?.keys.forEach((k, i) => {
+    const material = secret(k.key, `tenancy.jwt.keys.${i}.key`);
+    if (material === null) return;
+    const key = jwtKeyObject(k.alg, material);
+    if (typeof key === 'string') issue(`tenancy.jwt.keys.${i}.key`, '(secret)', key);
+    else jwtKeys.push(Object.freeze({ kid: k.kid ?? null, alg: k.alg, key }));
+  });
+  if (!config.tenancy.byHost && !headerCfg && !config.tenancy.jwt) issue('tenancy', config.tenancy, 'resolves no tenant: enable byHost, header or jwt');
+
+  const adminTokens: AdminToken[] = [];
+  config.admin.tokens.forEach((t, i) => {
+    const value = secret(t.token, `admin.tokens.${i}.token`);
+    if (value !== null && value.length < 16) issue(`admin.tokens.${i}.token`, '(secret)', 'is too short: use at least 16 characters');
+    else if (value !== null) adminTokens.push(Object.freeze({ name: t.name, role: t.role, digest: crypto.createHash('sha256').update(value).digest() }));
+  });
+  const controlStoreUrl = secret(config.controlStore.url, 'controlStore.url');
+
+  if (issues.length > 0) throw new ConfigError(source, issues);
+
+  return Object.freeze({
+    source,
+    config: deepFreeze(config),
+    table: buildTable(compiled),
+    tenants,
+    hostToTenant,
+    services,
+    tenancy: Object.freeze({
+      byHost: config.tenancy.byHost,
+      header: headerCfg ? Object.freeze({ name: headerCfg.name, trusted: addressMatcher(headerCfg.trustedHops) }) : null,
+      jwt: config.tenancy.jwt
+        ? Object.freeze({
+            claim: config.tenancy.jwt.claim,
+            keys: Object.freeze(jwtKeys),
+            ...(config.tenancy.jwt.issuer !== undefined ? { issuer: config.tenancy.jwt.issuer } : {}),
+            ...(config.tenancy.jwt.audience !== undefined ? { audience: config.tenancy.jwt.audience } : {}),
+            leewaySeconds: config.tenancy.jwt.leewaySeconds,
+          })
+        : null,
+    }),
+    trustedProxy: addressMatcher(config.forwarding.trustedProxies),
+    adminTokens: Object.freeze(adminTokens),
+    controlStoreUrl: controlStoreUrl!,
+  });
+}
+
+/** True when `a` (earlier) matches every request `b` would. */
+function shadows(a: CompiledRoute, b: CompiledRoute): boolean {
+  if (a.methods !== null && (b.methods === null || [...b.methods].some((m) => !a.methods!.has(m)))) return false;
+  if (a.host !== null && a.host !== b.host) return false;
+  if (a.header !== null && (b.header === null || a.header.name !== b.header.name || a.header.value !== b.header.value)) return false;
+  return covers(a.template, b.template);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}

@@ -1,0 +1,218 @@
+import { z } from 'zod';
+import { TENANT_NAME } from '@strangler/common';
+
+/**
+ * The proxy's one configuration schema. The YAML file is validated against it
+ * (every error at once, with path and value), and the same schema is
+ * published as JSON Schema (schema/proxy-config.schema.json) for editors.
+ */
+
+const httpUrl = z.string().regex(/^https?:\/\/[^/\s]+\/?$/, 'must be an origin such as http://127.0.0.1:8080 (no path)');
+const port = z.number().int('must be an integer').min(0, 'must be between 0 and 65535').max(65535, 'must be between 0 and 65535');
+const ms = (dflt: number) => z.number().int('must be an integer number of milliseconds').positive('must be above 0').default(dflt);
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?|[0-9a-fA-F:]+(\/\d{1,3})?)$/, 'must be an IP address or CIDR such as 10.0.0.0/8');
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name')
+  .transform((h) => h.toLowerCase());
+const tenantName = z.string().regex(TENANT_NAME, 'must start with a letter and hold only a-z, 0-9 and _');
+const identifier = z.string().regex(/^[a-z][a-z0-9_.-]{0,63}$/, 'must start with a-z and hold only a-z, 0-9, _, . and -');
+
+export const MODES = ['monolith', 'shadow', 'canary', 'extracted'] as const;
+export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+export const STICKY_BY = ['tenant', 'user', 'header'] as const;
+
+const secret = z
+  .object({
+    /** Read from this environment variable (preferred: secrets stay out of the file). */
+    env: z.string().min(1).optional(),
+    /** Read from this file (trailing newline dropped). */
+    file: z.string().min(1).optional(),
+    /** The secret itself, for local use only. */
+    value: z.string().min(1).optional(),
+  })
+  .strict()
+  .refine((s) => [s.env, s.file, s.value].filter((v) => v !== undefined).length === 1, 'must set exactly one of env, file or value');
+
+/** A route's mode, the same shape for the route default and for a tenant override. */
+export const modeSetting = z
+  .object({
+    mode: z.enum(MODES),
+    /** canary only: share of requests (0-100) the extracted service serves. */
+    percent: z.number().min(0, 'must be between 0 and 100').max(100, 'must be between 0 and 100').optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    if (m.mode === 'canary' && m.percent === undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'is required when mode is canary' });
+    if (m.mode !== 'canary' && m.percent !== undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'only applies to mode canary' });
+  });
+
+const routeSchema = z
+  .object({
+    id: identifier,
+    match: z
+      .object({
+        /** One method or several; omitted means any. */
+        method: z.union([z.enum(METHODS), z.array(z.enum(METHODS)).min(1)]).optional(),
+        /** A path template: literal segments, :param segments, and a final * for any rest. */
+        path: z.string().regex(/^\/[^\s?#]*$/, 'must start with / and hold no spaces, ? or #'),
+        host: z.string().min(1).optional(),
+        header: z.object({ name: headerName, value: z.string() }).strict().optional(),
+      })
+      .strict(),
+    /** The extracted service that can serve this route (required unless every mode is monolith). */
+    service: identifier.optional(),
+    mode: z.enum(MODES).default('monolith'),
+    percent: z.number().min(0).max(100).optional(),
+    /** Per-tenant overrides of mode (and percent). */
+    tenants: z.record(tenantName, modeSetting).default({}),
+    canary: z
+      .object({
+        stickyBy: z.enum(STICKY_BY).default('tenant'),
+        /** stickyBy header: the header whose value keeps a client on one side. */
+        header: headerName.optional(),
+      })
+      .strict()
+      .prefault({}),
+    shadow: z
+      .object({
+        /**
+         * Mirror writes (POST/PUT/PATCH/DELETE) too. Only allowed when the
+         * service declares dryRunHeader: it must then roll the write back.
+         */
+        mirrorWrites: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+const serviceSchema = z
+  .object({
+    url: httpUrl,
+    health: z.string().regex(/^\//, 'must be a path starting with /').default('/healthz'),
+    timeouts: z
+      .object({ connectMs: ms(1000), headersMs: ms(5000), bodyMs: ms(30000) })
+      .strict()
+      .prefault({}),
+    breaker: z
+      .object({
+        /** Failures within windowMs that open the breaker. */
+        failures: z.number().int().positive().default(5),
+        windowMs: ms(10000),
+        /** How long it stays open before one probe request is let through. */
+        openMs: ms(5000),
+      })
+      .strict()
+      .prefault({}),
+    /** A header the service honours by rolling the request's writes back; enables mirrored writes. */
+    dryRunHeader: headerName.optional(),
+  })
+  .strict();
+
+const tenantSchema = z
+  .object({
+    monolith: httpUrl,
+    /** Host names (without port) that resolve to this tenant. */
+    hosts: z.array(z.string().min(1).transform((h) => h.toLowerCase())).default([]),
+  })
+  .strict();
+
+const jwtKey = z
+  .object({
+    kid: z.string().optional(),
+    alg: z.enum(['HS256', 'HS384', 'HS512', 'RS256', 'RS384', 'RS512', 'ES256', 'ES384']),
+    /** HMAC algorithms: the shared secret; RSA and EC algorithms: the public key in PEM. */
+    key: secret,
+  })
+  .strict();
+
+const tenancySchema = z
+  .object({
+    /** Resolve by Host (each tenant's hosts), on by default. */
+    byHost: z.boolean().default(true),
+    /** Resolve by a header that only a trusted hop may set; anyone else's copy is ignored and stripped. */
+    header: z
+      .object({ name: headerName.default('x-strangler-tenant'), trustedHops: z.array(cidr).min(1, 'needs at least one trusted hop') })
+      .strict()
+      .optional(),
+    /** Resolve by a claim of a verified JWT (Authorization: Bearer). */
+    jwt: z
+      .object({
+        claim: z.string().min(1).default('tenant'),
+        keys: z.array(jwtKey).min(1, 'needs at least one key'),
+        issuer: z.string().optional(),
+        audience: z.string().optional(),
+        /** Clock skew allowed on exp and nbf. */
+        leewaySeconds: z.number().int().min(0).default(30),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export const ProxyConfigSchema = z
+  .object({
+    $schema: z.string().optional(),
+    listen: z.object({ host: z.string().default('127.0.0.1'), port: port.default(8080) }).strict().prefault({}),
+    admin: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(8081),
+        tokens: z
+          .array(z.object({ name: identifier, role: z.enum(['read', 'write']), token: secret }).strict())
+          .min(1, 'needs at least one token: the admin API refuses anyone without one'),
+      })
+      .strict(),
+    /** The control store (PostgreSQL, migrated by migrations/ set "control"): every flip is stored there, and replicas converge through it. */
+    controlStore: z.object({ url: secret, pollMs: ms(1000) }).strict(),
+    tenancy: tenancySchema.prefault({}),
+    tenants: z.record(tenantName, tenantSchema).refine((t) => Object.keys(t).length > 0, 'needs at least one tenant'),
+    services: z.record(identifier, serviceSchema).default({}),
+    routes: z.array(routeSchema).default([]),
+    forwarding: z
+      .object({
+        /** Peers whose X-Forwarded-* headers are believed and extended; everyone else's are replaced. */
+        trustedProxies: z.array(cidr).default([]),
+        /** Send the upstream's own authority as Host (default) or the client's. */
+        preserveHost: z.boolean().default(false),
+        maxBodyBytes: z.number().int().positive().default(10 * 1024 * 1024),
+        maxHeaderBytes: z.number().int().min(1024).max(65536).default(16 * 1024),
+        headersTimeoutMs: ms(10000),
+        upstreamHeadersTimeoutMs: ms(30000),
+        upstreamBodyTimeoutMs: ms(60000),
+        /** Keep-alive connections per upstream origin. */
+        connections: z.number().int().positive().default(128),
+        via: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/).default('strangler'),
+      })
+      .strict()
+      .prefault({}),
+    shadow: z
+      .object({
+        queue: z.number().int().positive().default(1000),
+        concurrency: z.number().int().positive().default(32),
+        timeoutMs: ms(2000),
+        /** Bodies (request or response) above this are not mirrored; the skip is counted. */
+        maxBodyBytes: z.number().int().positive().default(1024 * 1024),
+        /** Recent exchanges kept for GET /shadow/recent and the parity engine. */
+        keep: z.number().int().min(0).default(200),
+        header: headerName.default('x-strangler-shadow'),
+      })
+      .strict()
+      .prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), access: z.boolean().default(true) })
+      .strict()
+      .prefault({}),
+    drain: z.object({ timeoutMs: ms(10000) }).strict().prefault({}),
+  })
+  .strict();
+
+export type ProxyConfigInput = z.input<typeof ProxyConfigSchema>;
+export type ProxyConfig = z.output<typeof ProxyConfigSchema>;
+export type RouteConfig = ProxyConfig['routes'][number];
+export type ServiceConfig = ProxyConfig['services'][string];
+export type Mode = (typeof MODES)[number];
+export type ModeSetting = z.output<typeof modeSetting>;

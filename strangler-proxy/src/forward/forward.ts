@@ -1,0 +1,132 @@
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { errorBody } from '../errors';
+import { responseHeaders } from './headers';
+
+export interface Attempt {
+  readonly dispatcher: Dispatcher;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: string[];
+  readonly body: Readable | Buffer | null;
+}
+
+/** Why an attempt failed before anything reached the client. */
+export type FailureReason = 'connect' | 'timeout' | 'status_5xx' | 'socket';
+
+export type Outcome =
+  /** The upstream's response was (or is being) sent to the client. */
+  | { readonly kind: 'sent'; readonly status: number }
+  /** Nothing reached the client and the caller may try elsewhere. */
+  | { readonly kind: 'retry'; readonly reason: FailureReason; readonly status: number | null; readonly error: Error | null }
+  /** The proxy answered with its own error, or the client went away. */
+  | { readonly kind: 'failed'; readonly status: number; readonly error: Error | null };
+
+export interface ForwardOptions {
+  readonly via: string;
+  /** Asked before falling back: may this failure be retried elsewhere? */
+  readonly retryable: (reason: FailureReason) => boolean;
+  /** Sees the response as it streams (for shadow comparison); must not throw. */
+  readonly observe?: {
+    head(status: number, headers: Record<string, string | string[] | undefined>): void;
+    chunk(chunk: Buffer): void;
+    end(): void;
+  };
+}
+
+const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+export function classify(err: Error): FailureReason {
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  if (CONNECT_CODES.has(code)) return 'connect';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  return 'socket';
+}
+
+/**
+ * Sends one request upstream and streams the answer straight into `res`,
+ * with backpressure both ways. Failures before the first byte to the client
+ * are either handed back (retry) or answered 502/504 here.
+ */
+export function forwardOnce(res: ServerResponse, attempt: Attempt, options: ForwardOptions): Promise<Outcome> {
+  return new Promise<Outcome>((resolve) => {
+    let settled = false;
+    let controller: Dispatcher.DispatchController | null = null;
+    const settle = (o: Outcome) => {
+      if (!settled) {
+        settled = true;
+        res.off('close', onClientClose);
+        resolve(o);
+      }
+    };
+    const onClientClose = () => {
+      // The client left: stop reading from the upstream too.
+      if (!res.writableFinished) {
+        controller?.abort(new Error('client closed the connection'));
+        settle({ kind: 'failed', status: 499, error: null });
+      }
+    };
+    res.on('close', onClientClose);
+
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(c) {
+        controller = c;
+      },
+      onResponseStart(c, status, headers) {
+        if (settled) return;
+        if (status < 200) return; // 1xx informational: Node answers 100-continue itself
+        if (status >= 500 && options.retryable('status_5xx')) {
+          c.abort(new Error(`upstream answered ${status}`));
+          settle({ kind: 'retry', reason: 'status_5xx', status, error: null });
+          return;
+        }
+        options.observe?.head(status, headers);
+        res.writeHead(status, responseHeaders(headers, options.via));
+        if (res.writableNeedDrain) c.pause();
+      },
+      onResponseData(c, chunk) {
+        if (settled) return;
+        options.observe?.chunk(chunk);
+        if (!res.write(chunk)) {
+          c.pause();
+          res.once('drain', () => c.resume());
+        }
+      },
+      onResponseEnd() {
+        if (settled) return;
+        options.observe?.end();
+        res.end();
+        settle({ kind: 'sent', status: res.statusCode });
+      },
+      onResponseError(_c, err) {
+        if (settled) return;
+        if (res.headersSent) {
+          // Mid-body: the only honest signal left is to cut the connection.
+          res.destroy(err);
+          settle({ kind: 'failed', status: res.statusCode, error: err });
+          return;
+        }
+        const reason = classify(err);
+        if (options.retryable(reason)) {
+          settle({ kind: 'retry', reason, status: null, error: err });
+          return;
+        }
+        const timeout = reason === 'timeout';
+        const status = timeout ? 504 : 502;
+        res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}` });
+        res.end(
+          errorBody(
+            timeout ? 'STR_ERR_PROXY_UPSTREAM_TIMEOUT' : 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE',
+            timeout ? 'the upstream did not answer in time' : 'the upstream could not be reached',
+          ),
+        );
+        settle({ kind: 'failed', status, error: err });
+      },
+    };
+    attempt.dispatcher.dispatch(
+      { path: attempt.path, method: attempt.method, headers: attempt.headers, body: attempt.body },
+      handler,
+    );
+  });
+}

@@ -1,0 +1,148 @@
+import crypto from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { isStranglerError } from '@strangler/common';
+import { MODES } from '../config/schema';
+import { ProxyError } from '../errors';
+import { effectiveMode, formatSetting } from '../routes/modes';
+import type { CompiledRoute } from '../routes/table';
+import { exchangeJson } from '../shadow/exchange';
+import type { ProxyRuntime } from './runtime';
+import { hostPort, listen } from './runtime';
+
+export interface AdminServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+type Role = 'read' | 'write';
+
+const SetModeBody = z
+  .object({
+    mode: z.enum(MODES),
+    percent: z.number().min(0).max(100).optional(),
+    tenant: z.string().min(1).optional(),
+    reason: z.string().trim().min(1, 'say why: the reason goes into the audit log'),
+  })
+  .strict()
+  .superRefine((b, ctx) => {
+    if (b.mode === 'canary' && b.percent === undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'is required when mode is canary' });
+    if (b.mode !== 'canary' && b.percent !== undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'only applies to mode canary' });
+  });
+const RollbackBody = z.object({ tenant: z.string().min(1).optional(), reason: z.string().trim().optional() }).strict();
+
+/**
+ * The admin API, on its own port: bearer tokens compared in constant time,
+ * read and write roles. Probes (/healthz, /readyz) need no token; everything
+ * else does, /metrics included.
+ */
+export async function startAdmin(rt: ProxyRuntime, port: number, host: string): Promise<AdminServer> {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '64kb' }));
+
+  app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  app.get('/readyz', (_req, res) => {
+    const ready = rt.ready;
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', config: rt.lastReload });
+  });
+
+  const auth = (role: Role) => (req: Request, res: Response, next: NextFunction) => {
+    const token = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (!token) return void sendError(res, 401, 'STR_ERR_ADMIN_UNAUTHENTICATED', 'send Authorization: Bearer <token> (see admin.tokens in the config)');
+    const digest = crypto.createHash('sha256').update(token).digest();
+    let found: { name: string; role: Role } | null = null;
+    // Compare against every token, always, so timing says nothing about which one nearly matched.
+    for (const t of rt.current.adminTokens) if (crypto.timingSafeEqual(digest, t.digest) && found === null) found = t;
+    if (!found) return void sendError(res, 401, 'STR_ERR_ADMIN_UNAUTHENTICATED', 'this token is not valid');
+    if (role === 'write' && found.role !== 'write') return void sendError(res, 403, 'STR_ERR_ADMIN_FORBIDDEN', `token ${found.name} is read-only`);
+    const hint = req.headers['x-strangler-actor'];
+    res.locals.actor = typeof hint === 'string' && /^[\w.@-]{1,64}$/.test(hint) ? `${found.name}:${hint}` : found.name;
+    next();
+  };
+
+  app.get('/metrics', auth('read'), async (_req, res) => {
+    res.type(rt.metrics.registry.contentType).send(await rt.metrics.registry.metrics());
+  });
+  app.get('/config', auth('read'), (_req, res) => {
+    const c = rt.current;
+    res.json({ source: c.source, tenants: [...c.tenants.values()], services: [...c.services.keys()], routes: c.table.routes.length, lastReload: rt.lastReload });
+  });
+  app.post('/config/reload', auth('write'), async (_req, res) => {
+    const result = await rt.reload();
+    res.status(result.ok ? 200 : 422).json(result);
+  });
+  app.get('/routes', auth('read'), (_req, res) => void res.json({ data: rt.current.table.routes.map((r) => routeView(rt, r)) }));
+  app.get('/routes/:id', auth('read'), (req, res) => void res.json(routeView(rt, findRoute(rt, String(req.params.id)))));
+  app.get('/routes/:id/history', auth('read'), async (req, res) => {
+    const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    res.json({ data: await rt.history(String(req.params.id), limit) });
+  });
+  app.put('/routes/:id/mode', auth('write'), async (req, res) => {
+    const body = parse(SetModeBody, req.body);
+    const setting = body.mode === 'canary' ? { mode: body.mode, percent: body.percent! } : { mode: body.mode };
+    const change = await rt.setMode(String(req.params.id), body.tenant ?? null, setting, res.locals.actor as string, body.reason);
+    res.json({ change, route: routeView(rt, findRoute(rt, String(req.params.id))) });
+  });
+  app.post('/routes/:id/rollback', auth('write'), async (req, res) => {
+    const body = parse(RollbackBody, req.body ?? {});
+    const change = await rt.rollback(String(req.params.id), body.tenant ?? null, res.locals.actor as string, body.reason ?? '');
+    res.json({ change, route: routeView(rt, findRoute(rt, String(req.params.id))) });
+  });
+  app.get('/shadow/recent', auth('read'), (_req, res) => void res.json({ data: rt.recent.list().map(exchangeJson), queueDepth: rt.shadowQueueDepth }));
+
+  app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    const e = err as { type?: string; status?: number; message?: string };
+    if (e.type === 'entity.parse.failed') return sendError(res, 400, 'STR_ERR_ADMIN_BAD_REQUEST', 'body is not valid JSON');
+    if (e.type === 'entity.too.large') return sendError(res, 413, 'STR_ERR_ADMIN_BAD_REQUEST', 'body is too large');
+    if (err instanceof ProxyError) return sendError(res, err.status, err.code, err.message, err.context);
+    if (isStranglerError(err)) return sendError(res, 500, err.code, err.message);
+    rt.logger.error({ err }, 'admin request failed');
+    sendError(res, 500, 'STR_ERR_ADMIN_INTERNAL', 'the admin API failed on this request');
+  });
+
+  const http = createServer(app);
+  await listen(http, port, host);
+  return {
+    url: `http://${hostPort(http.address() as AddressInfo)}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        http.close(() => resolve());
+        http.closeAllConnections();
+      }),
+  };
+}
+
+function findRoute(rt: ProxyRuntime, id: string): CompiledRoute {
+  const r = rt.current.table.byId.get(id);
+  if (!r) throw new ProxyError('STR_ERR_ROUTE_UNKNOWN', `no route with id "${id}"`, { status: 404 });
+  return r;
+}
+
+function routeView(rt: ProxyRuntime, r: CompiledRoute) {
+  const { overrides } = rt.routing;
+  const tenants = Object.fromEntries([...rt.current.tenants.keys()].map((t) => [t, effectiveMode(r, t, overrides)]));
+  return {
+    id: r.id,
+    match: { methods: r.methods ? [...r.methods] : null, path: r.template.source, host: r.host, header: r.header },
+    service: r.service,
+    tenants,
+    summary: Object.entries(tenants).map(([t, m]) => `${t}=${formatSetting(m)}`).join(' '),
+  };
+}
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  throw new ProxyError('STR_ERR_ADMIN_BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), {
+    status: 400,
+    context: { issues: r.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+  });
+}
+
+function sendError(res: Response, status: number, code: string, message: string, details?: Readonly<Record<string, unknown>>): void {
+  res.status(status).json({ error: details && Object.keys(details).length > 0 ? { code, message, details } : { code, message } });
+}

@@ -1,0 +1,391 @@
+import crypto from 'node:crypto';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { CompiledConfig, CompiledService } from '../config/compile';
+import type { ModeSetting } from '../config/schema';
+import { errorBody } from '../errors';
+import type { CircuitBreaker } from '../forward/breaker';
+import { type Attempt, type FailureReason, forwardOnce, type Outcome } from '../forward/forward';
+import { acceptRequestId, requestHeaders } from '../forward/headers';
+import type { Upstreams } from '../forward/upstreams';
+import type { ProxyMetrics } from '../metrics';
+import { inCanary } from '../routes/canary';
+import { effectiveMode, type ModeOverrides } from '../routes/modes';
+import type { CompiledRoute } from '../routes/table';
+import type { CapturedResponse } from '../shadow/exchange';
+import type { ShadowMirror } from '../shadow/mirror';
+import { hostName, resolveTenant } from '../tenancy/resolve';
+import { BodyTooLarge, bodyPlan, prefixed, readBody } from './request-body';
+
+/** What the data plane routes by: one compiled config and the store's mode settings, swapped together. */
+export interface Routing {
+  readonly config: CompiledConfig;
+  readonly overrides: ModeOverrides;
+  /** Lower-case header names no client may send upstream (tenant header, shadow and dry-run markers). */
+  readonly dropHeaders: ReadonlySet<string>;
+}
+
+export interface DataPlaneDeps {
+  readonly routing: () => Routing;
+  readonly upstreams: Upstreams;
+  readonly breaker: (service: string) => CircuitBreaker;
+  readonly mirror: ShadowMirror;
+  readonly metrics: ProxyMetrics;
+  readonly logger: Logger;
+}
+
+export interface ServerLimits {
+  readonly maxHeaderBytes: number;
+  readonly headersTimeoutMs: number;
+}
+
+/** The tenant header the proxy sets for extracted services (multi-tenant: they need to know whose request it is). */
+export const TENANT_HEADER = 'x-strangler-tenant';
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
+
+/**
+ * The data plane: match, route, forward, shadow, fall back. Nothing here
+ * reads a file or a database; it routes by whatever `routing()` returns now.
+ */
+export class DataPlane {
+  readonly server: http.Server;
+  private draining = false;
+  private inflight = 0;
+  private drained: (() => void) | null = null;
+
+  constructor(
+    private readonly deps: DataPlaneDeps,
+    limits: ServerLimits,
+  ) {
+    this.server = http.createServer(
+      {
+        maxHeaderSize: limits.maxHeaderBytes,
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: 0,
+        keepAliveTimeout: 5_000,
+        connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(limits.headersTimeoutMs / 4))),
+        insecureHTTPParser: false,
+        requireHostHeader: true,
+      },
+      (req, res) => this.handle(req, res),
+    );
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+  }
+
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /**
+   * Drains: new requests get 503 with Connection: close while those in
+   * flight finish (or timeoutMs passes); then the listener closes.
+   */
+  async drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    this.server.closeIdleConnections();
+    if (this.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        this.drained = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  private clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const code = err.code ?? '';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    const errCode =
+      status === 431 ? 'STR_ERR_PROXY_HEADERS_TOO_LARGE' : status === 408 ? 'STR_ERR_PROXY_REQUEST_TIMEOUT' : 'STR_ERR_PROXY_MALFORMED_REQUEST';
+    const message =
+      status === 431 ? 'request headers are larger than this proxy accepts' : status === 408 ? 'request headers did not arrive in time' : `malformed HTTP request (${code || err.message})`;
+    this.deps.metrics.refused.labels(errCode).inc();
+    const body = errorBody(errCode, message);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    if (this.draining) {
+      res.shouldKeepAlive = false;
+      this.refuse(req, res, 503, 'STR_ERR_PROXY_DRAINING', 'the proxy is shutting down; retry on another replica', { connection: 'close', 'retry-after': '1' });
+      return;
+    }
+    this.inflight++;
+    res.once('close', () => {
+      this.inflight--;
+      if (this.draining && this.inflight === 0) this.drained?.();
+    });
+    this.route(req, res, started).catch((err: Error) => {
+      this.deps.logger.error({ err, url: req.url }, 'request failed inside the proxy');
+      if (!res.headersSent) this.refuse(req, res, 500, 'STR_ERR_PROXY_INTERNAL', 'the proxy failed on this request');
+      else res.destroy(err);
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse, started: number): Promise<void> {
+    const routing = this.deps.routing();
+    const { config } = routing;
+    const fwd = config.config.forwarding;
+    const url = req.url ?? '';
+    if (url.charCodeAt(0) !== 47 /* / */) {
+      this.refuse(req, res, 400, 'STR_ERR_PROXY_BAD_TARGET', 'request target must be a path starting with /');
+      return;
+    }
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    if (DOT_SEGMENT.test(path)) {
+      this.refuse(req, res, 400, 'STR_ERR_PROXY_BAD_TARGET', 'request path must not hold . or .. segments');
+      return;
+    }
+    const plan = bodyPlan(req);
+    if (plan.kind === 'stream' && plan.length > fwd.maxBodyBytes) {
+      this.refuse(req, res, 413, 'STR_ERR_PROXY_BODY_TOO_LARGE', `request body is larger than ${fwd.maxBodyBytes} bytes`, { connection: 'close' });
+      return;
+    }
+
+    const peer = req.socket.remoteAddress;
+    const who = resolveTenant(config, req.headers, peer);
+    if (!who.ok) {
+      this.refuse(req, res, who.status, who.code, who.message);
+      return;
+    }
+    const tenant = config.tenants.get(who.tenant)!;
+    const host = hostName(req.headers.host) ?? '';
+    const route = config.table.match(req.method!, path, host, req.headers);
+    const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
+    const service = route?.service ? config.services.get(route.service) ?? null : null;
+
+    let body: Attempt['body'] = null;
+    if (plan.kind === 'chunked') {
+      try {
+        const read = await readBody(req, fwd.maxBodyBytes);
+        body = Buffer.concat(read.chunks, read.size);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) {
+          this.refuse(req, res, 413, 'STR_ERR_PROXY_BODY_TOO_LARGE', `request body is larger than ${fwd.maxBodyBytes} bytes`, { connection: 'close' });
+        } else {
+          res.destroy();
+        }
+        return;
+      }
+    } else if (plan.kind === 'stream') {
+      body = req;
+    }
+
+    const requestId = acceptRequestId(req.headers['x-request-id']) ?? crypto.randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const headerContext = {
+      peer: peer ?? '',
+      trustedPeer: config.trustedProxy(peer),
+      proto: 'http',
+      via: fwd.via,
+      requestId,
+      drop: routing.dropHeaders,
+    };
+    const monolithAttempt = (b: Attempt['body']): Attempt => ({
+      dispatcher: this.deps.upstreams.get(tenant.monolith, {
+        connections: fwd.connections,
+        connectMs: 5_000,
+        headersMs: fwd.upstreamHeadersTimeoutMs,
+        bodyMs: fwd.upstreamBodyTimeoutMs,
+      }),
+      method: req.method!,
+      path: url,
+      headers: requestHeaders(req.rawHeaders, { ...headerContext, host: fwd.preserveHost ? req.headers.host ?? authority(tenant.monolith) : authority(tenant.monolith) }),
+      body: b,
+    });
+    const serviceAttempt = (s: CompiledService, b: Attempt['body'], extra: (readonly [string, string])[] = []): Attempt => ({
+      dispatcher: this.deps.upstreams.get(s.url, { connections: fwd.connections, connectMs: s.timeouts.connectMs, headersMs: s.timeouts.headersMs, bodyMs: s.timeouts.bodyMs }),
+      method: req.method!,
+      path: url,
+      headers: requestHeaders(req.rawHeaders, {
+        ...headerContext,
+        host: fwd.preserveHost ? req.headers.host ?? authority(s.url) : authority(s.url),
+        add: [[TENANT_HEADER, who.tenant], ...extra],
+      }),
+      body: b,
+    });
+
+    const target = route && service && setting ? this.pickTarget(route, setting, who.tenant, who.user, peer, req) : 'monolith';
+    const routeLabel = route?.id ?? 'unmatched';
+    const finish = (o: Outcome, servedBy: string) => {
+      const status = o.kind === 'retry' ? 502 : o.status;
+      this.deps.metrics.observe(routeLabel, servedBy, who.tenant, status, (performance.now() - started) / 1000);
+      if (config.config.log.access) {
+        this.deps.logger.info(
+          { reqId: requestId, method: req.method, path, tenant: who.tenant, route: routeLabel, target: servedBy, status, ms: Math.round((performance.now() - started) * 100) / 100 },
+          'request',
+        );
+      }
+    };
+
+    if (target === 'extracted' && service) {
+      const breaker = this.deps.breaker(service.name);
+      if (!breaker.allow()) {
+        this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
+        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+        return;
+      }
+      const replayable = body === null || Buffer.isBuffer(body);
+      const method = req.method!;
+      const retryable = (reason: FailureReason) =>
+        reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable;
+      const outcome = await forwardOnce(res, serviceAttempt(service, body), { via: fwd.via, retryable });
+      const failed = outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.status !== 499) || (outcome.kind === 'sent' && outcome.status >= 500);
+      if (failed) breaker.failure();
+      else if (outcome.kind === 'sent') breaker.success();
+      if (outcome.kind === 'retry') {
+        this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
+        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+        return;
+      }
+      finish(outcome, 'extracted');
+      return;
+    }
+
+    if (setting?.mode === 'shadow' && route && service) {
+      const shadowBody = await this.shadowBody(route, service, req, body, routing);
+      if (shadowBody !== false) {
+        const capture = captureResponse(config.config.shadow.maxBodyBytes);
+        const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
+        if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
+        this.deps.mirror.submit({
+          route: route.id,
+          tenant: who.tenant,
+          service: service.name,
+          ...pick(serviceAttempt(service, shadowBody.copy, extra)),
+          body: shadowBody.copy,
+          primary: capture.result,
+        });
+        const outcome = await forwardOnce(res, monolithAttempt(shadowBody.primary), { via: fwd.via, retryable: () => false, observe: capture.observer });
+        capture.finish(outcome);
+        finish(outcome, 'monolith');
+        return;
+      }
+    }
+
+    finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+  }
+
+  private pickTarget(route: CompiledRoute, setting: ModeSetting, tenant: string, user: string | null, peer: string | undefined, req: IncomingMessage): 'monolith' | 'extracted' {
+    if (setting.mode === 'extracted') return 'extracted';
+    if (setting.mode !== 'canary') return 'monolith';
+    let key: string;
+    if (route.stickyBy === 'tenant') key = tenant;
+    else if (route.stickyBy === 'user') key = user ?? peer ?? tenant;
+    else {
+      const v = req.headers[route.stickyHeader!];
+      key = typeof v === 'string' ? v : peer ?? tenant;
+    }
+    return inCanary(route.id, `${tenant}\u0000${key}`, setting.percent ?? 0) ? 'extracted' : 'monolith';
+  }
+
+  /**
+   * Decides whether this request may be mirrored and with what body. Returns
+   * false (counted) when it may not, else the primary's body and the copy's.
+   */
+  private async shadowBody(
+    route: CompiledRoute,
+    service: CompiledService,
+    req: IncomingMessage,
+    body: Attempt['body'],
+    routing: Routing,
+  ): Promise<{ primary: Attempt['body']; copy: Buffer | null } | false> {
+    const shadowCfg = routing.config.config.shadow;
+    const count = (outcome: string) => this.deps.metrics.shadow.labels(route.id, outcome).inc();
+    if (!SAFE.has(req.method!) && !(route.mirrorWrites && service.dryRunHeader)) {
+      count('skipped_write');
+      return false;
+    }
+    if (this.deps.breaker(service.name).state === 'open') {
+      count('skipped_breaker_open');
+      return false;
+    }
+    if (body === null) return { primary: null, copy: null };
+    if (Buffer.isBuffer(body)) {
+      if (body.length > shadowCfg.maxBodyBytes) {
+        count('skipped_body_too_large');
+        return false;
+      }
+      return { primary: body, copy: body };
+    }
+    // A streamed body: read up to the mirror cap; past it, the primary gets the rest streamed.
+    const read = await readBody(req, Number.MAX_SAFE_INTEGER, shadowCfg.maxBodyBytes);
+    const copy = Buffer.concat(read.chunks, read.size);
+    if (!read.complete) {
+      count('skipped_body_too_large');
+      return false;
+    }
+    return { primary: copy, copy };
+  }
+
+  private refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+    this.deps.metrics.refused.labels(code).inc();
+    const body = errorBody(code, message);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers });
+    res.end(body);
+    if (headers.connection === 'close') {
+      // Whatever body the client still sends is not read, let alone forwarded.
+      req.socket.once('finish', () => req.socket.destroy());
+    }
+  }
+}
+
+function authority(origin: string): string {
+  return origin.slice(origin.indexOf('//') + 2);
+}
+
+function pick(a: Attempt): Pick<Attempt, 'dispatcher' | 'method' | 'path' | 'headers'> {
+  return { dispatcher: a.dispatcher, method: a.method, path: a.path, headers: a.headers };
+}
+
+/** Records the primary's answer (capped) for the shadow comparison, without slowing it. */
+function captureResponse(cap: number) {
+  let status = 0;
+  let headers: Record<string, string | string[]> = {};
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let truncated = false;
+  const started = performance.now();
+  let resolve!: (r: CapturedResponse | null) => void;
+  const result = new Promise<CapturedResponse | null>((r) => (resolve = r));
+  return {
+    result,
+    observer: {
+      head(s: number, h: Record<string, string | string[] | undefined>) {
+        status = s;
+        headers = h as Record<string, string | string[]>;
+      },
+      chunk(c: Buffer) {
+        if (truncated) return;
+        if (size + c.length > cap) truncated = true;
+        else {
+          chunks.push(c);
+          size += c.length;
+        }
+      },
+      end() {},
+    },
+    finish(o: Outcome) {
+      if (o.kind !== 'sent') resolve(null);
+      else resolve({ status, headers, body: Buffer.concat(chunks, size), truncated, ms: performance.now() - started });
+    },
+  };
+}

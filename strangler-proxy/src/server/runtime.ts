@@ -1,0 +1,337 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import pino, { type Logger } from 'pino';
+import { ConfigError, type ConfigIssue } from '@strangler/common';
+import { type CompiledConfig, loadConfigFile } from '../config/compile';
+import type { ModeSetting } from '../config/schema';
+import { ControlStore, type RouteChange } from '../control/store';
+import { ProxyError } from '../errors';
+import { CircuitBreaker } from '../forward/breaker';
+import { Upstreams } from '../forward/upstreams';
+import { ProxyMetrics } from '../metrics';
+import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
+import { RecentExchanges, type ShadowSink } from '../shadow/exchange';
+import { ShadowMirror } from '../shadow/mirror';
+import { startAdmin, type AdminServer } from './admin';
+import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
+
+export interface ProxyOptions {
+  /** The YAML config file; watched and reloaded on change. */
+  readonly configFile: string;
+  readonly env?: NodeJS.ProcessEnv;
+  readonly logger?: Logger;
+  /** Override the file's listen and admin ports (0 for any free port: tests). */
+  readonly port?: number;
+  readonly adminPort?: number;
+  /** Extra places shadow exchanges go (the parity engine). */
+  readonly shadowSinks?: readonly ShadowSink[];
+  /** How often the file is checked besides fs.watch. @default 500 */
+  readonly filePollMs?: number;
+}
+
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly at: string;
+  readonly changed: boolean;
+  readonly issues: readonly ConfigIssue[];
+  readonly restartNeeded: readonly string[];
+}
+
+/**
+ * One proxy replica: the data plane, the admin API, the config file watcher
+ * and the control store subscription, with the routing state they share
+ * swapped as one immutable object.
+ */
+export class ProxyRuntime {
+  readonly metrics = new ProxyMetrics();
+  readonly recent: RecentExchanges;
+  private readonly upstreams = new Upstreams();
+  private readonly breakers = new Map<string, CircuitBreaker>();
+  private readonly mirror: ShadowMirror;
+  private dataPlane!: DataPlane;
+  private admin!: AdminServer;
+  private state: Routing;
+  private fileHash: string;
+  private watcher: fs.FSWatcher | null = null;
+  private filePoll: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
+  private refreshAgain = false;
+  private storeVersion = 0;
+  private stopping: Promise<void> | null = null;
+  lastReload: ReloadResult;
+
+  private constructor(
+    private readonly options: ProxyOptions,
+    private config: CompiledConfig,
+    private readonly store: ControlStore,
+    readonly logger: Logger,
+    text: string,
+  ) {
+    this.fileHash = hash(text);
+    this.state = routingOf(config, NO_OVERRIDES);
+    this.recent = new RecentExchanges(config.config.shadow.keep);
+    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, ...(options.shadowSinks ?? [])], this.metrics);
+    this.lastReload = { ok: true, at: new Date().toISOString(), changed: true, issues: [], restartNeeded: [] };
+  }
+
+  /** Loads and checks the config, connects the control store, then listens. */
+  static async start(options: ProxyOptions): Promise<ProxyRuntime> {
+    const env = options.env ?? process.env;
+    const text = fs.readFileSync(options.configFile, 'utf8');
+    const config = loadConfigFile(options.configFile, env);
+    const logger = options.logger ?? pino({ level: config.config.log.level, base: { service: 'strangler-proxy' }, redact: ['req.headers.authorization', 'req.headers.cookie'] });
+    const store = await ControlStore.open(config.controlStoreUrl);
+    const rt = new ProxyRuntime(options, config, store, logger, text);
+    try {
+      await rt.init();
+    } catch (err) {
+      await rt.stop(0).catch(() => {});
+      throw err;
+    }
+    return rt;
+  }
+
+  private async init(): Promise<void> {
+    await this.store.syncDeclared(this.config.table.routes, `file:${path.basename(this.options.configFile)}`);
+    await this.refreshModes();
+    const cfg = this.config.config;
+    this.dataPlane = new DataPlane(
+      {
+        routing: () => this.state,
+        upstreams: this.upstreams,
+        breaker: (s) => this.breaker(s),
+        mirror: this.mirror,
+        metrics: this.metrics,
+        logger: this.logger,
+      },
+      { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
+    );
+    await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
+    this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
+    this.store.watch(cfg.controlStore.pollMs, () => void this.refreshModes().catch((err) => this.logger.warn({ err }, 'control store refresh failed')));
+    this.watchFile();
+    this.logger.info({ url: this.url, admin: this.adminUrl, routes: this.config.table.routes.length, tenants: [...this.config.tenants.keys()] }, 'proxy listening');
+  }
+
+  get url(): string {
+    return `http://${hostPort(this.dataPlane.server.address() as AddressInfo)}`;
+  }
+
+  get adminUrl(): string {
+    return this.admin.url;
+  }
+
+  get routing(): Routing {
+    return this.state;
+  }
+
+  get current(): CompiledConfig {
+    return this.config;
+  }
+
+  get ready(): boolean {
+    return this.stopping === null && this.state.overrides !== NO_OVERRIDES;
+  }
+
+  get shadowQueueDepth(): number {
+    return this.mirror.depth;
+  }
+
+  breaker(service: string): CircuitBreaker {
+    let b = this.breakers.get(service);
+    if (!b) {
+      const s = this.config.services.get(service);
+      b = new CircuitBreaker(s?.breaker ?? { failures: 5, windowMs: 10_000, openMs: 5_000 }, (state) => {
+        this.metrics.breakerState(service, state);
+        this.logger.warn({ service, state }, 'circuit breaker changed state');
+      });
+      this.metrics.breakerState(service, 'closed');
+      this.breakers.set(service, b);
+    }
+    return b;
+  }
+
+  /** Re-reads the config file now. Invalid configs are refused whole; the last good one keeps serving. */
+  async reload(): Promise<ReloadResult> {
+    const at = new Date().toISOString();
+    let text: string;
+    try {
+      text = fs.readFileSync(this.options.configFile, 'utf8');
+    } catch (err) {
+      return this.rejected(at, [{ path: '(file)', value: this.options.configFile, message: `cannot be read: ${(err as NodeJS.ErrnoException).code}` }]);
+    }
+    const h = hash(text);
+    if (h === this.fileHash) return (this.lastReload = { ok: true, at, changed: false, issues: [], restartNeeded: [] });
+    let next: CompiledConfig;
+    try {
+      next = loadConfigFile(this.options.configFile, this.options.env ?? process.env);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        this.fileHash = h; // don't re-report the same bad file every poll
+        return this.rejected(at, err.issues);
+      }
+      throw err;
+    }
+    this.fileHash = h;
+    const restartNeeded = restartOnly(this.config, next);
+    this.config = next;
+    this.state = routingOf(next, this.state.overrides);
+    this.mirror.reconfigure(next.config.shadow);
+    const origins = new Set([...[...next.tenants.values()].map((t) => t.monolith), ...[...next.services.values()].map((s) => s.url)]);
+    this.upstreams.retain((o) => origins.has(o));
+    this.metrics.reloads.labels('applied').inc();
+    this.logger.info({ file: this.options.configFile, routes: next.table.routes.length, restartNeeded }, 'config reloaded');
+    if (restartNeeded.length > 0) this.logger.warn({ keys: restartNeeded }, 'these settings changed but only take effect after a restart');
+    await this.syncDeclaredWithRetry();
+    return (this.lastReload = { ok: true, at, changed: true, issues: [], restartNeeded });
+  }
+
+  async setMode(routeId: string, tenant: string | null, setting: ModeSetting, actor: string, reason: string): Promise<RouteChange> {
+    const route = this.config.table.byId.get(routeId);
+    if (!route) throw new ProxyError('STR_ERR_ROUTE_UNKNOWN', `no route with id "${routeId}" (known: ${[...this.config.table.byId.keys()].join(', ') || 'none'})`, { status: 404 });
+    if (tenant !== null && !this.config.tenants.has(tenant)) {
+      throw new ProxyError('STR_ERR_TENANT_UNKNOWN', `no tenant "${tenant}" (known: ${[...this.config.tenants.keys()].join(', ')})`, { status: 404 });
+    }
+    if (setting.mode !== 'monolith' && route.service === null) {
+      throw new ProxyError('STR_ERR_ROUTE_NO_SERVICE', `route ${routeId} names no extracted service, so it can only be in mode monolith`, { status: 409 });
+    }
+    const change = await this.store.setMode({ routeId, scope: tenant ?? ALL_TENANTS, setting, actor, reason, source: 'api' });
+    await this.refreshModes();
+    this.logger.info({ change }, 'route mode changed');
+    return change;
+  }
+
+  async rollback(routeId: string, tenant: string | null, actor: string, reason: string): Promise<RouteChange> {
+    if (!this.config.table.byId.has(routeId)) throw new ProxyError('STR_ERR_ROUTE_UNKNOWN', `no route with id "${routeId}"`, { status: 404 });
+    const change = await this.store.rollback(routeId, tenant ?? ALL_TENANTS, actor, reason);
+    await this.refreshModes();
+    this.logger.info({ change }, 'route rolled back');
+    return change;
+  }
+
+  history(routeId: string, limit: number): Promise<RouteChange[]> {
+    return this.store.history(routeId, limit);
+  }
+
+  /** SIGTERM: drain the data plane, then close everything. Safe to call twice. */
+  stop(drainMs = this.config.config.drain.timeoutMs): Promise<void> {
+    this.stopping ??= (async () => {
+      this.watcher?.close();
+      if (this.filePoll) clearInterval(this.filePoll);
+      if (this.dataPlane) await this.dataPlane.drain(drainMs);
+      this.mirror.close();
+      if (this.admin) await this.admin.close();
+      await this.upstreams.close();
+      await this.store.close();
+      this.logger.info('proxy stopped');
+      this.logger.flush?.();
+    })();
+    return this.stopping;
+  }
+
+  /** Re-reads the store's modes; concurrent calls coalesce into at most one more read. */
+  private refreshModes(): Promise<void> {
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      try {
+        do {
+          this.refreshAgain = false;
+          const snap = await this.store.snapshot();
+          if (snap.version !== this.storeVersion || this.state.overrides === NO_OVERRIDES) {
+            this.storeVersion = snap.version;
+            this.state = routingOf(this.config, snap.overrides);
+            this.metrics.modeChanges.labels('store').inc();
+          }
+        } while (this.refreshAgain);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async syncDeclaredWithRetry(): Promise<void> {
+    try {
+      await this.store.syncDeclared(this.config.table.routes, `file:${path.basename(this.options.configFile)}`);
+      await this.refreshModes();
+    } catch (err) {
+      this.logger.error({ err }, 'could not record the config file in the control store; retrying in 1 s');
+      setTimeout(() => void (this.stopping ? undefined : this.syncDeclaredWithRetry()), 1000).unref();
+    }
+  }
+
+  private rejected(at: string, issues: readonly ConfigIssue[]): ReloadResult {
+    this.metrics.reloads.labels('rejected').inc();
+    this.logger.error({ file: this.options.configFile, issues }, 'config change rejected; the last good config keeps serving');
+    return (this.lastReload = { ok: false, at, changed: false, issues, restartNeeded: [] });
+  }
+
+  private watchFile(): void {
+    const check = () => void this.reload().catch((err) => this.logger.error({ err }, 'reload failed'));
+    let timer: NodeJS.Timeout | null = null;
+    try {
+      // Watch the folder: editors replace files rather than write them in place.
+      this.watcher = fs.watch(path.dirname(this.options.configFile), (_e, name) => {
+        if (name !== null && name !== path.basename(this.options.configFile)) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(check, 50);
+      });
+      this.watcher.on('error', () => {});
+    } catch {
+      // No inotify: the poll below still notices within filePollMs.
+    }
+    this.filePoll = setInterval(check, this.options.filePollMs ?? 500);
+    this.filePoll.unref();
+  }
+}
+
+function routingOf(config: CompiledConfig, overrides: ModeOverrides): Routing {
+  const drop = new Set([TENANT_HEADER, config.config.shadow.header]);
+  if (config.tenancy.header) drop.add(config.tenancy.header.name);
+  for (const s of config.services.values()) if (s.dryRunHeader) drop.add(s.dryRunHeader);
+  return Object.freeze({ config, overrides, dropHeaders: drop });
+}
+
+function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
+  const keys: Array<[string, unknown, unknown]> = [
+    ['listen', a.config.listen, b.config.listen],
+    ['admin.host', a.config.admin.host, b.config.admin.host],
+    ['admin.port', a.config.admin.port, b.config.admin.port],
+    ['controlStore', a.controlStoreUrl, b.controlStoreUrl],
+    ['forwarding.maxHeaderBytes', a.config.forwarding.maxHeaderBytes, b.config.forwarding.maxHeaderBytes],
+    ['forwarding.headersTimeoutMs', a.config.forwarding.headersTimeoutMs, b.config.forwarding.headersTimeoutMs],
+  ];
+  return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
+}
+
+function hash(text: string): string {
+  return crypto.createHash('sha256').update(text).digest('hex');
+}
+
+function hostPort(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+export function listen(server: import('node:http').Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ProxyError('STR_ERR_PROXY_PORT_IN_USE', `port ${port} on ${host} is already in use: stop what holds it or set another port`, { cause: err })
+          : err,
+      );
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+export { hostPort };
