@@ -63,8 +63,8 @@ export function forwardOnce(res: ServerResponse, attempt: Attempt, options: Forw
     const onClientClose = () => {
       // The client left: stop reading from the upstream too.
       if (!res.writableFinished) {
-        controller?.abort(new Error('client closed the connection'));
         settle({ kind: 'failed', status: 499, error: null });
+        controller?.abort(new Error('client closed the connection'));
       }
     };
     res.on('close', onClientClose);
@@ -77,8 +77,9 @@ export function forwardOnce(res: ServerResponse, attempt: Attempt, options: Forw
         if (settled) return;
         if (status < 200) return; // 1xx informational: Node answers 100-continue itself
         if (status >= 500 && options.retryable('status_5xx')) {
-          c.abort(new Error(`upstream answered ${status}`));
+          // Settle first: abort() calls onResponseError synchronously.
           settle({ kind: 'retry', reason: 'status_5xx', status, error: null });
+          c.abort(new Error(`upstream answered ${status}`));
           return;
         }
         options.observe?.head(status, headers);

@@ -1,0 +1,98 @@
+import { acceptRequestId, HOP_BY_HOP, requestHeaders, responseHeaders } from './headers';
+
+const ctx = {
+  peer: '203.0.113.7',
+  trustedPeer: false,
+  host: '127.0.0.1:9000',
+  proto: 'http',
+  via: 'strangler',
+  requestId: 'req-1',
+  drop: new Set(['x-strangler-tenant']),
+};
+
+function asRecord(flat: string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) (out[flat[i]!.toLowerCase()] ??= []).push(flat[i + 1]!);
+  return out;
+}
+
+describe('request headers', () => {
+  it.each([...HOP_BY_HOP])('drops hop-by-hop header %s', (name) => {
+    const out = asRecord(requestHeaders([name, 'x', 'Accept', 'a/b'], ctx));
+    expect(out[name]).toBeUndefined();
+    expect(out.accept).toEqual(['a/b']);
+  });
+
+  it('drops every header named in Connection, in any case and across several Connection headers', () => {
+    const raw = ['Connection', 'close, X-Secret', 'connection', ' x-other ', 'X-Secret', '1', 'X-Other', '2', 'X-Kept', '3'];
+    const out = asRecord(requestHeaders(raw, ctx));
+    expect(out['x-secret']).toBeUndefined();
+    expect(out['x-other']).toBeUndefined();
+    expect(out['x-kept']).toEqual(['3']);
+  });
+
+  it('keeps original case and order of end-to-end headers, and passes traceparent through', () => {
+    const raw = ['X-B', '1', 'traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'X-A', '2'];
+    const out = requestHeaders(raw, ctx);
+    expect(out.slice(0, 6)).toEqual(raw);
+  });
+
+  it('sets Host to the upstream authority deliberately and keeps the client host as X-Forwarded-Host', () => {
+    const out = asRecord(requestHeaders(['Host', 'acme.localhost:8080'], ctx));
+    expect(out.host).toEqual(['127.0.0.1:9000']);
+    expect(out['x-forwarded-host']).toEqual(['acme.localhost:8080']);
+  });
+
+  it('adds Via, extending one the client sent', () => {
+    expect(asRecord(requestHeaders([], ctx)).via).toEqual(['1.1 strangler']);
+    expect(asRecord(requestHeaders(['Via', '1.0 corp-gw'], ctx)).via).toEqual(['1.0 corp-gw, 1.1 strangler']);
+  });
+
+  it('replaces X-Forwarded-* from an untrusted peer', () => {
+    const raw = ['X-Forwarded-For', '10.9.9.9', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'evil', 'Forwarded', 'for=1.2.3.4', 'Host', 'acme.localhost'];
+    const out = asRecord(requestHeaders(raw, ctx));
+    expect(out['x-forwarded-for']).toEqual(['203.0.113.7']);
+    expect(out['x-forwarded-proto']).toEqual(['http']);
+    expect(out['x-forwarded-host']).toEqual(['acme.localhost']);
+    expect(out.forwarded).toBeUndefined();
+  });
+
+  it('extends X-Forwarded-* from a trusted proxy', () => {
+    const raw = ['X-Forwarded-For', '198.51.100.1', 'x-forwarded-for', '10.0.0.2', 'X-Forwarded-Proto', 'https', 'X-Forwarded-Host', 'acme.example', 'Host', 'inner'];
+    const out = asRecord(requestHeaders(raw, { ...ctx, trustedPeer: true }));
+    expect(out['x-forwarded-for']).toEqual(['198.51.100.1, 10.0.0.2, 203.0.113.7']);
+    expect(out['x-forwarded-proto']).toEqual(['https']);
+    expect(out['x-forwarded-host']).toEqual(['acme.example']);
+  });
+
+  it('drops the headers only the proxy may set (tenant, request id) and adds its own', () => {
+    const raw = ['X-Strangler-Tenant', 'globex', 'X-Request-Id', 'spoofed'];
+    const out = asRecord(requestHeaders(raw, { ...ctx, add: [['x-strangler-tenant', 'acme']] }));
+    expect(out['x-strangler-tenant']).toEqual(['acme']);
+    expect(out['x-request-id']).toEqual(['req-1']);
+  });
+});
+
+describe('response headers', () => {
+  it('drops hop-by-hop and Connection-listed headers and extends Via', () => {
+    const out = responseHeaders(
+      { connection: 'keep-alive, x-hop', 'keep-alive': 'timeout=5', 'transfer-encoding': 'chunked', 'x-hop': '1', 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], via: '1.1 app' },
+      'strangler',
+    );
+    expect(out).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'], via: '1.1 app, 1.1 strangler' });
+  });
+
+  it('adds Via when the upstream sent none', () => {
+    expect(responseHeaders({ 'content-length': '0' }, 'strangler')).toEqual({ 'content-length': '0', via: '1.1 strangler' });
+  });
+});
+
+describe('request id', () => {
+  it('keeps a sane caller id and refuses anything else', () => {
+    expect(acceptRequestId('abc-123_x.y:z')).toBe('abc-123_x.y:z');
+    expect(acceptRequestId('has space')).toBeNull();
+    expect(acceptRequestId('x'.repeat(129))).toBeNull();
+    expect(acceptRequestId(['a', 'b'])).toBeNull();
+    expect(acceptRequestId(undefined)).toBeNull();
+  });
+});
