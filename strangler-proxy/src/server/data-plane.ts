@@ -69,7 +69,8 @@ export class DataPlane {
         keepAliveTimeout: 5_000,
         connectionsCheckingInterval: Math.min(1_000, Math.max(50, Math.floor(limits.headersTimeoutMs / 4))),
         insecureHTTPParser: false,
-        requireHostHeader: true,
+        // Checked in route() instead, so the refusal carries the same JSON body as every other.
+        requireHostHeader: false,
       },
       (req, res) => this.handle(req, res),
     );
@@ -144,6 +145,10 @@ export class DataPlane {
     const { config } = routing;
     const fwd = config.config.forwarding;
     const url = req.url ?? '';
+    if (req.headers.host === undefined) {
+      this.refuse(req, res, 400, 'STR_ERR_PROXY_MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header');
+      return;
+    }
     if (url.charCodeAt(0) !== 47 /* / */) {
       this.refuse(req, res, 400, 'STR_ERR_PROXY_BAD_TARGET', 'request target must be a path starting with /');
       return;

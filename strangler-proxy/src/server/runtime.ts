@@ -60,6 +60,7 @@ export class ProxyRuntime {
   private refreshAgain = false;
   private storeVersion = 0;
   private stopping: Promise<void> | null = null;
+  private reloadChain: Promise<unknown> = Promise.resolve();
   lastReload: ReloadResult;
 
   private constructor(
@@ -153,8 +154,17 @@ export class ProxyRuntime {
     return b;
   }
 
-  /** Re-reads the config file now. Invalid configs are refused whole; the last good one keeps serving. */
-  async reload(): Promise<ReloadResult> {
+  /**
+   * Re-reads the config file now. Invalid configs are refused whole; the last
+   * good one keeps serving. Reloads run one at a time, in order.
+   */
+  reload(): Promise<ReloadResult> {
+    const next = this.reloadChain.then(() => this.reloadOnce());
+    this.reloadChain = next.catch(() => undefined);
+    return next;
+  }
+
+  private async reloadOnce(): Promise<ReloadResult> {
     const at = new Date().toISOString();
     let text: string;
     try {
@@ -163,7 +173,8 @@ export class ProxyRuntime {
       return this.rejected(at, [{ path: '(file)', value: this.options.configFile, message: `cannot be read: ${(err as NodeJS.ErrnoException).code}` }]);
     }
     const h = hash(text);
-    if (h === this.fileHash) return (this.lastReload = { ok: true, at, changed: false, issues: [], restartNeeded: [] });
+    // Unchanged: nothing to do, and the last outcome (perhaps a rejection) still stands.
+    if (h === this.fileHash) return this.lastReload;
     let next: CompiledConfig;
     try {
       next = loadConfigFile(this.options.configFile, this.options.env ?? process.env);
@@ -184,8 +195,9 @@ export class ProxyRuntime {
     this.metrics.reloads.labels('applied').inc();
     this.logger.info({ file: this.options.configFile, routes: next.table.routes.length, restartNeeded }, 'config reloaded');
     if (restartNeeded.length > 0) this.logger.warn({ keys: restartNeeded }, 'these settings changed but only take effect after a restart');
+    this.lastReload = { ok: true, at, changed: true, issues: [], restartNeeded };
     await this.syncDeclaredWithRetry();
-    return (this.lastReload = { ok: true, at, changed: true, issues: [], restartNeeded });
+    return this.lastReload;
   }
 
   async setMode(routeId: string, tenant: string | null, setting: ModeSetting, actor: string, reason: string): Promise<RouteChange> {
