@@ -62,6 +62,8 @@ export class ProxyRuntime {
   private stopping: Promise<void> | null = null;
   private reloadChain: Promise<unknown> = Promise.resolve();
   lastReload: ReloadResult;
+  /** Config file changes applied and rejected since start (also in metrics). */
+  readonly reloadCounts = { applied: 0, rejected: 0 };
 
   private constructor(
     private readonly options: ProxyOptions,
@@ -193,6 +195,7 @@ export class ProxyRuntime {
     const origins = new Set([...[...next.tenants.values()].map((t) => t.monolith), ...[...next.services.values()].map((s) => s.url)]);
     this.upstreams.retain((o) => origins.has(o));
     this.metrics.reloads.labels('applied').inc();
+    this.reloadCounts.applied++;
     this.logger.info({ file: this.options.configFile, routes: next.table.routes.length, restartNeeded }, 'config reloaded');
     if (restartNeeded.length > 0) this.logger.warn({ keys: restartNeeded }, 'these settings changed but only take effect after a restart');
     this.lastReload = { ok: true, at, changed: true, issues: [], restartNeeded };
@@ -279,6 +282,7 @@ export class ProxyRuntime {
 
   private rejected(at: string, issues: readonly ConfigIssue[]): ReloadResult {
     this.metrics.reloads.labels('rejected').inc();
+    this.reloadCounts.rejected++;
     this.logger.error({ file: this.options.configFile, issues }, 'config change rejected; the last good config keeps serving');
     return (this.lastReload = { ok: false, at, changed: false, issues, restartNeeded: [] });
   }
