@@ -29,6 +29,12 @@ export const StackConfigSchema = z
         connect: port,
         /** The first tenant's monolith listens here, the next one on +1, and so on. */
         monolithBase: port,
+        /** The routing proxy in front of every monolith. */
+        proxy: port,
+        /** The proxy's admin API (bearer tokens; metrics, flips). */
+        proxyAdmin: port,
+        /** The first extracted service listens here (the messaging service). */
+        extractedBase: port,
       })
       .strict(),
     postgres: z
@@ -72,6 +78,9 @@ export const DEFAULT_PORTS = Object.freeze({
   kafkaController: 19093,
   connect: 18083,
   monolithBase: 18101,
+  proxy: 18080,
+  proxyAdmin: 18090,
+  extractedBase: 18201,
 });
 
 export const DEFAULT_TENANTS = Object.freeze(['acme', 'globex']);
@@ -86,6 +95,9 @@ export const ENV = Object.freeze({
   STRANGLER_KAFKA_CONTROLLER_PORT: 'ports.kafkaController',
   STRANGLER_CONNECT_PORT: 'ports.connect',
   STRANGLER_MONOLITH_PORT_BASE: 'ports.monolithBase',
+  STRANGLER_PROXY_PORT: 'ports.proxy',
+  STRANGLER_PROXY_ADMIN_PORT: 'ports.proxyAdmin',
+  STRANGLER_EXTRACTED_PORT_BASE: 'ports.extractedBase',
   STRANGLER_PG_URL: 'postgres.url',
   STRANGLER_PG_BIN: 'postgres.binDir',
   STRANGLER_PG_OS_USER: 'postgres.osUser',

@@ -6,6 +6,7 @@ import { connectUrl, startConnect } from './connect';
 import { kafkaBootstrap, startKafka } from './kafka';
 import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
+import { prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
 import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
 import type { ManagedProcess } from './process';
@@ -28,6 +29,8 @@ export interface RunningStack {
   readonly kafkaBootstrap: string;
   readonly connectUrl: string;
   readonly tenants: readonly TenantEndpoint[];
+  /** The routing proxy in front of the monoliths (when monoliths run). */
+  readonly proxy?: { readonly url: string; readonly adminUrl: string; readonly configFile: string; readonly tokenFile: string; readonly controlUrl: string };
   readonly processes: readonly ManagedProcess[];
   readonly readyMs: number;
   /** Stops every child, newest first (monoliths, Connect, Kafka, PostgreSQL). Safe to call twice. */
@@ -62,7 +65,11 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     { port: config.ports.connect, what: 'Kafka Connect REST', env: 'STRANGLER_CONNECT_PORT' },
     ...(config.postgres.url ? [] : [{ port: config.ports.postgres, what: 'PostgreSQL', env: 'STRANGLER_PG_PORT' }]),
     ...(config.monoliths
-      ? config.tenants.map((t) => ({ port: monolithPort(config, t), what: `monolith ${t}`, env: 'STRANGLER_MONOLITH_PORT_BASE' }))
+      ? [
+          ...config.tenants.map((t) => ({ port: monolithPort(config, t), what: `monolith ${t}`, env: 'STRANGLER_MONOLITH_PORT_BASE' })),
+          { port: config.ports.proxy, what: 'routing proxy', env: 'STRANGLER_PROXY_PORT' },
+          { port: config.ports.proxyAdmin, what: "proxy's admin API", env: 'STRANGLER_PROXY_ADMIN_PORT' },
+        ]
       : []),
   ];
   await assertPortsFree(ports);
@@ -122,6 +129,14 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
         }),
       );
     });
+    const controlP = config.monoliths
+      ? postgresP.then(async (pg) => {
+          const control = await prepareControlStore(pg.adminUrl);
+          say('control store', `database strangler_control ${control.created ? 'created' : 'exists'}, ${control.applied.length ? `migrated (${control.applied.join(', ')})` : 'schema up to date'}`);
+          return control;
+        })
+      : null;
+    controlP?.catch(() => {}); // awaited below; a failure there stops the stack
     const runtime = await runtimeP;
     const kafka = await startKafka(config, layout, runtime).then((k) => {
       track(k.process);
@@ -144,6 +159,17 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
           return { ...t, monolithUrl: m.url };
         }),
       );
+    }
+    let proxy: RunningStack['proxy'];
+    if (config.monoliths && controlP) {
+      const control = await controlP;
+      const files = proxyFiles(layout);
+      const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, t.monolithUrl!]));
+      const { written } = writeDemoProxyConfig(files, config, monoliths, control.url);
+      const p = await startProxyProcess(layout, files, config);
+      track(p.process);
+      say('proxy', `serving ${p.url} (tenant by host), admin ${p.adminUrl}, config ${written ? 'written to' : 'kept at'} ${files.config}`);
+      proxy = { url: p.url, adminUrl: p.adminUrl, configFile: files.config, tokenFile: files.token, controlUrl: control.url };
     }
     const connect = await connectP;
     if (config.connectors) {
@@ -178,6 +204,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       kafkaBootstrap: kafka.bootstrap,
       connectUrl: connect.url,
       tenants,
+      ...(proxy ? { proxy } : {}),
       processes: started,
       readyMs,
       stop,
@@ -199,6 +226,15 @@ export function formatSummary(stack: RunningStack): string {
       [`tenant ${t.tenant}`, `${t.monolithUrl ?? '(no monolith)'}  db ${t.databaseUrl}`],
       ...(t.connector ? ([[``, `connector ${t.connector} -> topics ${t.tenant}.public.{users,rooms,room_members,messages}`]] as [string, string][]) : []),
     ]),
+    ...(stack.proxy
+      ? ([
+          ['proxy', `${stack.proxy.url.replace('127.0.0.1', '<tenant>.localhost')}  e.g. curl http://acme.localhost:${new URL(stack.proxy.url).port}/api/rooms`],
+          ['', `config ${stack.proxy.configFile} (edit and save to flip; reloads within a second)`],
+          ['proxy admin', `${stack.proxy.adminUrl}  token in ${stack.proxy.tokenFile}`],
+          ['', 'npm run strangler -- routes list | set <route> <mode> --reason "..." | rollback <route> | history <route>'],
+          ['control store', stack.proxy.controlUrl],
+        ] as [string, string][])
+      : []),
     ['logs', stack.layout.logsDir],
     ...stack.processes.map((p): [string, string] => [``, `${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.logFile}`]),
     ['state folder', stack.layout.stateDir],

@@ -24,7 +24,8 @@ function adminTarget(cmd: Command, repoRoot: string): AdminClient {
   const url = (o.adminUrl ?? process.env.STRANGLER_ADMIN_URL ?? DEFAULT_ADMIN_URL).replace(/\/$/, '');
   let token = o.token ?? process.env.STRANGLER_ADMIN_TOKEN;
   if (!token) {
-    const file = process.env.STRANGLER_ADMIN_TOKEN_FILE ?? path.join(repoRoot, '.strangler', 'proxy', 'admin-token');
+    const stateDir = process.env.STRANGLER_STATE_DIR ?? path.join(repoRoot, '.strangler', 'stack');
+    const file = process.env.STRANGLER_ADMIN_TOKEN_FILE ?? path.join(stateDir, 'proxy', 'admin-token');
     try {
       token = fs.readFileSync(file, 'utf8').trim();
     } catch {

@@ -1,0 +1,94 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import YAML from 'yaml';
+import { waitFor } from '@strangler/common';
+import { databaseUrl, ensureDatabase, migrate } from '@strangler/migrations';
+import { REPO_ROOT, type StackConfig } from './config';
+import { StackError } from './errors';
+import type { StackLayout } from './layout';
+import { ManagedProcess } from './process';
+
+export const CONTROL_DATABASE = 'strangler_control';
+const CLI = path.join(REPO_ROOT, 'cli', 'src', 'main.ts');
+
+export interface ProxyFiles {
+  readonly dir: string;
+  readonly config: string;
+  readonly token: string;
+}
+
+export function proxyFiles(layout: StackLayout): ProxyFiles {
+  const dir = path.join(layout.stateDir, 'proxy');
+  return { dir, config: path.join(dir, 'proxy.yaml'), token: path.join(dir, 'admin-token') };
+}
+
+/** Creates and migrates the control store database; returns its URL. */
+export async function prepareControlStore(serverUrl: string): Promise<{ url: string; created: boolean; applied: readonly string[] }> {
+  const created = await ensureDatabase(serverUrl, CONTROL_DATABASE);
+  const url = databaseUrl(serverUrl, CONTROL_DATABASE);
+  const { applied } = await migrate('control', url);
+  return { url, created, applied };
+}
+
+/**
+ * Writes the demo's proxy config once: tenant by host (<tenant>.localhost),
+ * the messaging routes declared in mode monolith, an admin token in a 0600
+ * file. An existing file is left alone: it is the user's to edit (flips by
+ * config), and the running proxy reloads it on every save.
+ */
+export function writeDemoProxyConfig(
+  files: ProxyFiles,
+  config: StackConfig,
+  monoliths: Readonly<Record<string, string>>,
+  controlUrl: string,
+): { written: boolean } {
+  fs.mkdirSync(files.dir, { recursive: true });
+  if (!fs.existsSync(files.token)) fs.writeFileSync(files.token, `${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
+  if (fs.existsSync(files.config)) return { written: false };
+  const doc = {
+    listen: { host: '127.0.0.1', port: config.ports.proxy },
+    admin: { host: '127.0.0.1', port: config.ports.proxyAdmin, tokens: [{ name: 'ops', role: 'write', token: { file: files.token } }] },
+    controlStore: { url: { value: controlUrl } },
+    tenancy: { byHost: true },
+    tenants: Object.fromEntries(Object.entries(monoliths).map(([t, url]) => [t, { monolith: url, hosts: [`${t}.localhost`] }])),
+    services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz' } },
+    routes: [
+      { id: 'rooms-list', match: { method: 'GET', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
+      { id: 'room-get', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith' },
+      { id: 'room-members', match: { method: 'GET', path: '/api/rooms/:id/members' }, service: 'messaging', mode: 'monolith' },
+      { id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
+      { id: 'message-get', match: { method: 'GET', path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
+    ],
+    log: { level: 'info', access: true },
+  };
+  const header = [
+    `# yaml-language-server: $schema=${path.relative(files.dir, path.join(REPO_ROOT, 'strangler-proxy', 'schema', 'proxy-config.schema.json'))}`,
+    '# The demo proxy config, written once by `npm start`; edit and save to flip routes (the proxy reloads it).',
+    '# Delete it to have it written again (for instance after changing ports).',
+  ].join('\n');
+  fs.writeFileSync(files.config, `${header}\n${YAML.stringify(doc)}`);
+  return { written: true };
+}
+
+/** Runs the proxy as its own process (the way it is deployed) and waits until its admin API says ready. */
+export async function startProxyProcess(layout: StackLayout, files: ProxyFiles, config: StackConfig): Promise<{ process: ManagedProcess; url: string; adminUrl: string }> {
+  const child = await ManagedProcess.start('proxy', {
+    command: process.execPath,
+    // The config path lies inside the state folder, which is how a later start recognises an orphan.
+    args: ['--import', 'tsx', CLI, 'proxy', 'serve', '--config', files.config],
+    cwd: REPO_ROOT,
+    env: { ...process.env, NODE_ENV: 'production' },
+    logFile: layout.log('proxy'),
+  });
+  const adminUrl = `http://127.0.0.1:${config.ports.proxyAdmin}`;
+  await waitFor(
+    `the proxy's admin API at ${adminUrl}/readyz`,
+    async () => ((await fetch(`${adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 100, abort: () => child.deathError() },
+  ).catch(async (err: unknown) => {
+    await child.stop('SIGKILL', 1000);
+    throw err instanceof StackError ? err : new StackError('STR_ERR_STACK_NOT_READY', (err as Error).message, { cause: err });
+  });
+  return { process: child, url: `http://127.0.0.1:${config.ports.proxy}`, adminUrl };
+}
