@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,7 +18,7 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
   beforeAll(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-life-'));
     fs.chmodSync(stateDir, 0o755);
-    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
     env = {
       ...process.env,
       STRANGLER_STATE_DIR: stateDir,
@@ -26,6 +27,9 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
       STRANGLER_KAFKA_CONTROLLER_PORT: String(ports[2]),
       STRANGLER_CONNECT_PORT: String(ports[3]),
       STRANGLER_MONOLITH_PORT_BASE: String(ports[4]),
+      STRANGLER_PROXY_PORT: String(ports[5]),
+      STRANGLER_PROXY_ADMIN_PORT: String(ports[6]),
+      STRANGLER_EXTRACTED_PORT_BASE: String(ports[7]),
       STRANGLER_TENANTS: 'solo',
       STRANGLER_JVM_HEAP: '512m',
     };
@@ -81,11 +85,21 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
     expect(out).toMatch(/\[\s*\d+\.\d s\] kafka\s+ready on/);
     expect(out).toMatch(/\[\s*\d+\.\d s\] connect\s+ready on/);
     expect(out).toMatch(/\[\s*\d+\.\d s\] connector solo\s+strangler-solo created, streaming/);
+    expect(out).toMatch(/\[\s*\d+\.\d s\] proxy\s+serving http:\/\/127\.0\.0\.1:\d+ \(tenant by host\)/);
     expect(out).toMatch(/ready in \d+\.\d s/);
     expect(out).toMatch(new RegExp(`state folder\\s+${stateDir}\n`));
     const pids = state().processes.map((p) => p.pid);
-    expect(state().processes.map((p) => p.name).sort()).toEqual(['connect', 'kafka', 'monolith-solo', 'postgres']);
+    expect(state().processes.map((p) => p.name).sort()).toEqual(['connect', 'kafka', 'monolith-solo', 'postgres', 'proxy']);
     expect(pids.every(isAlive)).toBe(true);
+    // The proxy fronts the monolith, tenant by host.
+    const proxyPort = env.STRANGLER_PROXY_PORT!;
+    const viaProxy = await new Promise<{ status: number; via: string | undefined }>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: Number(proxyPort), path: '/api/rooms', headers: { host: 'solo.localhost' } }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode!, via: res.headers.via });
+      }).on('error', reject);
+    });
+    expect(viaProxy).toEqual({ status: 200, via: '1.1 strangler' });
 
     run.child.kill('SIGINT');
     expect(await run.exit).toBe(0);

@@ -23,11 +23,14 @@ describe('loadStackConfig', () => {
         STRANGLER_KAFKA_CONTROLLER_PORT: '29093',
         STRANGLER_CONNECT_PORT: '38083',
         STRANGLER_MONOLITH_PORT_BASE: '28100',
+        STRANGLER_PROXY_PORT: '28080',
+        STRANGLER_PROXY_ADMIN_PORT: '28090',
+        STRANGLER_EXTRACTED_PORT_BASE: '28200',
         STRANGLER_STATE_DIR: '/tmp/strangler-x',
         STRANGLER_TENANTS: 'alpha, beta,gamma',
       },
     );
-    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100 });
+    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100, proxy: 28080, proxyAdmin: 28090, extractedBase: 28200 });
     expect(config.stateDir).toBe('/tmp/strangler-x');
     expect(config.tenants).toEqual(['alpha', 'beta', 'gamma']);
     expect(monolithPort(config, 'gamma')).toBe(28102);
