@@ -25,6 +25,8 @@ export type Outcome =
 
 export interface ForwardOptions {
   readonly via: string;
+  /** Sent back as X-Request-Id unless the upstream set its own. */
+  readonly requestId: string;
   /** Asked before falling back: may this failure be retried elsewhere? */
   readonly retryable: (reason: FailureReason) => boolean;
   /** Sees the response as it streams (for shadow comparison); must not throw. */
@@ -83,7 +85,9 @@ export function forwardOnce(res: ServerResponse, attempt: Attempt, options: Forw
           return;
         }
         options.observe?.head(status, headers);
-        res.writeHead(status, responseHeaders(headers, options.via));
+        const out = responseHeaders(headers, options.via);
+        out['x-request-id'] ??= options.requestId;
+        res.writeHead(status, out);
         if (res.writableNeedDrain) c.pause();
       },
       onResponseData(c, chunk) {
@@ -115,7 +119,7 @@ export function forwardOnce(res: ServerResponse, attempt: Attempt, options: Forw
         }
         const timeout = reason === 'timeout';
         const status = timeout ? 504 : 502;
-        res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}` });
+        res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}`, 'x-request-id': options.requestId });
         res.end(
           errorBody(
             timeout ? 'STR_ERR_PROXY_UPSTREAM_TIMEOUT' : 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE',

@@ -64,7 +64,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   };
 
   app.get('/metrics', auth('read'), async (_req, res) => {
-    res.type(rt.metrics.registry.contentType).send(await rt.metrics.registry.metrics());
+    res.type(rt.metrics.registry.contentType).send(await rt.metrics.render());
   });
   app.get('/config', auth('read'), (_req, res) => {
     const c = rt.current;

@@ -2,8 +2,9 @@ import crypto from 'node:crypto';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import type { CompiledConfig, CompiledService } from '../config/compile';
-import type { ModeSetting } from '../config/schema';
+import type { Dispatcher } from 'undici';
+import type { CompiledConfig, CompiledService, CompiledTenant } from '../config/compile';
+import type { ModeSetting, ProxyConfig } from '../config/schema';
 import { errorBody } from '../errors';
 import type { CircuitBreaker } from '../forward/breaker';
 import { type Attempt, type FailureReason, forwardOnce, type Outcome } from '../forward/forward';
@@ -194,8 +195,7 @@ export class DataPlane {
       body = req;
     }
 
-    const requestId = acceptRequestId(req.headers['x-request-id']) ?? crypto.randomUUID();
-    res.setHeader('x-request-id', requestId);
+    const requestId = acceptRequestId(req.headers['x-request-id']) ?? nextRequestId();
     const headerContext = {
       peer: peer ?? '',
       trustedPeer: config.trustedProxy(peer),
@@ -205,19 +205,14 @@ export class DataPlane {
       drop: routing.dropHeaders,
     };
     const monolithAttempt = (b: Attempt['body']): Attempt => ({
-      dispatcher: this.deps.upstreams.get(tenant.monolith, {
-        connections: fwd.connections,
-        connectMs: 5_000,
-        headersMs: fwd.upstreamHeadersTimeoutMs,
-        bodyMs: fwd.upstreamBodyTimeoutMs,
-      }),
+      dispatcher: this.monolithPool(tenant, fwd),
       method: req.method!,
       path: url,
       headers: requestHeaders(req.rawHeaders, { ...headerContext, host: fwd.preserveHost ? req.headers.host ?? authority(tenant.monolith) : authority(tenant.monolith) }),
       body: b,
     });
     const serviceAttempt = (s: CompiledService, b: Attempt['body'], extra: (readonly [string, string])[] = []): Attempt => ({
-      dispatcher: this.deps.upstreams.get(s.url, { connections: fwd.connections, connectMs: s.timeouts.connectMs, headersMs: s.timeouts.headersMs, bodyMs: s.timeouts.bodyMs }),
+      dispatcher: this.servicePool(s, fwd),
       method: req.method!,
       path: url,
       headers: requestHeaders(req.rawHeaders, {
@@ -245,20 +240,20 @@ export class DataPlane {
       const breaker = this.deps.breaker(service.name);
       if (!breaker.allow()) {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
-        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
       const replayable = body === null || Buffer.isBuffer(body);
       const method = req.method!;
       const retryable = (reason: FailureReason) =>
         reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable;
-      const outcome = await forwardOnce(res, serviceAttempt(service, body), { via: fwd.via, retryable });
+      const outcome = await forwardOnce(res, serviceAttempt(service, body), { via: fwd.via, requestId, retryable });
       const failed = outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.status !== 499) || (outcome.kind === 'sent' && outcome.status >= 500);
       if (failed) breaker.failure();
       else if (outcome.kind === 'sent') breaker.success();
       if (outcome.kind === 'retry') {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
-        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
       finish(outcome, 'extracted');
@@ -279,14 +274,35 @@ export class DataPlane {
           body: shadowBody.copy,
           primary: capture.result,
         });
-        const outcome = await forwardOnce(res, monolithAttempt(shadowBody.primary), { via: fwd.via, retryable: () => false, observe: capture.observer });
+        const outcome = await forwardOnce(res, monolithAttempt(shadowBody.primary), { via: fwd.via, requestId, retryable: () => false, observe: capture.observer });
         capture.finish(outcome);
         finish(outcome, 'monolith');
         return;
       }
     }
 
-    finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, retryable: () => false }), 'monolith');
+    finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+  }
+
+  // Pools by config object: a reload brings new objects, and the lookup stays one WeakMap hit.
+  private readonly pools = new WeakMap<object, Dispatcher>();
+
+  private monolithPool(tenant: CompiledTenant, fwd: ProxyConfig['forwarding']): Dispatcher {
+    let pool = this.pools.get(tenant);
+    if (pool === undefined) {
+      pool = this.deps.upstreams.get(tenant.monolith, { connections: fwd.connections, connectMs: 5_000, headersMs: fwd.upstreamHeadersTimeoutMs, bodyMs: fwd.upstreamBodyTimeoutMs });
+      this.pools.set(tenant, pool);
+    }
+    return pool;
+  }
+
+  private servicePool(s: CompiledService, fwd: ProxyConfig['forwarding']): Dispatcher {
+    let pool = this.pools.get(s);
+    if (pool === undefined) {
+      pool = this.deps.upstreams.get(s.url, { connections: fwd.connections, connectMs: s.timeouts.connectMs, headersMs: s.timeouts.headersMs, bodyMs: s.timeouts.bodyMs });
+      this.pools.set(s, pool);
+    }
+    return pool;
   }
 
   private pickTarget(route: CompiledRoute, setting: ModeSetting, tenant: string, user: string | null, peer: string | undefined, req: IncomingMessage): 'monolith' | 'extracted' {
@@ -351,6 +367,13 @@ export class DataPlane {
       req.socket.once('finish', () => req.socket.destroy());
     }
   }
+}
+
+// Request ids: a random per-process prefix and a counter; unique across replicas and restarts, and far cheaper than a UUID per request.
+const ID_PREFIX = crypto.randomBytes(6).toString('base64url');
+let idCounter = 0;
+function nextRequestId(): string {
+  return `${ID_PREFIX}-${(++idCounter).toString(36)}`;
 }
 
 function authority(origin: string): string {

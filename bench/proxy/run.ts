@@ -1,0 +1,267 @@
+/**
+ * bench/proxy: throughput and added latency of strangler-proxy against
+ * nginx and the other Node proxies, side by side in one run.
+ *
+ * Method (also in bench/README.md):
+ * - One upstream for everyone: nginx (1 worker) answering GET /bench with a
+ *   fixed 1 KiB JSON body. Every contender and the upstream run pinned to
+ *   CPU 0; the load generator runs pinned to CPU 1 (taskset), so the two
+ *   never fight for a core; on a 2-core machine that is all there is.
+ * - Contenders, each its own process, one process each (no cluster): direct
+ *   to the upstream; nginx proxy_pass with upstream keepalive; http-proxy
+ *   (keep-alive agent); @fastify/http-proxy; strangler-proxy in monolith,
+ *   extracted and shadow mode. Access logs off everywhere.
+ * - Throughput: wrk, closed loop, 1 thread, 64 connections, 2 s warm-up
+ *   then 8 s measured.
+ * - Added latency: wrk with pace.lua, 16 connections each pausing between
+ *   requests so the offered rate is half of strangler's monolith-mode
+ *   throughput, 10 s, wrk's --latency percentiles. Added = proxy minus
+ *   direct, at p50 and p99. Shadow mode's effect: its p99 against monolith
+ *   mode's p99 at the same rate, with a healthy shadow target and with one
+ *   that accepts connections and never answers. (A Node open-loop
+ *   generator was tried first: on this 2-core VM it stalled by itself,
+ *   showing 180 ms p90 straight to nginx, so it measured itself.)
+ * The last line of output is one JSON object with every figure.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import YAML from 'yaml';
+import { Client } from 'pg';
+import { migrate } from '../../migrations/src';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-bench-proxy-'));
+const children: ChildProcess[] = [];
+const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const CONNECTIONS = 64;
+const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+const BODY = JSON.stringify({ data: Array.from({ length: 12 }, (_, i) => ({ id: i, name: `room-${i}`, tags: ['ops', 'eu'], created_at: '2026-11-25T10:00:00.000Z' })) }).slice(0, 1024);
+
+function need(binary: string, pkg: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']) {
+    const p = path.join(dir, binary);
+    if (fs.existsSync(p)) return p;
+  }
+  if (process.getuid?.() === 0) {
+    console.log(`bench: installing ${pkg} from Debian's packages (apt-get)...`);
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    return need(binary, pkg);
+  }
+  throw new Error(`${binary} is needed: sudo apt-get install -y ${pkg}`);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => net.connect(port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+async function nginx(name: string, server: string): Promise<void> {
+  const prefix = path.join(WORK, name);
+  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    `worker_processes 1;\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log warn;\nevents { worker_connections 4096; }\n` +
+      `http {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 65;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/ptmp;\n${server}\n}\n`,
+  );
+  const child = spawn('taskset', ['-c', '0', need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+}
+
+async function contender(kind: string, upstream: string, config?: string): Promise<number> {
+  const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(__dirname, 'contender.ts'), kind, upstream, ...(config ? [config] : [])], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)));
+  });
+}
+
+function stop(child: ChildProcess | undefined): void {
+  if (child && child.exitCode === null) child.kill('SIGKILL');
+}
+
+function wrk(port: number, host: string, seconds: number): number {
+  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-H', `Host: ${host}`, `http://127.0.0.1:${port}/bench`];
+  const out = execFileSync('taskset', args, { encoding: 'utf8' });
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
+  if (errors) console.log(`  (wrk reported: ${errors[0]})`);
+  return rps ? Number(rps[1]) : NaN;
+}
+
+function throughput(name: string, port: number, host = `127.0.0.1:${port}`): number {
+  wrk(port, host, 2); // warm-up: JIT, connection pools
+  const rps = wrk(port, host, THROUGHPUT_SECONDS);
+  console.log(`  ${name.padEnd(28)} ${Math.round(rps).toString().padStart(8)} req/s`);
+  return rps;
+}
+
+interface Latency { rps: number; p50: number; p90: number; p99: number }
+
+const PACED_CONNECTIONS = 16;
+
+/** wrk's latency line value ("241.00us", "3.28ms", "1.02s") in ms. */
+function ms(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+function latency(name: string, port: number, rate: number): Latency {
+  const pace = Math.max(1, Math.round((PACED_CONNECTIONS * 1000) / rate));
+  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${PACED_CONNECTIONS}`, `-d${LATENCY_SECONDS}s`, '--latency', '-s', path.join(__dirname, 'pace.lua'), '-H', 'Host: 127.0.0.1', `http://127.0.0.1:${port}/bench`];
+  const out = execFileSync('taskset', args, { encoding: 'utf8', env: { ...process.env, PACE_MS: String(pace) } });
+  const pct = (p: string) => ms(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
+  const r = { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: pct('50'), p90: pct('90'), p99: pct('99') };
+  console.log(`  ${name.padEnd(30)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const cpus = os.cpus();
+  console.log(`bench/proxy on ${cpus.length} × ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  const nginxVersion = execFileSync(need('nginx', 'nginx-light'), ['-v'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) || '';
+  void nginxVersion;
+
+  // Control store for strangler (it refuses to serve without one).
+  const db = `strangler_bench_${process.pid}`;
+  const admin = new Client({ connectionString: PG });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  const controlUrl = PG.replace(/\/[^/]*$/, `/${db}`);
+  await migrate('control', controlUrl);
+
+  const [upstreamPort, nginxPort] = [await freePort(), await freePort()];
+  await nginx('upstream', `  server { listen 127.0.0.1:${upstreamPort}; default_type application/json; location / { return 200 '${BODY}'; } }`);
+  await nginx(
+    'proxy',
+    `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }\n  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }`,
+  );
+  await waitPort(upstreamPort);
+  await waitPort(nginxPort);
+  const upstream = `http://127.0.0.1:${upstreamPort}`;
+
+  // A shadow target that accepts connections and never answers.
+  const hanging = net.createServer(() => {}).listen(0, '127.0.0.1');
+  await new Promise((r) => hanging.once('listening', r));
+  const hangingUrl = `http://127.0.0.1:${(hanging.address() as net.AddressInfo).port}`;
+
+  const strConfig = (name: string, mode: string, serviceUrl: string) => {
+    const file = path.join(WORK, `${name}.yaml`);
+    fs.writeFileSync(
+      file,
+      YAML.stringify({
+        listen: { host: '127.0.0.1', port: 0 },
+        admin: { host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'write', token: { value: 'bench-token-0123456789' } }] },
+        controlStore: { url: { value: controlUrl } },
+        tenants: { bench: { monolith: upstream, hosts: ['127.0.0.1'] } },
+        services: { svc: { url: serviceUrl, timeouts: { connectMs: 1000, headersMs: 2000, bodyMs: 5000 } } },
+        routes: [{ id: `bench-${name}`, match: { method: 'GET', path: '/bench' }, service: 'svc', mode }],
+        shadow: { timeoutMs: 1000 },
+        log: { level: 'warn', access: false },
+      }),
+    );
+    return file;
+  };
+
+  console.log(`\nthroughput (wrk, ${CONNECTIONS} connections, ${THROUGHPUT_SECONDS} s, closed loop; servers on CPU 0, wrk on CPU 1)`);
+  const rps: Record<string, number> = {};
+  rps.direct = throughput('direct to upstream', upstreamPort);
+  rps.nginx = throughput('nginx proxy_pass', nginxPort);
+  for (const kind of ['http-proxy', 'fastify-http-proxy']) {
+    const port = await contender(kind, upstream);
+    rps[kind] = throughput(kind, port);
+    stop(children.pop());
+  }
+  const strangler: Record<string, number> = {};
+  for (const [name, mode, svc] of [
+    ['monolith', 'monolith', upstream],
+    ['extracted', 'extracted', upstream],
+    ['shadow', 'shadow', upstream],
+  ] as const) {
+    const port = await contender('strangler', upstream, strConfig(name, mode, svc));
+    strangler[name] = throughput(`strangler-proxy ${name}`, port, '127.0.0.1');
+    stop(children.pop());
+  }
+
+  const bestOther = Math.max(rps['http-proxy']!, rps['fastify-http-proxy']!);
+  const rate = Math.round(strangler.monolith! / 2);
+  console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections, ${LATENCY_SECONDS} s`);
+  const direct = latency('direct to upstream', upstreamPort, rate);
+  const lat: Record<string, Latency> = {};
+  for (const [name, mode, svc] of [
+    ['monolith', 'monolith', upstream],
+    ['shadow', 'shadow', upstream],
+    ['shadow-hanging', 'shadow', hangingUrl],
+  ] as const) {
+    const port = await contender('strangler', upstream, strConfig(`lat-${name}`, mode, svc));
+    lat[name] = latency(`strangler-proxy ${name}`, port, rate);
+    stop(children.pop());
+  }
+  hanging.close();
+
+  const r3 = (v: number) => Math.round(v * 1000) / 1000;
+  const figures = {
+    machine: { cpus: cpus.length, model: cpus[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    connections: CONNECTIONS,
+    rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
+    ratioToNginx: r3(strangler.monolith! / rps.nginx!),
+    ratioToBestOtherNode: r3(strangler.monolith! / bestOther),
+    latencyRate: rate,
+    addedP50Ms: r3(lat.monolith!.p50 - direct.p50),
+    addedP99Ms: r3(lat.monolith!.p99 - direct.p99),
+    shadowP99ChangePct: r3(((lat.shadow!.p99 - lat.monolith!.p99) / lat.monolith!.p99) * 100),
+    hangingShadowP99ChangePct: r3(((lat['shadow-hanging']!.p99 - lat.monolith!.p99) / lat.monolith!.p99) * 100),
+    achievedRps: { direct: Math.round(direct.rps), monolith: Math.round(lat.monolith!.rps), shadow: Math.round(lat.shadow!.rps), shadowHanging: Math.round(lat['shadow-hanging']!.rps) },
+  };
+  console.log(`\nstrangler-proxy (monolith mode) / nginx:              ${figures.ratioToNginx}  (target ≥ 0.7)`);
+  console.log(`strangler-proxy (monolith mode) / best other Node:    ${figures.ratioToBestOtherNode}  (target ≥ 1.3)`);
+  console.log(`added latency at ~${rate} req/s: p50 ${figures.addedP50Ms} ms (target ≤ 0.2), p99 ${figures.addedP99Ms} ms (target ≤ 1)`);
+  console.log(`shadow mode p99 change: ${figures.shadowP99ChangePct} % (target ≤ 10); with a hanging shadow target: ${figures.hangingShadowP99ChangePct} %`);
+  await admin.query(`DROP DATABASE ${db} WITH (FORCE)`);
+  await admin.end();
+  console.log(JSON.stringify(figures));
+}
+
+function cleanup(): void {
+  for (const c of children) stop(c);
+  fs.rmSync(WORK, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+void main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => {
+    cleanup();
+    setTimeout(() => process.exit(), 100).unref();
+  });

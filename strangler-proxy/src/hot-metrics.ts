@@ -1,0 +1,69 @@
+/**
+ * The two per-request metrics (request count and duration by route, target,
+ * tenant), kept in plain typed arrays and rendered in Prometheus text format
+ * at scrape time. prom-client re-hashes label sets on every observation;
+ * this costs one map lookup per request instead.
+ */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Series {
+  readonly labels: string;
+  readonly codes: Float64Array; // 2xx, 3xx, 4xx, 5xx
+  readonly buckets: Float64Array;
+  sum: number;
+  count: number;
+}
+
+const CODES = ['2xx', '3xx', '4xx', '5xx'];
+
+export class HotMetrics {
+  private readonly series = new Map<string, Series>();
+
+  observe(route: string, target: string, tenant: string, status: number, seconds: number): void {
+    const key = `${route}\u0000${target}\u0000${tenant}`;
+    let s = this.series.get(key);
+    if (s === undefined) {
+      s = { labels: `route="${esc(route)}",target="${esc(target)}",tenant="${esc(tenant)}"`, codes: new Float64Array(4), buckets: new Float64Array(BUCKETS.length), sum: 0, count: 0 };
+      this.series.set(key, s);
+    }
+    const c = status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
+    s.codes[c]!++;
+    s.sum += seconds;
+    s.count++;
+    for (let i = 0; i < BUCKETS.length; i++) {
+      if (seconds <= BUCKETS[i]!) {
+        s.buckets[i]!++;
+        break;
+      }
+    }
+  }
+
+  render(): string {
+    const out: string[] = [
+      '# HELP strangler_proxy_requests_total Requests answered, by route, target, tenant and status class',
+      '# TYPE strangler_proxy_requests_total counter',
+    ];
+    for (const s of this.series.values()) {
+      for (let i = 0; i < 4; i++) if (s.codes[i]! > 0) out.push(`strangler_proxy_requests_total{${s.labels},code="${CODES[i]}"} ${s.codes[i]}`);
+    }
+    out.push(
+      '# HELP strangler_proxy_request_duration_seconds Time from request to the end of the response, by route, target and tenant',
+      '# TYPE strangler_proxy_request_duration_seconds histogram',
+    );
+    for (const s of this.series.values()) {
+      let cumulative = 0;
+      for (let i = 0; i < BUCKETS.length; i++) {
+        cumulative += s.buckets[i]!;
+        out.push(`strangler_proxy_request_duration_seconds_bucket{${s.labels},le="${BUCKETS[i]}"} ${cumulative}`);
+      }
+      out.push(`strangler_proxy_request_duration_seconds_bucket{${s.labels},le="+Inf"} ${s.count}`);
+      out.push(`strangler_proxy_request_duration_seconds_sum{${s.labels}} ${s.sum}`);
+      out.push(`strangler_proxy_request_duration_seconds_count{${s.labels}} ${s.count}`);
+    }
+    return `${out.join('\n')}\n`;
+  }
+}
+
+function esc(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
