@@ -264,19 +264,16 @@ export class DataPlane {
       const shadowBody = await this.shadowBody(route, service, req, body, routing);
       if (shadowBody !== false) {
         const capture = captureResponse(config.config.shadow.maxBodyBytes);
-        const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
-        if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-        this.deps.mirror.submit({
-          route: route.id,
-          tenant: who.tenant,
-          service: service.name,
-          ...pick(serviceAttempt(service, shadowBody.copy, extra)),
-          body: shadowBody.copy,
-          primary: capture.result,
-        });
         const outcome = await forwardOnce(res, monolithAttempt(shadowBody.primary), { via: fwd.via, requestId, retryable: () => false, observe: capture.observer });
-        capture.finish(outcome);
         finish(outcome, 'monolith');
+        // The copy leaves once the client has its answer: on a busy machine
+        // it must not even compete with the primary for the CPU.
+        const primary = capture.result(outcome);
+        if (primary !== null) {
+          const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
+          if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
+          this.deps.mirror.submit({ route: route.id, tenant: who.tenant, service: service.name, ...pick(serviceAttempt(service, shadowBody.copy, extra)), body: shadowBody.copy, primary });
+        }
         return;
       }
     }
@@ -392,10 +389,7 @@ function captureResponse(cap: number) {
   let size = 0;
   let truncated = false;
   const started = performance.now();
-  let resolve!: (r: CapturedResponse | null) => void;
-  const result = new Promise<CapturedResponse | null>((r) => (resolve = r));
   return {
-    result,
     observer: {
       head(s: number, h: Record<string, string | string[] | undefined>) {
         status = s;
@@ -411,9 +405,10 @@ function captureResponse(cap: number) {
       },
       end() {},
     },
-    finish(o: Outcome) {
-      if (o.kind !== 'sent') resolve(null);
-      else resolve({ status, headers, body: Buffer.concat(chunks, size), truncated, ms: performance.now() - started });
+    /** The captured answer, or null when the primary did not complete (nothing to compare with). */
+    result(o: Outcome): CapturedResponse | null {
+      if (o.kind !== 'sent') return null;
+      return { status, headers, body: Buffer.concat(chunks, size), truncated, ms: performance.now() - started };
     },
   };
 }

@@ -19,14 +19,15 @@ export interface ShadowJob {
   readonly path: string;
   readonly headers: string[];
   readonly body: Buffer | null;
-  /** Resolves with the primary's captured answer, or null if the client went away. */
-  readonly primary: Promise<CapturedResponse | null>;
+  /** The primary's answer, captured as it streamed to the client. */
+  readonly primary: CapturedResponse;
 }
 
 /**
- * Sends shadow copies off the request path: a bounded queue, a fixed number
- * in flight, a timeout per copy. When the queue is full the copy is dropped
- * and counted; the client's request never waits for any of it.
+ * Sends shadow copies off the request path, after the primary answered: a
+ * bounded queue, a fixed number in flight, a timeout per copy. When the
+ * queue is full the copy is dropped and counted; the client's request never
+ * waits for any of it.
  */
 export class ShadowMirror {
   private readonly waiting: ShadowJob[] = [];
@@ -105,8 +106,7 @@ export class ShadowMirror {
       this.metrics.shadow.labels(job.route, timeout ? 'timeout' : 'error').inc();
       shadow = { error: timeout ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message, ms: performance.now() - started };
     }
-    const primary = await job.primary;
-    if (primary === null) return;
+    const primary = job.primary;
     const exchange: ShadowExchange = {
       id: crypto.randomUUID(),
       at: new Date().toISOString(),
