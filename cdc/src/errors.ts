@@ -7,7 +7,10 @@ export type CdcErrorCode =
   | 'STR_ERR_CDC_CONNECTOR_INVALID'
   | 'STR_ERR_CDC_CONNECTOR_FAILED'
   | 'STR_ERR_CDC_CONNECTOR_NOT_STREAMING'
-  | 'STR_ERR_CDC_TENANT_INVALID';
+  | 'STR_ERR_CDC_TENANT_INVALID'
+  | 'STR_ERR_CDC_EVENT_MALFORMED'
+  | 'STR_ERR_CDC_PROJECTION_FAILED'
+  | 'STR_ERR_CDC_SOURCE_UNAVAILABLE';
 
 export class CdcError extends StranglerError {
   declare readonly code: CdcErrorCode;

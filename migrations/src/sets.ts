@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as monolith001 from './monolith/001_initial_schema';
 import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
 import * as control001 from './control/001_route_modes';
+import * as extracted001 from './extracted/001_projection_checkpoints';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -37,13 +38,12 @@ export const MIGRATION_SETS = Object.freeze({
     tableName: 'knex_migrations',
     migrations: { '001_signal_and_heartbeat': monolithCdc001 },
   },
-  // Home ready for the extracted services' databases; their issue adds the migrations.
   extracted: {
     name: 'extracted',
-    description: 'an extracted service database (multi-tenant)',
+    description: "an extracted service database (multi-tenant): the projector runtime's checkpoints (schema strangler)",
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: {},
+    migrations: { '001_projection_checkpoints': extracted001 },
   },
   control: {
     name: 'control',

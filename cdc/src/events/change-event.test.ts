@@ -1,0 +1,76 @@
+import { comparePosition, decode, isSnapshot, UNAVAILABLE, type ChangeEvent } from './change-event';
+
+const schema = {
+  type: 'struct',
+  fields: [
+    {
+      field: 'before',
+      type: 'struct',
+      fields: [
+        { field: 'id', type: 'int64' },
+        { field: 'attachments', type: 'string', name: 'io.debezium.data.Json' },
+        { field: 'amount', type: 'string' },
+        { field: 'created_at', type: 'string', name: 'io.debezium.time.ZonedTimestamp' },
+        { field: 'tags', type: 'array', items: { type: 'string' } },
+        { field: 'blob', type: 'bytes' },
+        { field: 'body', type: 'string' },
+      ],
+    },
+  ],
+};
+
+function message(payload: unknown, offset = '7') {
+  return {
+    topic: 'acme.public.messages',
+    partition: 0,
+    offset,
+    key: Buffer.from(JSON.stringify({ schema: {}, payload: { id: 1 } })),
+    value: payload === null ? null : Buffer.from(JSON.stringify({ schema, payload })),
+  };
+}
+
+const source = { ts_ms: 1795612815117, snapshot: 'false', db: 'monolith_acme', schema: 'public', table: 'messages', txId: 2565, lsn: 273081448, sequence: '["273081344","273081448"]' };
+
+describe('change events', () => {
+  it('decodes a create with exact values: decimals as strings, ISO timestamps kept, JSON parsed, bytes as Buffer, arrays kept', () => {
+    const e = decode(
+      message({
+        op: 'c',
+        before: null,
+        after: { id: 1, attachments: '[{"name":"a.pdf"}]', amount: '1250.10', created_at: '2026-11-25T13:20:15.110638Z', tags: ['fx', 'eu'], blob: Buffer.from('hi').toString('base64'), body: 'x' },
+        source,
+      }),
+    ) as ChangeEvent;
+    expect(e.op).toBe('c');
+    expect(e.tenant).toBe('acme');
+    expect(e.key).toEqual({ id: 1 });
+    expect(e.after).toEqual({ id: 1, attachments: [{ name: 'a.pdf' }], amount: '1250.10', created_at: '2026-11-25T13:20:15.110638Z', tags: ['fx', 'eu'], blob: Buffer.from('hi'), body: 'x' });
+    expect(e.source).toEqual({ lsn: 273081448n, commitLsn: 273081344n, txId: 2565, tsMs: 1795612815117, snapshot: 'false', db: 'monolith_acme', schema: 'public', table: 'messages' });
+    expect(isSnapshot(e)).toBe(false);
+  });
+
+  it('turns the TOAST placeholder into UNAVAILABLE, never into a value', () => {
+    const e = decode(message({ op: 'u', before: null, after: { id: 1, body: '__debezium_unavailable_value', attachments: '__debezium_unavailable_value', tags: ['__debezium_unavailable_value'] }, source })) as ChangeEvent;
+    expect(e.after!.body).toBe(UNAVAILABLE);
+    expect(e.after!.attachments).toBe(UNAVAILABLE);
+    expect(e.after!.tags).toBe(UNAVAILABLE);
+  });
+
+  it('decodes a tombstone and a snapshot read', () => {
+    expect(decode(message(null))).toEqual({ op: 'tombstone', key: { id: 1 }, tenant: 'acme', topic: 'acme.public.messages', partition: 0, offset: '7' });
+    const r = decode(message({ op: 'r', before: null, after: { id: 1 }, source: { ...source, snapshot: 'true', sequence: null } })) as ChangeEvent;
+    expect(isSnapshot(r)).toBe(true);
+    expect(r.source.commitLsn).toBeNull();
+  });
+
+  it('refuses what is not a Debezium event, with the topic, partition and offset', () => {
+    expect(() => decode({ ...message(null), value: Buffer.from('not json') })).toThrow('acme.public.messages[0]@7: value is not JSON');
+    expect(() => decode({ ...message(null), value: Buffer.from('{"payload":{"x":1}}') })).toThrow('no op');
+  });
+
+  it('orders stream positions by commit LSN, then LSN', () => {
+    expect(comparePosition({ commitLsn: 10n, lsn: 5n }, { commitLsn: 10n, lsn: 6n })).toBe(-1);
+    expect(comparePosition({ commitLsn: 11n, lsn: 1n }, { commitLsn: 10n, lsn: 99n })).toBe(1);
+    expect(comparePosition({ commitLsn: 10n, lsn: 6n }, { commitLsn: 10n, lsn: 6n })).toBe(0);
+  });
+});

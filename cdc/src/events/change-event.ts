@@ -1,0 +1,192 @@
+import { CdcError } from '../errors';
+
+/** Debezium's operations: create, update, delete, read (snapshot), truncate. */
+export type Op = 'c' | 'u' | 'd' | 'r' | 't';
+
+/**
+ * Stands for a value Debezium could not send (an unchanged TOASTed column):
+ * a projection must keep what it has, never write this over a real value.
+ */
+export const UNAVAILABLE: unique symbol = Symbol.for('strangler.cdc.unavailable');
+export type Unavailable = typeof UNAVAILABLE;
+export const DEBEZIUM_UNAVAILABLE = '__debezium_unavailable_value';
+
+export type Row = Record<string, unknown>;
+
+/** Where in the source's WAL an event comes from. */
+export interface SourcePosition {
+  /** LSN of this change. */
+  readonly lsn: bigint | null;
+  /** LSN of the last commit before this change's transaction: with lsn, a total order of the stream. */
+  readonly commitLsn: bigint | null;
+  readonly txId: number | null;
+  /** Commit time in the source database, ms since epoch. */
+  readonly tsMs: number;
+  /** "false", "true", "first", "last", "incremental", ... as Debezium sends it. */
+  readonly snapshot: string;
+  readonly db: string;
+  readonly schema: string;
+  readonly table: string;
+}
+
+export interface ChangeEvent<T extends Row = Row> {
+  readonly op: Op;
+  readonly before: T | null;
+  readonly after: T | null;
+  /** The row's key as Debezium keys the topic (the primary key columns). */
+  readonly key: Row;
+  readonly source: SourcePosition;
+  /** The tenant: the topic's first segment (`<tenant>.<schema>.<table>`). */
+  readonly tenant: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+/** A delete's tombstone (null value): carries only the key; projections usually skip it. */
+export interface Tombstone {
+  readonly op: 'tombstone';
+  readonly key: Row;
+  readonly tenant: string;
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
+export type Decoded = ChangeEvent | Tombstone;
+
+export interface RawMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+}
+
+interface FieldSchema {
+  readonly field: string;
+  readonly type: string;
+  readonly name?: string;
+  readonly fields?: FieldSchema[];
+  readonly items?: FieldSchema;
+}
+
+/** Decoders per field, cached by the schema's JSON text (it rarely changes). */
+const decoderCache = new Map<string, (row: Row) => Row>();
+
+/**
+ * Decodes one Kafka message written by Debezium's JSON converter (schemas
+ * enabled) into a typed change event. Values keep their exactness: decimals
+ * stay strings, timestamps stay ISO strings with their precision, JSON is
+ * parsed, bytes become Buffers, and an unchanged TOASTed value becomes
+ * UNAVAILABLE. Throws STR_ERR_CDC_EVENT_MALFORMED (not retriable) otherwise.
+ */
+export function decode(m: RawMessage): Decoded {
+  const tenant = m.topic.slice(0, m.topic.indexOf('.'));
+  let key: Row = {};
+  try {
+    if (m.key) key = (JSON.parse(m.key.toString('utf8')) as { payload?: Row }).payload ?? {};
+  } catch (err) {
+    throw malformed(m, 'key is not JSON', err);
+  }
+  if (m.value === null || m.value.length === 0) return { op: 'tombstone', key, tenant, topic: m.topic, partition: m.partition, offset: m.offset };
+  let envelope: { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
+  try {
+    envelope = JSON.parse(m.value.toString('utf8'));
+  } catch (err) {
+    throw malformed(m, 'value is not JSON', err);
+  }
+  const p = envelope.payload;
+  if (!p || typeof p !== 'object' || typeof p.op !== 'string' || !['c', 'u', 'd', 'r', 't'].includes(p.op)) {
+    throw malformed(m, 'value is not a Debezium change event (no op)');
+  }
+  const src = (p.source ?? {}) as Record<string, unknown>;
+  const rowFields = envelope.schema?.fields?.find((f) => f.field === 'after' || f.field === 'before')?.fields;
+  const decodeRow = rowDecoder(rowFields);
+  const [commitLsn, lsn] = sequence(src.sequence, src.lsn);
+  return {
+    op: p.op as Op,
+    before: p.before ? decodeRow(p.before as Row) : null,
+    after: p.after ? decodeRow(p.after as Row) : null,
+    key,
+    source: {
+      lsn,
+      commitLsn,
+      txId: typeof src.txId === 'number' ? src.txId : null,
+      tsMs: typeof src.ts_ms === 'number' ? src.ts_ms : 0,
+      snapshot: String(src.snapshot ?? 'false'),
+      db: String(src.db ?? ''),
+      schema: String(src.schema ?? ''),
+      table: String(src.table ?? ''),
+    },
+    tenant,
+    topic: m.topic,
+    partition: m.partition,
+    offset: m.offset,
+  };
+}
+
+/** True for events read by a snapshot (initial or incremental), which carry no stream order of their own. */
+export function isSnapshot(e: ChangeEvent): boolean {
+  return e.op === 'r' || (e.source.snapshot !== 'false' && e.source.snapshot !== 'last_in_data_collection' && e.source.snapshot !== '');
+}
+
+/** Orders two stream positions (commit LSN, then LSN). */
+export function comparePosition(a: { commitLsn: bigint | null; lsn: bigint | null }, b: { commitLsn: bigint | null; lsn: bigint | null }): number {
+  const ac = a.commitLsn ?? -1n;
+  const bc = b.commitLsn ?? -1n;
+  if (ac !== bc) return ac < bc ? -1 : 1;
+  const al = a.lsn ?? -1n;
+  const bl = b.lsn ?? -1n;
+  return al === bl ? 0 : al < bl ? -1 : 1;
+}
+
+function sequence(seq: unknown, lsn: unknown): [bigint | null, bigint | null] {
+  let commit: bigint | null = null;
+  let own: bigint | null = typeof lsn === 'number' ? BigInt(lsn) : null;
+  if (typeof seq === 'string') {
+    try {
+      const [c, l] = JSON.parse(seq) as [string | null, string | null];
+      if (c) commit = BigInt(c);
+      if (l) own = BigInt(l);
+    } catch {
+      // keep what lsn gave
+    }
+  }
+  return [commit, own];
+}
+
+function rowDecoder(fields: FieldSchema[] | undefined): (row: Row) => Row {
+  if (!fields) return (row) => row;
+  const cacheKey = JSON.stringify(fields);
+  let d = decoderCache.get(cacheKey);
+  if (!d) {
+    const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
+    d = (row: Row) => {
+      for (const k in row) if (row[k] === DEBEZIUM_UNAVAILABLE) row[k] = UNAVAILABLE;
+      for (const [name, convert] of converters) {
+        const v = row[name];
+        if (v !== null && v !== undefined && v !== UNAVAILABLE) row[name] = convert(v);
+      }
+      return row;
+    };
+    if (decoderCache.size > 1000) decoderCache.clear();
+    decoderCache.set(cacheKey, d);
+  }
+  return d;
+}
+
+function valueDecoder(f: FieldSchema): ((v: unknown) => unknown) | null {
+  if (f.name === 'io.debezium.data.Json') return (v) => (typeof v === 'string' ? JSON.parse(v) : v);
+  if (f.type === 'bytes' && f.name !== 'org.apache.kafka.connect.data.Decimal') return (v) => (typeof v === 'string' ? Buffer.from(v, 'base64') : v);
+  if (f.type === 'array' && f.items) {
+    const item = valueDecoder({ ...f.items, field: '' });
+    if (!item) return (v) => (Array.isArray(v) && v.includes(DEBEZIUM_UNAVAILABLE) ? UNAVAILABLE : v);
+    return (v) => (Array.isArray(v) ? (v.includes(DEBEZIUM_UNAVAILABLE) ? UNAVAILABLE : v.map((x) => (x === null ? null : item(x)))) : v);
+  }
+  return null;
+}
+
+function malformed(m: RawMessage, what: string, cause?: unknown): CdcError {
+  return new CdcError('STR_ERR_CDC_EVENT_MALFORMED', `${m.topic}[${m.partition}]@${m.offset}: ${what}`, { cause, context: { topic: m.topic, partition: m.partition, offset: m.offset } });
+}

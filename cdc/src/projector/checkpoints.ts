@@ -1,0 +1,53 @@
+import type { Knex } from 'knex';
+
+export interface Checkpoint {
+  readonly offset: bigint;
+  readonly commitLsn: bigint | null;
+  readonly lsn: bigint | null;
+  /** How many events at exactly (commitLsn, lsn) were applied (more than one when a key changed). */
+  readonly atPosition: number;
+}
+
+const TABLE = 'strangler.projection_checkpoints';
+
+/** Reads (and locks, for the transaction) a projection's checkpoint of one topic partition. */
+export async function readCheckpoint(trx: Knex.Transaction, projection: string, topic: string, partition: number): Promise<Checkpoint | null> {
+  const { rows } = await trx.raw<{ rows: Array<{ kafka_offset: string; commit_lsn: string | null; lsn: string | null; at_position: number }> }>(
+    `SELECT kafka_offset, commit_lsn, lsn, at_position FROM ${TABLE} WHERE projection = ? AND topic = ? AND partition = ? FOR UPDATE`,
+    [projection, topic, partition],
+  );
+  const r = rows[0];
+  if (!r) return null;
+  return { offset: BigInt(r.kafka_offset), commitLsn: r.commit_lsn === null ? null : BigInt(r.commit_lsn), lsn: r.lsn === null ? null : BigInt(r.lsn), atPosition: r.at_position };
+}
+
+export async function writeCheckpoint(
+  trx: Knex.Transaction,
+  projection: string,
+  topic: string,
+  partition: number,
+  tenant: string,
+  cp: Checkpoint,
+  sourceTsMs: number | null,
+): Promise<void> {
+  await trx.raw(
+    `INSERT INTO ${TABLE} (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, at_position, source_ts, applied_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?::double precision / 1000), now())
+     ON CONFLICT (projection, topic, partition) DO UPDATE SET kafka_offset = excluded.kafka_offset, commit_lsn = excluded.commit_lsn,
+       lsn = excluded.lsn, at_position = excluded.at_position, source_ts = COALESCE(excluded.source_ts, ${TABLE}.source_ts), applied_at = now()`,
+    [projection, topic, partition, cp.offset.toString(), tenant, cp.commitLsn?.toString() ?? null, cp.lsn?.toString() ?? null, cp.atPosition, sourceTsMs],
+  );
+}
+
+/** Every checkpoint of a projection (status, lag, the service's applied position per tenant). */
+export async function listCheckpoints(db: Knex, projection?: string) {
+  const { rows } = await db.raw<{
+    rows: Array<{ projection: string; topic: string; partition: number; kafka_offset: string; tenant: string; commit_lsn: string | null; lsn: string | null; source_ts: Date | null; applied_at: Date }>;
+  }>(`SELECT * FROM ${TABLE} ${projection ? 'WHERE projection = ?' : ''} ORDER BY projection, topic, partition`, projection ? [projection] : []);
+  return rows;
+}
+
+/** Forgets a projection's checkpoints (replay from the start). */
+export async function clearCheckpoints(db: Knex | Knex.Transaction, projection: string): Promise<void> {
+  await db.raw(`DELETE FROM ${TABLE} WHERE projection = ?`, [projection]);
+}

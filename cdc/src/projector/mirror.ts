@@ -1,0 +1,195 @@
+import type { Knex } from 'knex';
+import pg from 'pg';
+import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
+import { CdcError } from '../errors';
+import type { Projection } from './types';
+
+export interface MirrorColumn {
+  readonly name: string;
+  /** The source's own type, as format_type() spells it: numeric(18,2), text[], jsonb, timestamp with time zone. */
+  readonly type: string;
+  readonly notNull: boolean;
+}
+
+export interface MirrorTable {
+  /** `<schema>.<table>` in the monolith database. */
+  readonly source: string;
+  /** The table in the service's database (schema-qualified or not). */
+  readonly target: string;
+  readonly columns: readonly MirrorColumn[];
+  /** The source's primary key columns; the copy's key is (tenant, ...key). */
+  readonly key: readonly string[];
+  /** Extra indexes on the copy, as column lists (tenant is put first). */
+  readonly indexes?: readonly (readonly string[])[];
+}
+
+/**
+ * Reads a table's columns and primary key from a source database's catalog,
+ * exactly as declared, so the copy keeps every type: works on any table.
+ */
+export async function readTableSpec(sourceUrl: string, source: string, target: string, indexes: readonly (readonly string[])[] = []): Promise<MirrorTable> {
+  const [schema, table] = source.includes('.') ? (source.split('.') as [string, string]) : ['public', source];
+  const client = new pg.Client({ connectionString: sourceUrl });
+  await client.connect();
+  try {
+    const cols = await client.query<{ name: string; type: string; not_null: boolean }>(
+      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
+       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
+      [schema, table],
+    );
+    if (cols.rows.length === 0) throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `table ${source} not found in the source database`, { context: { source } });
+    const pk = await client.query<{ name: string }>(
+      `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+       WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
+      [`"${schema}"."${table}"`],
+    );
+    if (pk.rows.length === 0) throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `table ${source} has no primary key: a mirror needs one`, { context: { source } });
+    return { source: `${schema}.${table}`, target, columns: cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null })), key: pk.rows.map((r) => r.name), indexes };
+  } catch (err) {
+    if (err instanceof CdcError) throw err;
+    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot read ${source} from the source database: ${(err as Error).message}`, { cause: err, retriable: true });
+  } finally {
+    await client.end();
+  }
+}
+
+const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
+const qt = (name: string) => name.split('.').map(q).join('.');
+
+/** The topic pattern of one source table across every tenant: `<tenant>.<schema>.<table>`. */
+export function tenantTopics(source: string): RegExp {
+  const esc = source.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^[a-z][a-z0-9_]*\\.${esc}$`);
+}
+
+/**
+ * A projection that keeps a copy of monolith tables in the service's database,
+ * for every tenant: every column with its source type, a tenant column in
+ * front, deletes and truncates applied, primary-key changes followed, and a
+ * value Debezium could not send (unchanged TOAST) never written over a real one.
+ */
+export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: { tenants?: readonly string[] } = {}): Projection {
+  const bySource = new Map(tables.map((t) => [t.source, t]));
+  // Every tenant's topics by pattern (kafkajs matches a pattern when it subscribes: a tenant added later needs a restart), or named tenants' topics.
+  const topics = options.tenants
+    ? options.tenants.flatMap((tenant) => tables.map((t) => `${tenant}.${t.source}`))
+    : new RegExp(tables.map((t) => tenantTopics(t.source).source).join('|'));
+  return {
+    name,
+    topics,
+    async setup(db) {
+      for (const t of tables) {
+        const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
+        const schema = t.target.includes('.') ? t.target.split('.')[0]! : null;
+        if (schema) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`);
+        await db.raw(`CREATE TABLE IF NOT EXISTS ${qt(t.target)} (tenant text NOT NULL, ${cols.join(', ')}, PRIMARY KEY (tenant, ${t.key.map(q).join(', ')}))`);
+        for (const idx of t.indexes ?? []) {
+          const idxName = `${t.target.replace(/\W/g, '_')}_${idx.join('_')}_idx`.slice(0, 63);
+          await db.raw(`CREATE INDEX IF NOT EXISTS ${q(idxName)} ON ${qt(t.target)} (tenant, ${idx.map(q).join(', ')})`);
+        }
+      }
+    },
+    async apply(events, trx) {
+      const first = events[0]!;
+      const table = bySource.get(`${first.source.schema}.${first.source.table}`);
+      if (!table) return; // a topic of this pattern for a table not mirrored here
+      await applyMirror(table, events, trx);
+    },
+  };
+}
+
+type Action = { kind: 'upsert'; row: Row; partial: boolean } | { kind: 'delete' };
+
+async function applyMirror(table: MirrorTable, events: readonly ChangeEvent[], trx: Knex.Transaction): Promise<void> {
+  const tenant = events[0]!.tenant;
+  let pending = new Map<string, { key: unknown[]; action: Action }>();
+  const keyOf = (row: Row) => table.key.map((k) => row[k]);
+  const flush = async () => {
+    if (pending.size > 0) await writeActions(table, tenant, [...pending.values()], trx);
+    pending = new Map();
+  };
+  for (const e of events) {
+    if (e.op === 't') {
+      await flush();
+      await trx.raw(`DELETE FROM ${qt(table.target)} WHERE tenant = ?`, [tenant]);
+      continue;
+    }
+    if (e.op === 'd') {
+      const k = keyOf(e.before ?? e.key);
+      pending.set(JSON.stringify(k), { key: k, action: { kind: 'delete' } });
+      continue;
+    }
+    const after = e.after!;
+    if (e.op === 'u' && e.before) {
+      const oldKey = keyOf(e.before);
+      const newKey = keyOf(after);
+      if (JSON.stringify(oldKey) !== JSON.stringify(newKey)) pending.set(JSON.stringify(oldKey), { key: oldKey, action: { kind: 'delete' } });
+    }
+    const k = keyOf(after);
+    const ks = JSON.stringify(k);
+    const prev = pending.get(ks);
+    let row = after;
+    let partial = Object.values(after).some((v) => v === UNAVAILABLE);
+    if (partial) {
+      // Fill what Debezium could not send from the before-image, or from an earlier event of this batch.
+      const filled: Row = { ...after };
+      for (const c of Object.keys(filled)) {
+        if (filled[c] !== UNAVAILABLE) continue;
+        if (prev?.action.kind === 'upsert' && prev.action.row[c] !== UNAVAILABLE) filled[c] = prev.action.row[c];
+        else if (e.before && e.before[c] !== UNAVAILABLE && e.before[c] !== undefined) filled[c] = e.before[c];
+      }
+      row = filled;
+      partial = Object.values(filled).some((v) => v === UNAVAILABLE);
+    }
+    pending.set(ks, { key: k, action: { kind: 'upsert', row, partial } });
+  }
+  await flush();
+}
+
+async function writeActions(table: MirrorTable, tenant: string, actions: Array<{ key: unknown[]; action: Action }>, trx: Knex.Transaction): Promise<void> {
+  const target = qt(table.target);
+  const deletes = actions.filter((a) => a.action.kind === 'delete');
+  const upserts = actions.filter((a): a is { key: unknown[]; action: { kind: 'upsert'; row: Row; partial: boolean } } => a.action.kind === 'upsert');
+  for (let i = 0; i < deletes.length; i += 1000) {
+    const part = deletes.slice(i, i + 1000);
+    const tuple = `(${table.key.map(() => '?').join(', ')})`;
+    await trx.raw(`DELETE FROM ${target} WHERE tenant = ? AND (${table.key.map(q).join(', ')}) IN (${part.map(() => tuple).join(', ')})`, [tenant, ...part.flatMap((p) => p.key as Knex.Value[])]);
+  }
+  const full = upserts.filter((u) => !u.action.partial);
+  const cols = table.columns;
+  const perRow = cols.length + 1;
+  const rowsPerStatement = Math.max(1, Math.floor(60000 / perRow));
+  const setList = cols.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = excluded.${q(c.name)}`);
+  const conflict = `ON CONFLICT (tenant, ${table.key.map(q).join(', ')}) DO ${setList.length ? `UPDATE SET ${setList.join(', ')}` : 'NOTHING'}`;
+  for (let i = 0; i < full.length; i += rowsPerStatement) {
+    const part = full.slice(i, i + rowsPerStatement);
+    const values: Knex.Value[] = [];
+    for (const u of part) {
+      values.push(tenant);
+      for (const c of cols) values.push(toSql(c, u.action.row[c.name]));
+    }
+    const tuple = `(${new Array(perRow).fill('?').join(', ')})`;
+    await trx.raw(`INSERT INTO ${target} (tenant, ${cols.map((c) => q(c.name)).join(', ')}) VALUES ${part.map(() => tuple).join(', ')} ${conflict}`, values);
+  }
+  // Rows with values still unknown: update only what is known; never insert a guess.
+  for (const u of upserts.filter((x) => x.action.partial)) {
+    const known = cols.filter((c) => u.action.row[c.name] !== UNAVAILABLE && !table.key.includes(c.name));
+    if (known.length === 0) continue;
+    await trx.raw(
+      `UPDATE ${target} SET ${known.map((c) => `${q(c.name)} = ?`).join(', ')} WHERE tenant = ? AND ${table.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
+      [...known.map((c) => toSql(c, u.action.row[c.name])), tenant, ...(u.key as Knex.Value[])],
+    );
+  }
+}
+
+// pg's own array literal encoder: knex would expand a JS array binding into a value list.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): unknown };
+
+function toSql(c: MirrorColumn, v: unknown): Knex.Value {
+  if (v === undefined || v === null) return null;
+  if (c.type === 'json' || c.type === 'jsonb') return JSON.stringify(v);
+  if (Array.isArray(v)) return prepareValue(v) as string;
+  return v as Knex.Value;
+}

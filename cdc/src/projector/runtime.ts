@@ -1,0 +1,256 @@
+import type { Knex } from 'knex';
+import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { sleep } from '@strangler/common';
+import { comparePosition, decode, isSnapshot, type ChangeEvent, type Decoded } from '../events/change-event';
+import { CdcError } from '../errors';
+import type { Consumer, KafkaClients, Producer } from '../kafka';
+import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
+import type { Projection } from './types';
+
+export interface ProjectorOptions {
+  readonly kafka: KafkaClients;
+  /** The projection's own database (checkpoints live there, migration set "extracted"). */
+  readonly db: Knex;
+  /** @default strangler-projection-<name> */
+  readonly groupId?: string;
+  /** Events per transaction at most. @default 5000 */
+  readonly maxBatch?: number;
+  /** Attempts for a failing event before it goes to the dead-letter topic. @default 5 */
+  readonly attempts?: number;
+  /** First retry delay, doubled each time. @default 100 */
+  readonly backoffMs?: number;
+  readonly onError?: (err: unknown) => void;
+}
+
+/** Lag of one topic partition as last seen. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly tenant: string;
+  /** Messages between what was applied and the partition's end. */
+  readonly consumerLag: number;
+  /** Source commit time to applied time of the newest event applied, ms. */
+  readonly endToEndMs: number | null;
+  readonly applied: number;
+  readonly deadLettered: number;
+}
+
+/**
+ * Runs one projection: consumes its topics, applies each topic partition's
+ * events in transactions that also store the checkpoint, skips what the
+ * checkpoint says is already applied (a Kafka redelivery by offset, a
+ * Debezium re-emission by stream position), commits Kafka offsets only after
+ * the database committed, and sends events that keep failing to
+ * `<topic>.dlq` so the stream goes on.
+ */
+export class Projector {
+  private consumer: Consumer | null = null;
+  private producer: Producer | null = null;
+  private readonly lag = new Map<string, { -readonly [K in keyof PartitionLag]: PartitionLag[K] }>();
+  private stopped = false;
+
+  constructor(
+    private readonly projection: Projection,
+    private readonly options: ProjectorOptions,
+  ) {}
+
+  get groupId(): string {
+    return this.options.groupId ?? `strangler-projection-${this.projection.name}`;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.startOnce();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startOnce(): Promise<void> {
+    await this.projection.setup?.(this.options.db);
+    const topics = this.projection.topics;
+    // Debezium creates a table's topic on its first event; a projection may start before that.
+    if (!(topics instanceof RegExp)) await this.ensureTopics(topics);
+    this.producer = this.options.kafka.producer();
+    await this.producer.connect();
+    this.consumer = this.options.kafka.consumer(this.groupId);
+    await this.consumer.connect();
+    await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: (payload) => this.batch(payload),
+    });
+  }
+
+  private async ensureTopics(topics: readonly string[]): Promise<void> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const existing = new Set(await admin.listTopics());
+      const missing = topics.filter((t) => !existing.has(t));
+      if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic, numPartitions: -1, replicationFactor: -1 })), waitForLeaders: true });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.consumer?.disconnect().catch(() => {});
+    await this.producer?.disconnect().catch(() => {});
+  }
+
+  status(): PartitionLag[] {
+    return [...this.lag.values()].map((l) => ({ ...l }));
+  }
+
+  private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const tenant = topic.slice(0, topic.indexOf('.'));
+    const key = `${topic}:${partition}`;
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, applied: 0, deadLettered: 0 };
+    this.lag.set(key, lag);
+    const max = this.options.maxBatch ?? 5000;
+    for (let i = 0; i < batch.messages.length && isRunning() && !isStale() && !this.stopped; i += max) {
+      const chunk = batch.messages.slice(i, i + max);
+      await this.applyChunk(topic, partition, tenant, chunk, lag);
+      const last = chunk[chunk.length - 1]!.offset;
+      resolveOffset(last);
+      // Only now, with the effects committed, does Kafka learn the new position.
+      await this.consumer!.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+      lag.consumerLag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
+      await heartbeat();
+    }
+  }
+
+  /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
+  private async applyChunk(topic: string, partition: number, tenant: string, messages: KafkaMessage[], lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
+    const decoded: Array<{ m: KafkaMessage; e: Decoded | Error }> = messages.map((m) => {
+      try {
+        return { m, e: decode({ topic, partition, offset: m.offset, key: m.key, value: m.value }) };
+      } catch (err) {
+        return { m, e: err as Error };
+      }
+    });
+    if (decoded.every((d) => !(d.e instanceof Error))) {
+      try {
+        await this.withRetry(() => this.transact(topic, partition, tenant, decoded.map((d) => d.e as Decoded), messages[messages.length - 1]!.offset, lag), true);
+        return;
+      } catch (err) {
+        if (isRetriable(err)) throw err;
+        // Some event in the chunk is poison: find it one by one below.
+      }
+    }
+    for (const d of decoded) {
+      if (d.e instanceof Error) {
+        await this.deadLetter(topic, partition, d.m, d.e);
+        lag.deadLettered++;
+        await this.withRetry(() => this.transact(topic, partition, tenant, [], d.m.offset, lag), false);
+        continue;
+      }
+      const event = d.e;
+      try {
+        await this.withRetry(() => this.transact(topic, partition, tenant, [event], d.m.offset, lag), false);
+      } catch (err) {
+        if (isRetriable(err)) throw err;
+        await this.deadLetter(topic, partition, d.m, err as Error);
+        lag.deadLettered++;
+        await this.withRetry(() => this.transact(topic, partition, tenant, [], d.m.offset, lag), false);
+      }
+    }
+  }
+
+  /** One transaction: read the checkpoint, apply what is new, write the checkpoint. */
+  private async transact(topic: string, partition: number, tenant: string, events: readonly Decoded[], lastOffset: string, lag: { applied: number; endToEndMs: number | null }): Promise<void> {
+    await this.options.db.transaction(async (trx) => {
+      const cp = await readCheckpoint(trx, this.projection.name, topic, partition);
+      const fresh: ChangeEvent[] = [];
+      const hasPosition = cp !== null && (cp.commitLsn !== null || cp.lsn !== null);
+      let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: 0 };
+      let seenAtCheckpoint = 0;
+      let newestTs: number | null = null;
+      for (const e of events) {
+        if (e.op === 'tombstone') continue;
+        if (cp !== null && BigInt(e.offset) <= cp.offset) continue; // Kafka redelivery
+        const streamed = !isSnapshot(e);
+        if (streamed && hasPosition) {
+          // Debezium re-emits after a restart: same changes, new offsets, old stream positions.
+          const cmp = comparePosition(e.source, cp!);
+          if (cmp < 0) continue;
+          if (cmp === 0 && ++seenAtCheckpoint <= cp!.atPosition) continue;
+        }
+        fresh.push(e);
+        if (streamed) {
+          const same = comparePosition(e.source, position) === 0;
+          position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: same ? position.atPosition + 1 : 1 };
+        }
+        newestTs = e.source.tsMs;
+      }
+      if (fresh.length > 0) await this.projection.apply(fresh, trx);
+      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset: BigInt(lastOffset) }, newestTs);
+      lag.applied += fresh.length;
+      if (newestTs !== null) lag.endToEndMs = Date.now() - newestTs;
+    });
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>, chunk: boolean): Promise<T> {
+    const attempts = this.options.attempts ?? 5;
+    let delay = this.options.backoffMs ?? 100;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        // Infrastructure trouble (the database away) is retried for ever: it is not the event's fault.
+        if (isRetriable(err)) {
+          this.options.onError?.(err);
+          await sleep(Math.min(delay, 5_000));
+          delay *= 2;
+          if (this.stopped) throw err;
+          continue;
+        }
+        if (chunk || attempt >= attempts) throw err;
+        await sleep(delay);
+        delay *= 2;
+      }
+    }
+  }
+
+  private async deadLetter(topic: string, partition: number, m: KafkaMessage, err: Error): Promise<void> {
+    const code = (err as { code?: string }).code ?? err.name;
+    await this.producer!.send({
+      topic: `${topic}.dlq`,
+      messages: [
+        {
+          key: m.key,
+          value: m.value,
+          headers: {
+            'strangler.error.code': String(code),
+            'strangler.error.message': err.message.slice(0, 2000),
+            'strangler.projection': this.projection.name,
+            'strangler.original.topic': topic,
+            'strangler.original.partition': String(partition),
+            'strangler.original.offset': m.offset,
+            'strangler.failed.at': new Date().toISOString(),
+          },
+        },
+      ],
+    });
+    this.options.onError?.(new CdcError('STR_ERR_CDC_PROJECTION_FAILED', `${topic}[${partition}]@${m.offset} sent to ${topic}.dlq: ${err.message}`, { cause: err }));
+  }
+}
+
+const RETRIABLE_PG = /^(08|53|57P0|40001|40P01)/; // connection, resources, shutdown, serialization, deadlock
+
+/** Retriable: flagged so (StranglerError), or a database error class that a retry can cure. */
+export function isRetriable(err: unknown): boolean {
+  if (err && typeof err === 'object') {
+    const e = err as { retriable?: boolean; code?: string };
+    if (typeof e.retriable === 'boolean') return e.retriable;
+    if (typeof e.code === 'string' && RETRIABLE_PG.test(e.code)) return true;
+    if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || e.code === 'ETIMEDOUT') return true;
+  }
+  return false;
+}

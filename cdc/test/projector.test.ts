@@ -1,0 +1,175 @@
+import knexFactory, { type Knex } from 'knex';
+import { Kafka, logLevel } from 'kafkajs';
+import { migrate } from '@strangler/migrations';
+import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
+import { kafkaClients } from '../src/kafka';
+import { mirrorProjection, readTableSpec } from '../src/projector/mirror';
+import { Projector } from '../src/projector/runtime';
+import { PoisonEventError, type Projection } from '../src/projector/types';
+
+/**
+ * The projector runtime against the real stack: a tenant database streamed
+ * by Debezium, projections into a service database, exactly-once under
+ * redelivery, a poison event dead-lettered while the stream goes on.
+ */
+describe('projector runtime', () => {
+  const connect = new ConnectClient(testStack().connectUrl);
+  const kafka = kafkaClients([testStack().kafka], 'projector-test');
+  const tenant = randomName('proj');
+  let source: Awaited<ReturnType<typeof scratchDatabase>>;
+  let target: Awaited<ReturnType<typeof scratchDatabase>>;
+  let src: Knex;
+  let dst: Knex;
+  const running: Projector[] = [];
+
+  beforeAll(async () => {
+    [source, target] = await Promise.all([scratchDatabase(tenant), scratchDatabase('svc')]);
+    await migrate('monolith', source.url);
+    await migrate('monolith-cdc', source.url);
+    await migrate('extracted', target.url);
+    src = knexFactory({ client: 'pg', connection: source.url, pool: { min: 0, max: 4 } });
+    dst = knexFactory({ client: 'pg', connection: target.url, pool: { min: 0, max: 8 } });
+    const pg = new URL(source.url);
+    await registerTenantConnector(connect, { tenant, host: pg.hostname, port: Number(pg.port), database: source.name, user: 'postgres' });
+    await waitUntilStreaming(connect, tenant, source.url);
+  });
+
+  afterAll(async () => {
+    for (const p of running) await p.stop();
+    await removeTenantConnector(connect, tenant, source.url).catch(() => {});
+    await src?.destroy();
+    await dst?.destroy();
+    await source?.drop();
+    await target?.drop();
+    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${tenant}.`));
+    if (topics.length) await admin.deleteTopics({ topics });
+    await admin.disconnect();
+  });
+
+  async function start(p: Projection, groupId = randomName('g')): Promise<Projector> {
+    const projector = new Projector(p, { kafka, db: dst, groupId, backoffMs: 20, attempts: 2 });
+    await projector.start();
+    running.push(projector);
+    return projector;
+  }
+
+  async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+    const t0 = Date.now();
+    for (;;) {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+      if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  const snapshot = async (db: Knex, table: string, where = '') =>
+    (await db.raw(`SELECT to_jsonb(t) - 'tenant' AS row FROM ${table} t ${where} ORDER BY 1`)).rows.map((r: { row: unknown }) => JSON.stringify(r.row));
+
+  it('mirrors every column type exactly, follows updates, deletes and key changes, for one tenant', async () => {
+    const tables = await Promise.all([
+      readTableSpec(source.url, 'public.users', 'mirror.users'),
+      readTableSpec(source.url, 'public.rooms', 'mirror.rooms'),
+      readTableSpec(source.url, 'public.messages', 'mirror.messages', [['room_id', 'id']]),
+    ]);
+    expect(tables[2]!.columns.find((c) => c.name === 'amount')!.type).toBe('numeric(18,2)');
+    await start(mirrorProjection('mirror', tables, { tenants: [tenant] }));
+
+    const [user] = await src('users').insert({ email: 'ada@bank.example', display_name: 'Ada', profile: JSON.stringify({ desk: 'FX', langs: ['en', 'de'] }) }).returning('*');
+    const [room] = await src('rooms').insert({ name: 'FX desk', tags: ['fx', 'eu'], settings: JSON.stringify({ retention_days: 30 }), created_by: user.id }).returning('*');
+    const ids: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const [m] = await src('messages').insert({ room_id: room.id, author_id: user.id, body: `msg ${i} ${'x'.repeat(i * 97)}`, amount: `${i}.0${i % 10}`, currency: 'CHF', attachments: JSON.stringify([{ name: `f${i}.pdf`, size: i, content_type: 'application/pdf' }]) }).returning('id');
+      ids.push(Number(m.id));
+    }
+    await src('messages').whereIn('id', ids.slice(0, 10)).update({ body: 'edited', edit_count: src.raw('edit_count + 1'), edited_at: src.fn.now() });
+    await src('messages').whereIn('id', ids.slice(10, 15)).delete();
+    await src('messages').where({ id: ids[20] }).update({ id: 900_000 }); // a primary-key change
+    await src('rooms').where({ id: room.id }).update({ tags: ['fx', 'eu', 'urgent'], topic: 'Ünïcödé "quoted"' });
+
+    for (const t of ['users', 'rooms', 'messages']) {
+      await eventually(async () => JSON.stringify(await snapshot(src, t)) === JSON.stringify(await snapshot(dst, `mirror.${t}`)), 30_000).catch(async (err) => {
+        const a = await snapshot(src, t);
+        const b = await snapshot(dst, `mirror.${t}`);
+        throw new Error(`${t}: ${err.message}\nonly in source: ${a.filter((x: string) => !b.includes(x)).slice(0, 3).join('\n')}\nonly in mirror: ${b.filter((x: string) => !a.includes(x)).slice(0, 3).join('\n')}`);
+      });
+    }
+    const tenants = await dst.raw('SELECT DISTINCT tenant FROM mirror.messages');
+    expect(tenants.rows).toEqual([{ tenant }]);
+  });
+
+  it('applies each event exactly once, although Kafka redelivers everything', async () => {
+    // A projection whose effect is not idempotent: it counts events per table.
+    await dst.raw('CREATE TABLE IF NOT EXISTS event_counts (tbl text PRIMARY KEY, n bigint NOT NULL)');
+    const counter: Projection = {
+      name: 'counter',
+      topics: [`${tenant}.public.messages`, `${tenant}.public.users`],
+      async apply(events, trx) {
+        await trx.raw('INSERT INTO event_counts (tbl, n) VALUES (?, ?) ON CONFLICT (tbl) DO UPDATE SET n = event_counts.n + excluded.n', [events[0]!.source.table, events.length]);
+      },
+    };
+    const group = randomName('counter');
+    const first = await start(counter, group);
+    const expected = async () => Number((await src.raw("SELECT count(*) AS n FROM messages")).rows[0].n);
+    // 50 creates, 10 updates, 5 deletes, 1 key change (a delete and a create in Debezium's stream) from the test above.
+    const messageEvents = 50 + 10 + 5 + 2;
+    await eventually(async () => Number((await dst.raw("SELECT n FROM event_counts WHERE tbl = 'messages'")).rows[0]?.n ?? 0) >= messageEvents);
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+
+    // Rewind the group to the beginning: every event comes again.
+    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    await admin.resetOffsets({ groupId: group, topic: `${tenant}.public.messages`, earliest: true });
+    await admin.disconnect();
+    const again = await start(counter, group);
+    await src('messages').insert({ room_id: (await src('rooms').first('id')).id, author_id: (await src('users').first('id')).id, body: 'after the rewind' });
+    await eventually(async () => (again.status().find((s) => s.topic.endsWith('.messages'))?.applied ?? 0) >= 1 || undefined);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(Number((await dst.raw("SELECT n FROM event_counts WHERE tbl = 'messages'")).rows[0].n)).toBe(messageEvents + 1);
+    expect(await expected()).toBeGreaterThan(0);
+  });
+
+  it('sends a poison event to <topic>.dlq with the error and its origin, and later events still apply', async () => {
+    await dst.raw('CREATE TABLE IF NOT EXISTS seen_bodies (id bigint PRIMARY KEY, body text)');
+    const picky: Projection = {
+      name: 'picky',
+      topics: [`${tenant}.public.messages`],
+      async apply(events, trx) {
+        for (const e of events) {
+          if (e.op === 'd') continue;
+          if (e.after!.body === 'poison') throw new PoisonEventError('this projection cannot take poison');
+          await trx.raw('INSERT INTO seen_bodies (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body', [e.after!.id as number, e.after!.body as string]);
+        }
+      },
+    };
+    const roomId = (await src('rooms').first('id')).id;
+    const authorId = (await src('users').first('id')).id;
+    const [poison] = await src('messages').insert({ room_id: roomId, author_id: authorId, body: 'poison' }).returning('id');
+    const [later] = await src('messages').insert({ room_id: roomId, author_id: authorId, body: 'after the poison' }).returning('id');
+    const projector = await start(picky);
+    await eventually(async () => (await dst('seen_bodies').where({ id: later.id }).first()) ?? undefined);
+    expect(await dst('seen_bodies').where({ id: poison.id }).first()).toBeUndefined();
+    expect(projector.status().find((s) => s.topic.endsWith('.messages'))!.deadLettered).toBe(1);
+
+    const consumer = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).consumer({ groupId: randomName('dlq') });
+    await consumer.connect();
+    await consumer.subscribe({ topic: `${tenant}.public.messages.dlq`, fromBeginning: true });
+    const headers = await new Promise<Record<string, string>>((resolve) => {
+      void consumer.run({
+        eachMessage: async ({ message }) => resolve(Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]))),
+      });
+    });
+    await consumer.disconnect();
+    expect(headers).toMatchObject({
+      'strangler.error.message': 'this projection cannot take poison',
+      'strangler.projection': 'picky',
+      'strangler.original.topic': `${tenant}.public.messages`,
+      'strangler.original.partition': '0',
+    });
+    expect(Number(headers['strangler.original.offset'])).toBeGreaterThanOrEqual(0);
+  });
+});
