@@ -1,0 +1,176 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Kafka, logLevel } from 'kafkajs';
+import type { Knex } from 'knex';
+import pino from 'pino';
+import request from 'supertest';
+import YAML from 'yaml';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { startMessaging, type RunningMessaging } from '@strangler/messaging';
+import { migrate } from '@strangler/migrations';
+import { createApp, createDb } from '@strangler/monolith';
+import { ProxyRuntime } from '@strangler/proxy';
+import { randomName, scratchDatabase, testStack } from './support/env';
+
+interface Tenant {
+  name: string;
+  db: Awaited<ReturnType<typeof scratchDatabase>>;
+  knex: Knex;
+  server: Server;
+  url: string;
+}
+
+/**
+ * The extracted messaging service, fed by every tenant's CDC stream, answers
+ * the rooms and messages reads exactly as each tenant's monolith does, and
+ * the proxy can flip those routes to it.
+ */
+describe('extracted messaging service', () => {
+  const connect = new ConnectClient(testStack().connectUrl);
+  const tenants: Tenant[] = [];
+  let serviceDb: Awaited<ReturnType<typeof scratchDatabase>>;
+  let controlDb: Awaited<ReturnType<typeof scratchDatabase>>;
+  let service: RunningMessaging;
+
+  beforeAll(async () => {
+    for (const prefix of ['bank_c', 'bank_d']) {
+      const name = randomName(prefix);
+      const db = await scratchDatabase(name);
+      await migrate('monolith', db.url);
+      await migrate('monolith-cdc', db.url);
+      const knex = createDb(db.url, 4);
+      const server = createApp({ db: knex, tenant: name }).listen(0, '127.0.0.1');
+      await new Promise((r) => server.once('listening', r));
+      const pg = new URL(db.url);
+      await registerTenantConnector(connect, { tenant: name, host: pg.hostname, port: Number(pg.port), database: db.name, user: 'postgres' });
+      tenants.push({ name, db, knex, server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+    }
+    await Promise.all(tenants.map((t) => waitUntilStreaming(connect, t.name, t.db.url)));
+    [serviceDb, controlDb] = await Promise.all([scratchDatabase('svc'), scratchDatabase('ctl')]);
+    await migrate('control', controlDb.url);
+    service = await startMessaging({
+      databaseUrl: serviceDb.url,
+      brokers: [testStack().kafka],
+      schemaSourceUrl: tenants[0]!.db.url,
+      port: 0,
+      tenants: tenants.map((t) => t.name),
+      groupId: randomName('messaging'),
+    });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    for (const t of tenants) {
+      await new Promise((r) => t.server.close(r));
+      await t.knex.destroy();
+      await removeTenantConnector(connect, t.name, t.db.url).catch(() => {});
+      await t.db.drop();
+    }
+    await serviceDb?.drop();
+    await controlDb?.drop();
+    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((topic) => tenants.some((t) => topic.startsWith(`${t.name}.`)));
+    if (topics.length) await admin.deleteTopics({ topics });
+    await admin.disconnect();
+  });
+
+  async function seed(t: Tenant, n: number) {
+    const api = request(t.url);
+    const owner = await api.post('/api/users').send({ email: `owner.${t.name}@bank.example`, display_name: 'Owner' }).expect(201);
+    const other = await api.post('/api/users').send({ email: `other.${t.name}@bank.example`, display_name: 'Other' }).expect(201);
+    const rooms: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const room = await api.post('/api/rooms').send({ name: `${t.name} room ${r}`, created_by: owner.body.id, tags: ['fx', `r${r}`], settings: { retention_days: 30 + r } }).expect(201);
+      rooms.push(room.body.id);
+      await api.put(`/api/rooms/${room.body.id}/members/${other.body.id}`).send({ role: 'observer' }).expect(201);
+      for (let m = 0; m < n; m++) {
+        await api
+          .post(`/api/rooms/${room.body.id}/messages`)
+          .send({ author_id: m % 2 ? owner.body.id : other.body.id, body: `${t.name} message ${m} in room ${r}`, amount: `${m * 100}.${m % 10}5`, currency: 'CHF', attachments: m % 3 ? [] : [{ name: 'deal.pdf', size: 1024, content_type: 'application/pdf' }] })
+          .expect(201);
+      }
+    }
+    await api.patch('/api/messages/2').send({ body: 'edited' }).expect(200);
+    await api.delete('/api/messages/3').expect(204);
+    await api.patch(`/api/rooms/${rooms[2]}`).send({ archived: true }).expect(200);
+    return rooms;
+  }
+
+  const paths = (rooms: number[]) => [
+    '/api/rooms',
+    '/api/rooms?include_archived=true&limit=2',
+    '/api/rooms?include_archived=true&limit=2&offset=2',
+    `/api/rooms/${rooms[0]}`,
+    `/api/rooms/${rooms[1]}/members`,
+    `/api/rooms/${rooms[0]}/messages`,
+    `/api/rooms/${rooms[0]}/messages?include_deleted=true&limit=3&offset=1`,
+    '/api/messages/1',
+    '/api/messages/2',
+    '/api/messages/3',
+    '/api/rooms/999',
+    '/api/rooms/abc',
+    '/api/rooms?limit=1000',
+  ];
+
+  it('answers every taken-over read exactly as each tenant monolith does, for every tenant from one database', async () => {
+    const rooms = await Promise.all(tenants.map((t) => seed(t, 8)));
+    for (const [i, t] of tenants.entries()) {
+      for (const p of paths(rooms[i]!)) {
+        const legacy = await request(t.url).get(p);
+        const deadline = Date.now() + 60_000;
+        let now = await request(service.url).get(p).set('x-strangler-tenant', t.name);
+        while (JSON.stringify([now.status, now.body]) !== JSON.stringify([legacy.status, legacy.body]) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 250));
+          now = await request(service.url).get(p).set('x-strangler-tenant', t.name);
+        }
+        expect({ path: p, status: now.status, body: now.body }).toEqual({ path: p, status: legacy.status, body: legacy.body });
+      }
+    }
+    // Same ids, different tenants: each sees its own rows only.
+    const a = await request(service.url).get('/api/messages/1').set('x-strangler-tenant', tenants[0]!.name);
+    const b = await request(service.url).get('/api/messages/1').set('x-strangler-tenant', tenants[1]!.name);
+    expect(a.body.body).toContain(tenants[0]!.name);
+    expect(b.body.body).toContain(tenants[1]!.name);
+    const position = await request(service.url).get('/position').set('x-strangler-tenant', tenants[0]!.name).expect(200);
+    expect(position.body.tables.map((x: { topic: string }) => x.topic).sort()).toEqual(
+      ['messages', 'room_members', 'rooms', 'users'].map((tb) => `${tenants[0]!.name}.public.${tb}`),
+    );
+    expect((await request(service.url).get('/api/rooms')).body.error.code).toBe('tenant_required');
+  });
+
+  it('takes a route over when the proxy flips it, with the same answer', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-e2e-'));
+    const file = path.join(dir, 'proxy.yaml');
+    fs.writeFileSync(
+      file,
+      YAML.stringify({
+        listen: { port: 0 },
+        admin: { port: 0, tokens: [{ name: 'ops', role: 'write', token: { value: 'e2e-token-0123456789' } }] },
+        controlStore: { url: { value: controlDb.url } },
+        tenants: Object.fromEntries(tenants.map((t) => [t.name, { monolith: t.url, hosts: [`${t.name}.localhost`] }])),
+        services: { messaging: { url: service.url } },
+        routes: [{ id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' }],
+        log: { level: 'silent', access: false },
+      }),
+    );
+    const proxy = await ProxyRuntime.start({ configFile: file, logger: pino({ level: 'silent' }) });
+    try {
+      const t = tenants[1]!;
+      const via = () => request(proxy.url).get('/api/rooms/1/messages').set('host', `${t.name}.localhost`);
+      const before = await via();
+      await proxy.setMode('room-messages', t.name, { mode: 'extracted' }, 'e2e', 'take the reads over');
+      const after = await via();
+      expect(after.status).toBe(200);
+      expect(after.body).toEqual(before.body);
+      expect(proxy.metrics).toBeTruthy();
+      const metrics = await proxy.metrics.render();
+      expect(metrics).toMatch(new RegExp(`strangler_proxy_requests_total\\{route="room-messages",target="extracted",tenant="${t.name}",code="2xx"\\} 1`));
+    } finally {
+      await proxy.stop(1000);
+    }
+  });
+});

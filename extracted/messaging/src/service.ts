@@ -1,0 +1,65 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import knexFactory, { type Knex } from 'knex';
+import { kafkaClients, Projector, type PartitionLag } from '@strangler/cdc';
+import { migrate } from '@strangler/migrations';
+import { createMessagingApp } from './app';
+import { messagingProjection } from './projection';
+
+export interface MessagingOptions {
+  /** The service's own database (migration set "extracted"; the mirror creates its tables). */
+  readonly databaseUrl: string;
+  readonly brokers: readonly string[];
+  /** A tenant's monolith database to read the mirrored tables' types from (every tenant shares the schema). */
+  readonly schemaSourceUrl: string;
+  readonly port: number;
+  readonly host?: string;
+  /** Only these tenants' topics; default every tenant's (a topic pattern). */
+  readonly tenants?: readonly string[];
+  readonly groupId?: string;
+  readonly onError?: (err: unknown) => void;
+}
+
+export interface RunningMessaging {
+  readonly url: string;
+  readonly db: Knex;
+  lag(): PartitionLag[];
+  stop(): Promise<void>;
+}
+
+/** Migrates, starts the projection from every tenant's topics, then serves the reads. */
+export async function startMessaging(o: MessagingOptions): Promise<RunningMessaging> {
+  await migrate('extracted', o.databaseUrl);
+  const db = knexFactory({ client: 'pg', connection: o.databaseUrl, pool: { min: 0, max: 10 } });
+  const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants), {
+    kafka: kafkaClients(o.brokers, 'strangler-messaging'),
+    db,
+    ...(o.groupId ? { groupId: o.groupId } : {}),
+    ...(o.onError ? { onError: o.onError } : {}),
+  });
+  try {
+    await projector.start();
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  const server: Server = createMessagingApp(db).listen(o.port, o.host ?? '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', () => resolve());
+    server.once('error', reject);
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${a.port}`,
+    db,
+    lag: () => projector.status(),
+    stop: async () => {
+      await new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      });
+      await projector.stop();
+      await db.destroy();
+    },
+  };
+}
