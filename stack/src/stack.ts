@@ -6,6 +6,7 @@ import { connectUrl, startConnect } from './connect';
 import { kafkaBootstrap, startKafka } from './kafka';
 import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
+import { startMessagingService } from './messaging';
 import { prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
 import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
@@ -29,6 +30,8 @@ export interface RunningStack {
   readonly kafkaBootstrap: string;
   readonly connectUrl: string;
   readonly tenants: readonly TenantEndpoint[];
+  /** The extracted messaging service (when monoliths and connectors run). */
+  readonly messaging?: { readonly url: string; readonly databaseUrl: string };
   /** The routing proxy in front of the monoliths (when monoliths run). */
   readonly proxy?: { readonly url: string; readonly adminUrl: string; readonly configFile: string; readonly tokenFile: string; readonly controlUrl: string };
   readonly processes: readonly ManagedProcess[];
@@ -71,6 +74,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
           { port: config.ports.proxyAdmin, what: "proxy's admin API", env: 'STRANGLER_PROXY_ADMIN_PORT' },
         ]
       : []),
+    ...(config.monoliths && config.connectors ? [{ port: config.ports.extractedBase, what: 'messaging service', env: 'STRANGLER_EXTRACTED_PORT_BASE' }] : []),
   ];
   await assertPortsFree(ports);
 
@@ -190,6 +194,13 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
         }),
       );
     }
+    let messaging: RunningStack['messaging'];
+    if (config.monoliths && config.connectors) {
+      const m = await startMessagingService(layout, config, postgres.adminUrl, kafka.bootstrap, tenants[0]!.databaseUrl);
+      track(m.process);
+      say('messaging', `serving ${m.url} (extracted: rooms and messages reads of every tenant, db ${new URL(m.databaseUrl).pathname.slice(1)})`);
+      messaging = { url: m.url, databaseUrl: m.databaseUrl };
+    }
     endpoints.monoliths = Object.fromEntries(
       tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),
     );
@@ -205,6 +216,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       connectUrl: connect.url,
       tenants,
       ...(proxy ? { proxy } : {}),
+      ...(messaging ? { messaging } : {}),
       processes: started,
       readyMs,
       stop,
@@ -235,6 +247,7 @@ export function formatSummary(stack: RunningStack): string {
           ['control store', stack.proxy.controlUrl],
         ] as [string, string][])
       : []),
+    ...(stack.messaging ? ([['messaging', `${stack.messaging.url} (extracted service; flip its routes to it with the CLI)  db ${stack.messaging.databaseUrl}`]] as [string, string][]) : []),
     ['logs', stack.layout.logsDir],
     ...stack.processes.map((p): [string, string] => [``, `${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.logFile}`]),
     ['state folder', stack.layout.stateDir],
