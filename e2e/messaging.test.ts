@@ -140,6 +140,9 @@ describe('extracted messaging service', () => {
       ['messages', 'room_members', 'rooms', 'users'].map((tb) => `${tenants[0]!.name}.public.${tb}`),
     );
     expect((await request(service.url).get('/api/rooms')).body.error.code).toBe('tenant_required');
+    const metrics = (await request(service.url).get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(new RegExp(`strangler_projection_consumer_lag\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
+    expect(metrics).toMatch(/strangler_projection_end_to_end_lag_seconds\{/);
   });
 
   it('takes a route over when the proxy flips it, with the same answer', async () => {

@@ -3,12 +3,16 @@ import { isStranglerError } from '@strangler/common';
 import { ConnectClient } from './connect-client';
 import { registerTenantConnector, waitUntilStreaming } from './register';
 import { cdcStatus, formatStatus } from './status';
+import { kafkaClients } from './kafka';
+import { formatProjectionLag, projectionLag, type ProjectionLagRow } from './projector/lag';
 
 const USAGE = `usage:
-  npm run cdc -- status [--connect-url URL] [--json]
+  npm run cdc -- status [--connect-url URL] [--service-db URL ...] [--kafka HOST:PORT] [--json]
   npm run cdc -- register --tenant NAME --database-url postgres://user@host:port/db [--connect-url URL] [--wait]
 
-The Connect URL defaults to STRANGLER_CONNECT_URL, then http://127.0.0.1:18083 (the stack's default).`;
+The Connect URL defaults to STRANGLER_CONNECT_URL, then http://127.0.0.1:18083 (the stack's default).
+status also shows each projection's lag per partition, read from the service databases given with
+--service-db (default: the stack's extracted_messaging, when it answers) against the topics' ends.`;
 
 function fail(message: string, code = 2): never {
   console.error(`cdc: ${message}`);
@@ -26,6 +30,8 @@ async function main(argv: string[]): Promise<void> {
         tenant: { type: 'string' },
         'database-url': { type: 'string' },
         json: { type: 'boolean', default: false },
+        'service-db': { type: 'string', multiple: true },
+        kafka: { type: 'string' },
         wait: { type: 'boolean', default: false },
       },
       strict: true,
@@ -37,7 +43,18 @@ async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'status': {
       const reports = await cdcStatus(connect);
-      console.log(values.json ? JSON.stringify(reports, null, 2) : formatStatus(reports));
+      const explicit = values['service-db'] ?? [];
+      const dbs = explicit.length > 0 ? explicit : ['postgresql://postgres@127.0.0.1:54329/extracted_messaging'];
+      const kafka = kafkaClients([values.kafka ?? process.env.STRANGLER_KAFKA ?? '127.0.0.1:19092'], 'strangler-cdc-status');
+      const lag: ProjectionLagRow[] = [];
+      for (const db of dbs) {
+        try {
+          lag.push(...(await projectionLag(db, kafka)));
+        } catch (err) {
+          if (explicit.length > 0) throw err; // asked for it: say why it failed
+        }
+      }
+      console.log(values.json ? JSON.stringify({ connectors: reports, projections: lag }, null, 2) : `${formatStatus(reports)}\n\nprojections\n${formatProjectionLag(lag)}`);
       if (reports.some((r) => r.connectorState !== 'RUNNING' || r.tasks.some((t) => t.state !== 'RUNNING'))) process.exitCode = 1;
       return;
     }

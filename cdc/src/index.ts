@@ -24,3 +24,4 @@ export { Projector, isRetriable, type ProjectorOptions, type PartitionLag } from
 export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
+export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';

@@ -1,7 +1,8 @@
 import express, { type Express, type Request } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { listCheckpoints } from '@strangler/cdc';
+import { listCheckpoints, type PartitionLag } from '@strangler/cdc';
+import { Gauge, Registry } from 'prom-client';
 import { TENANT_NAME } from '@strangler/common';
 import { ApiError, errorHandler, id, notFound, pageQuery, query, shape, toPage } from './contract';
 import { PROJECTION } from './projection';
@@ -24,10 +25,16 @@ const messagesQuery = pageQuery.extend({ include_deleted: z.enum(['true', 'false
  * The reads this service took over, for every tenant from one database; every
  * query is scoped by tenant. Same paths, shapes and errors as the monolith.
  */
-export function createMessagingApp(db: Knex): Express {
+export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => []): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  const metrics = projectionMetrics(lag);
+
+  /** Prometheus: per projection partition, consumer lag, end-to-end lag of the newest event, events applied and dead-lettered. */
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.contentType).send(await metrics.metrics());
+  });
 
   app.get('/healthz', async (_req, res) => {
     await db.raw('SELECT 1');
@@ -105,4 +112,28 @@ export function createMessagingApp(db: Knex): Express {
   });
   app.use(errorHandler);
   return app;
+}
+
+function projectionMetrics(lag: () => readonly PartitionLag[]): Registry {
+  const registry = new Registry();
+  const labels = ['projection', 'topic', 'partition', 'tenant'] as const;
+  const gauge = (name: string, help: string, value: (l: PartitionLag) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: labels,
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const l of lag()) {
+          const v = value(l);
+          if (v !== null) this.labels(PROJECTION, l.topic, String(l.partition), l.tenant).set(v);
+        }
+      },
+    });
+  gauge('strangler_projection_consumer_lag', 'Messages on the partition not yet applied', (l) => l.consumerLag);
+  gauge('strangler_projection_end_to_end_lag_seconds', 'Source commit to applied, for the newest event applied', (l) => (l.endToEndMs === null ? null : l.endToEndMs / 1000));
+  gauge('strangler_projection_applied_events', 'Events applied since the process started', (l) => l.applied);
+  gauge('strangler_projection_dead_lettered_events', 'Events sent to the dead-letter topic since the process started', (l) => l.deadLettered);
+  return registry;
 }

@@ -43,7 +43,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     await db.destroy();
     throw err;
   }
-  const server: Server = createMessagingApp(db).listen(o.port, o.host ?? '127.0.0.1');
+  const server: Server = createMessagingApp(db, () => projector.status()).listen(o.port, o.host ?? '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
