@@ -25,3 +25,5 @@ export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
 export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';
+export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';
+export { registerDlqCommands } from './cli/dlq-commands';

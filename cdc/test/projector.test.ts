@@ -4,6 +4,7 @@ import { migrate } from '@strangler/migrations';
 import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
 import { kafkaClients } from '../src/kafka';
+import { readDeadLetters, retryDeadLetters } from '../src/dlq';
 import { mirrorProjection, readTableSpec } from '../src/projector/mirror';
 import { Projector } from '../src/projector/runtime';
 import { PoisonEventError, type Projection } from '../src/projector/types';
@@ -55,6 +56,8 @@ describe('projector runtime', () => {
     running.push(projector);
     return projector;
   }
+
+  const groupOf = (p: Projector) => p.groupId;
 
   async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
     const t0 = Date.now();
@@ -133,6 +136,64 @@ describe('projector runtime', () => {
     expect(await expected()).toBeGreaterThan(0);
   });
 
+  it('absorbs the duplicates Debezium re-emits when Kafka Connect restarts mid-stream', async () => {
+    await dst.raw('CREATE TABLE IF NOT EXISTS user_events (n bigint NOT NULL)');
+    await dst.raw('INSERT INTO user_events (n) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM user_events)');
+    const counter: Projection = {
+      name: 'user-counter',
+      topics: [`${tenant}.public.users`],
+      async apply(events, trx) {
+        await trx.raw('UPDATE user_events SET n = n + ?', [events.length]);
+      },
+    };
+    await start(counter);
+    let writing = true;
+    let written = 0;
+    const writer = (async () => {
+      while (writing) {
+        await src('users').insert({ email: `u${written}.${tenant}@bank.example`, display_name: `user ${written}` });
+        written++;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 1500));
+    await connect.restart(`strangler-${tenant}`); // the task re-streams from its last flushed offset
+    await new Promise((r) => setTimeout(r, 3000));
+    writing = false;
+    await writer;
+    await waitUntilStreaming(connect, tenant, source.url);
+    const users = async () => Number((await src.raw('SELECT count(*) AS n FROM users')).rows[0].n);
+    await eventually(async () => Number((await dst.raw('SELECT n FROM user_events')).rows[0].n) === (await users()) || undefined, 60_000).catch(async (err) => {
+      throw new Error(`${err.message}: applied ${(await dst.raw('SELECT n FROM user_events')).rows[0].n} user events for ${await users()} users`);
+    });
+    expect(written).toBeGreaterThan(50);
+
+    // Whatever the restart re-emitted, make sure of it: copy every event of the topic again, as
+    // Debezium does after a crash (same changes, new offsets). None may be applied twice.
+    const copies: Array<{ key: Buffer | null; value: Buffer | null }> = [];
+    const reader = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).consumer({ groupId: randomName('copy') });
+    await reader.connect();
+    await reader.subscribe({ topic: `${tenant}.public.users`, fromBeginning: true });
+    const total = await users();
+    await new Promise<void>((resolve) => {
+      void reader.run({
+        eachMessage: async ({ message }) => {
+          if (message.value) copies.push({ key: message.key, value: message.value });
+          if (copies.length >= total) resolve();
+        },
+      });
+    });
+    await reader.disconnect();
+    const producer = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).producer();
+    await producer.connect();
+    for (let i = 0; i < copies.length; i += 50) await producer.send({ topic: `${tenant}.public.users`, messages: copies.slice(i, i + 50) });
+    await producer.disconnect();
+    await src('users').insert({ email: `last.${tenant}@bank.example`, display_name: 'after the copies' });
+    await eventually(async () => Number((await dst.raw('SELECT n FROM user_events')).rows[0].n) === total + 1 || undefined, 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(Number((await dst.raw('SELECT n FROM user_events')).rows[0].n)).toBe(await users());
+  });
+
   it('sends a poison event to <topic>.dlq with the error and its origin, and later events still apply', async () => {
     await dst.raw('CREATE TABLE IF NOT EXISTS seen_bodies (id bigint PRIMARY KEY, body text)');
     const picky: Projection = {
@@ -171,5 +232,18 @@ describe('projector runtime', () => {
       'strangler.original.partition': '0',
     });
     expect(Number(headers['strangler.original.offset'])).toBeGreaterThanOrEqual(0);
+
+    // `strangler dlq show` and `retry`: once the projection is fixed, the dead letter is applied after all.
+    const letters = await readDeadLetters(kafka, `${tenant}.public.messages.dlq`);
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ projection: 'picky', errorMessage: 'this projection cannot take poison', originalTopic: `${tenant}.public.messages` });
+    await projector.stop();
+    running.splice(running.indexOf(projector), 1);
+    const fixed: Projection = { ...picky, async apply(events, trx) {
+      for (const e of events) if (e.op !== 'd') await trx.raw('INSERT INTO seen_bodies (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body', [e.after!.id as number, e.after!.body as string]);
+    } };
+    await start(fixed, groupOf(projector));
+    expect(await retryDeadLetters(kafka, `${tenant}.public.messages.dlq`)).toBe(1);
+    await eventually(async () => (await dst('seen_bodies').where({ id: poison.id }).first()) ?? undefined);
   });
 });

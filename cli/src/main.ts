@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isStranglerError } from '@strangler/common';
+import { registerDlqCommands } from '@strangler/cdc';
 import { registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -10,6 +11,7 @@ export function buildProgram(): Command {
   const program = new Command('strangler').description('take a monolith apart by the strangler-fig pattern').exitOverride();
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
+  registerDlqCommands(program);
   return program;
 }
 

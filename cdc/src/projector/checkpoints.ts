@@ -4,21 +4,21 @@ export interface Checkpoint {
   readonly offset: bigint;
   readonly commitLsn: bigint | null;
   readonly lsn: bigint | null;
-  /** How many events at exactly (commitLsn, lsn) were applied (more than one when a key changed). */
-  readonly atPosition: number;
+  /** The events (op:key) applied at exactly (commitLsn, lsn): more than one when a key changed. */
+  readonly atPosition: readonly string[];
 }
 
 const TABLE = 'strangler.projection_checkpoints';
 
 /** Reads (and locks, for the transaction) a projection's checkpoint of one topic partition. */
 export async function readCheckpoint(trx: Knex.Transaction, projection: string, topic: string, partition: number): Promise<Checkpoint | null> {
-  const { rows } = await trx.raw<{ rows: Array<{ kafka_offset: string; commit_lsn: string | null; lsn: string | null; at_position: number }> }>(
-    `SELECT kafka_offset, commit_lsn, lsn, at_position FROM ${TABLE} WHERE projection = ? AND topic = ? AND partition = ? FOR UPDATE`,
+  const { rows } = await trx.raw<{ rows: Array<{ kafka_offset: string; commit_lsn: string | null; lsn: string | null; position_events: string[] }> }>(
+    `SELECT kafka_offset, commit_lsn, lsn, position_events FROM ${TABLE} WHERE projection = ? AND topic = ? AND partition = ? FOR UPDATE`,
     [projection, topic, partition],
   );
   const r = rows[0];
   if (!r) return null;
-  return { offset: BigInt(r.kafka_offset), commitLsn: r.commit_lsn === null ? null : BigInt(r.commit_lsn), lsn: r.lsn === null ? null : BigInt(r.lsn), atPosition: r.at_position };
+  return { offset: BigInt(r.kafka_offset), commitLsn: r.commit_lsn === null ? null : BigInt(r.commit_lsn), lsn: r.lsn === null ? null : BigInt(r.lsn), atPosition: r.position_events };
 }
 
 export async function writeCheckpoint(
@@ -31,11 +31,11 @@ export async function writeCheckpoint(
   sourceTsMs: number | null,
 ): Promise<void> {
   await trx.raw(
-    `INSERT INTO ${TABLE} (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, at_position, source_ts, applied_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, to_timestamp(?::double precision / 1000), now())
+    `INSERT INTO ${TABLE} (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, applied_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, to_timestamp(?::double precision / 1000), now())
      ON CONFLICT (projection, topic, partition) DO UPDATE SET kafka_offset = excluded.kafka_offset, commit_lsn = excluded.commit_lsn,
-       lsn = excluded.lsn, at_position = excluded.at_position, source_ts = COALESCE(excluded.source_ts, ${TABLE}.source_ts), applied_at = now()`,
-    [projection, topic, partition, cp.offset.toString(), tenant, cp.commitLsn?.toString() ?? null, cp.lsn?.toString() ?? null, cp.atPosition, sourceTsMs],
+       lsn = excluded.lsn, position_events = excluded.position_events, source_ts = COALESCE(excluded.source_ts, ${TABLE}.source_ts), applied_at = now()`,
+    [projection, topic, partition, cp.offset.toString(), tenant, cp.commitLsn?.toString() ?? null, cp.lsn?.toString() ?? null, JSON.stringify(cp.atPosition), sourceTsMs],
   );
 }
 

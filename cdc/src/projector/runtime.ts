@@ -3,6 +3,7 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { sleep } from '@strangler/common';
 import { comparePosition, decode, isSnapshot, type ChangeEvent, type Decoded } from '../events/change-event';
 import { CdcError } from '../errors';
+import { RETRY_HEADER } from '../dlq';
 import type { Consumer, KafkaClients, Producer } from '../kafka';
 import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './types';
@@ -128,6 +129,7 @@ export class Projector {
 
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
   private async applyChunk(topic: string, partition: number, tenant: string, messages: KafkaMessage[], lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
+    const retried = new Set(messages.filter((m) => m.headers?.[RETRY_HEADER] !== undefined).map((m) => m.offset));
     const decoded: Array<{ m: KafkaMessage; e: Decoded | Error }> = messages.map((m) => {
       try {
         return { m, e: decode({ topic, partition, offset: m.offset, key: m.key, value: m.value }) };
@@ -137,7 +139,7 @@ export class Projector {
     });
     if (decoded.every((d) => !(d.e instanceof Error))) {
       try {
-        await this.withRetry(() => this.transact(topic, partition, tenant, decoded.map((d) => d.e as Decoded), messages[messages.length - 1]!.offset, lag), true);
+        await this.withRetry(() => this.transact(topic, partition, tenant, decoded.map((d) => d.e as Decoded), messages[messages.length - 1]!.offset, lag, retried), true);
         return;
       } catch (err) {
         if (isRetriable(err)) throw err;
@@ -153,7 +155,7 @@ export class Projector {
       }
       const event = d.e;
       try {
-        await this.withRetry(() => this.transact(topic, partition, tenant, [event], d.m.offset, lag), false);
+        await this.withRetry(() => this.transact(topic, partition, tenant, [event], d.m.offset, lag, retried), false);
       } catch (err) {
         if (isRetriable(err)) throw err;
         await this.deadLetter(topic, partition, d.m, err as Error);
@@ -164,28 +166,35 @@ export class Projector {
   }
 
   /** One transaction: read the checkpoint, apply what is new, write the checkpoint. */
-  private async transact(topic: string, partition: number, tenant: string, events: readonly Decoded[], lastOffset: string, lag: { applied: number; endToEndMs: number | null }): Promise<void> {
+  private async transact(
+    topic: string,
+    partition: number,
+    tenant: string,
+    events: readonly Decoded[],
+    lastOffset: string,
+    lag: { applied: number; endToEndMs: number | null },
+    retried: ReadonlySet<string> = new Set(),
+  ): Promise<void> {
     await this.options.db.transaction(async (trx) => {
       const cp = await readCheckpoint(trx, this.projection.name, topic, partition);
       const fresh: ChangeEvent[] = [];
-      const hasPosition = cp !== null && (cp.commitLsn !== null || cp.lsn !== null);
-      let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: 0 };
-      let seenAtCheckpoint = 0;
+      let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
       let newestTs: number | null = null;
       for (const e of events) {
         if (e.op === 'tombstone') continue;
         if (cp !== null && BigInt(e.offset) <= cp.offset) continue; // Kafka redelivery
-        const streamed = !isSnapshot(e);
-        if (streamed && hasPosition) {
+        const streamed = !isSnapshot(e) && !retried.has(e.offset);
+        const identity = `${e.op}:${JSON.stringify(e.key)}`;
+        if (streamed && (position.commitLsn !== null || position.lsn !== null)) {
           // Debezium re-emits after a restart: same changes, new offsets, old stream positions.
-          const cmp = comparePosition(e.source, cp!);
+          const cmp = comparePosition(e.source, position);
           if (cmp < 0) continue;
-          if (cmp === 0 && ++seenAtCheckpoint <= cp!.atPosition) continue;
+          if (cmp === 0 && position.atPosition.includes(identity)) continue;
         }
         fresh.push(e);
         if (streamed) {
           const same = comparePosition(e.source, position) === 0;
-          position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: same ? position.atPosition + 1 : 1 };
+          position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: same ? [...position.atPosition, identity] : [identity] };
         }
         newestTs = e.source.tsMs;
       }

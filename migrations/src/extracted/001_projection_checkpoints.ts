@@ -18,8 +18,9 @@ export async function up(knex: Knex): Promise<void> {
     t.text('tenant').notNullable();
     t.decimal('commit_lsn', 20, 0);
     t.decimal('lsn', 20, 0);
-    // Events applied at exactly (commit_lsn, lsn): a primary-key change is a delete and a create at one position.
-    t.integer('at_position').notNullable().defaultTo(0);
+    // Which events (op and key) were applied at exactly (commit_lsn, lsn): a primary-key change is a
+    // delete and a create at one position, and a re-emission after a Connect restart sends both again.
+    t.jsonb('position_events').notNullable().defaultTo('[]');
     t.timestamp('source_ts', { useTz: true });
     t.timestamp('applied_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
     t.primary(['projection', 'topic', 'partition']);
