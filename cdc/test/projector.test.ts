@@ -104,6 +104,20 @@ describe('projector runtime', () => {
     expect(tenants.rows).toEqual([{ tenant }]);
   });
 
+  it('resumes from the database, not the group: a replaced database is filled again from the beginning', async () => {
+    const tables = [await readTableSpec(source.url, 'public.rooms', 'copy.rooms')];
+    const group = randomName('resume');
+    const first = await start(mirrorProjection('copy', tables, { tenants: [tenant] }), group);
+    await eventually(async () => JSON.stringify(await snapshot(src, 'rooms')) === JSON.stringify(await snapshot(dst, 'copy.rooms')));
+    await first.stop();
+    running.splice(running.indexOf(first), 1);
+    // The database is replaced (restored from an old backup, say): no tables, no checkpoints. The group's offsets are at the end.
+    await dst.raw('DROP SCHEMA copy CASCADE');
+    await dst.raw("DELETE FROM strangler.projection_checkpoints WHERE projection = 'copy'");
+    await start(mirrorProjection('copy', tables, { tenants: [tenant] }), group);
+    await eventually(async () => JSON.stringify(await snapshot(src, 'rooms')) === JSON.stringify(await snapshot(dst, 'copy.rooms')));
+  });
+
   it('applies each event exactly once, although Kafka redelivers everything', async () => {
     // A projection whose effect is not idempotent: it counts events per table.
     await dst.raw('CREATE TABLE IF NOT EXISTS event_counts (tbl text PRIMARY KEY, n bigint NOT NULL)');

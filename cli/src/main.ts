@@ -1,7 +1,8 @@
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isStranglerError } from '@strangler/common';
-import { registerDlqCommands } from '@strangler/cdc';
+import { registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
+import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -12,6 +13,15 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
   registerDlqCommands(program);
+  const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
+  const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
+  registerReplayCommand(program, {
+    [PROJECTION]: {
+      description: "the messaging service's mirror of every tenant's users, rooms, members and messages",
+      defaultDatabaseUrl: dbOf('extracted_messaging'),
+      build: ({ tenants }) => messagingProjection(dbOf(`monolith_${tenants[0]}`), tenants),
+    },
+  });
   return program;
 }
 

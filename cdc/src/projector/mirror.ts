@@ -78,6 +78,15 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
   return {
     name,
     topics,
+    rebuild: {
+      tables: tables.map((t) => (t.target.includes('.') ? t.target : `public.${t.target}`)),
+      into: (schema) =>
+        mirrorProjection(
+          `${name}~${schema}`,
+          tables.map((t) => ({ ...t, target: `${schema}.${t.target.includes('.') ? t.target.split('.')[1]! : t.target}` })),
+          options,
+        ),
+    },
     async setup(db) {
       for (const t of tables) {
         const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);

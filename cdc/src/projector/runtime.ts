@@ -5,7 +5,7 @@ import { comparePosition, decode, isSnapshot, type ChangeEvent, type Decoded } f
 import { CdcError } from '../errors';
 import { RETRY_HEADER } from '../dlq';
 import type { Consumer, KafkaClients, Producer } from '../kafka';
-import { type Checkpoint, readCheckpoint, writeCheckpoint } from './checkpoints';
+import { type Checkpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './types';
 
 export interface ProjectorOptions {
@@ -75,6 +75,7 @@ export class Projector {
     if (!(topics instanceof RegExp)) await this.ensureTopics(topics);
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
+    await this.alignGroupWithCheckpoints(topics);
     this.consumer = this.options.kafka.consumer(this.groupId);
     await this.consumer.connect();
     await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
@@ -84,6 +85,35 @@ export class Projector {
       partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.batch(payload),
     });
+  }
+
+  /**
+   * The database, not the group's committed offsets, says where each
+   * partition resumes. Offsets are committed only after the database, so
+   * the group can only be ahead when the database was restored or replaced;
+   * then the group is moved back to the checkpoints (or to the beginning
+   * where there is none), before anything is fetched.
+   */
+  private async alignGroupWithCheckpoints(topics: Projection['topics']): Promise<void> {
+    const rows = await listCheckpoints(this.options.db, this.projection.name).catch((err: unknown) => {
+      throw checkpointFailure(this.projection.name, err);
+    });
+    const at = new Map(rows.map((r) => [`${r.topic}:${r.partition}`, BigInt(r.kafka_offset) + 1n]));
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const group = (await admin.describeGroups([this.groupId])).groups[0];
+      if (group && group.members.length > 0) return; // other replicas run: they hold the same database
+      const names = topics instanceof RegExp ? (await admin.listTopics()).filter((t) => topics.test(t)) : [...topics];
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.groupId, topics: names })) {
+        const moves = partitions
+          .map((p) => ({ partition: p.partition, committed: BigInt(p.offset), resume: at.get(`${topic}:${p.partition}`) ?? 0n }))
+          .filter((p) => p.committed > p.resume);
+        if (moves.length > 0) await admin.setOffsets({ groupId: this.groupId, topic, partitions: moves.map((m) => ({ partition: m.partition, offset: m.resume.toString() })) });
+      }
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async ensureTopics(topics: readonly string[]): Promise<void> {
@@ -176,7 +206,9 @@ export class Projector {
     retried: ReadonlySet<string> = new Set(),
   ): Promise<void> {
     await this.options.db.transaction(async (trx) => {
-      const cp = await readCheckpoint(trx, this.projection.name, topic, partition);
+      const cp = await readCheckpoint(trx, this.projection.name, topic, partition).catch((err: unknown) => {
+        throw checkpointFailure(this.projection.name, err);
+      });
       const fresh: ChangeEvent[] = [];
       let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
       let newestTs: number | null = null;
@@ -199,7 +231,9 @@ export class Projector {
         newestTs = e.source.tsMs;
       }
       if (fresh.length > 0) await this.projection.apply(fresh, trx);
-      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset: BigInt(lastOffset) }, newestTs);
+      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset: BigInt(lastOffset) }, newestTs).catch((err: unknown) => {
+        throw checkpointFailure(this.projection.name, err);
+      });
       lag.applied += fresh.length;
       if (newestTs !== null) lag.endToEndMs = Date.now() - newestTs;
     });
@@ -249,6 +283,11 @@ export class Projector {
     });
     this.options.onError?.(new CdcError('STR_ERR_CDC_PROJECTION_FAILED', `${topic}[${partition}]@${m.offset} sent to ${topic}.dlq: ${err.message}`, { cause: err }));
   }
+}
+
+/** The runtime's own bookkeeping failed: never the event's fault, so never a dead letter; retried until fixed. */
+function checkpointFailure(projection: string, err: unknown): CdcError {
+  return new CdcError('STR_ERR_CDC_CHECKPOINT_FAILED', `checkpoint of ${projection}: ${(err as Error).message} (is the database migrated with the "extracted" set?)`, { cause: err, retriable: true });
 }
 
 const RETRIABLE_PG = /^(08|53|57P0|40001|40P01)/; // connection, resources, shutdown, serialization, deadlock

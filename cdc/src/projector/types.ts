@@ -14,6 +14,15 @@ export interface Projection<T extends Row = Row> {
   /** Creates what the projection writes to; idempotent; called once at start. */
   setup?(db: Knex): Promise<void>;
   apply(events: readonly ChangeEvent<T>[], trx: Knex.Transaction): Promise<void>;
+  /**
+   * How to rebuild this projection beside the live one (replay --rebuild):
+   * the tables it owns, by schema-qualified name, and the same projection
+   * writing into another schema under another name.
+   */
+  readonly rebuild?: {
+    readonly tables: readonly string[];
+    into(schema: string): Projection<T>;
+  };
 }
 
 /** Throw this from `apply` when a retry cannot help (bad data): the event goes to the dead-letter topic. */

@@ -1,0 +1,173 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import { sleep } from '@strangler/common';
+import { CdcError } from '../errors';
+import type { KafkaClients } from '../kafka';
+import { clearCheckpoints, listCheckpoints } from './checkpoints';
+import { Projector } from './runtime';
+import type { Projection } from './types';
+
+export interface ReplayProgress {
+  readonly applied: number;
+  readonly eventsPerSecond: number;
+  readonly lag: number;
+  readonly etaSeconds: number | null;
+  readonly phase: 'replaying' | 'swapping' | 'done';
+}
+
+export interface ReplayOptions {
+  readonly kafka: KafkaClients;
+  readonly db: Knex;
+  /** The live projection's consumer group. @default strangler-projection-<name> */
+  readonly liveGroupId?: string;
+  /** 'earliest', or a time: events committed to Kafka from then on. */
+  readonly from: 'earliest' | Date;
+  /** Build fresh tables beside the live ones and swap them in once caught up (no downtime). */
+  readonly rebuild: boolean;
+  readonly onProgress?: (p: ReplayProgress) => void;
+  /** Stop early (Ctrl-C); a rebuild then leaves the live tables untouched. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Replays a projection's topics.
+ * - With `rebuild`, a second projector fills fresh tables in their own
+ *   schema from the beginning while the live projection keeps serving; once
+ *   it has caught up with the live one on every partition, one transaction
+ *   moves the live tables out, the rebuilt ones in, and hands the rebuilt
+ *   checkpoints to the live projection, which carries on from there.
+ * - Without it, the live projection's checkpoints are forgotten and its
+ *   group rewound (earliest or a time); its projector must be stopped first,
+ *   and the replay runs here until caught up.
+ */
+export async function replay(projection: Projection, o: ReplayOptions): Promise<{ applied: number; seconds: number }> {
+  const liveGroup = o.liveGroupId ?? `strangler-projection-${projection.name}`;
+  const started = Date.now();
+  if (o.rebuild) return rebuild(projection, liveGroup, o, started);
+
+  const admin = o.kafka.admin();
+  await admin.connect();
+  try {
+    const group = (await admin.describeGroups([liveGroup])).groups[0];
+    if (group && group.members.length > 0) {
+      throw new CdcError('STR_ERR_CDC_REPLAY_LIVE', `projection ${projection.name} is running (${group.members.length} member(s) in group ${liveGroup}): stop it first, or replay with --rebuild, which needs no downtime`);
+    }
+    const topics = await topicsOf(projection, admin);
+    for (const topic of topics) {
+      if (o.from === 'earliest') await admin.resetOffsets({ groupId: liveGroup, topic, earliest: true });
+      else {
+        const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, o.from.getTime());
+        await admin.setOffsets({ groupId: liveGroup, topic, partitions: offsets.map((p) => ({ partition: p.partition, offset: p.offset })) });
+      }
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  await clearCheckpoints(o.db, projection.name);
+  const projector = new Projector(projection, { kafka: o.kafka, db: o.db, groupId: liveGroup });
+  await projector.start();
+  try {
+    const applied = await follow(projector, o, () => Promise.resolve(true));
+    return { applied, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await projector.stop();
+  }
+}
+
+async function rebuild(projection: Projection, liveGroup: string, o: ReplayOptions, started: number): Promise<{ applied: number; seconds: number }> {
+  if (!projection.rebuild) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', `projection ${projection.name} cannot be rebuilt beside itself (it names no tables to swap)`);
+  if (o.from !== 'earliest') throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a rebuild starts from the earliest event: fresh tables need the whole history');
+  const id = `${Date.now().toString(36)}${crypto.randomBytes(2).toString('hex')}`;
+  const schema = `rebuild_${id}`;
+  const shadow = projection.rebuild.into(schema);
+  const projector = new Projector(shadow, { kafka: o.kafka, db: o.db, groupId: `${liveGroup}-rebuild-${id}` });
+  await o.db.raw(`CREATE SCHEMA "${schema}"`);
+  let swapped = false;
+  try {
+    await projector.start();
+    const applied = await follow(projector, o, () => trySwap(o.db, projection, shadow, schema, `retired_${id}`).then((ok) => (swapped = ok)));
+    return { applied, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    await projector.stop();
+    await clearCheckpoints(o.db, shadow.name);
+    // Rebuilt tables that never went live, or the retired ones that did: neither is needed any more.
+    await o.db.raw(`DROP SCHEMA IF EXISTS "${swapped ? `retired_${id}` : schema}" CASCADE`);
+    if (swapped) await o.db.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  }
+}
+
+/**
+ * The swap, in one transaction: only when the rebuild has applied at least
+ * what the live projection has, on every partition. Holding the live
+ * checkpoint rows keeps the live projector out while the tables change hands.
+ */
+async function trySwap(db: Knex, live: Projection, rebuilt: Projection, schema: string, retired: string): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const rows = (
+      await trx.raw<{ rows: Array<{ projection: string; topic: string; partition: number; kafka_offset: string }> }>(
+        `SELECT projection, topic, partition, kafka_offset FROM strangler.projection_checkpoints WHERE projection IN (?, ?) ORDER BY projection, topic, partition FOR UPDATE`,
+        [live.name, rebuilt.name],
+      )
+    ).rows;
+    const rebuiltAt = new Map(rows.filter((r) => r.projection === rebuilt.name).map((r) => [`${r.topic}:${r.partition}`, BigInt(r.kafka_offset)]));
+    const behind = rows.filter((r) => r.projection === live.name).some((r) => (rebuiltAt.get(`${r.topic}:${r.partition}`) ?? -1n) < BigInt(r.kafka_offset));
+    if (behind || rebuiltAt.size === 0) return false;
+    await trx.raw(`CREATE SCHEMA "${retired}"`);
+    for (const table of live.rebuild!.tables) {
+      const bare = table.split('.')[1]!;
+      const home = table.split('.')[0]!;
+      await trx.raw(`ALTER TABLE IF EXISTS ${quote(table)} SET SCHEMA "${retired}"`);
+      await trx.raw(`ALTER TABLE "${schema}"."${bare}" SET SCHEMA "${home}"`);
+    }
+    await trx.raw(`DELETE FROM strangler.projection_checkpoints WHERE projection = ?`, [live.name]);
+    await trx.raw(
+      `INSERT INTO strangler.projection_checkpoints (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, applied_at)
+       SELECT ?, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, now() FROM strangler.projection_checkpoints WHERE projection = ?`,
+      [live.name, rebuilt.name],
+    );
+    return true;
+  });
+}
+
+/** Runs until the projector has caught up (then `done()` decides), reporting progress every second. */
+async function follow(projector: Projector, o: ReplayOptions, done: () => Promise<boolean>): Promise<number> {
+  let last = 0;
+  let lastAt = Date.now();
+  let quietSince: number | null = null;
+  for (;;) {
+    if (o.signal?.aborted) throw new CdcError('STR_ERR_CDC_REPLAY_STOPPED', 'replay stopped before it caught up; the live tables are untouched');
+    await sleep(1000);
+    const status = projector.status();
+    const applied = status.reduce((n, s) => n + s.applied, 0);
+    const lag = status.reduce((n, s) => n + s.consumerLag, 0);
+    const now = Date.now();
+    const rate = ((applied - last) * 1000) / Math.max(1, now - lastAt);
+    last = applied;
+    lastAt = now;
+    o.onProgress?.({ applied, eventsPerSecond: Math.round(rate), lag, etaSeconds: rate > 0 ? Math.round(lag / rate) : null, phase: 'replaying' });
+    // Caught up: every partition seen, nothing left, and quiet for a moment.
+    if (status.length > 0 && lag === 0) {
+      quietSince ??= now;
+      if (now - quietSince >= 1000) {
+        o.onProgress?.({ applied, eventsPerSecond: 0, lag: 0, etaSeconds: 0, phase: 'swapping' });
+        if (await done()) {
+          o.onProgress?.({ applied, eventsPerSecond: 0, lag: 0, etaSeconds: 0, phase: 'done' });
+          return applied;
+        }
+      }
+    } else quietSince = null;
+  }
+}
+
+async function topicsOf(projection: Projection, admin: ReturnType<KafkaClients['admin']>): Promise<string[]> {
+  const t = projection.topics;
+  if (!(t instanceof RegExp)) return [...t];
+  return (await admin.listTopics()).filter((name) => t.test(name));
+}
+
+function quote(table: string): string {
+  return table
+    .split('.')
+    .map((p) => `"${p.replace(/"/g, '""')}"`)
+    .join('.');
+}
