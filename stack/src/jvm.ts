@@ -54,5 +54,9 @@ export function jvmArgs(runtime: Runtime, options: { heap: string; log4j: string
 
 /** A KRaft cluster id: 16 random bytes, URL-safe base64 without padding, as kafka-storage random-uuid prints. */
 export function newClusterId(): string {
-  return crypto.randomBytes(16).toString('base64url');
+  // A leading '-' would be read as an option by kafka-storage's argument parser (1 start in 64 failed that way).
+  for (;;) {
+    const id = crypto.randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }

@@ -58,7 +58,7 @@ export async function startKafka(
     clusterId = newClusterId();
     const format = spawnSync(
       runtime.java,
-      [...jvmArgs(runtime, { heap: '256m', log4j, marker: layout.stateDir, mainClass: 'kafka.tools.StorageTool' }), 'format', '-t', clusterId, '-c', props],
+      [...jvmArgs(runtime, { heap: '256m', log4j, marker: layout.stateDir, mainClass: 'kafka.tools.StorageTool' }), 'format', `--cluster-id=${clusterId}`, '-c', props],
       { encoding: 'utf8' },
     );
     fs.appendFileSync(logFile, `${format.stdout}${format.stderr}`);
