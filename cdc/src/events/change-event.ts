@@ -158,7 +158,9 @@ function sequence(seq: unknown, lsn: unknown): [bigint | null, bigint | null] {
 
 function rowDecoder(fields: FieldSchema[] | undefined): (row: Row) => Row {
   if (!fields) return (row) => row;
-  const cacheKey = JSON.stringify(fields);
+  // Keyed by name/type of every field: cheaper than serialising the schema for each message.
+  let cacheKey = '';
+  for (const f of fields) cacheKey += `${f.field}\u0000${f.type}\u0000${f.name ?? ''}\u0000${f.items?.type ?? ''}\u0001`;
   let d = decoderCache.get(cacheKey);
   if (!d) {
     const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
