@@ -35,6 +35,8 @@ import { migrate } from '../../migrations/src';
 const ROOT = path.resolve(__dirname, '..', '..');
 const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-bench-proxy-'));
 const children: ChildProcess[] = [];
+/** nginx masters: stopped with SIGTERM, so they take their workers along (SIGKILL would orphan them). */
+const nginxMasters = new Set<ChildProcess>();
 const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CONNECTIONS = 64;
 const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -83,6 +85,7 @@ async function nginx(name: string, server: string): Promise<void> {
   );
   const child = spawn('taskset', ['-c', '0', need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
+  nginxMasters.add(child);
 }
 
 async function contender(kind: string, upstream: string, config?: string): Promise<number> {
@@ -104,7 +107,7 @@ async function contender(kind: string, upstream: string, config?: string): Promi
 }
 
 function stop(child: ChildProcess | undefined): void {
-  if (child && child.exitCode === null) child.kill('SIGKILL');
+  if (child && child.exitCode === null) child.kill(nginxMasters.has(child) ? 'SIGTERM' : 'SIGKILL');
 }
 
 function wrk(port: number, host: string, seconds: number): number {
@@ -250,8 +253,16 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
+/** Last resort on exit: signals only (nothing asynchronous runs any more). */
 function cleanup(): void {
   for (const c of children) stop(c);
+}
+
+/** The normal way out: stop everyone, wait for the nginx masters to take their workers down, then remove the files. */
+async function shutdown(): Promise<void> {
+  const exits = [...nginxMasters].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
+  cleanup();
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
   fs.rmSync(WORK, { recursive: true, force: true });
 }
 process.on('exit', cleanup);
@@ -261,7 +272,7 @@ void main()
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => {
-    cleanup();
+  .finally(async () => {
+    await shutdown();
     setTimeout(() => process.exit(), 100).unref();
   });
