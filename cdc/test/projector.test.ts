@@ -1,7 +1,7 @@
 import knexFactory, { type Knex } from 'knex';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrate } from '@strangler/migrations';
-import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
 import { kafkaClients } from '../src/kafka';
 import { readDeadLetters, retryDeadLetters } from '../src/dlq';
@@ -59,15 +59,7 @@ describe('projector runtime', () => {
 
   const groupOf = (p: Projector) => p.groupId;
 
-  async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-    const t0 = Date.now();
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      if (Date.now() - t0 > timeoutMs) throw new Error('condition not met in time');
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+  const eventually = <T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000) => waitUntil(fn, timeoutMs, 200);
 
   const snapshot = async (db: Knex, table: string, where = '') =>
     (await db.raw(`SELECT to_jsonb(t) - 'tenant' AS row FROM ${table} t ${where} ORDER BY 1`)).rows.map((r: { row: unknown }) => JSON.stringify(r.row));

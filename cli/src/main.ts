@@ -29,13 +29,9 @@ async function main(): Promise<void> {
   try {
     await buildProgram().parseAsync(process.argv);
   } catch (err) {
-    // Each package has its own copy of commander, so its errors are recognised by code, not by class.
-    const code = (err as { code?: unknown }).code;
-    if (err instanceof CommanderError || (typeof code === 'string' && code.startsWith('commander.'))) {
-      const e = err as CommanderError;
-      // Parse errors were printed by commander itself; errors thrown by an action were not.
-      if (!(err instanceof CommanderError)) console.error(`strangler: ${e.message.replace(/^error: /, '')}`);
-      process.exitCode = e.exitCode ?? 1;
+    // Commander has printed its own parse errors already.
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
       return;
     }
     if (isStranglerError(err)) {

@@ -44,6 +44,13 @@ export class ConfigError extends StranglerError {
   }
 }
 
+/** A command line that cannot be carried out as given; the message says what to do instead. */
+export class UsageError extends StranglerError {
+  constructor(message: string) {
+    super('STR_ERR_CLI_USAGE', message);
+  }
+}
+
 export function formatValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'string') return JSON.stringify(value);

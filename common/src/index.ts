@@ -1,4 +1,4 @@
-export { StranglerError, ConfigError, formatValue, isStranglerError } from './errors';
+export { StranglerError, ConfigError, UsageError, formatValue, isStranglerError } from './errors';
 export type { ConfigIssue } from './errors';
 export { zodIssues } from './zod-issues';
 export { sleep, waitFor, elapsed } from './time';

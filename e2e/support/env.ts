@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Client } from 'pg';
+import { waitFor } from '@strangler/common';
 import { databaseUrl } from '@strangler/stack';
 
 /** Endpoints of the stack the global setup found or started. */
@@ -34,4 +35,16 @@ export async function scratchDatabase(prefix = 't'): Promise<{ name: string; url
       await c.end();
     },
   };
+}
+
+/** waitFor for tests: polls until `fn` returns something other than undefined or false. */
+export function eventually<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 3000, intervalMs = 25): Promise<T> {
+  return waitFor(
+    'a test condition',
+    async () => {
+      const v = await fn();
+      return v === false ? undefined : v;
+    },
+    { timeoutMs, intervalMs },
+  );
 }

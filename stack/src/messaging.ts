@@ -1,10 +1,8 @@
 import path from 'node:path';
-import { waitFor } from '@strangler/common';
 import { databaseUrl, ensureDatabase } from '@strangler/migrations';
 import { REPO_ROOT, type StackConfig } from './config';
-import { StackError } from './errors';
 import type { StackLayout } from './layout';
-import { ManagedProcess } from './process';
+import { ManagedProcess, waitUntilHealthy } from './process';
 
 export const MESSAGING_DATABASE = 'extracted_messaging';
 const SERVER = path.join(REPO_ROOT, 'extracted', 'messaging', 'src', 'server.ts');
@@ -40,13 +38,6 @@ export async function startMessagingService(
     logFile: layout.log('messaging'),
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    `the messaging service at ${url}/healthz`,
-    async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined),
-    { timeoutMs: 60_000, intervalMs: 200, abort: () => child.deathError() },
-  ).catch(async (err: unknown) => {
-    await child.stop('SIGKILL', 1000);
-    throw err instanceof StackError ? err : new StackError('STR_ERR_STACK_NOT_READY', (err as Error).message, { cause: err });
-  });
+  await waitUntilHealthy(child, 'the messaging service', `${url}/healthz`, 60_000);
   return { process: child, url, databaseUrl: dbUrl };
 }

@@ -1,9 +1,7 @@
 import path from 'node:path';
-import { waitFor } from '@strangler/common';
 import { REPO_ROOT } from './config';
-import { StackError } from './errors';
 import type { StackLayout } from './layout';
-import { ManagedProcess } from './process';
+import { ManagedProcess, waitUntilHealthy } from './process';
 
 export const MONOLITH_SERVER = path.join(REPO_ROOT, 'monolith', 'src', 'server.ts');
 
@@ -22,13 +20,6 @@ export async function startMonolith(
     logFile: layout.log(`monolith-${tenant}`),
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor(
-    `the ${tenant} monolith at ${url}/healthz`,
-    async () => ((await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 100, abort: () => child.deathError() },
-  ).catch(async (err: unknown) => {
-    await child.stop('SIGKILL', 1000);
-    throw err instanceof StackError ? err : new StackError('STR_ERR_STACK_NOT_READY', (err as Error).message, { cause: err });
-  });
+  await waitUntilHealthy(child, `the ${tenant} monolith`, `${url}/healthz`, 30_000);
   return { process: child, url };
 }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import { sleep } from '@strangler/common';
+import { sleep, waitFor } from '@strangler/common';
 import { StackError } from './errors';
 
 export interface StartOptions {
@@ -135,4 +135,19 @@ export function tailFile(file: string, lines: number): string {
   } catch {
     return '    (no log written)';
   }
+}
+
+/**
+ * Waits until `url` answers 2xx, failing early if the child dies; on any
+ * failure the child is killed and the error is a StackError.
+ */
+export async function waitUntilHealthy(child: ManagedProcess, what: string, url: string, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `${what} at ${url}`,
+    async () => ((await fetch(url, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined),
+    { timeoutMs, intervalMs: 100, abort: () => child.deathError() },
+  ).catch(async (err: unknown) => {
+    await child.stop('SIGKILL', 1000);
+    throw err instanceof StackError ? err : new StackError('STR_ERR_STACK_NOT_READY', (err as Error).message, { cause: err });
+  });
 }

@@ -2,12 +2,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
-import { waitFor } from '@strangler/common';
 import { databaseUrl, ensureDatabase, migrate } from '@strangler/migrations';
 import { REPO_ROOT, type StackConfig } from './config';
-import { StackError } from './errors';
 import type { StackLayout } from './layout';
-import { ManagedProcess } from './process';
+import { ManagedProcess, waitUntilHealthy } from './process';
 
 export const CONTROL_DATABASE = 'strangler_control';
 const CLI = path.join(REPO_ROOT, 'cli', 'src', 'main.ts');
@@ -82,13 +80,6 @@ export async function startProxyProcess(layout: StackLayout, files: ProxyFiles, 
     logFile: layout.log('proxy'),
   });
   const adminUrl = `http://127.0.0.1:${config.ports.proxyAdmin}`;
-  await waitFor(
-    `the proxy's admin API at ${adminUrl}/readyz`,
-    async () => ((await fetch(`${adminUrl}/readyz`, { signal: AbortSignal.timeout(1000) })).ok ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 100, abort: () => child.deathError() },
-  ).catch(async (err: unknown) => {
-    await child.stop('SIGKILL', 1000);
-    throw err instanceof StackError ? err : new StackError('STR_ERR_STACK_NOT_READY', (err as Error).message, { cause: err });
-  });
+  await waitUntilHealthy(child, "the proxy's admin API", `${adminUrl}/readyz`, 30_000);
   return { process: child, url: `http://127.0.0.1:${config.ports.proxy}`, adminUrl };
 }

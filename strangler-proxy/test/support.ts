@@ -8,6 +8,8 @@ import { Agent, request } from 'undici';
 import YAML from 'yaml';
 import { migrate } from '@strangler/migrations';
 import { scratchDatabase } from '../../e2e/support/env';
+
+export { eventually } from '../../e2e/support/env';
 import type { ProxyConfigInput } from '../src/config/schema';
 import { ProxyRuntime, type ProxyOptions } from '../src/server/runtime';
 
@@ -140,14 +142,4 @@ export async function admin(p: TestProxy | string, method: string, route: string
   const text = await res.text();
   const json = res.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : null;
   return { status: res.status, json, text };
-}
-
-export async function eventually<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 3000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import knexFactory from 'knex';
+import { UsageError } from '@strangler/common';
 import { kafkaClients } from '../kafka';
 import { replay, type ReplayProgress } from '../projector/replay';
 import type { Projection } from '../projector/types';
@@ -41,7 +42,7 @@ export function registerReplayCommand(program: Command, projections: Readonly<Re
     .option('--group <id>', "the live projection's consumer group (default strangler-projection-<name>)")
     .action(async (name: string, opts: { from: 'earliest' | Date; rebuild?: boolean; databaseUrl?: string; tenants?: string; kafka?: string; group?: string }) => {
       const known = projections[name];
-      if (!known) throw new InvalidArgumentError(`no projection "${name}": use one of ${Object.keys(projections).join(', ')}`);
+      if (!known) throw new UsageError(`no projection "${name}": use one of ${Object.keys(projections).join(', ')}`);
       const tenants = (opts.tenants ?? process.env.STRANGLER_TENANTS ?? 'acme,globex').split(',').map((t) => t.trim()).filter(Boolean);
       const db = knexFactory({ client: 'pg', connection: opts.databaseUrl ?? known.defaultDatabaseUrl, pool: { min: 0, max: 8 } });
       const controller = new AbortController();

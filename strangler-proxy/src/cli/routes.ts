@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConfigError } from '@strangler/common';
+import { ConfigError, UsageError } from '@strangler/common';
 import { loadConfigFile } from '../config/compile';
 import { MODES } from '../config/schema';
 import type { RouteChange } from '../control/store';
@@ -29,7 +29,7 @@ function adminTarget(cmd: Command, repoRoot: string): AdminClient {
     try {
       token = fs.readFileSync(file, 'utf8').trim();
     } catch {
-      throw new InvalidArgumentError(`no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or start the demo (npm start), which writes ${file}`);
+      throw new UsageError(`no admin token: pass --token, set STRANGLER_ADMIN_TOKEN, or start the demo (npm start), which writes ${file}`);
     }
   }
   return new AdminClient({ url, token });
@@ -96,7 +96,7 @@ export function registerRoutesCommands(program: Command, repoRoot: string): void
     .option('--percent <n>', 'canary share, 0-100', percent)
     .addOption(new Option('--reason <text>', 'why (goes into the audit log)').makeOptionMandatory())
     .action(async (id: string, mode: string, opts: { tenant?: string; percent?: number; reason: string }, cmd: Command) => {
-      if (!(MODES as readonly string[]).includes(mode)) throw new InvalidArgumentError(`mode must be one of ${MODES.join(', ')} (got "${mode}")`);
+      if (!(MODES as readonly string[]).includes(mode)) throw new UsageError(`mode must be one of ${MODES.join(', ')} (got "${mode}")`);
       const body = { mode, reason: opts.reason, ...(opts.tenant ? { tenant: opts.tenant } : {}), ...(opts.percent !== undefined ? { percent: opts.percent } : {}) };
       const out = await adminTarget(cmd, repoRoot).call<{ change: RouteChange; route: RouteView }>('PUT', `/routes/${encodeURIComponent(id)}/mode`, body);
       console.log(formatChange(out.change));

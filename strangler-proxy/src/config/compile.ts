@@ -46,13 +46,16 @@ export interface CompiledConfig {
 
 /** Reads, parses, validates and compiles a YAML config file. Throws ConfigError with every issue. */
 export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): CompiledConfig {
-  let text: string;
+  return compileConfigText(readConfigText(file), file, env);
+}
+
+/** The config file's text, or a ConfigError saying why it cannot be read. */
+export function readConfigText(file: string): string {
   try {
-    text = fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file, 'utf8');
   } catch (err) {
     throw new ConfigError(file, [{ path: '(file)', value: file, message: `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
   }
-  return compileConfigText(text, file, env);
 }
 
 export function compileConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): CompiledConfig {

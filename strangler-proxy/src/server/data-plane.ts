@@ -272,7 +272,7 @@ export class DataPlane {
         if (primary !== null) {
           const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
           if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-          this.deps.mirror.submit({ route: route.id, tenant: who.tenant, service: service.name, ...pick(serviceAttempt(service, shadowBody.copy, extra)), body: shadowBody.copy, primary });
+          this.deps.mirror.submit({ ...serviceAttempt(service, shadowBody.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: shadowBody.copy, primary });
         }
         return;
       }
@@ -375,10 +375,6 @@ function nextRequestId(): string {
 
 function authority(origin: string): string {
   return origin.slice(origin.indexOf('//') + 2);
-}
-
-function pick(a: Attempt): Pick<Attempt, 'dispatcher' | 'method' | 'path' | 'headers'> {
-  return { dispatcher: a.dispatcher, method: a.method, path: a.path, headers: a.headers };
 }
 
 /** Records the primary's answer (capped) for the shadow comparison, without slowing it. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { ConfigError, type ConfigIssue } from '@strangler/common';
-import { type CompiledConfig, loadConfigFile } from '../config/compile';
+import { type CompiledConfig, compileConfigText, readConfigText } from '../config/compile';
 import type { ModeSetting } from '../config/schema';
 import { ControlStore, type RouteChange } from '../control/store';
 import { ProxyError } from '../errors';
@@ -82,8 +82,8 @@ export class ProxyRuntime {
   /** Loads and checks the config, connects the control store, then listens. */
   static async start(options: ProxyOptions): Promise<ProxyRuntime> {
     const env = options.env ?? process.env;
-    const text = fs.readFileSync(options.configFile, 'utf8');
-    const config = loadConfigFile(options.configFile, env);
+    const text = readConfigText(options.configFile);
+    const config = compileConfigText(text, options.configFile, env);
     const logger = options.logger ?? pino({ level: config.config.log.level, base: { service: 'strangler-proxy' }, redact: ['req.headers.authorization', 'req.headers.cookie'] });
     const store = await ControlStore.open(config.controlStoreUrl);
     const rt = new ProxyRuntime(options, config, store, logger, text);
@@ -170,16 +170,18 @@ export class ProxyRuntime {
     const at = new Date().toISOString();
     let text: string;
     try {
-      text = fs.readFileSync(this.options.configFile, 'utf8');
+      text = readConfigText(this.options.configFile);
     } catch (err) {
-      return this.rejected(at, [{ path: '(file)', value: this.options.configFile, message: `cannot be read: ${(err as NodeJS.ErrnoException).code}` }]);
+      if (err instanceof ConfigError) return this.rejected(at, err.issues);
+      throw err;
     }
     const h = hash(text);
     // Unchanged: nothing to do, and the last outcome (perhaps a rejection) still stands.
     if (h === this.fileHash) return this.lastReload;
     let next: CompiledConfig;
     try {
-      next = loadConfigFile(this.options.configFile, this.options.env ?? process.env);
+      // The text just read and hashed, so what is compiled is exactly what was compared.
+      next = compileConfigText(text, this.options.configFile, this.options.env ?? process.env);
     } catch (err) {
       if (err instanceof ConfigError) {
         this.fileHash = h; // don't re-report the same bad file every poll
