@@ -49,6 +49,14 @@ describe('change events', () => {
     expect(isSnapshot(e)).toBe(false);
   });
 
+  it('decodes the same whatever the envelope layout: schema text parsed once, or the whole text when shaped otherwise', () => {
+    const payload = { op: 'u', before: null, after: { id: 2, attachments: '{"a":"},\\"payload\\":"}', amount: '1.00', created_at: null, tags: [], blob: null, body: '},"payload":{' }, source };
+    const compact = decode(message(payload)) as ChangeEvent;
+    const reordered = decode({ ...message(payload), value: Buffer.from(JSON.stringify({ payload, schema }, null, 1)) }) as ChangeEvent;
+    expect(compact.after).toEqual({ id: 2, attachments: { a: '},\"payload\":' }, amount: '1.00', created_at: null, tags: [], blob: null, body: '},"payload":{' });
+    expect(reordered).toEqual(compact);
+  });
+
   it('turns the TOAST placeholder into UNAVAILABLE, never into a value', () => {
     const e = decode(message({ op: 'u', before: null, after: { id: 1, body: '__debezium_unavailable_value', attachments: '__debezium_unavailable_value', tags: ['__debezium_unavailable_value'] }, source })) as ChangeEvent;
     expect(e.after!.body).toBe(UNAVAILABLE);

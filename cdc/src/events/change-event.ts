@@ -71,7 +71,7 @@ interface FieldSchema {
   readonly items?: FieldSchema;
 }
 
-/** Decoders per field, cached by the schema's JSON text (it rarely changes). */
+/** Row decoders cached by the schema's JSON text (it rarely changes). */
 const decoderCache = new Map<string, (row: Row) => Row>();
 
 /**
@@ -90,9 +90,9 @@ export function decode(m: RawMessage): Decoded {
     throw malformed(m, 'key is not JSON', err);
   }
   if (m.value === null || m.value.length === 0) return { op: 'tombstone', key, tenant, topic: m.topic, partition: m.partition, offset: m.offset };
-  let envelope: { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
+  let envelope: Envelope;
   try {
-    envelope = JSON.parse(m.value.toString('utf8'));
+    envelope = parseEnvelope(m.value.toString('utf8'));
   } catch (err) {
     throw malformed(m, 'value is not JSON', err);
   }
@@ -101,8 +101,7 @@ export function decode(m: RawMessage): Decoded {
     throw malformed(m, 'value is not a Debezium change event (no op)');
   }
   const src = (p.source ?? {}) as Record<string, unknown>;
-  const rowFields = envelope.schema?.fields?.find((f) => f.field === 'after' || f.field === 'before')?.fields;
-  const decodeRow = rowDecoder(rowFields);
+  const decodeRow = envelope.decodeRow;
   const [commitLsn, lsn] = sequence(src.sequence, src.lsn);
   return {
     op: p.op as Op,
@@ -156,26 +155,48 @@ function sequence(seq: unknown, lsn: unknown): [bigint | null, bigint | null] {
   return [commit, own];
 }
 
-function rowDecoder(fields: FieldSchema[] | undefined): (row: Row) => Row {
-  if (!fields) return (row) => row;
-  // Keyed by name/type of every field: cheaper than serialising the schema for each message.
-  let cacheKey = '';
-  for (const f of fields) cacheKey += `${f.field}\u0000${f.type}\u0000${f.name ?? ''}\u0000${f.items?.type ?? ''}\u0001`;
-  let d = decoderCache.get(cacheKey);
-  if (!d) {
-    const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
-    d = (row: Row) => {
-      for (const k in row) if (row[k] === DEBEZIUM_UNAVAILABLE) row[k] = UNAVAILABLE;
-      for (const [name, convert] of converters) {
-        const v = row[name];
-        if (v !== null && v !== undefined && v !== UNAVAILABLE) row[name] = convert(v);
-      }
-      return row;
-    };
-    if (decoderCache.size > 1000) decoderCache.clear();
-    decoderCache.set(cacheKey, d);
+interface Envelope {
+  readonly payload?: Record<string, unknown>;
+  readonly decodeRow: (row: Row) => Row;
+}
+
+const PAYLOAD_AT = '},"payload":';
+
+/**
+ * The JSON converter writes `{"schema":{...},"payload":{...}}`, and a table's
+ * schema text repeats in every event: it is parsed once per distinct text and
+ * only the payload is parsed per event. `},"payload":` cannot occur earlier
+ * (quotes inside JSON strings are escaped, and no schema object has a
+ * "payload" key); anything not shaped so is parsed whole.
+ */
+function parseEnvelope(text: string): Envelope {
+  const at = text.startsWith('{"schema":') ? text.indexOf(PAYLOAD_AT) : -1;
+  if (at > 0 && text.endsWith('}')) {
+    const schemaText = text.slice(10, at + 1);
+    let decodeRow = decoderCache.get(schemaText);
+    if (!decodeRow) {
+      decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
+      if (decoderCache.size > 1000) decoderCache.clear();
+      decoderCache.set(schemaText, decodeRow);
+    }
+    return { payload: JSON.parse(text.slice(at + PAYLOAD_AT.length, -1)) as Record<string, unknown>, decodeRow };
   }
-  return d;
+  const whole = JSON.parse(text) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
+  return { payload: whole.payload, decodeRow: rowDecoder(whole.schema?.fields) };
+}
+
+function rowDecoder(envelopeFields: FieldSchema[] | undefined): (row: Row) => Row {
+  const fields = envelopeFields?.find((f) => f.field === 'after' || f.field === 'before')?.fields;
+  if (!fields) return (row) => row;
+  const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
+  return (row: Row) => {
+    for (const k in row) if (row[k] === DEBEZIUM_UNAVAILABLE) row[k] = UNAVAILABLE;
+    for (const [name, convert] of converters) {
+      const v = row[name];
+      if (v !== null && v !== undefined && v !== UNAVAILABLE) row[name] = convert(v);
+    }
+    return row;
+  };
 }
 
 function valueDecoder(f: FieldSchema): ((v: unknown) => unknown) | null {

@@ -21,6 +21,8 @@ export interface ProjectorOptions {
   /** First retry delay, doubled each time. @default 100 */
   readonly backoffMs?: number;
   readonly onError?: (err: unknown) => void;
+  /** Called after each transaction committed, with the events it applied (not the skipped duplicates). */
+  readonly onApplied?: (events: readonly ChangeEvent[], committedAtMs: number) => void;
 }
 
 /** Lag of one topic partition as last seen. */
@@ -205,7 +207,7 @@ export class Projector {
     lag: { applied: number; endToEndMs: number | null },
     retried: ReadonlySet<string> = new Set(),
   ): Promise<void> {
-    await this.options.db.transaction(async (trx) => {
+    const applied = await this.options.db.transaction(async (trx) => {
       const cp = await readCheckpoint(trx, this.projection.name, topic, partition).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
@@ -234,9 +236,12 @@ export class Projector {
       await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset: BigInt(lastOffset) }, newestTs).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
-      lag.applied += fresh.length;
-      if (newestTs !== null) lag.endToEndMs = Date.now() - newestTs;
+      return { fresh, newestTs };
     });
+    // Counted once committed: a rolled-back attempt applied nothing.
+    lag.applied += applied.fresh.length;
+    if (applied.newestTs !== null) lag.endToEndMs = Date.now() - applied.newestTs;
+    if (applied.fresh.length > 0) this.options.onApplied?.(applied.fresh, Date.now());
   }
 
   private async withRetry<T>(fn: () => Promise<T>, chunk: boolean): Promise<T> {
