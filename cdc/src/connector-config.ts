@@ -66,6 +66,9 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'snapshot.mode': 'initial',
     'signal.enabled.channels': 'source',
     'signal.data.collection': SIGNAL_TABLE,
+    // Snapshot progress (replay --from snapshot waits for COMPLETED) on a topic of the tenant's own.
+    'notification.enabled.channels': 'sink',
+    'notification.sink.topic.name': notificationTopic(source.tenant),
     'incremental.snapshot.chunk.size': '4096',
     'heartbeat.interval.ms': '5000',
     // A write in this database on every heartbeat keeps the slot's restart LSN moving while the captured tables are idle.
@@ -88,6 +91,11 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'max.batch.size': '4096',
     'max.queue.size': '16384',
   });
+}
+
+/** Where a tenant's connector reports snapshot progress (Debezium's sink notification channel). */
+export function notificationTopic(tenant: string): string {
+  return `${tenant}.strangler.notifications`;
 }
 
 /** Topic of one table of one tenant: `<tenant>.<schema>.<table>`. */

@@ -5,6 +5,7 @@ export {
   connectorName,
   slotName,
   topicFor,
+  notificationTopic,
   MONOLITH_TABLES,
   SIGNAL_TABLE,
   HEARTBEAT_TABLE,
@@ -19,7 +20,7 @@ export { CdcError } from './errors';
 export type { CdcErrorCode } from './errors';
 export { decode, isSnapshot, comparePosition, UNAVAILABLE } from './events/change-event';
 export type { ChangeEvent, Decoded, Op, Row, SourcePosition, Tombstone } from './events/change-event';
-export { kafkaClients, type KafkaClients } from './kafka';
+export { kafkaClients, type KafkaClients, type KafkaClientOptions } from './kafka';
 export { Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';
 export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn } from './projector/mirror';

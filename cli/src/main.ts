@@ -20,6 +20,7 @@ export function buildProgram(): Command {
       description: "the messaging service's mirror of every tenant's users, rooms, members and messages",
       defaultDatabaseUrl: dbOf('extracted_messaging'),
       build: ({ tenants }) => messagingProjection(dbOf(`monolith_${tenants[0]}`), tenants),
+      sourceUrl: (tenant) => dbOf(`monolith_${tenant}`),
     },
   });
   return program;

@@ -36,6 +36,8 @@ export function brokerProperties(config: StackConfig, layout: StackLayout): Reco
     'share.coordinator.state.topic.replication.factor': 1,
     'share.coordinator.state.topic.min.isr': 1,
     'group.initial.rebalance.delay.ms': 0,
+    // A development stack: lets a consumer that wants a quick takeover after a crash (tests do) ask for a 2 s session.
+    'group.min.session.timeout.ms': 1000,
     'auto.create.topics.enable': true,
     'log.retention.hours': -1,
     'log.segment.bytes': 268435456,

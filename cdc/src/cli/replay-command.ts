@@ -11,12 +11,14 @@ export interface ReplayableProjection {
   /** The service database (default: the stack's). */
   readonly defaultDatabaseUrl: string;
   build(options: { tenants: readonly string[] }): Promise<Projection>;
+  /** A tenant's monolith database (for --from snapshot, which signals Debezium there). */
+  sourceUrl?(tenant: string): string;
 }
 
-function from(value: string): 'earliest' | Date {
-  if (value === 'earliest') return 'earliest';
+function from(value: string): 'earliest' | Date | 'snapshot' {
+  if (value === 'earliest' || value === 'snapshot') return value;
   const d = new Date(value);
-  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('must be "earliest" or an ISO time such as 2026-11-25T10:00:00Z');
+  if (Number.isNaN(d.getTime())) throw new InvalidArgumentError('must be "earliest", "snapshot" or an ISO time such as 2026-11-25T10:00:00Z');
   return d;
 }
 
@@ -29,18 +31,18 @@ function bar(p: ReplayProgress): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.applied.toLocaleString('en')} events  ${p.eventsPerSecond.toLocaleString('en')}/s  lag ${p.lag.toLocaleString('en')}  ETA ${eta}  ${p.phase}`;
 }
 
-/** `strangler replay <projection> --from earliest|<ISO time> [--rebuild]`. */
+/** `strangler replay <projection> --from earliest|<ISO time>|snapshot [--rebuild]`. */
 export function registerReplayCommand(program: Command, projections: Readonly<Record<string, ReplayableProjection>>): void {
   program
     .command('replay <projection>')
     .description(`replay a projection's topics (${Object.keys(projections).join(', ')})`)
-    .requiredOption('--from <earliest|time>', 'earliest, or an ISO time (events written to Kafka since then)', from)
+    .requiredOption('--from <earliest|time|snapshot>', 'earliest; an ISO time (events written to Kafka since then); or snapshot (Debezium re-reads the tables: for topics whose retention lost the history; needs --rebuild)', from)
     .option('--rebuild', 'build fresh tables beside the live ones and swap them in once caught up (no downtime)')
     .option('--database-url <url>', "the projection's database (default: the stack's)")
     .option('--tenants <list>', 'tenants whose topics to read (default STRANGLER_TENANTS, then acme,globex)')
     .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default 127.0.0.1:19092)')
     .option('--group <id>', "the live projection's consumer group (default strangler-projection-<name>)")
-    .action(async (name: string, opts: { from: 'earliest' | Date; rebuild?: boolean; databaseUrl?: string; tenants?: string; kafka?: string; group?: string }) => {
+    .action(async (name: string, opts: { from: 'earliest' | Date | 'snapshot'; rebuild?: boolean; databaseUrl?: string; tenants?: string; kafka?: string; group?: string }) => {
       const known = projections[name];
       if (!known) throw new UsageError(`no projection "${name}": use one of ${Object.keys(projections).join(', ')}`);
       const tenants = (opts.tenants ?? process.env.STRANGLER_TENANTS ?? 'acme,globex').split(',').map((t) => t.trim()).filter(Boolean);
@@ -54,6 +56,7 @@ export function registerReplayCommand(program: Command, projections: Readonly<Re
           db,
           from: opts.from,
           rebuild: opts.rebuild === true,
+          ...(known.sourceUrl ? { sourceUrl: (t: string) => known.sourceUrl!(t) } : {}),
           signal: controller.signal,
           ...(opts.group ? { liveGroupId: opts.group } : {}),
           onProgress: (p) => process.stderr.write(tty ? `\r${bar(p)}\u001b[K` : `${bar(p)}\n`),

@@ -1,9 +1,11 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import pg from 'pg';
 import { sleep } from '@strangler/common';
+import { notificationTopic, SIGNAL_TABLE } from '../connector-config';
 import { CdcError } from '../errors';
 import type { KafkaClients } from '../kafka';
-import { clearCheckpoints, listCheckpoints } from './checkpoints';
+import { clearCheckpoints, writeCheckpoint } from './checkpoints';
 import { Projector } from './runtime';
 import type { Projection } from './types';
 
@@ -20,8 +22,14 @@ export interface ReplayOptions {
   readonly db: Knex;
   /** The live projection's consumer group. @default strangler-projection-<name> */
   readonly liveGroupId?: string;
-  /** 'earliest', or a time: events committed to Kafka from then on. */
-  readonly from: 'earliest' | Date;
+  /**
+   * 'earliest'; a time (events written to Kafka from then on); or 'snapshot':
+   * Debezium re-reads the tables (an incremental snapshot asked for through
+   * each tenant's signal table), for topics whose retention lost the history.
+   */
+  readonly from: 'earliest' | Date | 'snapshot';
+  /** A tenant's monolith database, where 'snapshot' writes its signal. */
+  readonly sourceUrl?: (tenant: string) => string;
   /** Build fresh tables beside the live ones and swap them in once caught up (no downtime). */
   readonly rebuild: boolean;
   readonly onProgress?: (p: ReplayProgress) => void;
@@ -43,6 +51,9 @@ export interface ReplayOptions {
 export async function replay(projection: Projection, o: ReplayOptions): Promise<{ applied: number; seconds: number }> {
   const liveGroup = o.liveGroupId ?? `strangler-projection-${projection.name}`;
   const started = Date.now();
+  if (o.from === 'snapshot' && !o.rebuild) {
+    throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a snapshot replay fills fresh tables (rows deleted while the history was lost must not survive): add --rebuild');
+  }
   if (o.rebuild) return rebuild(projection, liveGroup, o, started);
 
   const admin = o.kafka.admin();
@@ -54,6 +65,7 @@ export async function replay(projection: Projection, o: ReplayOptions): Promise<
     }
     const topics = await topicsOf(projection, admin);
     for (const topic of topics) {
+      if (o.from === 'snapshot') continue;
       if (o.from === 'earliest') await admin.resetOffsets({ groupId: liveGroup, topic, earliest: true });
       else {
         const offsets = await admin.fetchTopicOffsetsByTimestamp(topic, o.from.getTime());
@@ -76,23 +88,111 @@ export async function replay(projection: Projection, o: ReplayOptions): Promise<
 
 async function rebuild(projection: Projection, liveGroup: string, o: ReplayOptions, started: number): Promise<{ applied: number; seconds: number }> {
   if (!projection.rebuild) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', `projection ${projection.name} cannot be rebuilt beside itself (it names no tables to swap)`);
-  if (o.from !== 'earliest') throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a rebuild starts from the earliest event: fresh tables need the whole history');
+  if (o.from instanceof Date) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a rebuild needs the whole history: --from earliest, or snapshot when retention lost it');
   const id = `${Date.now().toString(36)}${crypto.randomBytes(2).toString('hex')}`;
   const schema = `rebuild_${id}`;
   const shadow = projection.rebuild.into(schema);
-  const projector = new Projector(shadow, { kafka: o.kafka, db: o.db, groupId: `${liveGroup}-rebuild-${id}` });
+  const groupId = `${liveGroup}-rebuild-${id}`;
+  const projector = new Projector(shadow, { kafka: o.kafka, db: o.db, groupId });
   await o.db.raw(`CREATE SCHEMA "${schema}"`);
   let swapped = false;
+  let snapshot: Awaited<ReturnType<typeof startSnapshot>> | null = null;
   try {
+    // From a snapshot: the fresh tables start at today's end of each topic; Debezium re-reads the rows into it.
+    if (o.from === 'snapshot') snapshot = await startSnapshot(projection, shadow, groupId, id, o);
     await projector.start();
-    const applied = await follow(projector, o, () => trySwap(o.db, projection, shadow, schema, `retired_${id}`).then((ok) => (swapped = ok)));
+    const applied = await follow(projector, o, async () => {
+      if (snapshot && !snapshot.completed()) return false;
+      return (swapped = await trySwap(o.db, projection, shadow, schema, `retired_${id}`));
+    });
     return { applied, seconds: (Date.now() - started) / 1000 };
   } finally {
+    await snapshot?.close();
     await projector.stop();
     await clearCheckpoints(o.db, shadow.name);
     // Rebuilt tables that never went live, or the retired ones that did: neither is needed any more.
     await o.db.raw(`DROP SCHEMA IF EXISTS "${swapped ? `retired_${id}` : schema}" CASCADE`);
     if (swapped) await o.db.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  }
+}
+
+/**
+ * Starts an incremental snapshot of a projection's tables in every tenant
+ * database it reads: the rebuild's group and checkpoints are set to the end
+ * of each topic first (nothing older is read), then one execute-snapshot
+ * signal per tenant goes into its signal table. `completed()` is true once
+ * every tenant's connector reported the snapshot COMPLETED on its
+ * notification topic; ABORTED or a silent connector is an error.
+ */
+async function startSnapshot(live: Projection, shadow: Projection, groupId: string, id: string, o: ReplayOptions) {
+  if (!o.sourceUrl) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a snapshot replay needs each tenant\'s monolith database (sourceUrl) to send Debezium its signal');
+  const admin = o.kafka.admin();
+  await admin.connect();
+  const byTenant = new Map<string, string[]>();
+  try {
+    const topics = await topicsOf(live, admin);
+    if (topics.length === 0) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', `projection ${live.name} reads no existing topic: nothing to snapshot`);
+    for (const topic of topics) {
+      const [tenant, ...table] = topic.split('.');
+      byTenant.set(tenant!, [...(byTenant.get(tenant!) ?? []), table.join('.')]);
+      const ends = await admin.fetchTopicOffsets(topic);
+      await o.db.transaction(async (trx) => {
+        for (const p of ends) {
+          await writeCheckpoint(trx, shadow.name, topic, p.partition, tenant!, { offset: BigInt(p.high) - 1n, commitLsn: null, lsn: null, atPosition: [] }, null);
+        }
+      });
+      await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+    }
+    const existing = new Set(await admin.listTopics());
+    const missing = [...byTenant.keys()].map(notificationTopic).filter((t) => !existing.has(t));
+    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+  const signals = new Map<string, string>(); // signal id -> tenant
+  for (const [tenant, tables] of byTenant) {
+    const signalId = `replay-${id}-${tenant}`.slice(0, 42);
+    const client = new pg.Client({ connectionString: o.sourceUrl(tenant) });
+    await client.connect();
+    try {
+      await client.query(`INSERT INTO ${SIGNAL_TABLE} (id, type, data) VALUES ($1, 'execute-snapshot', $2)`, [signalId, JSON.stringify({ 'data-collections': tables, type: 'incremental' })]);
+    } catch (err) {
+      throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot signal a snapshot in ${tenant}'s database: ${(err as Error).message}`, { cause: err, retriable: true });
+    } finally {
+      await client.end();
+    }
+    signals.set(signalId, tenant);
+  }
+  const done = new Set<string>();
+  let failure: CdcError | null = null;
+  const watcher = o.kafka.consumer(`${groupId}-notifications`);
+  await watcher.connect();
+  await watcher.subscribe({ topics: [...byTenant.keys()].map(notificationTopic), fromBeginning: true });
+  await watcher.run({
+    eachMessage: async ({ message }) => {
+      const n = parseNotification(message.value);
+      if (!n || !signals.has(n.id)) return;
+      if (n.type === 'COMPLETED') done.add(n.id);
+      if (n.type === 'ABORTED') failure = new CdcError('STR_ERR_CDC_REPLAY_STOPPED', `Debezium aborted the snapshot of ${signals.get(n.id)}: ${JSON.stringify(n.additional_data ?? {})}`);
+    },
+  });
+  return {
+    completed(): boolean {
+      if (failure) throw failure;
+      return done.size === signals.size;
+    },
+    close: () => watcher.disconnect(),
+  };
+}
+
+function parseNotification(value: Buffer | null): { id: string; type: string; additional_data?: unknown } | null {
+  if (!value) return null;
+  try {
+    const v = JSON.parse(value.toString('utf8')) as { payload?: { id?: unknown; type?: unknown } } & { id?: unknown; type?: unknown };
+    const p = (v.payload ?? v) as { id?: unknown; type?: unknown; additional_data?: unknown };
+    return typeof p.id === 'string' && typeof p.type === 'string' ? { id: p.id, type: p.type, additional_data: p.additional_data } : null;
+  } catch {
+    return null;
   }
 }
 

@@ -6,6 +6,7 @@ import { Gauge, Registry } from 'prom-client';
 import { TENANT_NAME } from '@strangler/common';
 import { ApiError, errorHandler, id, notFound, pageQuery, query, shape, toPage } from './contract';
 import { PROJECTION } from './projection';
+import { tenantScope } from './tenant-scope';
 
 /** The header the proxy sets; the service listens on loopback behind it and believes nobody else. */
 export const TENANT_HEADER = 'x-strangler-tenant';
@@ -52,10 +53,9 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
   });
 
   app.get('/api/rooms', async (req, res) => {
-    const tenant = tenantOf(req);
+    const scope = tenantScope(db, tenantOf(req));
     const q = query(req, roomsQuery);
-    const rows = await db('rooms')
-      .where({ tenant })
+    const rows = await scope('rooms')
       .modify((b) => {
         if (q.kind) b.where({ kind: q.kind });
         if (q.include_archived === 'false') b.whereNull('archived_at');
@@ -67,29 +67,29 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
   });
 
   app.get('/api/rooms/:roomId', async (req, res) => {
-    const tenant = tenantOf(req);
+    const scope = tenantScope(db, tenantOf(req));
     const roomId = id(req, 'roomId');
-    const row = await db('rooms').where({ tenant, id: roomId }).first();
+    const row = await scope('rooms').where({ id: roomId }).first();
     if (!row) throw notFound('room', roomId);
     res.json(shape.room(row));
   });
 
   app.get('/api/rooms/:roomId/members', async (req, res) => {
-    const tenant = tenantOf(req);
+    const scope = tenantScope(db, tenantOf(req));
     const roomId = id(req, 'roomId');
     const { limit, offset } = query(req, pageQuery);
-    if (!(await db('rooms').where({ tenant, id: roomId }).first('id'))) throw notFound('room', roomId);
-    const rows = await db('room_members').where({ tenant, room_id: roomId }).orderBy('user_id').limit(limit + 1).offset(offset);
+    if (!(await scope('rooms').where({ id: roomId }).first('id'))) throw notFound('room', roomId);
+    const rows = await scope('room_members').where({ room_id: roomId }).orderBy('user_id').limit(limit + 1).offset(offset);
     res.json(toPage(rows.map(shape.member), limit, offset));
   });
 
   app.get('/api/rooms/:roomId/messages', async (req, res) => {
-    const tenant = tenantOf(req);
+    const scope = tenantScope(db, tenantOf(req));
     const roomId = id(req, 'roomId');
     const q = query(req, messagesQuery);
-    if (!(await db('rooms').where({ tenant, id: roomId }).first('id'))) throw notFound('room', roomId);
-    const rows = await db('messages')
-      .where({ tenant, room_id: roomId })
+    if (!(await scope('rooms').where({ id: roomId }).first('id'))) throw notFound('room', roomId);
+    const rows = await scope('messages')
+      .where({ room_id: roomId })
       .modify((b) => {
         if (q.include_deleted === 'false') b.whereNull('deleted_at');
       })
@@ -100,9 +100,9 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
   });
 
   app.get('/api/messages/:messageId', async (req, res) => {
-    const tenant = tenantOf(req);
+    const scope = tenantScope(db, tenantOf(req));
     const messageId = id(req, 'messageId', Number.MAX_SAFE_INTEGER);
-    const row = await db('messages').where({ tenant, id: messageId }).whereNull('deleted_at').first();
+    const row = await scope('messages').where({ id: messageId }).whereNull('deleted_at').first();
     if (!row) throw notFound('message', messageId);
     res.json(shape.message(row));
   });

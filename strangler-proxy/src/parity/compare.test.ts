@@ -1,0 +1,107 @@
+import { compareAnswers, compileRules, instantUs, type Answer, type ParityRules } from './compare';
+import { compilePath } from './json-path';
+import { NoiseModel } from './noise';
+
+const json = (body: unknown, status = 200, headers: Record<string, string> = {}): Answer => ({ status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers }, body: Buffer.from(JSON.stringify(body)) });
+const compare = (a: Answer, b: Answer, rules: ParityRules = {}) => compareAnswers(a, b, compileRules(rules));
+
+describe('parity comparison', () => {
+  const room = { id: 7, name: 'FX desk', tags: ['fx', 'eu'], members: [{ user_id: 1, role: 'owner' }, { user_id: 2, role: 'member' }], created_at: '2026-11-25T13:20:15.110638Z', amount: '1250.10' };
+
+  it('passes identical answers, and reports status, header and body differences with their paths', () => {
+    expect(compare(json(room), json(room))).toEqual({ match: true, differences: [], noise: [] });
+    const changed = compare(json(room), json({ ...room, name: 'FX', extra: 1, members: [room.members[0]] }, 200, { 'content-type': 'text/plain' }));
+    expect(changed.match).toBe(false);
+    expect(changed.differences.map((d) => [d.path, d.kind])).toEqual([
+      ['header:content-type', 'header'],
+      ['$.name', 'value'],
+      ['$.members[1]', 'missing'],
+      ['$.extra', 'extra'],
+    ]);
+    expect(compare(json(room), json(room, 404)).differences[0]).toEqual({ path: 'status', kind: 'status', primary: 200, candidate: 404 });
+    expect(compare(json({ a: 1 }), json({ a: '1x' })).differences[0]!.kind).toBe('type');
+  });
+
+  it('compares bodies that are not JSON byte for byte', () => {
+    const text = (s: string): Answer => ({ status: 200, headers: { 'content-type': 'text/plain' }, body: s });
+    expect(compare(text('ok'), text('ok')).match).toBe(true);
+    expect(compare(text('ok'), text('OK')).differences).toEqual([{ path: 'body', kind: 'body', primary: 'ok', candidate: 'OK' }]);
+    expect(compare({ status: 204, headers: {}, body: null }, { status: 204, headers: {}, body: Buffer.alloc(0) }).match).toBe(true);
+  });
+
+  it('ignores configured JSON paths and everything below them, and only those', () => {
+    const a = json({ meta: { request_id: 'a1', took: 3 }, items: [{ id: 1, etag: 'x' }, { id: 2, etag: 'y' }], name: 'n' });
+    const b = json({ meta: { request_id: 'b2', took: 9 }, items: [{ id: 1, etag: 'z' }, { id: 2, etag: 'w' }], name: 'm' });
+    const r = compare(a, b, { ignore: ['$.meta', '$.items[*].etag'] });
+    expect(r.differences.map((d) => d.path)).toEqual(['$.name']);
+    expect(compare(a, b, { ignore: ['$..etag', '$.meta.*', '$.name'] }).match).toBe(true);
+  });
+
+  it('compares arrays as sets keyed by a field, or as multisets of whole values', () => {
+    const a = json({ members: room.members, tags: ['fx', 'eu', 'eu'] });
+    const b = json({ members: [...room.members].reverse(), tags: ['eu', 'fx', 'eu'] });
+    expect(compare(a, b).match).toBe(false);
+    expect(compare(a, b, { sets: { '$.members': 'user_id', '$.tags': null } }).match).toBe(true);
+    const c = json({ members: [{ user_id: 2, role: 'owner' }, { user_id: 1, role: 'owner' }], tags: ['eu', 'fx'] });
+    expect(compare(a, c, { sets: { '$.members': 'user_id', '$.tags': null } }).differences.map((d) => [d.path, d.kind])).toEqual([
+      ['$.members[1].role', 'value'],
+      ['$.tags[2]', 'missing'],
+    ]);
+  });
+
+  it('compares numbers within a tolerance, and exact decimals sent as strings by value', () => {
+    expect(compare(json({ rate: 1.0001 }), json({ rate: 1.0002 })).match).toBe(false);
+    expect(compare(json({ rate: 1.0001 }), json({ rate: 1.0002 }), { numericTolerance: 0.001 }).match).toBe(true);
+    expect(compare(json({ amount: '1250.10' }), json({ amount: '1250.1' })).match).toBe(true);
+    expect(compare(json({ amount: '1250.10' }), json({ amount: '1250.11' })).match).toBe(false);
+  });
+
+  it('compares timestamps as instants whatever their format or precision', () => {
+    const at = '2026-11-25T13:20:15.110638Z';
+    for (const same of ['2026-11-25T13:20:15.110638+00:00', '2026-11-25 14:20:15.110638+01', '2026-11-25T14:20:15.1106+0100', '2026-11-25T13:20:15.110Z', '2026-11-25T13:20:15.111Z']) {
+      expect({ same, match: compare(json({ at }), json({ at: same })).match }).toEqual({ same, match: true });
+    }
+    expect(compare(json({ at }), json({ at: '2026-11-25T13:20:16.110638Z' })).match).toBe(false);
+    expect(compare(json({ at }), json({ at: '2026-11-25T13:20:16.110638Z' }), { timeToleranceMs: 1500 }).match).toBe(true);
+    expect(instantUs('2026-11-25T13:20:15.000001Z')! - instantUs('2026-11-25T13:20:15Z')!).toBe(1);
+    expect(instantUs('not a time')).toBeNull();
+  });
+
+  it('learns noise from two monolith answers: a random request id and a server timestamp, never a real difference in the same body', () => {
+    const noise = new NoiseModel();
+    const rules = compileRules();
+    const answer = (requestId: string, servedAt: string, body: string) => json({ request_id: requestId, served_at: servedAt, message: { id: 3, body } });
+    noise.learn('GET /api/messages/:id', answer('r-1', '2026-11-25T10:00:00.001Z', 'hello'), answer('r-2', '2026-11-25T10:00:00.417Z', 'hello'), rules);
+    const result = compareAnswers(answer('r-1', '2026-11-25T10:00:00.001Z', 'hello'), answer('c-9', '2026-11-25T10:00:03.000Z', 'HELLO'), rules, noise.predicate('GET /api/messages/:id'));
+    expect(result.noise.map((d) => d.path)).toEqual(['$.request_id', '$.served_at']);
+    expect(result.differences.map((d) => d.path)).toEqual(['$.message.body']);
+    expect(result.match).toBe(false);
+    expect(noise.learned('GET /api/messages/:id').map((n) => [n.path, n.seen, n.samples])).toEqual([
+      ['$.request_id', 1, 1],
+      ['$.served_at', 1, 1],
+    ]);
+    // Learned for that route only.
+    expect(compareAnswers(answer('a', 'b', 'x'), answer('c', 'd', 'x'), rules, noise.predicate('GET /api/rooms')).match).toBe(false);
+  });
+
+  it('learns noise inside arrays by template ([*]), and never takes a flapping status for noise', () => {
+    const noise = new NoiseModel();
+    const rules = compileRules();
+    noise.learn('r', json({ items: [{ id: 1, etag: 'a' }] }), json({ items: [{ id: 1, etag: 'b' }] }), rules);
+    noise.learn('r', json({}, 200), json({}, 503), rules);
+    expect(noise.learned('r').map((n) => n.path)).toEqual(['$.items[*].etag']);
+    const r = compareAnswers(json({ items: [{ id: 1, etag: 'a' }, { id: 2, etag: 'c' }] }), json({ items: [{ id: 1, etag: 'x' }, { id: 2, etag: 'y' }] }), rules, noise.predicate('r'));
+    expect(r.match).toBe(true);
+    expect(r.noise).toHaveLength(2);
+  });
+
+  it('reads the path syntax, and refuses what it cannot read with the pattern in the message', () => {
+    expect(compilePath('$.a["b c"][2]')('$.a["b c"][2].d')).toBe(true);
+    expect(compilePath('$.a["b"]', true)('$.a.b')).toBe(true);
+    expect(compilePath('$.a', true)('$.a.b')).toBe(false);
+    expect(compilePath('$..id')('$.x[3].y.id')).toBe(true);
+    expect(compilePath('$..id')('$.x[3].y.idx')).toBe(false);
+    expect(() => compilePath('a.b')).toThrow(/"a.b": a path starts with \$/);
+    expect(() => compilePath('$.a[b]')).toThrow(/cannot read it from "\[b\]"/);
+  });
+});

@@ -1,0 +1,232 @@
+import { anyPath, compilePath, formatPath, type Segment } from './json-path';
+
+/** What two answers are compared under. Every field is optional; the defaults compare strictly. */
+export interface ParityRules {
+  /** Response headers compared (lower case). @default ['content-type'] */
+  readonly headers?: readonly string[];
+  /** JSON paths never compared (and everything below them): `$.meta.request_id`, `$.items[*].etag`, `$..updated_at`. */
+  readonly ignore?: readonly string[];
+  /** Arrays compared as sets: path -> the field that keys an element (null: whole elements, as a multiset). */
+  readonly sets?: Readonly<Record<string, string | null>>;
+  /** Two numbers (or two numeric strings) this close are equal. @default 0 */
+  readonly numericTolerance?: number;
+  /** Two timestamps are compared as instants, whatever their format or precision; this close are equal. @default 1 */
+  readonly timeToleranceMs?: number;
+}
+
+/** One HTTP answer as the engine sees it. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  readonly body: Buffer | string | null;
+}
+
+export type DifferenceKind = 'status' | 'header' | 'value' | 'type' | 'missing' | 'extra' | 'body';
+
+/** One place where the answers differ. `path` is `status`, `header:<name>`, `body` (not JSON) or a JSON path. */
+export interface Difference {
+  readonly path: string;
+  readonly kind: DifferenceKind;
+  readonly primary: unknown;
+  readonly candidate: unknown;
+}
+
+export interface Comparison {
+  /** No difference left after the rules and the learned noise. */
+  readonly match: boolean;
+  readonly differences: readonly Difference[];
+  /** Differences dropped because the monolith disagrees with itself there (learned noise). */
+  readonly noise: readonly Difference[];
+}
+
+/** Rules compiled once per route: path matchers built, defaults filled. */
+export interface CompiledRules {
+  readonly headers: readonly string[];
+  readonly ignored: (path: string) => boolean;
+  readonly sets: ReadonlyArray<readonly [(path: string) => boolean, string | null]>;
+  readonly numericTolerance: number;
+  readonly timeToleranceUs: number;
+}
+
+export function compileRules(rules: ParityRules = {}): CompiledRules {
+  return {
+    headers: (rules.headers ?? ['content-type']).map((h) => h.toLowerCase()),
+    ignored: anyPath(rules.ignore ?? []),
+    sets: Object.entries(rules.sets ?? {}).map(([p, key]) => [compilePath(p, true), key] as const),
+    numericTolerance: rules.numericTolerance ?? 0,
+    timeToleranceUs: (rules.timeToleranceMs ?? 1) * 1000,
+  };
+}
+
+/**
+ * Compares a candidate's answer with the primary's: status, the chosen
+ * headers, and the bodies (JSON under the rules; anything else byte for
+ * byte). `isNoise` says which paths the monolith itself does not repeat
+ * (learned noise); differences there are reported apart, not counted.
+ */
+export function compareAnswers(primary: Answer, candidate: Answer, rules: CompiledRules, isNoise: (path: string) => boolean = () => false): Comparison {
+  const found: Difference[] = [];
+  if (primary.status !== candidate.status) found.push({ path: 'status', kind: 'status', primary: primary.status, candidate: candidate.status });
+  for (const h of rules.headers) {
+    const a = headerValue(primary.headers[h]);
+    const b = headerValue(candidate.headers[h]);
+    if (a !== b) found.push({ path: `header:${h}`, kind: 'header', primary: a, candidate: b });
+  }
+  const a = parseBody(primary);
+  const b = parseBody(candidate);
+  if (a.json && b.json) diffValues(a.value, b.value, [], rules, found);
+  else if (!bodyBytesEqual(a.raw, b.raw)) found.push({ path: 'body', kind: 'body', primary: a.raw, candidate: b.raw });
+  const differences: Difference[] = [];
+  const noise: Difference[] = [];
+  for (const d of found) {
+    if (d.path.startsWith('$') && rules.ignored(d.path)) continue;
+    (isNoise(d.path) ? noise : differences).push(d);
+  }
+  return { match: differences.length === 0, differences, noise };
+}
+
+/** Structural differences of two JSON values (used for learning noise too). */
+export function diffValues(a: unknown, b: unknown, at: Segment[], rules: CompiledRules, out: Difference[]): void {
+  if (a === b) return;
+  const ta = kindOf(a);
+  const tb = kindOf(b);
+  if (ta === 'object' && tb === 'object') {
+    const x = a as Record<string, unknown>;
+    const y = b as Record<string, unknown>;
+    for (const k in x) {
+      at.push(k);
+      if (!(k in y)) out.push({ path: formatPath(at), kind: 'missing', primary: x[k], candidate: undefined });
+      else diffValues(x[k], y[k], at, rules, out);
+      at.pop();
+    }
+    for (const k in y) {
+      if (k in x) continue;
+      at.push(k);
+      out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[k] });
+      at.pop();
+    }
+    return;
+  }
+  if (ta === 'array' && tb === 'array') {
+    const x = a as unknown[];
+    const y = b as unknown[];
+    if (rules.sets.length > 0) {
+      const path = formatPath(at);
+      const set = rules.sets.find(([m]) => m(path));
+      if (set) return diffSets(x, y, set[1], at, rules, out);
+    }
+    const n = Math.max(x.length, y.length);
+    for (let i = 0; i < n; i++) {
+      at.push(i);
+      if (i >= y.length) out.push({ path: formatPath(at), kind: 'missing', primary: x[i], candidate: undefined });
+      else if (i >= x.length) out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[i] });
+      else diffValues(x[i], y[i], at, rules, out);
+      at.pop();
+    }
+    return;
+  }
+  if (equalScalars(a, b, rules)) return;
+  out.push({ path: formatPath(at), kind: ta === tb ? 'value' : 'type', primary: a, candidate: b });
+}
+
+/**
+ * Arrays as sets: elements paired by their key (or by their whole JSON when
+ * the key is null); a pair is reported at the primary's index, an element
+ * only the candidate has at its own index.
+ */
+function diffSets(x: unknown[], y: unknown[], key: string | null, at: Segment[], rules: CompiledRules, out: Difference[]): void {
+  const keyOf = (v: unknown) => stableJson(key !== null && v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : v);
+  const ys = new Map<string, number[]>();
+  y.forEach((v, i) => {
+    const k = keyOf(v);
+    const list = ys.get(k);
+    if (list) list.push(i);
+    else ys.set(k, [i]);
+  });
+  x.forEach((v, i) => {
+    const j = ys.get(keyOf(v))?.shift();
+    at.push(i);
+    if (j === undefined) out.push({ path: formatPath(at), kind: 'missing', primary: v, candidate: undefined });
+    else if (key !== null) diffValues(v, y[j], at, rules, out);
+    at.pop();
+  });
+  for (const rest of ys.values()) {
+    for (const j of rest) {
+      at.push(j);
+      out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[j] });
+      at.pop();
+    }
+  }
+}
+
+function kindOf(v: unknown): 'object' | 'array' | 'null' | 'string' | 'number' | 'boolean' | 'other' {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'array';
+  const t = typeof v;
+  return t === 'object' || t === 'string' || t === 'number' || t === 'boolean' ? t : 'other';
+}
+
+const NUMERIC = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+
+function equalScalars(a: unknown, b: unknown, rules: CompiledRules): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= rules.numericTolerance;
+  if (typeof a === 'string' && typeof b === 'string') {
+    const ta = instantUs(a);
+    if (ta !== null) {
+      const tb = instantUs(b);
+      if (tb !== null) return Math.abs(ta - tb) <= rules.timeToleranceUs;
+    }
+    // Exact decimals sent as strings ("1250.10" and "1250.1" are one amount).
+    if (NUMERIC.test(a) && NUMERIC.test(b)) return Math.abs(Number(a) - Number(b)) <= rules.numericTolerance;
+  }
+  return false;
+}
+
+const TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** A timestamp string as microseconds since the epoch (no zone: UTC), or null when it is not one. */
+export function instantUs(s: string): number | null {
+  if (s.length < 16 || s.length > 40) return null;
+  const m = TIMESTAMP.exec(s);
+  if (!m) return null;
+  const zone = m[4] === undefined || m[4].toUpperCase() === 'Z' ? 'Z' : m[4].length === 3 ? `${m[4]}:00` : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
+  const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
+  if (Number.isNaN(ms)) return null;
+  const frac = (m[3] ?? '').padEnd(6, '0').slice(0, 6);
+  return ms * 1000 + Number(frac);
+}
+
+function headerValue(v: string | readonly string[] | undefined): string | null {
+  if (v === undefined) return null;
+  return typeof v === 'string' ? v : v.join(', ');
+}
+
+function parseBody(a: Answer): { json: boolean; value: unknown; raw: string | null } {
+  if (a.body === null || a.body.length === 0) return { json: false, value: undefined, raw: null };
+  const raw = typeof a.body === 'string' ? a.body : a.body.toString('utf8');
+  const type = headerValue(a.headers['content-type']) ?? '';
+  const first = raw.trimStart()[0];
+  if (type.includes('json') || first === '{' || first === '[') {
+    try {
+      return { json: true, value: JSON.parse(raw), raw };
+    } catch {
+      // not JSON after all: compared as text
+    }
+  }
+  return { json: false, value: undefined, raw };
+}
+
+function bodyBytesEqual(a: string | null, b: string | null): boolean {
+  return (a ?? '') === (b ?? '');
+}
+
+/** JSON with object keys sorted: equal values, equal text. */
+export function stableJson(v: unknown): string {
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'undefined';
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${stableJson(o[k])}`)
+    .join(',')}}`;
+}
