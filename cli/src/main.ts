@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isStranglerError } from '@strangler/common';
 import { registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
-import { registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
+import { registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -13,6 +13,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
   registerDlqCommands(program);
+  registerParityCommands(program, REPO_ROOT);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
   const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
   registerReplayCommand(program, {

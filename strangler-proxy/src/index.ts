@@ -6,3 +6,9 @@ export type { ShadowExchange, ShadowSink, CapturedResponse } from './shadow/exch
 export { registerRoutesCommands } from './cli/routes';
 export { registerServeCommand } from './cli/serve';
 export { ProxyError } from './errors';
+export { registerParityCommands } from './cli/parity';
+export { compareAnswers, compileRules, type Answer, type Comparison, type Difference, type ParityRules } from './parity/compare';
+export { NoiseModel, type LearnedNoise } from './parity/noise';
+export { parseCorpus, readCorpus, type CorpusEntry } from './parity/corpus';
+export { runParity, type ParityReport, type RouteSummary } from './parity/runner';
+export { writeReports, renderHtml, formatSummary } from './parity/report';

@@ -7,6 +7,7 @@ import { covers, parseTemplate } from '../routes/path-template';
 import { addressMatcher, cidrProblem } from '../tenancy/cidr';
 import { type JwtKey, jwtKeyObject } from '../tenancy/jwt';
 import { ProxyConfigSchema, type ProxyConfig, type ServiceConfig } from './schema';
+import { compilePath, JsonPathError } from '../parity/json-path';
 import { readSecret, type SecretRef } from './secrets';
 
 export interface CompiledTenant {
@@ -124,6 +125,17 @@ export function compileConfig(input: unknown, source: string, env: NodeJS.Proces
     if (r.shadow.mirrorWrites && service && !service.dryRunHeader) {
       issue(`${at}.shadow.mirrorWrites`, true, `needs services.${r.service}.dryRunHeader: writes are only mirrored to a service that rolls them back`);
     }
+    let bad = false;
+    const paths: Array<readonly [string, string]> = [...r.parity.ignore.map((p, j) => [`${at}.parity.ignore.${j}`, p] as const), ...Object.keys(r.parity.sets).map((p) => [`${at}.parity.sets`, p] as const)];
+    for (const [where, p] of paths) {
+      try {
+        compilePath(p);
+      } catch (err) {
+        bad = true;
+        issue(where, p, err instanceof JsonPathError ? err.message.replace(/^"[^"]*": /, '') : String(err));
+      }
+    }
+    if (bad) return;
     const route = compileRoute(r, i, template);
     for (const earlier of compiled) {
       if (shadows(earlier, route)) {

@@ -49,6 +49,9 @@ export const modeSetting = z
     if (m.mode !== 'canary' && m.percent !== undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'only applies to mode canary' });
   });
 
+/** A JSON path in parity rules; its syntax is checked when compiled (compilePath). */
+const jsonPath = z.string().regex(/^\$/, 'must be a JSON path starting with $');
+
 const routeSchema = z
   .object({
     id: identifier,
@@ -83,6 +86,20 @@ const routeSchema = z
          * service declares dryRunHeader: it must then roll the write back.
          */
         mirrorWrites: z.boolean().default(false),
+      })
+      .strict()
+      .prefault({}),
+    /** How the two paths' answers are compared (shadow parity, `strangler parity run`). */
+    parity: z
+      .object({
+        /** Response headers compared, lower case. */
+        headers: z.array(z.string().regex(/^[a-z0-9-]+$/, 'must be a lower-case header name')).default(['content-type']),
+        /** JSON paths never compared: $.meta.request_id, $.items[*].etag, $..updated_at. */
+        ignore: z.array(jsonPath).default([]),
+        /** Arrays compared as sets: JSON path -> the field that keys an element (null: whole elements). */
+        sets: z.record(jsonPath, z.string().min(1).nullable()).default({}),
+        numericTolerance: z.number().min(0).default(0),
+        timeToleranceMs: z.number().min(0).default(1),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,5 @@
 import type { Mode, ModeSetting, RouteConfig } from '../config/schema';
+import { compileRules, type CompiledRules } from '../parity/compare';
 import { type PathTemplate, splitPath } from './path-template';
 
 /** One route, compiled: immutable, matched without touching the config again. */
@@ -15,6 +16,8 @@ export interface CompiledRoute {
   readonly stickyBy: 'tenant' | 'user' | 'header';
   readonly stickyHeader: string | null;
   readonly mirrorWrites: boolean;
+  /** How answers on this route are compared. */
+  readonly parity: CompiledRules;
   /** What the file declares: the default and per-tenant settings. */
   readonly declared: DeclaredModes;
 }
@@ -45,6 +48,7 @@ export function compileRoute(config: RouteConfig, index: number, template: PathT
     stickyBy: config.canary.stickyBy,
     stickyHeader: config.canary.header ?? null,
     mirrorWrites: config.shadow.mirrorWrites,
+    parity: Object.freeze(compileRules(config.parity)),
     declared: Object.freeze({
       default: Object.freeze(declaredDefault),
       tenants: Object.freeze(Object.fromEntries(Object.entries(config.tenants).map(([t, m]) => [t, Object.freeze({ ...m })]))),

@@ -1,0 +1,240 @@
+import { request } from 'undici';
+import type { CompiledConfig } from '../config/compile';
+import { ProxyError } from '../errors';
+import { TENANT_HEADER } from '../server/data-plane';
+import type { CompiledRoute } from '../routes/table';
+import { compareAnswers, type Answer, type Difference } from './compare';
+import { bodyBuffer, type CorpusEntry } from './corpus';
+import { NoiseModel, type LearnedNoise } from './noise';
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
+const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'content-length']);
+
+export interface TimedAnswer extends Answer {
+  readonly ms: number;
+}
+
+/** Sends one request somewhere; the runner's only way out (tests and expectParity pass their own). */
+export type Send = (baseUrl: string, req: { method: string; path: string; headers: Record<string, string>; body: Buffer | null }) => Promise<TimedAnswer>;
+
+export const sendWithUndici: Send = async (baseUrl, req) => {
+  const started = performance.now();
+  const res = await request(new URL(req.path, baseUrl), { method: req.method as 'GET', headers: req.headers, body: req.body ?? undefined, headersTimeout: 30_000, bodyTimeout: 30_000 });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  return { status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body, ms: performance.now() - started };
+};
+
+export interface ParityRunOptions {
+  readonly config: CompiledConfig;
+  readonly tenant: string;
+  readonly entries: readonly CorpusEntry[];
+  /** Only this route. */
+  readonly routeId?: string;
+  /** A route fails when its mismatch rate is above this (0-1). @default 0 */
+  readonly maxMismatchRate?: number;
+  /** Ask the monolith twice and learn what differs as noise. @default true */
+  readonly learnNoise?: boolean;
+  readonly concurrency?: number;
+  readonly send?: Send;
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export interface Mismatch {
+  readonly route: string;
+  readonly request: { readonly method: string; readonly path: string };
+  readonly differences: readonly Difference[];
+  readonly noise: readonly Difference[];
+  readonly monolith: { readonly status: number; readonly body: string };
+  readonly extracted: { readonly status: number; readonly body: string };
+}
+
+export interface RouteSummary {
+  /** `<route id> <METHOD> <template>` */
+  readonly route: string;
+  readonly samples: number;
+  readonly matches: number;
+  readonly mismatches: number;
+  /** Samples that matched only because learned noise was left out. */
+  readonly noiseSuppressed: number;
+  readonly errors: number;
+  readonly mismatchRate: number;
+  readonly passed: boolean;
+  readonly latencyMs: { readonly monolith: { p50: number; p99: number }; readonly extracted: { p50: number; p99: number } };
+  readonly learnedNoise: readonly LearnedNoise[];
+}
+
+export interface ParityReport {
+  readonly generatedAt: string;
+  readonly tenant: string;
+  readonly maxMismatchRate: number;
+  readonly totals: { readonly requests: number; readonly compared: number; readonly matches: number; readonly mismatches: number; readonly errors: number; readonly skipped: number };
+  readonly passed: boolean;
+  readonly routes: readonly RouteSummary[];
+  readonly skipped: ReadonlyArray<{ readonly method: string; readonly path: string; readonly reason: string }>;
+  readonly mismatches: readonly Mismatch[];
+}
+
+interface Sample {
+  readonly key: string;
+  readonly route: CompiledRoute;
+  readonly entry: CorpusEntry;
+  primary?: TimedAnswer;
+  second?: TimedAnswer;
+  candidate?: TimedAnswer;
+  error?: string;
+}
+
+const MAX_EXAMPLES_PER_ROUTE = 25;
+const BODY_CAP = 64 * 1024;
+
+/**
+ * The offline runner: each corpus request goes to the tenant's monolith and
+ * to the route's extracted service; reads are asked of the monolith twice to
+ * learn noise (Diffy); writes are only sent to a service that honours the
+ * dry-run header, and compared with the monolith answer captured with them.
+ * Noise is learned from every sample first, then every sample is compared.
+ */
+export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
+  const tenant = o.config.tenants.get(o.tenant);
+  if (!tenant) throw new ProxyError('STR_ERR_PARITY_UNKNOWN_TARGET', `tenant ${o.tenant} is not in the proxy config ${o.config.source} (known: ${[...o.config.tenants.keys()].join(', ')})`);
+  if (o.routeId !== undefined && !o.config.table.byId.has(o.routeId)) {
+    throw new ProxyError('STR_ERR_PARITY_UNKNOWN_TARGET', `route ${o.routeId} is not in the proxy config ${o.config.source} (known: ${[...o.config.table.byId.keys()].join(', ')})`);
+  }
+  const send = o.send ?? sendWithUndici;
+  const learn = o.learnNoise ?? true;
+  const host = tenant.hosts[0] ?? '';
+  const skipped: Array<{ method: string; path: string; reason: string }> = [];
+  const samples: Sample[] = [];
+  for (const entry of o.entries) {
+    if (entry.tenant !== undefined && entry.tenant !== o.tenant) continue;
+    const route = o.config.table.match(entry.method, entry.path.split('?')[0]!, host, lower(entry.headers));
+    if (o.routeId !== undefined && route?.id !== o.routeId) continue;
+    if (!route || !route.service) {
+      skipped.push({ method: entry.method, path: entry.path, reason: route ? `route ${route.id} names no extracted service` : 'no route matches: it stays on the monolith' });
+      continue;
+    }
+    if (!SAFE.has(entry.method)) {
+      const service = o.config.services.get(route.service)!;
+      if (!service.dryRunHeader) {
+        skipped.push({ method: entry.method, path: entry.path, reason: `a write, and service ${route.service} declares no dryRunHeader: never replayed` });
+        continue;
+      }
+      if (!entry.response) {
+        skipped.push({ method: entry.method, path: entry.path, reason: 'a write without the captured monolith answer: the monolith is never written to by parity' });
+        continue;
+      }
+    }
+    samples.push({ key: `${route.id} ${[...(route.methods ?? ['*'])].join(',')} ${route.template.source}`, route, entry });
+  }
+
+  let done = 0;
+  const queue = [...samples];
+  const worker = async () => {
+    for (let s = queue.shift(); s; s = queue.shift()) {
+      const headers = outgoing(s.entry.headers);
+      const body = bodyBuffer(s.entry.body);
+      const req = { method: s.entry.method, path: s.entry.path, headers, body };
+      const service = o.config.services.get(s.route.service!)!;
+      const toService = { ...req, headers: { ...headers, [TENANT_HEADER]: o.tenant } };
+      try {
+        if (SAFE.has(s.entry.method)) {
+          [s.primary, s.candidate] = await Promise.all([send(tenant.monolith, req), send(service.url, toService)]);
+          if (learn) s.second = await send(tenant.monolith, req);
+        } else {
+          const r = s.entry.response!;
+          s.primary = { status: r.status, headers: r.headers, body: bodyBuffer(r.body), ms: r.ms ?? 0 };
+          s.candidate = await send(service.url, { ...toService, headers: { ...toService.headers, [service.dryRunHeader!]: '1' } });
+        }
+      } catch (err) {
+        s.error = (err as Error).message;
+      }
+      o.onProgress?.(++done, samples.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, worker));
+
+  const noise = new NoiseModel();
+  for (const s of samples) if (s.primary && s.second) noise.learn(s.key, s.primary, s.second, s.route.parity);
+
+  const maxRate = o.maxMismatchRate ?? 0;
+  const byRoute = new Map<string, { samples: Sample[]; matches: number; mismatches: number; suppressed: number; errors: number }>();
+  const mismatches: Mismatch[] = [];
+  for (const s of samples) {
+    const r = byRoute.get(s.key) ?? { samples: [], matches: 0, mismatches: 0, suppressed: 0, errors: 0 };
+    byRoute.set(s.key, r);
+    r.samples.push(s);
+    if (!s.primary || !s.candidate) {
+      r.errors++;
+      continue;
+    }
+    const c = compareAnswers(s.primary, s.candidate, s.route.parity, noise.predicate(s.key));
+    if (c.match) {
+      r.matches++;
+      if (c.noise.length > 0) r.suppressed++;
+      continue;
+    }
+    r.mismatches++;
+    if (r.mismatches <= MAX_EXAMPLES_PER_ROUTE) {
+      mismatches.push({
+        route: s.key,
+        request: { method: s.entry.method, path: s.entry.path },
+        differences: c.differences,
+        noise: c.noise,
+        monolith: { status: s.primary.status, body: text(s.primary.body) },
+        extracted: { status: s.candidate.status, body: text(s.candidate.body) },
+      });
+    }
+  }
+  const routes: RouteSummary[] = [...byRoute].map(([key, r]) => {
+    const compared = r.matches + r.mismatches;
+    const mismatchRate = compared === 0 ? 0 : r.mismatches / compared;
+    const ms = (pick: (s: Sample) => TimedAnswer | undefined) => {
+      const v = r.samples.map(pick).filter((a): a is TimedAnswer => a !== undefined && a.ms > 0).map((a) => a.ms);
+      return { p50: round(percentile(v, 0.5)), p99: round(percentile(v, 0.99)) };
+    };
+    return {
+      route: key,
+      samples: r.samples.length,
+      matches: r.matches,
+      mismatches: r.mismatches,
+      noiseSuppressed: r.suppressed,
+      errors: r.errors,
+      mismatchRate,
+      // Errors count against a route too: a path that cannot answer has not proven parity.
+      passed: compared > 0 && mismatchRate <= maxRate && r.errors === 0,
+      latencyMs: { monolith: ms((s) => s.primary), extracted: ms((s) => s.candidate) },
+      learnedNoise: noise.learned(key),
+    };
+  });
+  const totals = {
+    requests: o.entries.length,
+    compared: routes.reduce((n, r) => n + r.matches + r.mismatches, 0),
+    matches: routes.reduce((n, r) => n + r.matches, 0),
+    mismatches: routes.reduce((n, r) => n + r.mismatches, 0),
+    errors: routes.reduce((n, r) => n + r.errors, 0),
+    skipped: skipped.length,
+  };
+  return { generatedAt: new Date().toISOString(), tenant: o.tenant, maxMismatchRate: maxRate, totals, passed: routes.length > 0 && routes.every((r) => r.passed), routes, skipped, mismatches };
+}
+
+function lower(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+function outgoing(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(lower(h)).filter(([k]) => !HOP.has(k) && k !== TENANT_HEADER));
+}
+
+function text(b: Buffer | string | null): string {
+  if (b === null) return '';
+  const s = typeof b === 'string' ? b : b.toString('utf8');
+  return s.length > BODY_CAP ? `${s.slice(0, BODY_CAP)}… (${s.length} characters)` : s;
+}
+
+function percentile(v: number[], p: number): number {
+  if (v.length === 0) return 0;
+  const s = [...v].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))]!;
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
