@@ -12,3 +12,4 @@ export { NoiseModel, type LearnedNoise } from './parity/noise';
 export { parseCorpus, readCorpus, type CorpusEntry } from './parity/corpus';
 export { runParity, type ParityReport, type RouteSummary } from './parity/runner';
 export { writeReports, renderHtml, formatSummary } from './parity/report';
+export { compareTableData, formatDataParity, type DataParityReport, type RowDifference } from './parity/data';

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import { loadConfigFile } from '../config/compile';
 import { readCorpus } from '../parity/corpus';
+import { compareTableData, formatDataParity } from '../parity/data';
 import { formatSummary, writeReports } from '../parity/report';
 import { runParity } from '../parity/runner';
 
@@ -51,6 +52,32 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
       console.log(formatSummary(report));
       console.log(`reports: ${files.json}, ${files.html}`);
       if (!report.passed) process.exitCode = 1;
+    });
+  const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
+  const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
+  parity
+    .command('data')
+    .description("compare a monolith table with the extracted service's copy for one tenant; prints the differing rows, exits 1 when any")
+    .requiredOption('--tenant <name>', 'the tenant')
+    .requiredOption('--table <[schema.]table>', 'the table in the monolith database')
+    .option('--source-url <url>', "the tenant's monolith database (default: the stack's monolith_<tenant>)")
+    .option('--service-url <url>', "the service's database (default: the stack's extracted_messaging)")
+    .option('--service-table <name>', 'the copy in the service database (default: the same name)')
+    .option('--buckets <n>', 'hash buckets the keys are spread over', positive, 1024)
+    .option('--max-rows <n>', 'differing rows printed at most', positive, 50)
+    .option('--json', 'print the report as JSON')
+    .action(async (o: { tenant: string; table: string; sourceUrl?: string; serviceUrl?: string; serviceTable?: string; buckets: number; maxRows: number; json?: boolean }) => {
+      const report = await compareTableData({
+        sourceUrl: o.sourceUrl ?? dbOf(`monolith_${o.tenant}`),
+        serviceUrl: o.serviceUrl ?? dbOf('extracted_messaging'),
+        tenant: o.tenant,
+        table: o.table,
+        ...(o.serviceTable ? { serviceTable: o.serviceTable } : {}),
+        buckets: o.buckets,
+        maxRows: o.maxRows,
+      });
+      console.log(o.json ? JSON.stringify(report, null, 2) : formatDataParity(report));
+      if (!report.equal) process.exitCode = 1;
     });
   return parity;
 }
