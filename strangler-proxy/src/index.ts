@@ -13,3 +13,4 @@ export { parseCorpus, readCorpus, type CorpusEntry } from './parity/corpus';
 export { runParity, type ParityReport, type RouteSummary } from './parity/runner';
 export { writeReports, renderHtml, formatSummary } from './parity/report';
 export { compareTableData, formatDataParity, type DataParityReport, type RowDifference } from './parity/data';
+export { expectParity, ParityMismatchError, type ExpectParityOptions, type ParityRequest } from './parity/expect';
