@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as monolith001 from './monolith/001_initial_schema';
 import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
 import * as control001 from './control/001_route_modes';
+import * as control002 from './control/002_parity_and_gates';
 import * as extracted001 from './extracted/001_projection_checkpoints';
 
 interface Migration {
@@ -50,7 +51,7 @@ export const MIGRATION_SETS = Object.freeze({
     description: 'the control store: route modes, flips and their audit log (parity results later)',
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_route_modes': control001 },
+    migrations: { '001_route_modes': control001, '002_parity_and_gates': control002 },
   },
 } satisfies Record<string, MigrationSet>);
 

@@ -18,6 +18,8 @@ export class ProxyMetrics {
   readonly reloads: Counter<'result'>;
   readonly refused: Counter<'code'>;
   readonly modeChanges: Counter<'source'>;
+  readonly gateMoves: Counter<'route' | 'tenant' | 'kind'>;
+  private paritySource: (() => ReadonlyArray<{ route: string; tenant: string; samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }>) | null = null;
 
   constructor(defaults = true) {
     const registers = [this.registry];
@@ -33,6 +35,29 @@ export class ProxyMetrics {
     this.reloads = new Counter({ name: 'strangler_proxy_config_reloads_total', help: 'Config file reloads: applied or rejected', labelNames: ['result'], registers });
     this.refused = new Counter({ name: 'strangler_proxy_refused_total', help: 'Requests refused by the proxy itself, by error code', labelNames: ['code'], registers });
     this.modeChanges = new Counter({ name: 'strangler_proxy_mode_changes_seen_total', help: 'Route mode changes applied from the control store, by source', labelNames: ['source'], registers });
+    this.gateMoves = new Counter({ name: 'strangler_proxy_gate_moves_total', help: 'Automatic route moves by parity gates: promote or rollback', labelNames: ['route', 'tenant', 'kind'], registers });
+    const parity = (name: string, help: string, pick: (s: { samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['route', 'tenant'],
+        registers,
+        collect: () => {
+          const g = this.registry.getSingleMetric(name) as Gauge<'route' | 'tenant'>;
+          g.reset();
+          for (const s of this.paritySource?.() ?? []) g.labels(s.route, s.tenant).set(pick(s));
+        },
+      });
+    parity('strangler_proxy_parity_samples', 'Shadow comparisons over the last 5 minutes', (s) => s.samples);
+    parity('strangler_proxy_parity_mismatches', 'Shadow comparisons that differed, last 5 minutes', (s) => s.mismatches);
+    parity('strangler_proxy_parity_noise_filtered', 'Shadow comparisons that matched only after learned noise, last 5 minutes', (s) => s.noiseFiltered);
+    parity('strangler_proxy_parity_shadow_errors', 'Shadow copies failed, timed out or 5xx, last 5 minutes', (s) => s.shadowErrors);
+    parity('strangler_proxy_parity_mismatch_ratio', 'Mismatches over comparisons, last 5 minutes', (s) => s.mismatchRate);
+  }
+
+  /** Where the parity gauges read their figures (the runtime's shadow parity, 5-minute window). */
+  parityFrom(source: () => ReadonlyArray<{ route: string; tenant: string; samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }>): void {
+    this.paritySource = source;
   }
 
   observe(route: string, target: string, tenant: string, status: number, seconds: number): void {

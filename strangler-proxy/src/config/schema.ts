@@ -103,6 +103,33 @@ const routeSchema = z
       })
       .strict()
       .prefault({}),
+    /** Automatic moves by parity, per tenant: shadow -> canary steps -> extracted, and back to monolith on a spike. */
+    gate: z
+      .object({
+        promote: z
+          .object({
+            /** Shadow comparisons needed, and canary requests per step. */
+            minSamples: z.number().int().positive().default(100),
+            maxMismatchRate: z.number().min(0).max(1).default(0.01),
+            maxErrorRate: z.number().min(0).max(1).default(0.01),
+            /** Canary percentages walked through before extracted; [] goes from shadow straight to extracted. */
+            canarySteps: z.array(z.number().gt(0).lt(100)).default([10, 50]),
+          })
+          .strict()
+          .prefault({}),
+        rollback: z
+          .object({
+            maxMismatchRate: z.number().min(0).max(1).default(0.05),
+            maxErrorRate: z.number().min(0).max(1).default(0.05),
+            windowMs: ms(60000),
+            /** Samples in the window before a rate counts. */
+            minSamples: z.number().int().positive().default(20),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -216,9 +243,35 @@ export const ProxyConfigSchema = z
         /** Recent exchanges kept for GET /shadow/recent and the parity engine. */
         keep: z.number().int().min(0).default(200),
         header: headerName.default('x-strangler-shadow'),
+        /** Share of shadowed reads sent to the monolith a second time, to learn noise in flight (0-1). */
+        noiseSampleRate: z.number().min(0).max(1).default(0.1),
+        /** Mismatches written to the control store per route and tenant per minute, at most. */
+        mismatchSamplesPerMinute: z.number().int().min(0).default(10),
+        /** What recorded exchanges, stored mismatches and captured corpora never show. */
+        redact: z
+          .object({
+            headers: z.array(z.string().regex(/^[a-z0-9-]+$/, 'must be a lower-case header name')).default(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']),
+            jsonPaths: z.array(z.string().regex(/^\$/, 'must be a JSON path starting with $')).default([]),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),
+    /** Real requests recorded to a JSONL corpus (with the monolith's answers) for `strangler parity run`. */
+    capture: z
+      .object({
+        /** The corpus file; capture is off without it. */
+        file: z.string().min(1).optional(),
+        /** Share of matched requests recorded (0-1). */
+        sampleRate: z.number().min(0).max(1).default(0.1),
+        /** Lines recorded per route at most (per process), so one hot route cannot fill the file. */
+        maxPerRoute: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .prefault({}),
+    /** Automatic moves by parity: the evaluation period. Per-route rules live under routes[].gate. */
+    gates: z.object({ intervalMs: ms(1000) }).strict().prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), access: z.boolean().default(true) })
       .strict()

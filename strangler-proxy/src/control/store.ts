@@ -3,6 +3,8 @@ import type { ModeSetting } from '../config/schema';
 import { ProxyError } from '../errors';
 import { declaredScopes, type ModeOverrides, sameSetting } from '../routes/modes';
 import type { CompiledRoute } from '../routes/table';
+import type { GateControls } from '../parity/gates';
+import type { MismatchRecord } from '../parity/shadow-parity';
 
 export type ChangeSource = 'file' | 'api' | 'rollback' | 'gate';
 
@@ -170,6 +172,65 @@ export class ControlStore {
 
   async setMode(req: SetModeRequest): Promise<RouteChange> {
     return this.tx((c) => this.write(c, req));
+  }
+
+  /** Writes only if the scope's stored setting is still `expected` (null: none); null when it was not. */
+  async setModeIf(req: SetModeRequest, expected: ModeSetting | null): Promise<RouteChange | null> {
+    return this.tx(async (c) => {
+      const cur = await c.query<{ mode: ModeSetting['mode']; percent: string | null }>('SELECT mode, percent FROM route_modes WHERE route_id = $1 AND scope = $2', [req.routeId, req.scope]);
+      const now = cur.rows[0] ? toSetting(cur.rows[0].mode, cur.rows[0].percent) : null;
+      if (!sameSetting(now, expected)) return null;
+      return this.write(c, req);
+    });
+  }
+
+  async recordMismatch(m: MismatchRecord): Promise<void> {
+    try {
+      await this.pool.query(
+        'INSERT INTO parity_mismatches (route_id, tenant, request, primary_response, shadow_response, differences) VALUES ($1, $2, $3, $4, $5, $6)',
+        [m.routeId, m.tenant, JSON.stringify(m.request), JSON.stringify(m.primary), JSON.stringify(m.shadow), JSON.stringify(m.differences)],
+      );
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async mismatches(routeId: string | null, tenant: string | null, limit = 50): Promise<Array<MismatchRecord & { id: number; at: string }>> {
+    try {
+      const { rows } = await this.pool.query<{ id: string; at: Date; route_id: string; tenant: string; request: MismatchRecord['request']; primary_response: MismatchRecord['primary']; shadow_response: MismatchRecord['shadow']; differences: MismatchRecord['differences'] }>(
+        `SELECT * FROM parity_mismatches WHERE ($1::text IS NULL OR route_id = $1) AND ($2::text IS NULL OR tenant = $2) ORDER BY id DESC LIMIT $3`,
+        [routeId, tenant, limit],
+      );
+      return rows.map((r) => ({ id: Number(r.id), at: r.at.toISOString(), routeId: r.route_id, tenant: r.tenant, request: r.request, primary: r.primary_response, shadow: r.shadow_response, differences: r.differences }));
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** Gate switches: '*' pauses every gate; '<route>' or '<route>:<tenant>' freezes. */
+  async gateControls(): Promise<GateControls & { readonly entries: ReadonlyArray<{ scope: string; actor: string; reason: string; at: string }> }> {
+    try {
+      const { rows } = await this.pool.query<{ scope: string; actor: string; reason: string; at: Date }>('SELECT scope, actor, reason, at FROM gate_controls ORDER BY scope');
+      return {
+        paused: rows.some((r) => r.scope === '*'),
+        frozen: new Set(rows.filter((r) => r.scope !== '*').map((r) => r.scope)),
+        entries: rows.map((r) => ({ scope: r.scope, actor: r.actor, reason: r.reason, at: r.at.toISOString() })),
+      };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async setGateControl(scope: string, on: boolean, actor: string, reason: string): Promise<void> {
+    try {
+      if (on) {
+        await this.pool.query('INSERT INTO gate_controls (scope, actor, reason) VALUES ($1, $2, $3) ON CONFLICT (scope) DO UPDATE SET actor = excluded.actor, reason = excluded.reason, at = now()', [scope, actor, reason]);
+      } else {
+        await this.pool.query('DELETE FROM gate_controls WHERE scope = $1', [scope]);
+      }
+    } catch (err) {
+      throw unavailable(err);
+    }
   }
 
   /** Restores the state before the newest change of this route and scope, as a change of its own. */

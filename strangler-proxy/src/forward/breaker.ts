@@ -41,6 +41,11 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** A probe that was let through but never sent (a dropped shadow copy): the next caller may probe. */
+  release(): void {
+    if (this._state === 'half-open') this.probing = false;
+  }
+
   success(): void {
     if (this._state !== 'closed') {
       this.probing = false;

@@ -18,6 +18,8 @@ export interface CompiledRoute {
   readonly mirrorWrites: boolean;
   /** How answers on this route are compared. */
   readonly parity: CompiledRules;
+  /** Automatic moves by parity, or null. */
+  readonly gate: NonNullable<RouteConfig['gate']> | null;
   /** What the file declares: the default and per-tenant settings. */
   readonly declared: DeclaredModes;
 }
@@ -49,6 +51,7 @@ export function compileRoute(config: RouteConfig, index: number, template: PathT
     stickyHeader: config.canary.header ?? null,
     mirrorWrites: config.shadow.mirrorWrites,
     parity: Object.freeze(compileRules(config.parity)),
+    gate: config.gate ? Object.freeze(config.gate) : null,
     declared: Object.freeze({
       default: Object.freeze(declaredDefault),
       tenants: Object.freeze(Object.fromEntries(Object.entries(config.tenants).map(([t, m]) => [t, Object.freeze({ ...m })]))),

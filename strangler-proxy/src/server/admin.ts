@@ -32,6 +32,8 @@ const SetModeBody = z
     if (b.mode !== 'canary' && b.percent !== undefined) ctx.addIssue({ code: 'custom', path: ['percent'], message: 'only applies to mode canary' });
   });
 const RollbackBody = z.object({ tenant: z.string().min(1).optional(), reason: z.string().trim().optional() }).strict();
+const GateBody = z.object({ tenant: z.string().min(1).optional(), reason: z.string().trim().min(1, 'say why (it goes to the log)') }).strict();
+const windowMs = (v: unknown) => Math.min(600_000, Math.max(1_000, Number(v ?? 300_000) || 300_000));
 
 /**
  * The admin API, on its own port: bearer tokens compared in constant time,
@@ -91,6 +93,34 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     const change = await rt.rollback(String(req.params.id), body.tenant ?? null, res.locals.actor as string, body.reason ?? '');
     res.json({ change, route: routeView(rt, findRoute(rt, String(req.params.id))) });
   });
+  app.get('/parity', auth('read'), (req, res) => {
+    const w = windowMs(req.query.windowMs);
+    const routes = new Set(rt.current.table.routes.map((r) => r.id));
+    res.json({ windowMs: w, data: rt.parityStats(w).filter((s) => routes.has(s.route)), noise: [...routes].map((r) => ({ route: r, learned: rt.parity.learnedNoise(r) })).filter((n) => n.learned.length > 0) });
+  });
+  app.get('/parity/mismatches', auth('read'), async (req, res) => {
+    const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : null);
+    res.json({ data: await rt.mismatches(q('route'), q('tenant'), limit) });
+  });
+  app.get('/gates', auth('read'), async (_req, res) => void res.json(await rt.gateControls().then((c) => ({ paused: c.paused, controls: c.entries }))));
+  app.post('/gates/pause', auth('write'), async (req, res) => {
+    const body = parse(GateBody.omit({ tenant: true }), req.body ?? {});
+    await rt.setGateControl(null, null, true, res.locals.actor as string, body.reason);
+    res.json({ paused: true });
+  });
+  app.post('/gates/resume', auth('write'), async (req, res) => {
+    const body = parse(GateBody.omit({ tenant: true }), req.body ?? {});
+    await rt.setGateControl(null, null, false, res.locals.actor as string, body.reason);
+    res.json({ paused: false });
+  });
+  for (const [verb, on] of [['freeze', true], ['unfreeze', false]] as const) {
+    app.post(`/routes/:id/${verb}`, auth('write'), async (req, res) => {
+      const body = parse(GateBody, req.body ?? {});
+      await rt.setGateControl(String(req.params.id), body.tenant ?? null, on, res.locals.actor as string, body.reason);
+      res.json({ route: String(req.params.id), tenant: body.tenant ?? null, frozen: on });
+    });
+  }
   app.get('/shadow/recent', auth('read'), (_req, res) => void res.json({ data: rt.recent.list().map(exchangeJson), queueDepth: rt.shadowQueueDepth }));
 
   app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));

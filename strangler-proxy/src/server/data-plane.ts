@@ -34,6 +34,15 @@ export interface DataPlaneDeps {
   readonly mirror: ShadowMirror;
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
+  /** Told of every answer on a matched route (parity gates count what the extracted service served). */
+  readonly served?: (route: string, tenant: string, servedBy: string, status: number) => void;
+  /** Told of every answer on a matched route with the request (corpus capture); absent when capture is off. */
+  readonly capture?: ((route: string, tenant: string, req: { method: string; path: string; headers: Readonly<Record<string, string | string[] | undefined>> }) => CaptureSlot | null) | null;
+}
+
+/** A sampled request being captured: it gets the request body and the monolith's answer once known. */
+export interface CaptureSlot {
+  done(body: Buffer | null, response: { status: number; headers: Readonly<Record<string, string | string[]>>; body: Buffer; ms: number } | null): void;
 }
 
 export interface ServerLimits {
@@ -228,6 +237,7 @@ export class DataPlane {
     const finish = (o: Outcome, servedBy: string) => {
       const status = o.kind === 'retry' ? 502 : o.status;
       this.deps.metrics.observe(routeLabel, servedBy, who.tenant, status, (performance.now() - started) / 1000);
+      if (route) this.deps.served?.(route.id, who.tenant, servedBy, status);
       if (config.config.log.access) {
         this.deps.logger.info(
           { reqId: requestId, method: req.method, path, tenant: who.tenant, route: routeLabel, target: servedBy, status, ms: Math.round((performance.now() - started) * 100) / 100 },
@@ -240,6 +250,7 @@ export class DataPlane {
       const breaker = this.deps.breaker(service.name);
       if (!breaker.allow()) {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
+        this.deps.served?.(route!.id, who.tenant, 'extracted', 503); // the service is failing: gates count it
         finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
@@ -253,6 +264,7 @@ export class DataPlane {
       else if (outcome.kind === 'sent') breaker.success();
       if (outcome.kind === 'retry') {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
+        this.deps.served?.(route!.id, who.tenant, 'extracted', 502); // the client got the monolith's answer; the service failed
         finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
@@ -272,7 +284,10 @@ export class DataPlane {
         if (primary !== null) {
           const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
           if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-          this.deps.mirror.submit({ ...serviceAttempt(service, shadowBody.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: shadowBody.copy, primary });
+          const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: monolithAttempt(null).headers } : undefined;
+          this.deps.mirror.submit({ ...serviceAttempt(service, shadowBody.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: shadowBody.copy, primary, breaker: this.deps.breaker(service.name), ...(again ? { again } : {}) });
+        } else {
+          this.deps.breaker(service.name).release();
         }
         return;
       }
@@ -332,7 +347,8 @@ export class DataPlane {
       count('skipped_write');
       return false;
     }
-    if (this.deps.breaker(service.name).state === 'open') {
+    // allow(), not state: once open long enough, a copy is the probe that finds the service healthy again.
+    if (!this.deps.breaker(service.name).allow()) {
       count('skipped_breaker_open');
       return false;
     }

@@ -14,6 +14,9 @@ import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
 import { RecentExchanges, type ShadowSink } from '../shadow/exchange';
 import { ShadowMirror } from '../shadow/mirror';
+import { GateEvaluator, type GateMove } from '../parity/gates';
+import { redactor, type Redactor } from '../parity/redact';
+import { ShadowParity, type ParityStats } from '../parity/shadow-parity';
 import { startAdmin, type AdminServer } from './admin';
 import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
 
@@ -50,6 +53,12 @@ export class ProxyRuntime {
   private readonly upstreams = new Upstreams();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly mirror: ShadowMirror;
+  /** Shadow parity in flight: comparisons, sliding-window figures, sampled mismatches. */
+  readonly parity: ShadowParity;
+  private readonly gates: GateEvaluator;
+  private gateTimer: NodeJS.Timeout | null = null;
+  private gateRunning = false;
+  private redact: { config: CompiledConfig; r: Redactor } | null = null;
   private dataPlane!: DataPlane;
   private admin!: AdminServer;
   private state: Routing;
@@ -75,7 +84,23 @@ export class ProxyRuntime {
     this.fileHash = hash(text);
     this.state = routingOf(config, NO_OVERRIDES);
     this.recent = new RecentExchanges(config.config.shadow.keep);
-    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, ...(options.shadowSinks ?? [])], this.metrics);
+    this.parity = new ShadowParity({
+      rulesOf: (id) => this.config.table.byId.get(id)?.parity ?? null,
+      redactor: () => this.redactor(),
+      store: this.store,
+      mismatchesPerMinute: () => this.config.config.shadow.mismatchSamplesPerMinute,
+      onMismatchStoreError: (err) => this.logger.warn({ err }, 'a parity mismatch could not be stored'),
+    });
+    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics);
+    this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
+    this.gates = new GateEvaluator({
+      routes: () => this.config.table.routes,
+      tenants: () => [...this.config.tenants.keys()],
+      overrides: () => this.state.overrides,
+      stats: (route, tenant, windowMs, since) => this.parity.stats(route, tenant, windowMs, since),
+      controls: () => this.store.gateControls(),
+      move: (m, expected) => this.gateMove(m, expected),
+    });
     this.lastReload = { ok: true, at: new Date().toISOString(), changed: true, issues: [], restartNeeded: [] };
   }
 
@@ -108,6 +133,7 @@ export class ProxyRuntime {
         mirror: this.mirror,
         metrics: this.metrics,
         logger: this.logger,
+        served: (route, tenant, servedBy, status) => this.parity.served(route, tenant, servedBy, status),
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
@@ -115,6 +141,8 @@ export class ProxyRuntime {
     this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
     this.store.watch(cfg.controlStore.pollMs, () => void this.refreshModes().catch((err) => this.logger.warn({ err }, 'control store refresh failed')));
     this.watchFile();
+    this.gateTimer = setInterval(() => void this.evaluateGates(), cfg.gates.intervalMs);
+    this.gateTimer.unref();
     this.logger.info({ url: this.url, admin: this.adminUrl, routes: this.config.table.routes.length, tenants: [...this.config.tenants.keys()] }, 'proxy listening');
   }
 
@@ -232,11 +260,62 @@ export class ProxyRuntime {
     return this.store.history(routeId, limit);
   }
 
+  /** Shadow parity figures per route and tenant over one window. */
+  parityStats(windowMs: number): ParityStats[] {
+    return this.parity.all(windowMs);
+  }
+
+  mismatches(routeId: string | null, tenant: string | null, limit: number) {
+    return this.store.mismatches(routeId, tenant, limit);
+  }
+
+  gateControls() {
+    return this.store.gateControls();
+  }
+
+  /** Pauses every gate (route null) or freezes one route, for every tenant or one. */
+  async setGateControl(routeId: string | null, tenant: string | null, on: boolean, actor: string, reason: string): Promise<void> {
+    if (routeId !== null && !this.config.table.byId.has(routeId)) throw new ProxyError('STR_ERR_ROUTE_UNKNOWN', `no route with id "${routeId}"`, { status: 404 });
+    if (tenant !== null && !this.config.tenants.has(tenant)) throw new ProxyError('STR_ERR_TENANT_UNKNOWN', `no tenant "${tenant}" (known: ${[...this.config.tenants.keys()].join(', ')})`, { status: 404 });
+    const scope = routeId === null ? '*' : tenant === null ? routeId : `${routeId}:${tenant}`;
+    await this.store.setGateControl(scope, on, actor, reason);
+    this.logger.info({ scope, on, actor, reason }, routeId === null ? (on ? 'gates paused' : 'gates resumed') : on ? 'route frozen' : 'route unfrozen');
+  }
+
+  /** One gate evaluation now (the timer calls it every gates.intervalMs); never two at once. */
+  async evaluateGates(): Promise<GateMove[]> {
+    if (this.gateRunning || this.stopping) return [];
+    this.gateRunning = true;
+    try {
+      return await this.gates.tick();
+    } catch (err) {
+      this.logger.warn({ err }, 'gate evaluation failed');
+      return [];
+    } finally {
+      this.gateRunning = false;
+    }
+  }
+
+  private async gateMove(m: GateMove, expected: ModeSetting | null): Promise<boolean> {
+    const change = await this.store.setModeIf({ routeId: m.routeId, scope: m.tenant, setting: m.to, actor: 'gate', reason: m.reason, source: 'gate' }, expected);
+    if (!change) return false;
+    this.metrics.gateMoves.labels(m.routeId, m.tenant, m.kind).inc();
+    this.logger.warn({ change }, m.kind === 'rollback' ? 'gate rolled a route back' : 'gate promoted a route');
+    await this.refreshModes();
+    return true;
+  }
+
+  private redactor(): Redactor {
+    if (this.redact?.config !== this.config) this.redact = { config: this.config, r: redactor(this.config.config.shadow.redact) };
+    return this.redact.r;
+  }
+
   /** SIGTERM: drain the data plane, then close everything. Safe to call twice. */
   stop(drainMs = this.config.config.drain.timeoutMs): Promise<void> {
     this.stopping ??= (async () => {
       this.watcher?.close();
       if (this.filePoll) clearInterval(this.filePoll);
+      if (this.gateTimer) clearInterval(this.gateTimer);
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       this.mirror.close();
       if (this.admin) await this.admin.close();

@@ -25,6 +25,8 @@ export interface ShadowExchange {
   readonly primary: CapturedResponse;
   /** The extracted service's answer, or why there is none. */
   readonly shadow: CapturedResponse | { readonly error: string; readonly ms: number };
+  /** A second answer of the monolith to the same read (sampled), to learn noise in flight. */
+  readonly primaryAgain?: CapturedResponse;
 }
 
 /** Where finished exchanges go. The parity issue plugs its comparison in here. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Dispatcher } from 'undici';
+import type { CircuitBreaker } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
 import type { CapturedResponse, ShadowExchange, ShadowSink } from './exchange';
 
@@ -21,6 +22,10 @@ export interface ShadowJob {
   readonly body: Buffer | null;
   /** The primary's answer, captured as it streamed to the client. */
   readonly primary: CapturedResponse;
+  /** The service's breaker: told how the copy went (a copy may be its half-open probe). */
+  readonly breaker?: CircuitBreaker;
+  /** Ask the monolith again (a read, sampled) so the parity engine can learn its noise. */
+  readonly again?: { readonly dispatcher: Dispatcher; readonly headers: string[] };
 }
 
 /**
@@ -52,6 +57,7 @@ export class ShadowMirror {
   submit(job: ShadowJob): void {
     if (this.closed || this.waiting.length >= this.options.queue) {
       this.metrics.shadow.labels(job.route, 'dropped_queue_full').inc();
+      job.breaker?.release();
       return;
     }
     this.waiting.push(job);
@@ -61,7 +67,7 @@ export class ShadowMirror {
   /** Stops taking copies; those in flight finish or time out. */
   close(): void {
     this.closed = true;
-    this.waiting.length = 0;
+    for (const job of this.waiting.splice(0)) job.breaker?.release();
   }
 
   private pump(): void {
@@ -77,16 +83,31 @@ export class ShadowMirror {
   }
 
   private async send(job: ShadowJob): Promise<void> {
-    const started = performance.now();
+    const copy = await this.fetch(job.dispatcher, job.method, job.path, job.headers, job.body);
     let shadow: ShadowExchange['shadow'];
+    if ('error' in copy) {
+      this.metrics.shadow.labels(job.route, copy.timeout ? 'timeout' : 'error').inc();
+      shadow = { error: copy.error, ms: copy.ms };
+    } else {
+      this.metrics.shadow.labels(job.route, 'completed').inc();
+      shadow = copy;
+    }
+    if ('error' in shadow || shadow.status >= 500) job.breaker?.failure();
+    else job.breaker?.success();
+    let primaryAgain: CapturedResponse | undefined;
+    if (job.again) {
+      const again = await this.fetch(job.again.dispatcher, job.method, job.path, job.again.headers, null);
+      if (!('error' in again)) primaryAgain = again;
+    }
+    const primary = job.primary;
+    this.deliver({ job, primary, shadow, primaryAgain });
+  }
+
+  /** One copy, capped and timed; never throws. */
+  private async fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CapturedResponse | { error: string; timeout: boolean; ms: number }> {
+    const started = performance.now();
     try {
-      const res = await job.dispatcher.request({
-        method: job.method as Dispatcher.HttpMethod,
-        path: job.path,
-        headers: job.headers,
-        body: job.body,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
-      });
+      const res = await dispatcher.request({ method: method as Dispatcher.HttpMethod, path, headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
       const chunks: Buffer[] = [];
       let size = 0;
       let truncated = false;
@@ -99,14 +120,14 @@ export class ShadowMirror {
         chunks.push(chunk);
         size += chunk.length;
       }
-      shadow = { status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body: Buffer.concat(chunks), truncated, ms: performance.now() - started };
-      this.metrics.shadow.labels(job.route, 'completed').inc();
+      return { status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body: Buffer.concat(chunks), truncated, ms: performance.now() - started };
     } catch (err) {
       const timeout = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
-      this.metrics.shadow.labels(job.route, timeout ? 'timeout' : 'error').inc();
-      shadow = { error: timeout ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message, ms: performance.now() - started };
+      return { error: timeout ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message, timeout, ms: performance.now() - started };
     }
-    const primary = job.primary;
+  }
+
+  private deliver({ job, primary, shadow, primaryAgain }: { job: ShadowJob; primary: CapturedResponse; shadow: ShadowExchange['shadow']; primaryAgain: CapturedResponse | undefined }): void {
     const exchange: ShadowExchange = {
       id: crypto.randomUUID(),
       at: new Date().toISOString(),
@@ -116,6 +137,7 @@ export class ShadowMirror {
       request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body: job.body },
       primary,
       shadow,
+      ...(primaryAgain ? { primaryAgain } : {}),
     };
     for (const sink of this.sinks) {
       try {

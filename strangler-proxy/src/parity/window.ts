@@ -1,0 +1,60 @@
+/** Counters of one route and tenant over sliding windows: one bucket per second, ten minutes kept. */
+export interface Counts {
+  /** Shadow comparisons made. */
+  samples: number;
+  mismatches: number;
+  /** Comparisons that matched only because learned noise was left out. */
+  noiseFiltered: number;
+  /** Shadow copies that failed, timed out or answered 5xx. */
+  shadowErrors: number;
+  /** Primary answers that were 5xx. */
+  primaryErrors: number;
+  /** Requests the extracted service served (canary, extracted), and how many of those failed. */
+  served: number;
+  servedErrors: number;
+  primaryMs: number;
+  shadowMs: number;
+}
+
+const zero = (): Counts => ({ samples: 0, mismatches: 0, noiseFiltered: 0, shadowErrors: 0, primaryErrors: 0, served: 0, servedErrors: 0, primaryMs: 0, shadowMs: 0 });
+
+export const WINDOW_SECONDS = 600;
+
+export class SlidingCounts {
+  private readonly buckets: Array<{ second: number; c: Counts }> = [];
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Adds to the current second's bucket. */
+  add(delta: Partial<Counts>): void {
+    const second = Math.floor(this.now() / 1000);
+    let last = this.buckets[this.buckets.length - 1];
+    if (!last || last.second !== second) {
+      last = { second, c: zero() };
+      this.buckets.push(last);
+      while (this.buckets.length > 0 && this.buckets[0]!.second <= second - WINDOW_SECONDS) this.buckets.shift();
+    }
+    for (const k in delta) last.c[k as keyof Counts] += delta[k as keyof Counts]!;
+  }
+
+  /** Sums over the last `windowMs`, and only from `sinceMs` on when given. */
+  sum(windowMs: number, sinceMs = 0): Counts {
+    const from = Math.max(Math.floor((this.now() - windowMs) / 1000), Math.floor(sinceMs / 1000));
+    const out = zero();
+    for (const b of this.buckets) {
+      if (b.second < from) continue;
+      for (const k in b.c) out[k as keyof Counts] += b.c[k as keyof Counts];
+    }
+    return out;
+  }
+}
+
+export function rates(c: Counts) {
+  return {
+    mismatchRate: c.samples === 0 ? 0 : c.mismatches / c.samples,
+    shadowErrorRate: c.samples + c.shadowErrors === 0 ? 0 : c.shadowErrors / (c.samples + c.shadowErrors),
+    servedErrorRate: c.served === 0 ? 0 : c.servedErrors / c.served,
+    primaryMsAvg: c.samples === 0 ? 0 : c.primaryMs / c.samples,
+    shadowMsAvg: c.samples === 0 ? 0 : c.shadowMs / c.samples,
+  };
+}

@@ -1,0 +1,135 @@
+import type { ProxyConfigInput } from '../src/config/schema';
+import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
+
+/**
+ * Shadow parity in flight and the gates it feeds, over a real proxy, a real
+ * control store and real upstreams: promotion from shadow through a canary
+ * step to extracted after enough clean samples, rollback on a spike (errors
+ * while extracted, mismatches while shadowing), freeze and pause, every
+ * automatic move in the audit log with its figures.
+ */
+describe('parity gates', () => {
+  let monolith: Upstream;
+  let service: Upstream;
+  let store: Awaited<ReturnType<typeof controlStore>>;
+  let proxy: TestProxy;
+  let behaviour: 'same' | 'different' | 'failing' = 'same';
+  let n = 0;
+
+  const room = (id: string, name: string, rid: string) => JSON.stringify({ id: Number(id), name, request_id: rid, email: 'client@bank.example' });
+
+  beforeAll(async () => {
+    monolith = await startUpstream('monolith', (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(room(req.url!.split('/').pop()!, 'FX desk', `m-${++n}`));
+    });
+    service = await startUpstream('service', (req, res) => {
+      if (behaviour === 'failing') {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        return void res.end('{"error":{"code":"boom"}}');
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(room(req.url!.split('/').pop()!, behaviour === 'different' ? 'fx desk' : 'FX desk', `s-${++n}`));
+    });
+    store = await controlStore();
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await monolith?.close();
+    await service?.close();
+    await store?.drop();
+  });
+
+  const config = (): ProxyConfigInput =>
+    baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
+      services: { messaging: { url: service.url } },
+      shadow: { noiseSampleRate: 1, redact: { jsonPaths: ['$.email'] } },
+      gates: { intervalMs: 100 },
+      routes: [
+        {
+          id: 'rooms-read',
+          match: { method: 'GET', path: '/api/rooms/:id' },
+          service: 'messaging',
+          mode: 'monolith',
+          tenants: { acme: { mode: 'shadow' } },
+          canary: { stickyBy: 'header', header: 'x-client' },
+          gate: { promote: { minSamples: 20, maxMismatchRate: 0.05, maxErrorRate: 0.05, canarySteps: [50] }, rollback: { windowMs: 10_000, minSamples: 6, maxMismatchRate: 0.3, maxErrorRate: 0.3 } },
+        },
+      ],
+    });
+
+  const traffic = async (count: number, tenant = 'acme') => {
+    for (let i = 0; i < count; i++) {
+      const r = await get(`${proxy.url}/api/rooms/${i % 5}`, `${tenant}.localhost`, { headers: { authorization: 'Bearer secret-of-the-client', 'x-client': `client-${i}-${n}` } });
+      expect(r.status).toBe(200);
+    }
+  };
+  const modeOf = async (tenant: string) => (await admin(proxy, 'GET', '/routes/rooms-read')).json.tenants[tenant];
+  const until = async (tenant: string, want: object, feed: () => Promise<void>) =>
+    eventually(async () => {
+      await feed();
+      const m = await modeOf(tenant);
+      return JSON.stringify(m) === JSON.stringify(want) ? m : undefined;
+    }, 30_000, 50);
+
+  it('promotes a clean route from shadow through canary to extracted, learning the noise, with the figures in the audit log', async () => {
+    proxy = await startProxy(config());
+    await until('acme', { mode: 'canary', percent: 50 }, () => traffic(5));
+    await until('acme', { mode: 'extracted' }, () => traffic(10));
+    expect(await modeOf('globex')).toEqual({ mode: 'monolith' }); // gates move tenants one by one; globex never shadowed
+    const history = (await admin(proxy, 'GET', '/routes/rooms-read/history')).json.data as Array<{ source: string; actor: string; reason: string; scope: string; next: object }>;
+    const moves = history.filter((h) => h.source === 'gate').reverse();
+    expect(moves.map((m) => [m.scope, m.next])).toEqual([
+      ['acme', { mode: 'canary', percent: 50 }],
+      ['acme', { mode: 'extracted' }],
+    ]);
+    expect(moves[0]!.actor).toBe('gate');
+    expect(moves[0]!.reason).toMatch(/^gate promote: \d+ shadow comparisons, mismatch rate 0\.0 % <= 5\.0 %, extracted error rate 0\.0 % <= 5\.0 % \(\d+ matched after learned noise\)$/);
+    expect(moves[1]!.reason).toMatch(/^gate promote: canary 50 %: \d+ requests served by the extracted service, error rate 0\.0 % <= 5\.0 %$/);
+    const parity = (await admin(proxy, 'GET', '/parity')).json;
+    expect(parity.noise[0].learned.map((l: { path: string }) => l.path)).toEqual(['$.request_id']);
+    expect((await admin(proxy, 'GET', '/metrics')).text).toMatch(/strangler_proxy_gate_moves_total\{route="rooms-read",tenant="acme",kind="promote"\} 2/);
+  });
+
+  it('rolls an extracted route back to the monolith at once when the service starts failing', async () => {
+    behaviour = 'failing';
+    await until('acme', { mode: 'monolith' }, () => traffic(3)); // the client never saw the 500s: fallback answered
+    const last = (await admin(proxy, 'GET', '/routes/rooms-read/history')).json.data[0];
+    expect(last.source).toBe('gate');
+    expect(last.reason).toMatch(/^gate rollback: extracted error rate \d+\.\d % > 30\.0 % over \d+ requests it served in 10 s$/);
+    behaviour = 'same';
+  });
+
+  it('rolls a shadowed route back on a mismatch spike, and keeps redacted samples of the mismatches', async () => {
+    expect((await admin(proxy, 'PUT', '/routes/rooms-read/mode', { mode: 'shadow', tenant: 'acme', reason: 'try again' })).status).toBe(200);
+    behaviour = 'different';
+    await until('acme', { mode: 'monolith' }, () => traffic(3));
+    expect((await admin(proxy, 'GET', '/routes/rooms-read/history')).json.data[0].reason).toMatch(/^gate rollback: mismatch rate \d+\.\d % > 30\.0 % over \d+ shadow comparisons in 10 s$/);
+    const samples = (await admin(proxy, 'GET', '/parity/mismatches?route=rooms-read&tenant=acme')).json.data;
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples[0].differences).toEqual([{ path: '$.name', kind: 'value', primary: 'FX desk', candidate: 'fx desk' }]);
+    expect(samples[0].request.headers.authorization).toBe('[redacted]');
+    expect(JSON.parse(samples[0].primary.body).email).toBe('[redacted]');
+    behaviour = 'same';
+  });
+
+  it('moves nothing while a route is frozen or the gates are paused, and resumes after', async () => {
+    expect((await admin(proxy, 'POST', '/routes/rooms-read/freeze', { tenant: 'acme', reason: 'audit week' })).status).toBe(200);
+    expect((await admin(proxy, 'PUT', '/routes/rooms-read/mode', { mode: 'shadow', tenant: 'acme', reason: 'watch only' })).status).toBe(200);
+    await traffic(40);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await modeOf('acme')).toEqual({ mode: 'shadow' });
+    expect((await admin(proxy, 'POST', '/gates/pause', { reason: 'incident' })).status).toBe(200);
+    expect((await admin(proxy, 'POST', '/routes/rooms-read/unfreeze', { tenant: 'acme', reason: 'audit done' })).status).toBe(200);
+    await traffic(10);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await modeOf('acme')).toEqual({ mode: 'shadow' });
+    expect((await admin(proxy, 'GET', '/gates')).json.paused).toBe(true);
+    expect((await admin(proxy, 'POST', '/gates/resume', { reason: 'incident over' })).status).toBe(200);
+    await until('acme', { mode: 'canary', percent: 50 }, () => traffic(5));
+    const refused = await admin(proxy, 'POST', '/routes/rooms-read/freeze', { tenant: 'acme' });
+    expect(refused.status).toBe(400);
+    expect(refused.json.error.message).toMatch(/reason/);
+  });
+});
