@@ -1,5 +1,8 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import type { ProxyConfigInput } from '../src/config/schema';
-import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
+import { WRITE_TOKEN, admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 /**
  * Shadow parity in flight and the gates it feeds, over a real proxy, a real
@@ -131,5 +134,18 @@ describe('parity gates', () => {
     const refused = await admin(proxy, 'POST', '/routes/rooms-read/freeze', { tenant: 'acme' });
     expect(refused.status).toBe(400);
     expect(refused.json.error.message).toMatch(/reason/);
+  });
+
+  it('is driven from the CLI too: freeze, pause, status, parity figures and mismatches', async () => {
+    const run = promisify(execFile);
+    const cli = async (...args: string[]) => (await run(process.execPath, [path.resolve(__dirname, '../../cli/bin/strangler.cjs'), ...args], { env: { ...process.env, STRANGLER_ADMIN_URL: proxy.admin, STRANGLER_ADMIN_TOKEN: WRITE_TOKEN } })).stdout;
+    expect(await cli('routes', 'freeze', 'rooms-read', '--tenant', 'globex', '--reason', 'not yet')).toBe('rooms-read [globex]: frozen (no automatic moves)\n');
+    expect(await cli('gates', 'pause', '--reason', 'maintenance')).toBe('gates paused\n');
+    const status = await cli('gates', 'status');
+    expect(status).toMatch(/^gates: PAUSED\n {2}paused by ops:[\w.@-]+ at \S+: maintenance\n {2}frozen rooms-read:globex by ops:[\w.@-]+ at \S+: not yet\n$/);
+    expect(await cli('gates', 'resume', '--reason', 'done')).toBe('gates resumed\n');
+    expect(await cli('routes', 'unfreeze', 'rooms-read', '--tenant', 'globex', '--reason', 'ok')).toBe('rooms-read [globex]: unfrozen\n');
+    expect(await cli('parity', 'status')).toMatch(/^rooms-read \[acme\]: \d+ compared, \d+ mismatch \(\d+\.\d %\)/m);
+    expect(await cli('parity', 'mismatches', '--route', 'rooms-read', '--limit', '1')).toMatch(/rooms-read \[acme\] GET \/api\/rooms\/\d: monolith 200, extracted 200\n {4}\$\.name \(value\): "FX desk" -> "fx desk"/);
   });
 });

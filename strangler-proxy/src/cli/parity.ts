@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import type { MismatchRecord, ParityStats } from '../parity/shadow-parity';
+import { adminTarget } from './routes';
 import { loadConfigFile } from '../config/compile';
 import { readCorpus } from '../parity/corpus';
 import { compareTableData, formatDataParity } from '../parity/data';
@@ -78,6 +80,41 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
       });
       console.log(o.json ? JSON.stringify(report, null, 2) : formatDataParity(report));
       if (!report.equal) process.exitCode = 1;
+    });
+  parity
+    .command('status')
+    .description("shadow parity figures per route and tenant, from the running proxy's admin API")
+    .option('--window <seconds>', 'sliding window', positive, 300)
+    .option('--admin-url <url>', 'admin API (env STRANGLER_ADMIN_URL, default http://127.0.0.1:18090)')
+    .option('--token <token>', 'admin bearer token (env STRANGLER_ADMIN_TOKEN, or STRANGLER_ADMIN_TOKEN_FILE)')
+    .option('--json', 'print JSON')
+    .action(async (o: { window: number; json?: boolean }, cmd: Command) => {
+      const out = await adminTarget(cmd, repoRoot).call<{ data: ParityStats[]; noise: Array<{ route: string; learned: Array<{ path: string; seen: number; samples: number }> }> }>('GET', `/parity?windowMs=${o.window * 1000}`);
+      if (o.json) return void console.log(JSON.stringify(out, null, 2));
+      if (out.data.length === 0) console.log('no shadow traffic compared yet');
+      for (const s of out.data) {
+        console.log(
+          `${s.route} [${s.tenant}]: ${s.samples} compared, ${s.mismatches} mismatch (${(s.mismatchRate * 100).toFixed(1)} %), ${s.noiseFiltered} noise-filtered, shadow errors ${s.shadowErrors}, extracted served ${s.served} (${s.servedErrors} failed), avg ${s.primaryMsAvg.toFixed(1)} / ${s.shadowMsAvg.toFixed(1)} ms`,
+        );
+      }
+      for (const n of out.noise) console.log(`learned noise on ${n.route}: ${n.learned.map((l) => `${l.path} (${l.seen}/${l.samples})`).join(', ')}`);
+    });
+  parity
+    .command('mismatches')
+    .description('sampled shadow mismatches from the control store, newest first')
+    .option('--route <id>', 'one route')
+    .option('--tenant <name>', 'one tenant')
+    .option('--limit <n>', 'how many', positive, 10)
+    .option('--admin-url <url>', 'admin API (env STRANGLER_ADMIN_URL, default http://127.0.0.1:18090)')
+    .option('--token <token>', 'admin bearer token (env STRANGLER_ADMIN_TOKEN, or STRANGLER_ADMIN_TOKEN_FILE)')
+    .action(async (o: { route?: string; tenant?: string; limit: number }, cmd: Command) => {
+      const q = new URLSearchParams({ limit: String(o.limit), ...(o.route ? { route: o.route } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
+      const out = await adminTarget(cmd, repoRoot).call<{ data: Array<MismatchRecord & { id: number; at: string }> }>('GET', `/parity/mismatches?${q}`);
+      if (out.data.length === 0) console.log('no mismatch recorded');
+      for (const m of out.data) {
+        console.log(`#${m.id} ${m.at} ${m.routeId} [${m.tenant}] ${m.request.method} ${m.request.path}: monolith ${m.primary.status}, extracted ${m.shadow.status}`);
+        for (const d of m.differences) console.log(`    ${d.path} (${d.kind}): ${JSON.stringify(d.primary)} -> ${JSON.stringify(d.candidate)}`);
+      }
     });
   return parity;
 }

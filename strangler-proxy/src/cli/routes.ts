@@ -19,7 +19,7 @@ interface RouteView {
 export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:18090';
 
 /** Where the CLI finds the admin API and its token: flags, then environment, then the demo's token file. */
-function adminTarget(cmd: Command, repoRoot: string): AdminClient {
+export function adminTarget(cmd: Command, repoRoot: string): AdminClient {
   const o = cmd.optsWithGlobals<{ adminUrl?: string; token?: string }>();
   const url = (o.adminUrl ?? process.env.STRANGLER_ADMIN_URL ?? DEFAULT_ADMIN_URL).replace(/\/$/, '');
   let token = o.token ?? process.env.STRANGLER_ADMIN_TOKEN;
@@ -114,6 +114,42 @@ export function registerRoutesCommands(program: Command, repoRoot: string): void
       console.log(formatChange(out.change));
       console.log(`now: ${out.route.summary}`);
     });
+
+  for (const [verb, on] of [['freeze', true], ['unfreeze', false]] as const) {
+    routes
+      .command(`${verb} <route>`)
+      .description(on ? 'stop parity gates from moving this route automatically (for every tenant, or one)' : 'let parity gates move this route again')
+      .option('--tenant <tenant>', 'only this tenant')
+      .addOption(new Option('--reason <text>', 'why (goes into the log)').makeOptionMandatory())
+      .action(async (id: string, opts: { tenant?: string; reason: string }, cmd: Command) => {
+        await adminTarget(cmd, repoRoot).call('POST', `/routes/${encodeURIComponent(id)}/${verb}`, { reason: opts.reason, ...(opts.tenant ? { tenant: opts.tenant } : {}) });
+        console.log(`${id}${opts.tenant ? ` [${opts.tenant}]` : ''}: ${on ? 'frozen (no automatic moves)' : 'unfrozen'}`);
+      });
+  }
+
+  const gates = program
+    .command('gates')
+    .description('parity gates: automatic promotion and rollback of routes')
+    .option('--admin-url <url>', `admin API (env STRANGLER_ADMIN_URL, default ${DEFAULT_ADMIN_URL})`)
+    .option('--token <token>', 'admin bearer token (env STRANGLER_ADMIN_TOKEN, or STRANGLER_ADMIN_TOKEN_FILE)');
+  gates
+    .command('status')
+    .description('whether gates are paused, and which routes are frozen')
+    .action(async (_o: unknown, cmd: Command) => {
+      const s = await adminTarget(cmd, repoRoot).call<{ paused: boolean; controls: Array<{ scope: string; actor: string; reason: string; at: string }> }>('GET', '/gates');
+      console.log(s.paused ? 'gates: PAUSED' : 'gates: running');
+      for (const c of s.controls) console.log(`  ${c.scope === '*' ? 'paused' : `frozen ${c.scope}`} by ${c.actor} at ${c.at}: ${c.reason}`);
+    });
+  for (const [verb, on] of [['pause', true], ['resume', false]] as const) {
+    gates
+      .command(verb)
+      .description(on ? 'stop every automatic move at once' : 'let gates move routes again')
+      .addOption(new Option('--reason <text>', 'why (goes into the log)').makeOptionMandatory())
+      .action(async (opts: { reason: string }, cmd: Command) => {
+        await adminTarget(cmd, repoRoot).call('POST', `/gates/${verb}`, { reason: opts.reason });
+        console.log(on ? 'gates paused' : 'gates resumed');
+      });
+  }
 
   routes
     .command('history <route>')
