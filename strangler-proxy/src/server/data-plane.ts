@@ -16,6 +16,7 @@ import { effectiveMode, type ModeOverrides } from '../routes/modes';
 import type { CompiledRoute } from '../routes/table';
 import type { CapturedResponse } from '../shadow/exchange';
 import type { ShadowMirror } from '../shadow/mirror';
+import type { CorpusCapture } from '../parity/capture';
 import { hostName, resolveTenant } from '../tenancy/resolve';
 import { BodyTooLarge, bodyPlan, prefixed, readBody } from './request-body';
 
@@ -36,13 +37,8 @@ export interface DataPlaneDeps {
   readonly logger: Logger;
   /** Told of every answer on a matched route (parity gates count what the extracted service served). */
   readonly served?: (route: string, tenant: string, servedBy: string, status: number) => void;
-  /** Told of every answer on a matched route with the request (corpus capture); absent when capture is off. */
-  readonly capture?: ((route: string, tenant: string, req: { method: string; path: string; headers: Readonly<Record<string, string | string[] | undefined>> }) => CaptureSlot | null) | null;
-}
-
-/** A sampled request being captured: it gets the request body and the monolith's answer once known. */
-export interface CaptureSlot {
-  done(body: Buffer | null, response: { status: number; headers: Readonly<Record<string, string | string[]>>; body: Buffer; ms: number } | null): void;
+  /** Corpus capture: asked per matched request whether to record it; absent or null when capture is off. */
+  readonly capture?: () => CorpusCapture | null;
 }
 
 export interface ServerLimits {
@@ -273,27 +269,59 @@ export class DataPlane {
     }
 
     if (setting?.mode === 'shadow' && route && service) {
-      const shadowBody = await this.shadowBody(route, service, req, body, routing);
-      if (shadowBody !== false) {
-        const capture = captureResponse(config.config.shadow.maxBodyBytes);
-        const outcome = await forwardOnce(res, monolithAttempt(shadowBody.primary), { via: fwd.via, requestId, retryable: () => false, observe: capture.observer });
+      const plan = await this.shadowBody(route, service, req, body, routing);
+      // The body may have been read (in part) to copy it: from here on, forward what the plan says.
+      body = plan.primary;
+      if (plan.mirror) {
+        const seen = captureResponse(config.config.shadow.maxBodyBytes);
+        const outcome = await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
         finish(outcome, 'monolith');
         // The copy leaves once the client has its answer: on a busy machine
         // it must not even compete with the primary for the CPU.
-        const primary = capture.result(outcome);
-        if (primary !== null) {
-          const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
-          if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-          const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: monolithAttempt(null).headers } : undefined;
-          this.deps.mirror.submit({ ...serviceAttempt(service, shadowBody.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: shadowBody.copy, primary, breaker: this.deps.breaker(service.name), ...(again ? { again } : {}) });
-        } else {
+        const primary = seen.result(outcome);
+        if (primary === null) {
           this.deps.breaker(service.name).release();
+          return;
         }
+        const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
+        if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
+        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: monolithAttempt(null).headers } : undefined;
+        this.deps.mirror.submit({ ...serviceAttempt(service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, breaker: this.deps.breaker(service.name), ...(again ? { again } : {}) });
+        const corpus = this.deps.capture?.();
+        if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
         return;
       }
     }
 
+    // Corpus capture: a sampled request is recorded with the monolith's answer (its body read first, up to the cap).
+    const corpus = route ? this.deps.capture?.() : null;
+    if (corpus && route && corpus.take(route.id)) {
+      let copy: Buffer | null = null;
+      let whole = true;
+      if (Buffer.isBuffer(body)) copy = body;
+      else if (body !== null && body !== req) whole = false; // already read in part (a shadow copy that did not fit): not recorded
+      else if (body !== null) {
+        const read = await readBody(req, Number.MAX_SAFE_INTEGER, config.config.shadow.maxBodyBytes);
+        whole = read.complete;
+        body = read.complete ? Buffer.concat(read.chunks, read.size) : prefixed(read.chunks, req);
+        copy = read.complete ? (body as Buffer) : null;
+      }
+      const seen = captureResponse(config.config.shadow.maxBodyBytes);
+      const outcome = await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
+      finish(outcome, 'monolith');
+      const answer = seen.result(outcome);
+      if (whole && answer && !answer.truncated) this.record(corpus, route.id, who.tenant, req, url, copy, answer);
+      return;
+    }
     finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+  }
+
+  private record(corpus: CorpusCapture, route: string, tenant: string, req: IncomingMessage, url: string, body: Buffer | null, response: CapturedResponse): void {
+    try {
+      corpus.record({ route, tenant, method: req.method!, path: url, headers: req.headers, body, response });
+    } catch (err) {
+      this.deps.logger.warn({ err }, 'corpus capture failed');
+    }
   }
 
   // Pools by config object: a reload brings new objects, and the lookup stays one WeakMap hit.
@@ -334,40 +362,47 @@ export class DataPlane {
    * Decides whether this request may be mirrored and with what body. Returns
    * false (counted) when it may not, else the primary's body and the copy's.
    */
+  /**
+   * Decides whether this request is mirrored and with what body: `primary`
+   * is what the monolith must now be sent (a streamed body read in part is
+   * put back in front of the rest), `copy` what the service gets.
+   */
   private async shadowBody(
     route: CompiledRoute,
     service: CompiledService,
     req: IncomingMessage,
     body: Attempt['body'],
     routing: Routing,
-  ): Promise<{ primary: Attempt['body']; copy: Buffer | null } | false> {
+  ): Promise<{ mirror: true; primary: Attempt['body']; copy: Buffer | null } | { mirror: false; primary: Attempt['body'] }> {
     const shadowCfg = routing.config.config.shadow;
     const count = (outcome: string) => this.deps.metrics.shadow.labels(route.id, outcome).inc();
     if (!SAFE.has(req.method!) && !(route.mirrorWrites && service.dryRunHeader)) {
       count('skipped_write');
-      return false;
+      return { mirror: false, primary: body };
+    }
+    let copy: Buffer | null = null;
+    if (Buffer.isBuffer(body)) {
+      if (body.length > shadowCfg.maxBodyBytes) {
+        count('skipped_body_too_large');
+        return { mirror: false, primary: body };
+      }
+      copy = body;
+    } else if (body !== null) {
+      // A streamed body: read up to the mirror cap; past it, the primary gets what was read and then the rest.
+      const read = await readBody(req, Number.MAX_SAFE_INTEGER, shadowCfg.maxBodyBytes);
+      if (!read.complete) {
+        count('skipped_body_too_large');
+        return { mirror: false, primary: prefixed(read.chunks, req) };
+      }
+      copy = Buffer.concat(read.chunks, read.size);
+      body = copy;
     }
     // allow(), not state: once open long enough, a copy is the probe that finds the service healthy again.
     if (!this.deps.breaker(service.name).allow()) {
       count('skipped_breaker_open');
-      return false;
+      return { mirror: false, primary: body };
     }
-    if (body === null) return { primary: null, copy: null };
-    if (Buffer.isBuffer(body)) {
-      if (body.length > shadowCfg.maxBodyBytes) {
-        count('skipped_body_too_large');
-        return false;
-      }
-      return { primary: body, copy: body };
-    }
-    // A streamed body: read up to the mirror cap; past it, the primary gets the rest streamed.
-    const read = await readBody(req, Number.MAX_SAFE_INTEGER, shadowCfg.maxBodyBytes);
-    const copy = Buffer.concat(read.chunks, read.size);
-    if (!read.complete) {
-      count('skipped_body_too_large');
-      return false;
-    }
-    return { primary: copy, copy };
+    return { mirror: true, primary: body, copy };
   }
 
   private refuse(req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {

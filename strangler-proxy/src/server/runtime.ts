@@ -15,6 +15,7 @@ import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
 import { RecentExchanges, type ShadowSink } from '../shadow/exchange';
 import { ShadowMirror } from '../shadow/mirror';
 import { GateEvaluator, type GateMove } from '../parity/gates';
+import { CorpusCapture } from '../parity/capture';
 import { redactor, type Redactor } from '../parity/redact';
 import { ShadowParity, type ParityStats } from '../parity/shadow-parity';
 import { startAdmin, type AdminServer } from './admin';
@@ -59,6 +60,8 @@ export class ProxyRuntime {
   private gateTimer: NodeJS.Timeout | null = null;
   private gateRunning = false;
   private redact: { config: CompiledConfig; r: Redactor } | null = null;
+  private corpus: CorpusCapture | null = null;
+  private corpusOf: CompiledConfig | null = null;
   private dataPlane!: DataPlane;
   private admin!: AdminServer;
   private state: Routing;
@@ -134,6 +137,7 @@ export class ProxyRuntime {
         metrics: this.metrics,
         logger: this.logger,
         served: (route, tenant, servedBy, status) => this.parity.served(route, tenant, servedBy, status),
+        capture: () => this.capture(),
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
@@ -305,6 +309,22 @@ export class ProxyRuntime {
     return true;
   }
 
+  /** The corpus capture of the current config (null when capture.file is not set). */
+  private capture(): CorpusCapture | null {
+    if (this.corpusOf === this.config) return this.corpus;
+    this.corpusOf = this.config;
+    const c = this.config.config.capture;
+    if (!c.file) {
+      this.corpus?.close();
+      this.corpus = null;
+      return null;
+    }
+    const settings = { file: path.resolve(path.dirname(this.options.configFile), c.file), sampleRate: c.sampleRate, maxPerRoute: c.maxPerRoute };
+    if (!this.corpus) this.corpus = new CorpusCapture(settings, () => this.redactor());
+    else this.corpus.reconfigure(settings);
+    return this.corpus;
+  }
+
   private redactor(): Redactor {
     if (this.redact?.config !== this.config) this.redact = { config: this.config, r: redactor(this.config.config.shadow.redact) };
     return this.redact.r;
@@ -318,6 +338,7 @@ export class ProxyRuntime {
       if (this.gateTimer) clearInterval(this.gateTimer);
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       this.mirror.close();
+      this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
       await this.store.close();

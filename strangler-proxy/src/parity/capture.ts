@@ -1,0 +1,85 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { corpusBody, type CorpusEntry } from './corpus';
+import type { Redactor } from './redact';
+
+export interface CaptureSettings {
+  readonly file: string;
+  readonly sampleRate: number;
+  readonly maxPerRoute: number;
+}
+
+/** Request headers worth replaying; the rest (hop-by-hop, proxy-set, tracing) would only add noise. */
+const DROP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'upgrade', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via', 'traceparent', 'tracestate', 'x-request-id']);
+
+/**
+ * Records a sampled share of real requests, per route, with the monolith's
+ * answer, as corpus lines for `strangler parity run`: credentials and the
+ * configured JSON paths redacted, at most maxPerRoute lines per route, one
+ * line per write() so a crash never leaves half a line.
+ */
+export class CorpusCapture {
+  private readonly perRoute = new Map<string, number>();
+  private fd: number | null = null;
+  private written = 0;
+
+  constructor(
+    private settings: CaptureSettings,
+    private readonly redactor: () => Redactor,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get lines(): number {
+    return this.written;
+  }
+
+  reconfigure(settings: CaptureSettings): void {
+    if (settings.file !== this.settings.file) this.close();
+    this.settings = settings;
+  }
+
+  /** Whether to record this request (sampling and the per-route cap). */
+  take(route: string): boolean {
+    if ((this.perRoute.get(route) ?? 0) >= this.settings.maxPerRoute) return false;
+    return this.random() < this.settings.sampleRate;
+  }
+
+  record(entry: { route: string; tenant: string; method: string; path: string; headers: Readonly<Record<string, string | string[] | undefined>>; body: Buffer | null; response: { status: number; headers: Readonly<Record<string, string | string[]>>; body: Buffer; ms: number } | null }): void {
+    const r = this.redactor();
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(entry.headers)) if (v !== undefined && !DROP.has(k) && !k.startsWith('x-strangler-')) headers[k] = Array.isArray(v) ? v.join(', ') : (v as string);
+    const line: CorpusEntry = {
+      method: entry.method,
+      path: entry.path,
+      headers: r.headers(headers) as Record<string, string>,
+      body: corpusBody(r.body(entry.body)),
+      tenant: entry.tenant,
+      route: entry.route,
+      at: new Date().toISOString(),
+      ...(entry.response
+        ? { response: { status: entry.response.status, headers: r.headers(pickResponseHeaders(entry.response.headers)) as Record<string, string>, body: corpusBody(r.body(entry.response.body)), ms: Math.round(entry.response.ms * 100) / 100 } }
+        : {}),
+    };
+    if (this.fd === null) {
+      fs.mkdirSync(path.dirname(this.settings.file), { recursive: true });
+      this.fd = fs.openSync(this.settings.file, 'a');
+    }
+    fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    this.perRoute.set(entry.route, (this.perRoute.get(entry.route) ?? 0) + 1);
+    this.written++;
+  }
+
+  close(): void {
+    if (this.fd !== null) fs.closeSync(this.fd);
+    this.fd = null;
+  }
+}
+
+function pickResponseHeaders(h: Readonly<Record<string, string | string[]>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of ['content-type', 'location', 'etag', 'cache-control']) {
+    const v = h[k];
+    if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
