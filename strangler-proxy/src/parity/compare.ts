@@ -1,4 +1,4 @@
-import { anyPath, compilePath, formatPath, type Segment } from './json-path';
+import { anyPath, compilePath, compileSegments, formatPath, type Segment } from './json-path';
 
 /** What two answers are compared under. Every field is optional; the defaults compare strictly. */
 export interface ParityRules {
@@ -43,7 +43,7 @@ export interface Comparison {
 export interface CompiledRules {
   readonly headers: readonly string[];
   readonly ignored: (path: string) => boolean;
-  readonly sets: ReadonlyArray<readonly [(path: string) => boolean, string | null]>;
+  readonly sets: ReadonlyArray<readonly [(at: readonly Segment[]) => boolean, string | null]>;
   readonly numericTolerance: number;
   readonly timeToleranceUs: number;
 }
@@ -52,7 +52,11 @@ export function compileRules(rules: ParityRules = {}): CompiledRules {
   return {
     headers: (rules.headers ?? ['content-type']).map((h) => h.toLowerCase()),
     ignored: anyPath(rules.ignore ?? []),
-    sets: Object.entries(rules.sets ?? {}).map(([p, key]) => [compilePath(p, true), key] as const),
+    sets: Object.entries(rules.sets ?? {}).map(([p, key]) => {
+      const bySegments = compileSegments(p);
+      const byText = bySegments ? null : compilePath(p, true);
+      return [bySegments ?? ((at: readonly Segment[]) => byText!(formatPath(at))), key] as const;
+    }),
     numericTolerance: rules.numericTolerance ?? 0,
     timeToleranceUs: (rules.timeToleranceMs ?? 1) * 1000,
   };
@@ -111,9 +115,9 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
     const x = a as unknown[];
     const y = b as unknown[];
     if (rules.sets.length > 0) {
-      const path = formatPath(at);
-      const set = rules.sets.find(([m]) => m(path));
-      if (set) return diffSets(x, y, set[1], at, rules, out);
+      const set = rules.sets.find(([m]) => m(at));
+      // Same elements in the same order is the common case: no pairing needed.
+      if (set) return sameJson(x, y) ? undefined : diffSets(x, y, set[1], at, rules, out);
     }
     const n = Math.max(x.length, y.length);
     for (let i = 0; i < n; i++) {
@@ -135,7 +139,11 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
  * only the candidate has at its own index.
  */
 function diffSets(x: unknown[], y: unknown[], key: string | null, at: Segment[], rules: CompiledRules, out: Difference[]): void {
-  const keyOf = (v: unknown) => stableJson(key !== null && v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : v);
+  const keyOf = (v: unknown) => {
+    const k = key !== null && v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : v;
+    return typeof k === 'number' ? `n${k}` : typeof k === 'string' ? `s${k}` : stableJson(k);
+  };
+  if (x.length <= 16 && y.length <= 16) return diffSmallSet(x, y, keyOf, key !== null, at, rules, out);
   const ys = new Map<string, number[]>();
   y.forEach((v, i) => {
     const k = keyOf(v);
@@ -159,6 +167,35 @@ function diffSets(x: unknown[], y: unknown[], key: string | null, at: Segment[],
   }
 }
 
+/** diffSets for a few elements: pairing by a linear search beats building a map. */
+function diffSmallSet(x: unknown[], y: unknown[], keyOf: (v: unknown) => string, keyed: boolean, at: Segment[], rules: CompiledRules, out: Difference[]): void {
+  const yKeys = y.map(keyOf);
+  const used = new Array<boolean>(y.length).fill(false);
+  for (let i = 0; i < x.length; i++) {
+    const k = keyOf(x[i]);
+    let j = -1;
+    for (let c = 0; c < yKeys.length; c++) {
+      if (!used[c] && yKeys[c] === k) {
+        j = c;
+        break;
+      }
+    }
+    at.push(i);
+    if (j < 0) out.push({ path: formatPath(at), kind: 'missing', primary: x[i], candidate: undefined });
+    else {
+      used[j] = true;
+      if (keyed) diffValues(x[i], y[j], at, rules, out);
+    }
+    at.pop();
+  }
+  for (let j = 0; j < y.length; j++) {
+    if (used[j]) continue;
+    at.push(j);
+    out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[j] });
+    at.pop();
+  }
+}
+
 function kindOf(v: unknown): 'object' | 'array' | 'null' | 'string' | 'number' | 'boolean' | 'other' {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
@@ -171,6 +208,8 @@ const NUMERIC = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 function equalScalars(a: unknown, b: unknown, rules: CompiledRules): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= rules.numericTolerance;
   if (typeof a === 'string' && typeof b === 'string') {
+    const quick = sameSecondUs(a, b);
+    if (quick !== null) return quick <= rules.timeToleranceUs;
     const ta = instantUs(a);
     if (ta !== null) {
       const tb = instantUs(b);
@@ -182,18 +221,62 @@ function equalScalars(a: unknown, b: unknown, rules: CompiledRules): boolean {
   return false;
 }
 
-const TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * Two ISO timestamps written alike up to the second and in the same zone
+ * (the usual difference is precision): their distance in microseconds
+ * without a full parse; null when that shortcut does not apply.
+ */
+function sameSecondUs(a: string, b: string): number | null {
+  if (a.length < 20 || b.length < 20 || a.charCodeAt(4) !== 45 || a.charCodeAt(10) !== 84 || a.charCodeAt(19) !== 46 || b.charCodeAt(19) !== 46) return null;
+  for (let i = 0; i < 19; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return null;
+  const fa = fraction(a);
+  const fb = fraction(b);
+  if (fa === null || fb === null || fa.zone !== fb.zone || !/^(?:Z|[+-]\d{2}:?\d{2})$/.test(fa.zone) || !TIMESTAMP.test(a)) return null;
+  return Math.abs(fa.us - fb.us);
+}
+
+function fraction(s: string): { us: number; zone: string } | null {
+  let i = 20;
+  let digits = '';
+  while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) digits += s[i++];
+  if (digits.length === 0 || digits.length > 9) return null;
+  return { us: Number(digits.padEnd(6, '0').slice(0, 6)), zone: s.slice(i) };
+}
+
+/** Structural equality, exact (no rules): the fast path before pairing a set. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
+}
 
 /** A timestamp string as microseconds since the epoch (no zone: UTC), or null when it is not one. */
 export function instantUs(s: string): number | null {
-  if (s.length < 16 || s.length > 40) return null;
+  // Cheap shape check first: most strings are not timestamps.
+  if (s.length < 16 || s.length > 40 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45) return null;
   const m = TIMESTAMP.exec(s);
   if (!m) return null;
-  const zone = m[4] === undefined || m[4].toUpperCase() === 'Z' ? 'Z' : m[4].length === 3 ? `${m[4]}:00` : m[4].includes(':') ? m[4] : `${m[4].slice(0, 3)}:${m[4].slice(3)}`;
-  const ms = Date.parse(`${m[1]}T${m[2]}${zone}`);
+  let offsetMin = 0;
+  const z = m[8];
+  if (z !== undefined && z !== 'Z' && z !== 'z') {
+    const digits = z.replace(':', '');
+    offsetMin = (z[0] === '-' ? -1 : 1) * (Number(digits.slice(1, 3)) * 60 + Number(digits.slice(3, 5) || '0'));
+  }
+  const ms = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6] ?? 0));
   if (Number.isNaN(ms)) return null;
-  const frac = (m[3] ?? '').padEnd(6, '0').slice(0, 6);
-  return ms * 1000 + Number(frac);
+  const frac = m[7] === undefined ? 0 : Number(m[7].padEnd(6, '0').slice(0, 6));
+  return (ms - offsetMin * 60_000) * 1000 + frac;
 }
 
 function headerValue(v: string | readonly string[] | undefined): string | null {

@@ -72,3 +72,34 @@ export function anyPath(patterns: readonly string[]): (path: string) => boolean 
   const all = patterns.map((p) => compilePath(p));
   return all.length === 0 ? () => false : (path) => all.some((m) => m(path));
 }
+
+/**
+ * A matcher over path segments (no string built), for patterns made of
+ * names, indices, [*] and .* only; null for anything else (..name).
+ */
+export function compileSegments(pattern: string): ((at: readonly Segment[]) => boolean) | null {
+  if (pattern.includes('..')) return null;
+  compilePath(pattern); // the same syntax errors, with the same messages
+  const parts: Array<string | number | typeof ANY_INDEX | typeof ANY_KEY> = [];
+  const re = /\.([A-Za-z_$][A-Za-z0-9_$-]*)|\.\*|\[\*\]|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/gy;
+  re.lastIndex = 1;
+  for (let m = re.exec(pattern); m; m = re.exec(pattern)) {
+    if (m[0] === '.*') parts.push(ANY_KEY);
+    else if (m[0] === '[*]') parts.push(ANY_INDEX);
+    else if (m[1] !== undefined) parts.push(m[1]);
+    else if (m[2] !== undefined) parts.push(Number(m[2]));
+    else parts.push(JSON.parse(m[3]!) as string);
+  }
+  return (at) => {
+    if (at.length !== parts.length) return false;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i];
+      const s = at[i];
+      if (p === ANY_INDEX ? typeof s !== 'number' : p === ANY_KEY ? typeof s !== 'string' : p !== s) return false;
+    }
+    return true;
+  };
+}
+
+const ANY_INDEX = Symbol('[*]');
+const ANY_KEY = Symbol('.*');

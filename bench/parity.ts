@@ -1,0 +1,143 @@
+/**
+ * bench/parity: what parity costs.
+ *
+ * 1. One comparison of a 10 KB JSON pair (target <= 100 us): a page of 24
+ *    messages with members, amounts and timestamps; the candidate differs
+ *    only in ways the rules absorb (members in another order, timestamps at
+ *    millisecond precision, amounts without trailing zeros, another request
+ *    id learned as noise). Timed here, in one process: both bodies parsed,
+ *    compared under the rules and the learned noise. 5 rounds of 20,000
+ *    after a warm-up; the median round is reported.
+ * 2. Shadow parity's effect on the primary's p99 (target <= 10 %): one
+ *    nginx upstream serving that 10 KB page is both the monolith and the
+ *    extracted service; strangler-proxy (one process, pinned to CPU 0 with
+ *    the upstream) in monolith mode, then in shadow mode, where every request
+ *    is copied, answered again and compared by the parity engine. wrk, pinned
+ *    to CPU 1, offers a fixed rate (--rate, default 1,000 req/s) for 10 s to
+ *    each; the p99 of shadow mode against monolith mode is the figure.
+ *
+ * The last line of output is one JSON object with both figures.
+ *
+ *   npm run bench:parity [-- --rate 1000]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client } from 'pg';
+import YAML from 'yaml';
+import { migrate } from '../migrations/src';
+import { compareAnswers, compileRules, NoiseModel, type Answer } from '../strangler-proxy/src';
+import { cleanup, contender, freePort, latency, nginx, PG, shutdown, waitPort, WORK } from './proxy/harness';
+
+function page(variant: 'monolith' | 'monolith-again' | 'candidate'): unknown {
+  const c = variant === 'candidate';
+  return {
+    meta: { request_id: `${variant}-${Math.random().toString(36).slice(2)}`, page: 1, per_page: 20 },
+    data: Array.from({ length: 24 }, (_, i) => ({
+      id: 1000 + i,
+      room_id: 7,
+      author: { id: 10 + (i % 3), display_name: `Advisor ${i % 3}`, bank_role: 'advisor' },
+      body: `Settlement of the EUR/CHF forward for client ${i}: confirmed at the agreed rate, see attachment.`,
+      format: 'plain',
+      amount: c ? `${1250 + i}.5` : `${1250 + i}.50`,
+      currency: 'EUR',
+      attachments: i % 4 === 0 ? [{ name: `deal-${i}.pdf`, size: 20480 + i, content_type: 'application/pdf' }] : [],
+      members: c ? [{ user_id: 12, role: 'member' }, { user_id: 11, role: 'owner' }] : [{ user_id: 11, role: 'owner' }, { user_id: 12, role: 'member' }],
+      created_at: c ? `2026-11-25T10:00:${String(i).padStart(2, '0')}.123Z` : `2026-11-25T10:00:${String(i).padStart(2, '0')}.123456Z`,
+      updated_at: `2026-11-25T11:00:${String(i).padStart(2, '0')}.000001Z`,
+      edited_at: null,
+    })),
+  };
+}
+
+const answer = (v: unknown): Answer => ({ status: 200, headers: { 'content-type': 'application/json; charset=utf-8' }, body: Buffer.from(JSON.stringify(v)) });
+
+function comparisonCost(): { bytes: number; us: number } {
+  const rules = compileRules({ sets: { '$.data[*].members': 'user_id' } });
+  const noise = new NoiseModel();
+  noise.learn('page', answer(page('monolith')), answer(page('monolith-again')), rules);
+  const isNoise = noise.predicate('page');
+  const a = answer(page('monolith'));
+  const b = answer(page('candidate'));
+  const check = compareAnswers(a, b, rules, isNoise);
+  if (!check.match) throw new Error(`the bench pair should match under its rules: ${JSON.stringify(check.differences.slice(0, 3))}`);
+  for (let i = 0; i < 3000; i++) compareAnswers(a, b, rules, isNoise);
+  const rounds: number[] = [];
+  for (let r = 0; r < 5; r++) {
+    const n = 20_000;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) compareAnswers(a, b, rules, isNoise);
+    rounds.push(((performance.now() - t0) * 1000) / n);
+  }
+  rounds.sort((x, y) => x - y);
+  return { bytes: (a.body as Buffer).length, us: Math.round(rounds[2]! * 10) / 10 };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { rate: { type: 'string', default: '1000' } } });
+  const rate = Number(values.rate);
+  const cpus = os.cpus();
+  console.log(`bench/parity on ${cpus.length} x ${cpus[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+
+  const cost = comparisonCost();
+  console.log(`one comparison of a ${(cost.bytes / 1024).toFixed(1)} KiB JSON pair (parse both, rules, learned noise): ${cost.us} us (target <= 100)`);
+
+  const db = `strangler_bench_parity_${process.pid}`;
+  const admin = new Client({ connectionString: PG });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${db}`);
+  const controlUrl = PG.replace(/\/[^/]*$/, `/${db}`);
+  try {
+    await migrate('control', controlUrl);
+    // A file, not `return 200 '...'`: nginx refuses a 10 KB parameter.
+    const file = path.join(WORK, 'page.json');
+    fs.writeFileSync(file, JSON.stringify(page('monolith')));
+    const upstreamPort = await freePort();
+    await nginx('upstream', `  server { listen 127.0.0.1:${upstreamPort}; default_type application/json; etag off; location / { alias ${file}; } }`);
+    await waitPort(upstreamPort);
+    const upstream = `http://127.0.0.1:${upstreamPort}`;
+    const config = (mode: string) => {
+      const file = path.join(WORK, `${mode}.yaml`);
+      fs.writeFileSync(
+        file,
+        YAML.stringify({
+          listen: { host: '127.0.0.1', port: 0 },
+          admin: { host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'write', token: { value: 'bench-token-0123456789' } }] },
+          controlStore: { url: { value: controlUrl } },
+          tenants: { bench: { monolith: upstream, hosts: ['127.0.0.1'] } },
+          services: { svc: { url: upstream } },
+          routes: [{ id: `page-${mode}`, match: { method: 'GET', path: '/bench' }, service: 'svc', mode, parity: { sets: { '$.data[*].members': 'user_id' } } }],
+          shadow: { timeoutMs: 1000, noiseSampleRate: 0.1 },
+          log: { level: 'warn', access: false },
+        }),
+      );
+      return file;
+    };
+    console.log(`\nprimary latency at ${rate} req/s (wrk paced, 10 s; proxy and upstream on CPU 0, wrk on CPU 1)`);
+    const monolithPort = await contender('strangler', upstream, config('monolith'));
+    latency('warm-up', monolithPort, rate);
+    const monolith = latency('strangler, monolith mode', monolithPort, rate);
+    const shadowPort = await contender('strangler', upstream, config('shadow'));
+    latency('warm-up', shadowPort, rate);
+    const shadow = latency('strangler, shadow + parity', shadowPort, rate);
+    const change = Math.round(((shadow.p99 - monolith.p99) / monolith.p99) * 1000) / 10;
+    console.log(`shadow parity moves the primary's p99 by ${change} % (target <= 10)`);
+    console.log(JSON.stringify({ machine: `${cpus.length} x ${cpus[0]?.model.trim()}, Node ${process.version}`, comparisonBytes: cost.bytes, comparisonUs: cost.us, rate, p99MonolithMs: monolith.p99, p99ShadowParityMs: shadow.p99, shadowParityP99ChangePct: change }));
+  } finally {
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+  }
+}
+
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+void main()
+  .catch((err) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    await shutdown();
+    setTimeout(() => process.exit(), 100).unref();
+  });

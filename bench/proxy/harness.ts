@@ -1,0 +1,139 @@
+/**
+ * What the benchmarks that drive servers with wrk share: pinned child
+ * processes (strangler and the other contenders), Debian's nginx and wrk
+ * (installed with apt-get when missing and root), paced latency runs, and a
+ * clean shutdown that leaves no process behind.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-bench-proxy-'));
+export const children: ChildProcess[] = [];
+/** nginx masters: stopped with SIGTERM, so they take their workers along (SIGKILL would orphan them). */
+export const nginxMasters = new Set<ChildProcess>();
+export const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const CONNECTIONS = 64;
+export const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
+export const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
+export const BODY = JSON.stringify({ data: Array.from({ length: 12 }, (_, i) => ({ id: i, name: `room-${i}`, tags: ['ops', 'eu'], created_at: '2026-11-25T10:00:00.000Z' })) }).slice(0, 1024);
+
+export function need(binary: string, pkg: string): string {
+  for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']) {
+    const p = path.join(dir, binary);
+    if (fs.existsSync(p)) return p;
+  }
+  if (process.getuid?.() === 0) {
+    console.log(`bench: installing ${pkg} from Debian's packages (apt-get)...`);
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', pkg], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    return need(binary, pkg);
+  }
+  throw new Error(`${binary} is needed: sudo apt-get install -y ${pkg}`);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function waitPort(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise<boolean>((r) => net.connect(port, '127.0.0.1').once('connect', function (this: net.Socket) { this.destroy(); r(true); }).once('error', () => r(false)));
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+export async function nginx(name: string, server: string): Promise<void> {
+  const prefix = path.join(WORK, name);
+  fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
+  const conf = path.join(prefix, 'nginx.conf');
+  fs.writeFileSync(
+    conf,
+    `worker_processes 1;\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log warn;\nevents { worker_connections 4096; }\n` +
+      `http {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 65;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/ptmp;\n${server}\n}\n`,
+  );
+  const child = spawn('taskset', ['-c', '0', need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  children.push(child);
+  nginxMasters.add(child);
+}
+
+export async function contender(kind: string, upstream: string, config?: string): Promise<number> {
+  const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(__dirname, 'contender.ts'), kind, upstream, ...(config ? [config] : [])], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /READY (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)));
+  });
+}
+
+export function stop(child: ChildProcess | undefined): void {
+  if (child && child.exitCode === null) child.kill(nginxMasters.has(child) ? 'SIGTERM' : 'SIGKILL');
+}
+
+export function wrk(port: number, host: string, seconds: number): number {
+  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-H', `Host: ${host}`, `http://127.0.0.1:${port}/bench`];
+  const out = execFileSync('taskset', args, { encoding: 'utf8' });
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
+  if (errors) console.log(`  (wrk reported: ${errors[0]})`);
+  return rps ? Number(rps[1]) : NaN;
+}
+
+export function throughput(name: string, port: number, host = `127.0.0.1:${port}`): number {
+  wrk(port, host, 2); // warm-up: JIT, connection pools
+  const rps = wrk(port, host, THROUGHPUT_SECONDS);
+  console.log(`  ${name.padEnd(28)} ${Math.round(rps).toString().padStart(8)} req/s`);
+  return rps;
+}
+
+export interface Latency { rps: number; p50: number; p90: number; p99: number }
+
+export const PACED_CONNECTIONS = 16;
+
+/** wrk's latency line value ("241.00us", "3.28ms", "1.02s") in ms. */
+export function ms(v: string): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(v);
+  if (!m) return NaN;
+  return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+}
+
+export function latency(name: string, port: number, rate: number): Latency {
+  const pace = Math.max(1, Math.round((PACED_CONNECTIONS * 1000) / rate));
+  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${PACED_CONNECTIONS}`, `-d${LATENCY_SECONDS}s`, '--latency', '-s', path.join(__dirname, 'pace.lua'), '-H', 'Host: 127.0.0.1', `http://127.0.0.1:${port}/bench`];
+  const out = execFileSync('taskset', args, { encoding: 'utf8', env: { ...process.env, PACE_MS: String(pace) } });
+  const pct = (p: string) => ms(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
+  const r = { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: pct('50'), p90: pct('90'), p99: pct('99') };
+  console.log(`  ${name.padEnd(30)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`);
+  return r;
+}
+
+/** Last resort on exit: signals only (nothing asynchronous runs any more). */
+export function cleanup(): void {
+  for (const c of children) stop(c);
+}
+
+/** The normal way out: stop everyone, wait for the nginx masters to take their workers down, then remove the files. */
+export async function shutdown(): Promise<void> {
+  const exits = [...nginxMasters].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
+  cleanup();
+  await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
+  fs.rmSync(WORK, { recursive: true, force: true });
+}
