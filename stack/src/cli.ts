@@ -6,15 +6,19 @@ import { loadStackConfig, ENV } from './config';
 import { stackLayout } from './layout';
 import { isAlive } from './process';
 import { formatSummary, startStack } from './stack';
+import { proxyFiles } from './proxy';
 import { readState, runningOwner } from './state';
+import { runTraffic } from './traffic';
 
 const USAGE = `usage: npm start                   start the demo stack (same as: npm run stack -- up)
        npm run stack -- up        start it; Ctrl-C stops everything it started
        npm run stack -- down      stop a stack running from another terminal
        npm run stack -- status    what runs, where, and each connector's state
        npm run stack -- clean     delete the state folder (databases, topics, logs) to start over
+       npm run traffic            drive demo traffic through the running stack's proxy, then replay its captured corpus
 
-options for up: --no-monoliths  --no-connectors  --tenants a,b
+options for up: --no-monoliths  --no-connectors  --tenants a,b  --traffic (then drive demo traffic, as npm run traffic)
+options for traffic: --seconds N (default 120)  --rate N requests/s (default 25)
 environment: ${Object.keys(ENV).join(', ')}`;
 
 function fail(message: string, code = 2): never {
@@ -25,7 +29,7 @@ function fail(message: string, code = 2): never {
 async function up(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' } },
+    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' }, traffic: { type: 'boolean' } },
     strict: true,
   });
   const config = loadStackConfig({
@@ -66,6 +70,7 @@ async function up(args: string[]): Promise<void> {
     onSignal(pendingSignal);
     return;
   }
+  if (values.traffic) void traffic([]).catch((err: unknown) => console.error(`traffic: ${(err as Error).message}`));
   // Keep watching: a child that dies on its own is reported, not silently missed.
   for (;;) {
     await sleep(1000);
@@ -76,6 +81,34 @@ async function up(args: string[]): Promise<void> {
       process.exit(1);
     }
   }
+}
+
+async function traffic(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { seconds: { type: 'string', default: '120' }, rate: { type: 'string', default: '25' } }, strict: true });
+  const seconds = Number(values.seconds);
+  const rate = Number(values.rate);
+  if (!(seconds > 0) || !(rate > 0)) fail('--seconds and --rate must be positive numbers');
+  const config = loadStackConfig();
+  const layout = stackLayout(config);
+  const state = readState(layout);
+  if (!state || !isAlive(state.ownerPid)) fail(`no stack is running from ${layout.stateDir}: start it first (npm start)`, 1);
+  const files = proxyFiles(layout);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  console.log(`traffic: ${rate} requests/s for ${seconds} s through http://127.0.0.1:${config.ports.proxy} (${config.tenants.join(', ')}); Ctrl-C ends it early`);
+  const { passed } = await runTraffic({
+    proxyUrl: `http://127.0.0.1:${config.ports.proxy}`,
+    adminUrl: `http://127.0.0.1:${config.ports.proxyAdmin}`,
+    token: fs.readFileSync(files.token, 'utf8').trim(),
+    tenants: config.tenants,
+    rate,
+    seconds,
+    configFile: files.config,
+    reportDir: `${files.dir}/parity-report`,
+    log: (line) => console.log(line),
+    signal: controller.signal,
+  });
+  if (!passed) process.exitCode = 1;
 }
 
 async function down(): Promise<void> {
@@ -113,6 +146,8 @@ async function main(): Promise<void> {
   switch (command) {
     case 'up':
       return up(rest);
+    case 'traffic':
+      return traffic(rest);
     case 'down':
       return down();
     case 'status':

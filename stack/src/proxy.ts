@@ -53,11 +53,22 @@ export function writeDemoProxyConfig(
     services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz' } },
     routes: [
       { id: 'rooms-list', match: { method: 'GET', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
-      { id: 'room-get', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith' },
+      // Shadowed for the first tenant: parity fills up, and the gate promotes the route once it holds.
+      {
+        id: 'room-get',
+        match: { method: 'GET', path: '/api/rooms/:id' },
+        service: 'messaging',
+        mode: 'monolith',
+        tenants: Object.keys(monoliths).length > 0 ? { [Object.keys(monoliths)[0]!]: { mode: 'shadow' } } : {},
+        gate: { promote: { minSamples: 100, maxMismatchRate: 0.01, maxErrorRate: 0.01, canarySteps: [] }, rollback: { windowMs: 60000, minSamples: 20, maxMismatchRate: 0.1, maxErrorRate: 0.1 } },
+      },
       { id: 'room-members', match: { method: 'GET', path: '/api/rooms/:id/members' }, service: 'messaging', mode: 'monolith' },
       { id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
       { id: 'message-get', match: { method: 'GET', path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
     ],
+    // A sampled corpus of real requests (with the monolith's answers), for `strangler parity run`.
+    capture: { file: 'corpus.jsonl', sampleRate: 0.2, maxPerRoute: 500 },
+    shadow: { redact: { jsonPaths: ['$.email', '$.data[*].email'] } },
     log: { level: 'info', access: true },
   };
   const header = [
