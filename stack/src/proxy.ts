@@ -31,7 +31,8 @@ export async function prepareControlStore(serverUrl: string): Promise<{ url: str
 
 /**
  * Writes the demo's proxy config once: tenant by host (<tenant>.localhost),
- * the messaging routes declared in mode monolith, an admin token in a 0600
+ * the messaging routes declared in mode monolith except room-get, shadowed
+ * for the first tenant behind a parity gate, a sampled corpus capture, an admin token in a 0600
  * file. An existing file is left alone: it is the user's to edit (flips by
  * config), and the running proxy reloads it on every save.
  */
