@@ -210,6 +210,23 @@ describe('extracted messaging service', () => {
     expect(leftovers.rows).toEqual([]);
   });
 
+  it('resumes a rebuild that was stopped half-way, from where it got to', async () => {
+    const t = tenants[0]!;
+    const projection = await messagingProjection(t.db.url, tenants.map((x) => x.name));
+    const options = { kafka: kafkaClients([testStack().kafka], 'replay-test'), db: service.db, liveGroupId: groupId, from: 'earliest' as const, rebuild: true };
+    const stop = new AbortController();
+    const first = replay(projection, { ...options, signal: stop.signal, onProgress: (p) => p.applied > 0 && stop.abort() });
+    await expect(first).rejects.toThrow(/replay stopped before it caught up.*resumes where it stopped/);
+    const kept = await service.db.raw("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%'");
+    expect(kept.rows).toHaveLength(1);
+    const second = await replay(projection, options);
+    expect(second.resumed).toBe(true);
+    const leftovers = await service.db.raw("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'rebuild_%' OR nspname LIKE 'retired_%'");
+    expect(leftovers.rows).toEqual([]);
+    const legacy = await request(t.url).get('/api/rooms?include_archived=true');
+    expect((await request(service.url).get('/api/rooms?include_archived=true').set('x-strangler-tenant', t.name)).body).toEqual(legacy.body);
+  });
+
   it('rebuilds from a Debezium snapshot when the topics no longer hold the history', async () => {
     const names = tenants.map((x) => x.name);
     const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();

@@ -62,7 +62,7 @@ export function registerReplayCommand(program: Command, projections: Readonly<Re
           onProgress: (p) => process.stderr.write(tty ? `\r${bar(p)}\u001b[K` : `${bar(p)}\n`),
         });
         if (tty) process.stderr.write('\n');
-        console.log(`${name}: replayed ${result.applied} events in ${result.seconds.toFixed(1)} s${opts.rebuild ? ', rebuilt tables swapped in' : ''}`);
+        console.log(`${name}: replayed ${result.applied} events in ${result.seconds.toFixed(1)} s${result.resumed ? ' (resumed a stopped rebuild)' : ''}${opts.rebuild ? ', rebuilt tables swapped in' : ''}`);
       } finally {
         await db.destroy();
       }

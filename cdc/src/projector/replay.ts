@@ -17,6 +17,13 @@ export interface ReplayProgress {
   readonly phase: 'replaying' | 'swapping' | 'done';
 }
 
+export interface ReplayResult {
+  readonly applied: number;
+  readonly seconds: number;
+  /** A rebuild that went on from where a stopped one had got to. */
+  readonly resumed: boolean;
+}
+
 export interface ReplayOptions {
   readonly kafka: KafkaClients;
   readonly db: Knex;
@@ -48,7 +55,7 @@ export interface ReplayOptions {
  *   group rewound (earliest or a time); its projector must be stopped first,
  *   and the replay runs here until caught up.
  */
-export async function replay(projection: Projection, o: ReplayOptions): Promise<{ applied: number; seconds: number }> {
+export async function replay(projection: Projection, o: ReplayOptions): Promise<ReplayResult> {
   const liveGroup = o.liveGroupId ?? `strangler-projection-${projection.name}`;
   const started = Date.now();
   if (o.from === 'snapshot' && !o.rebuild) {
@@ -80,22 +87,37 @@ export async function replay(projection: Projection, o: ReplayOptions): Promise<
   await projector.start();
   try {
     const applied = await follow(projector, o, () => Promise.resolve(true));
-    return { applied, seconds: (Date.now() - started) / 1000 };
+    return { applied, seconds: (Date.now() - started) / 1000, resumed: false };
   } finally {
     await projector.stop();
   }
 }
 
-async function rebuild(projection: Projection, liveGroup: string, o: ReplayOptions, started: number): Promise<{ applied: number; seconds: number }> {
+async function rebuild(projection: Projection, liveGroup: string, o: ReplayOptions, started: number): Promise<ReplayResult> {
   if (!projection.rebuild) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', `projection ${projection.name} cannot be rebuilt beside itself (it names no tables to swap)`);
   if (o.from instanceof Date) throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a rebuild needs the whole history: --from earliest, or snapshot when retention lost it');
-  const id = `${Date.now().toString(36)}${crypto.randomBytes(2).toString('hex')}`;
+  // A rebuild from the earliest event has one name per projection and group, so that a stopped one is resumed;
+  // a snapshot rebuild depends on Debezium's signals, and always starts afresh.
+  const resumable = o.from === 'earliest';
+  const id = resumable ? `r${crypto.createHash('sha256').update(`${projection.name}\u0000${liveGroup}`).digest('hex').slice(0, 12)}` : `${Date.now().toString(36)}${crypto.randomBytes(2).toString('hex')}`;
   const schema = `rebuild_${id}`;
   const shadow = projection.rebuild.into(schema);
   const groupId = `${liveGroup}-rebuild-${id}`;
-  const projector = new Projector(shadow, { kafka: o.kafka, db: o.db, groupId });
-  await o.db.raw(`CREATE SCHEMA "${schema}"`);
+  const projector = new Projector(shadow, { kafka: o.kafka, db: o.db, groupId, startAtCheckpoints: o.from === 'snapshot' });
+  const exists = (await o.db.raw<{ rows: unknown[] }>('SELECT 1 FROM pg_namespace WHERE nspname = ?', [schema])).rows.length > 0;
+  const resumed = resumable && exists;
+  if (!resumed) {
+    await o.db.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await clearCheckpoints(o.db, shadow.name);
+    // The group of an earlier, finished rebuild holds offsets at the end: a fresh rebuild must not inherit them.
+    const admin = o.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).catch(() => {});
+    await admin.disconnect();
+    await o.db.raw(`CREATE SCHEMA "${schema}"`);
+  }
   let swapped = false;
+  let keep = false;
   let snapshot: Awaited<ReturnType<typeof startSnapshot>> | null = null;
   try {
     // From a snapshot: the fresh tables start at today's end of each topic; Debezium re-reads the rows into it.
@@ -105,21 +127,31 @@ async function rebuild(projection: Projection, liveGroup: string, o: ReplayOptio
       if (snapshot && !snapshot.completed()) return false;
       return (swapped = await trySwap(o.db, projection, shadow, schema, `retired_${id}`));
     });
-    return { applied, seconds: (Date.now() - started) / 1000 };
+    return { applied, seconds: (Date.now() - started) / 1000, resumed };
+  } catch (err) {
+    // Stopped (Ctrl-C) or failed half-way: the rebuilt tables and their checkpoints stay, and the same command resumes.
+    keep = resumable;
+    throw err;
   } finally {
     await snapshot?.close();
     await projector.stop();
-    await clearCheckpoints(o.db, shadow.name);
-    // Rebuilt tables that never went live, or the retired ones that did: neither is needed any more.
-    await o.db.raw(`DROP SCHEMA IF EXISTS "${swapped ? `retired_${id}` : schema}" CASCADE`);
-    if (swapped) await o.db.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    if (!keep) {
+      await clearCheckpoints(o.db, shadow.name);
+      const admin = o.kafka.admin();
+      await admin.connect();
+      await admin.deleteGroups([groupId, `${groupId}-notifications`]).catch(() => {});
+      await admin.disconnect();
+      // Rebuilt tables that never went live, or the retired ones that did: neither is needed any more.
+      await o.db.raw(`DROP SCHEMA IF EXISTS "${swapped ? `retired_${id}` : schema}" CASCADE`);
+      if (swapped) await o.db.raw(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
   }
 }
 
 /**
  * Starts an incremental snapshot of a projection's tables in every tenant
- * database it reads: the rebuild's group and checkpoints are set to the end
- * of each topic first (nothing older is read), then one execute-snapshot
+ * database it reads: the rebuild's checkpoints are set to the end of each
+ * topic first (nothing older is applied, or read), then one execute-snapshot
  * signal per tenant goes into its signal table. `completed()` is true once
  * every tenant's connector reported the snapshot COMPLETED on its
  * notification topic; ABORTED or a silent connector is an error.
@@ -136,12 +168,12 @@ async function startSnapshot(live: Projection, shadow: Projection, groupId: stri
       const [tenant, ...table] = topic.split('.');
       byTenant.set(tenant!, [...(byTenant.get(tenant!) ?? []), table.join('.')]);
       const ends = await admin.fetchTopicOffsets(topic);
+      // Checkpoints at today's end: everything older counts as applied, and the projector starts there.
       await o.db.transaction(async (trx) => {
         for (const p of ends) {
           await writeCheckpoint(trx, shadow.name, topic, p.partition, tenant!, { offset: BigInt(p.high) - 1n, commitLsn: null, lsn: null, atPosition: [] }, null);
         }
       });
-      await admin.setOffsets({ groupId, topic, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
     }
     const existing = new Set(await admin.listTopics());
     const missing = [...byTenant.keys()].map(notificationTopic).filter((t) => !existing.has(t));
@@ -235,7 +267,7 @@ async function follow(projector: Projector, o: ReplayOptions, done: () => Promis
   let lastAt = Date.now();
   let quietSince: number | null = null;
   for (;;) {
-    if (o.signal?.aborted) throw new CdcError('STR_ERR_CDC_REPLAY_STOPPED', 'replay stopped before it caught up; the live tables are untouched');
+    if (o.signal?.aborted) throw new CdcError('STR_ERR_CDC_REPLAY_STOPPED', 'replay stopped before it caught up; the live tables are untouched (a --rebuild from earliest resumes where it stopped when run again)');
     await sleep(1000);
     const status = projector.status();
     const applied = status.reduce((n, s) => n + s.applied, 0);
@@ -245,8 +277,10 @@ async function follow(projector: Projector, o: ReplayOptions, done: () => Promis
     last = applied;
     lastAt = now;
     o.onProgress?.({ applied, eventsPerSecond: Math.round(rate), lag, etaSeconds: rate > 0 ? Math.round(lag / rate) : null, phase: 'replaying' });
-    // Caught up: every partition seen, nothing left, and quiet for a moment.
-    if (status.length > 0 && lag === 0) {
+    // Caught up: every partition seen, nothing left, and quiet for a moment. A resumed
+    // rebuild may get no batch at all (nothing left): then the checkpoints say it.
+    const caughtUp = status.length > 0 ? lag === 0 : await projector.caughtUpByCheckpoints().catch(() => false);
+    if (caughtUp) {
       quietSince ??= now;
       if (now - quietSince >= 1000) {
         o.onProgress?.({ applied, eventsPerSecond: 0, lag: 0, etaSeconds: 0, phase: 'swapping' });

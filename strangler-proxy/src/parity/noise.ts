@@ -1,6 +1,8 @@
 import { compareAnswers, type Answer, type CompiledRules } from './compare';
 import { generalise } from './json-path';
 
+const MAX_PATHS_PER_ROUTE = 500;
+
 export interface LearnedNoise {
   /** A generalised path (indices as [*]) where the monolith disagreed with itself. */
   readonly path: string;
@@ -31,7 +33,8 @@ export class NoiseModel {
       const path = generalise(d.path);
       const known = r.paths.get(path);
       if (known) known.seen++;
-      else r.paths.set(path, { seen: 1, example: [d.primary, d.candidate] });
+      // Bounded: a body keyed by random ids must not grow the model without end.
+      else if (r.paths.size < MAX_PATHS_PER_ROUTE) r.paths.set(path, { seen: 1, example: [d.primary, d.candidate] });
     }
   }
 

@@ -359,10 +359,6 @@ export class DataPlane {
   }
 
   /**
-   * Decides whether this request may be mirrored and with what body. Returns
-   * false (counted) when it may not, else the primary's body and the copy's.
-   */
-  /**
    * Decides whether this request is mirrored and with what body: `primary`
    * is what the monolith must now be sent (a streamed body read in part is
    * put back in front of the rest), `copy` what the service gets.
