@@ -244,6 +244,7 @@ export function formatSummary(stack: RunningStack): string {
           ['', `config ${stack.proxy.configFile} (edit and save to flip; reloads within a second)`],
           ['proxy admin', `${stack.proxy.adminUrl}  token in ${stack.proxy.tokenFile}`],
           ['', 'npm run strangler -- routes list | set <route> <mode> --reason "..." | rollback <route> | history <route>'],
+          ['parity', 'npm run traffic (demo traffic; room-get is shadowed for the first tenant behind a gate), then npm run strangler -- parity status | parity run --corpus ...'],
           ['control store', stack.proxy.controlUrl],
         ] as [string, string][])
       : []),

@@ -98,9 +98,12 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
     const x = a as Record<string, unknown>;
     const y = b as Record<string, unknown>;
     for (const k in x) {
+      const xv = x[k];
+      const yv = y[k];
+      if (xv === yv && (yv !== undefined || k in y)) continue; // the common case, without a call
       at.push(k);
-      if (!(k in y)) out.push({ path: formatPath(at), kind: 'missing', primary: x[k], candidate: undefined });
-      else diffValues(x[k], y[k], at, rules, out);
+      if (yv === undefined && !(k in y)) out.push({ path: formatPath(at), kind: 'missing', primary: xv, candidate: undefined });
+      else diffValues(xv, yv, at, rules, out);
       at.pop();
     }
     for (const k in y) {
@@ -121,6 +124,7 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
     }
     const n = Math.max(x.length, y.length);
     for (let i = 0; i < n; i++) {
+      if (i < x.length && i < y.length && x[i] === y[i]) continue;
       at.push(i);
       if (i >= y.length) out.push({ path: formatPath(at), kind: 'missing', primary: x[i], candidate: undefined });
       else if (i >= x.length) out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[i] });
