@@ -13,6 +13,7 @@ import { messagingProjection, startMessaging, type RunningMessaging } from '@str
 import { migrate } from '@strangler/migrations';
 import { createApp, createDb } from '@strangler/monolith';
 import { ProxyRuntime } from '@strangler/proxy';
+import { runTraffic, writeDemoProxyConfig, type StackConfig } from '@strangler/stack';
 import { eventually, randomName, scratchDatabase, testStack } from './support/env';
 
 interface Tenant {
@@ -299,4 +300,33 @@ describe('extracted messaging service', () => {
       await proxy.stop(1000);
     }
   });
+
+  it('runs the demo: traffic through a proxy on the demo config fills shadow parity, captures a corpus, and the corpus replays as passing', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-demo-'));
+    const files = { dir, config: path.join(dir, 'proxy.yaml'), token: path.join(dir, 'admin-token') };
+    const servicePort = Number(new URL(service.url).port);
+    writeDemoProxyConfig(files, { ports: { proxy: 0, proxyAdmin: 0, extractedBase: servicePort } } as StackConfig, Object.fromEntries(tenants.map((t) => [t.name, t.url])), controlDb.url);
+    const rt = await ProxyRuntime.start({ configFile: files.config, port: 0, adminPort: 0, logger: pino({ level: 'silent' }) });
+    const lines: string[] = [];
+    try {
+      const { passed } = await runTraffic({
+        proxyUrl: rt.url,
+        adminUrl: rt.adminUrl,
+        token: fs.readFileSync(files.token, 'utf8').trim(),
+        tenants: tenants.map((t) => t.name),
+        rate: 40,
+        seconds: 12,
+        configFile: files.config,
+        reportDir: path.join(dir, 'reports'),
+        log: (l) => lines.push(l),
+      });
+      expect({ passed, lines }).toMatchObject({ passed: true });
+      expect(lines.join('\n')).toMatch(new RegExp(`room-get\\[${tenants[0]!.name}\\] [1-9]\\d* compared, 0 mismatched`));
+      expect(lines.join('\n')).toMatch(/\nPASS {2}\d+ compared, \d+ match, 0 mismatch, 0 errors/);
+      expect(fs.existsSync(path.join(dir, 'corpus.jsonl'))).toBe(true);
+      expect(fs.existsSync(path.join(dir, 'reports', tenants[0]!.name, 'parity-report.html'))).toBe(true);
+    } finally {
+      await rt.stop(1000);
+    }
+  }, 120_000);
 });

@@ -14,3 +14,5 @@ export { isAlive } from './process';
 export { pomVersions, loggingBindings } from './runtime';
 export { brokerProperties } from './kafka';
 export { workerProperties } from './connect';
+export { writeDemoProxyConfig, proxyFiles } from './proxy';
+export { runTraffic, type TrafficOptions } from './traffic';

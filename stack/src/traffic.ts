@@ -1,7 +1,13 @@
 import fs from 'node:fs';
 import { request } from 'undici';
 import { sleep } from '@strangler/common';
-import { formatSummary as formatParity, loadConfigFile, readCorpus, runParity, writeReports } from '@strangler/proxy';
+import { formatSummary as formatParity, loadConfigFile, readCorpus, runParity, writeReports, type ParityStats, type RouteChange } from '@strangler/proxy';
+
+/** What the demo reads of the monolith's JSON: ids of what it created or listed. */
+interface Json {
+  readonly id?: number;
+  readonly data?: ReadonlyArray<{ readonly id: number }>;
+}
 
 export interface TrafficOptions {
   readonly proxyUrl: string;
@@ -43,26 +49,33 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.body.text();
-    return { status: res.statusCode, json: text ? (JSON.parse(text) as any) : null };
+    return { status: res.statusCode, json: text ? (JSON.parse(text) as Json) : null };
   };
-  const admin = async (path: string) => {
+  const admin = async <T>(path: string): Promise<T> => {
     const res = await request(`${o.adminUrl}${path}`, { headers: { authorization: `Bearer ${o.token}` } });
-    return (await res.body.json()) as any;
+    return (await res.body.json()) as T;
   };
   for (const t of o.tenants) await seed(t);
   // What seeding created must reach the extracted service before it is read: that would be replication lag, not parity.
   if ([...known.values()].some((k) => k.rooms.some((r) => r.at > 0))) await sleep(SETTLED_MS);
+
+  /** The id of what a POST created; a demo that cannot create its data stops with the answer. */
+  const created = async (tenant: string, path: string, body: unknown): Promise<number> => {
+    const r = await call(tenant, 'POST', path, body);
+    if (r.status !== 201 || r.json?.id === undefined) throw new Error(`POST ${path} for ${tenant} answered ${r.status}: ${JSON.stringify(r.json)}`);
+    return r.json.id;
+  };
 
   async function seed(tenant: string): Promise<void> {
     const k = known.get(tenant)!;
     const users = await call(tenant, 'GET', '/api/users?limit=50');
     k.users = (users.json?.data ?? []).map((u: { id: number }) => u.id);
     if (k.users.length < 2) {
-      for (let i = k.users.length; i < 3; i++) k.users.push((await call(tenant, 'POST', '/api/users', { email: `demo${i}.${Date.now()}@${tenant}.example`, display_name: `Demo ${i}` })).json.id);
+      for (let i = k.users.length; i < 3; i++) k.users.push(await created(tenant, '/api/users', { email: `demo${i}.${Date.now()}@${tenant}.example`, display_name: `Demo ${i}` }));
     }
     const rooms = await call(tenant, 'GET', '/api/rooms?limit=100&include_archived=true');
     k.rooms = (rooms.json?.data ?? []).map((r: { id: number }) => ({ id: r.id, at: 0 }));
-    if (k.rooms.length === 0) k.rooms.push({ id: (await call(tenant, 'POST', '/api/rooms', { name: `${tenant} desk`, created_by: k.users[0] })).json.id, at: Date.now() });
+    if (k.rooms.length === 0) k.rooms.push({ id: await created(tenant, '/api/rooms', { name: `${tenant} desk`, created_by: k.users[0] }), at: Date.now() });
     const first = k.rooms[0]!.id;
     const msgs = await call(tenant, 'GET', `/api/rooms/${first}/messages?limit=100`);
     k.messages = (msgs.json?.data ?? []).map((m: { id: number }) => ({ id: m.id, at: 0 }));
@@ -77,7 +90,7 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     const k = known.get(tenant)!;
     const r = Math.random();
     const room = pick(settled(k.rooms))?.id ?? k.rooms[0]!.id;
-    let res: { status: number; json: any };
+    let res: { status: number; json: Json | null };
     if (r < 0.3) res = await call(tenant, 'GET', `/api/rooms/${room}`);
     else if (r < 0.45) res = await call(tenant, 'GET', '/api/rooms?limit=20');
     else if (r < 0.6) res = await call(tenant, 'GET', `/api/rooms/${room}/messages?limit=20`);
@@ -85,10 +98,10 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     else if (r < 0.85) res = await call(tenant, 'GET', `/api/messages/${pick(settled(k.messages))?.id ?? 1}`);
     else if (r < 0.98) {
       res = await call(tenant, 'POST', `/api/rooms/${room}/messages`, { author_id: pick(k.users), body: `demo message ${sent}`, ...(sent % 5 === 0 ? { amount: `${sent}.50`, currency: 'EUR' } : {}) });
-      if (res.status === 201) k.messages.push({ id: res.json.id, at: Date.now() });
+      if (res.status === 201 && res.json?.id !== undefined) k.messages.push({ id: res.json.id, at: Date.now() });
     } else {
       res = await call(tenant, 'POST', '/api/rooms', { name: `${tenant} room ${sent}`, created_by: pick(k.users), tags: ['demo'] });
-      if (res.status === 201) k.rooms.push({ id: res.json.id, at: Date.now() });
+      if (res.status === 201 && res.json?.id !== undefined) k.rooms.push({ id: res.json.id, at: Date.now() });
     }
     sent++;
     if (res.status >= 500) failed++;
@@ -101,17 +114,17 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     await one().catch(() => void failed++);
     if (Date.now() >= nextReport) {
       nextReport += 5_000;
-      const parity = await admin('/parity?windowMs=60000').catch(() => null);
-      const routes = await admin('/routes').catch(() => null);
-      const figures = (parity?.data ?? []).map((s: any) => `${s.route}[${s.tenant}] ${s.samples} compared, ${s.mismatches} mismatched`).join('; ') || 'no shadow traffic yet';
-      const modes = (routes?.data ?? []).filter((r: any) => r.summary.includes('shadow') || r.summary.includes('extracted') || r.summary.includes('canary')).map((r: any) => `${r.id}: ${r.summary}`).join('; ');
+      const parity = await admin<{ data: ParityStats[] }>('/parity?windowMs=60000').catch(() => null);
+      const routes = await admin<{ data: Array<{ id: string; summary: string }> }>('/routes').catch(() => null);
+      const figures = (parity?.data ?? []).map((x) => `${x.route}[${x.tenant}] ${x.samples} compared, ${x.mismatches} mismatched`).join('; ') || 'no shadow traffic yet';
+      const modes = (routes?.data ?? []).filter((r) => /shadow|extracted|canary/.test(r.summary)).map((r) => `${r.id}: ${r.summary}`).join('; ');
       o.log(`[${Math.round((Date.now() - started) / 1000)} s] ${sent} requests (${failed} failed) | parity: ${figures} | ${modes || 'every route on the monolith'}`);
     }
     const wait = started + (n + 1) * gap - Date.now();
     if (wait > 0) await sleep(wait);
   }
-  const history = await admin('/routes/room-get/history?limit=10').catch(() => null);
-  for (const c of (history?.data ?? []).filter((x: any) => x.source === 'gate').reverse()) o.log(`gate: ${c.routeId} [${c.scope}] ${JSON.stringify(c.previous)} -> ${JSON.stringify(c.next)}: ${c.reason}`);
+  const history = await admin<{ data: RouteChange[] }>('/routes/room-get/history?limit=10').catch(() => null);
+  for (const c of (history?.data ?? []).filter((x) => x.source === 'gate').reverse()) o.log(`gate: ${c.routeId} [${c.scope}] ${JSON.stringify(c.previous)} -> ${JSON.stringify(c.next)}: ${c.reason}`);
 
   const config = loadConfigFile(o.configFile);
   const capture = config.config.capture.file;

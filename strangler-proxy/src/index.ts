@@ -14,3 +14,4 @@ export { runParity, type ParityReport, type RouteSummary } from './parity/runner
 export { writeReports, renderHtml, formatSummary } from './parity/report';
 export { compareTableData, formatDataParity, type DataParityReport, type RowDifference } from './parity/data';
 export { expectParity, ParityMismatchError, type ExpectParityOptions, type ParityRequest } from './parity/expect';
+export type { ParityStats, MismatchRecord } from './parity/shadow-parity';
