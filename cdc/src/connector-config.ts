@@ -76,7 +76,8 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'decimal.handling.mode': 'string',
     'time.precision.mode': 'isostring',
     'interval.handling.mode': 'string',
-    'binary.handling.mode': 'base64',
+    // bytes, not base64: the schema then says "bytes" and the decoder returns a Buffer (base64 mode types it "string", indistinguishable from text).
+    'binary.handling.mode': 'bytes',
     'hstore.handling.mode': 'json',
     'tombstones.on.delete': 'true',
     // Truncates too: a projection must see them (op "t").

@@ -252,4 +252,41 @@ describe('projector runtime', () => {
     expect(await retryDeadLetters(kafka, `${tenant}.public.messages.dlq`)).toBe(1);
     await eventually(async () => (await dst('seen_bodies').where({ id: poison.id }).first()) ?? undefined);
   });
+
+  it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
+    const other = randomName('odd');
+    const db = await scratchDatabase(other);
+    const odd = knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 2 } });
+    try {
+      await migrate('monolith-cdc', db.url);
+      await odd.raw(`CREATE TABLE ledger_entries (
+        entry_id uuid PRIMARY KEY, amount numeric(30,12), booked_on date, booked_at timestamp(3), cut_off time, hold interval,
+        flags boolean[], counts int[], raw bytea, meta jsonb, label jsonb, note text, "Mixed Case" text)`);
+      const pg = new URL(db.url);
+      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: db.name, user: 'postgres', tables: ['public.ledger_entries'] });
+      await waitUntilStreaming(connect, other, db.url);
+      const table = await readTableSpec(db.url, 'public.ledger_entries', 'foreign_copy.ledger_entries');
+      await start(mirrorProjection('foreign-copy', [table], { tenants: [other] }));
+      await odd('ledger_entries').insert([
+        { entry_id: '6f1c1f0e-1d2b-4c1a-9a51-0b6f8f1a2c3d', amount: '123456789012345678.123456789012', booked_on: '2026-11-25', booked_at: '2026-11-25 10:00:00.123', cut_off: '17:30:00', hold: '2 days 03:04:05', flags: [true, false], counts: [1, 2, 3], raw: Buffer.from([0, 1, 2, 254, 255]), meta: JSON.stringify({ a: [1, { b: null }] }), label: JSON.stringify('just a string'), note: 'tab\there, newline\nthere, back\\slash, "quotes"', 'Mixed Case': 'x' },
+        { entry_id: '00000000-0000-0000-0000-000000000001', amount: null, booked_on: null, booked_at: null, cut_off: null, hold: null, flags: null, counts: [], raw: null, meta: null, label: JSON.stringify(42), note: '', 'Mixed Case': null },
+      ]);
+      await odd('ledger_entries').where({ entry_id: '00000000-0000-0000-0000-000000000001' }).update({ note: 'updated', raw: Buffer.from('after') });
+      // Compared as PostgreSQL's own JSON text: exact (a numeric(30,12) read back as a JS number would hide a lost digit).
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
+      await eventually(async () => JSON.stringify(await exact(odd, 'ledger_entries')) === JSON.stringify(await exact(dst, 'foreign_copy.ledger_entries')), 60_000).catch(async () => {
+        expect(await exact(dst, 'foreign_copy.ledger_entries')).toEqual(await exact(odd, 'ledger_entries'));
+      });
+      expect((await exact(dst, 'foreign_copy.ledger_entries')).join()).toContain('123456789012345678.123456789012');
+    } finally {
+      await removeTenantConnector(connect, other, db.url).catch(() => {});
+      await odd.destroy();
+      await db.drop();
+      const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+      await admin.connect();
+      const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${other}.`));
+      if (topics.length) await admin.deleteTopics({ topics });
+      await admin.disconnect();
+    }
+  });
 });
