@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseCorpus } from '../src/parity/corpus';
-import { baseConfig, controlStore, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
+import { baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 const run = promisify(execFile);
 
@@ -53,7 +53,11 @@ describe('corpus capture', () => {
     await get(`${proxy.url}/api/users`, 'acme.localhost', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"a","password":"hunter2"}' });
     await get(`${proxy.url}/api/unrouted`, 'acme.localhost');
     const file = path.join(path.dirname(proxy.file), 'captured/corpus.jsonl');
-    const corpus = parseCorpus(fs.readFileSync(file, 'utf8'), file);
+    // Lines are appended by a stream, off the request path: wait for the eighth.
+    const corpus = await eventually(() => {
+      const entries = fs.existsSync(file) ? parseCorpus(fs.readFileSync(file, 'utf8'), file) : [];
+      return entries.length >= 8 ? entries : undefined;
+    }, 5_000);
     expect(corpus.map((c) => c.route)).toEqual(['rooms-read', 'rooms-read', 'rooms-read', 'rooms-read', 'rooms-read', 'rooms-shadow', 'rooms-shadow', 'users-write']);
     const first = corpus[0]!;
     expect(first).toMatchObject({ method: 'GET', path: '/api/rooms/1', tenant: 'acme', headers: { authorization: '[redacted]', cookie: '[redacted]' }, response: { status: 200 } });

@@ -15,17 +15,19 @@ const DROP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', '
 /**
  * Records a sampled share of real requests, per route, with the monolith's
  * answer, as corpus lines for `strangler parity run`: credentials and the
- * configured JSON paths redacted, at most maxPerRoute lines per route, one
- * line per write() so a crash never leaves half a line.
+ * configured JSON paths redacted, at most maxPerRoute lines per route.
+ * Lines go through an append stream: the request path never waits on the
+ * disk; each line is one write, so lines never interleave.
  */
 export class CorpusCapture {
   private readonly perRoute = new Map<string, number>();
-  private fd: number | null = null;
+  private out: fs.WriteStream | null = null;
   private written = 0;
 
   constructor(
     private settings: CaptureSettings,
     private readonly redactor: () => Redactor,
+    private readonly onError: (err: unknown) => void = () => {},
     private readonly random: () => number = Math.random,
   ) {}
 
@@ -34,7 +36,7 @@ export class CorpusCapture {
   }
 
   reconfigure(settings: CaptureSettings): void {
-    if (settings.file !== this.settings.file) this.close();
+    if (settings.file !== this.settings.file) void this.close();
     this.settings = settings;
   }
 
@@ -60,18 +62,22 @@ export class CorpusCapture {
         ? { response: { status: entry.response.status, headers: r.headers(pickResponseHeaders(entry.response.headers)) as Record<string, string>, body: corpusBody(r.body(entry.response.body)), ms: Math.round(entry.response.ms * 100) / 100 } }
         : {}),
     };
-    if (this.fd === null) {
+    if (this.out === null) {
       fs.mkdirSync(path.dirname(this.settings.file), { recursive: true });
-      this.fd = fs.openSync(this.settings.file, 'a');
+      this.out = fs.createWriteStream(this.settings.file, { flags: 'a' });
+      this.out.on('error', (err) => this.onError(err));
     }
-    fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    this.out.write(`${JSON.stringify(line)}\n`);
     this.perRoute.set(entry.route, (this.perRoute.get(entry.route) ?? 0) + 1);
     this.written++;
   }
 
-  close(): void {
-    if (this.fd !== null) fs.closeSync(this.fd);
-    this.fd = null;
+  /** Ends the stream; what was written is flushed before the returned promise settles. */
+  close(): Promise<void> {
+    const out = this.out;
+    this.out = null;
+    if (!out) return Promise.resolve();
+    return new Promise((resolve) => out.end(() => resolve()));
   }
 }
 

@@ -36,12 +36,15 @@ export function corpusBody(b: Buffer | null): CorpusEntry['body'] {
 export function parseCorpus(text: string, source: string): CorpusEntry[] {
   const entries: CorpusEntry[] = [];
   const problems: string[] = [];
-  text.split('\n').forEach((line, i) => {
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (err) {
+      // A last line without its newline that is not JSON yet: a capture still being written, not a bad line.
+      if (i === lines.length - 1) return;
       problems.push(`line ${i + 1}: not JSON (${(err as Error).message})`);
       return;
     }

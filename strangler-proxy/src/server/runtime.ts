@@ -315,12 +315,12 @@ export class ProxyRuntime {
     this.corpusOf = this.config;
     const c = this.config.config.capture;
     if (!c.file) {
-      this.corpus?.close();
+      void this.corpus?.close();
       this.corpus = null;
       return null;
     }
     const settings = { file: path.resolve(path.dirname(this.options.configFile), c.file), sampleRate: c.sampleRate, maxPerRoute: c.maxPerRoute };
-    if (!this.corpus) this.corpus = new CorpusCapture(settings, () => this.redactor());
+    if (!this.corpus) this.corpus = new CorpusCapture(settings, () => this.redactor(), (err) => this.logger.warn({ err }, 'corpus capture failed'));
     else this.corpus.reconfigure(settings);
     return this.corpus;
   }
@@ -338,7 +338,7 @@ export class ProxyRuntime {
       if (this.gateTimer) clearInterval(this.gateTimer);
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       this.mirror.close();
-      this.corpus?.close();
+      await this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
       await this.store.close();
