@@ -286,7 +286,10 @@ export class DataPlane {
         const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
         if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
         const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: monolithAttempt(null).headers } : undefined;
-        this.deps.mirror.submit({ ...serviceAttempt(service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, breaker: this.deps.breaker(service.name), ...(again ? { again } : {}) });
+        // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
+        const breaker = this.deps.breaker(service.name);
+        const probe = breaker.state === 'half-open' ? { breaker } : {};
+        this.deps.mirror.submit({ ...serviceAttempt(service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
         const corpus = this.deps.capture?.();
         if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
         return;

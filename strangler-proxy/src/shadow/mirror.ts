@@ -22,7 +22,7 @@ export interface ShadowJob {
   readonly body: Buffer | null;
   /** The primary's answer, captured as it streamed to the client. */
   readonly primary: CapturedResponse;
-  /** The service's breaker: told how the copy went (a copy may be its half-open probe). */
+  /** The service's breaker when this copy is its half-open probe: told how the copy went. */
   readonly breaker?: CircuitBreaker;
   /** Ask the monolith again (a read, sampled) so the parity engine can learn its noise. */
   readonly again?: { readonly dispatcher: Dispatcher; readonly headers: string[] };
