@@ -28,7 +28,7 @@ import { Client } from 'pg';
 import YAML from 'yaml';
 import { migrate } from '../migrations/src';
 import { compareAnswers, compileRules, NoiseModel, type Answer } from '../strangler-proxy/src';
-import { cleanup, contender, freePort, latency, nginx, PG, shutdown, waitPort, WORK } from './proxy/harness';
+import { contender, freePort, latency, nginx, PG, runBench, waitPort, WORK } from './proxy/harness';
 
 function page(variant: 'monolith' | 'monolith-again' | 'candidate'): unknown {
   const c = variant === 'candidate';
@@ -130,14 +130,4 @@ async function main(): Promise<void> {
   }
 }
 
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-void main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await shutdown();
-    setTimeout(() => process.exit(), 100).unref();
-  });
+runBench(main);

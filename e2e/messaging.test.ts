@@ -15,6 +15,7 @@ import { createApp, createDb } from '@strangler/monolith';
 import { ProxyRuntime } from '@strangler/proxy';
 import { runTraffic, writeDemoProxyConfig, type StackConfig } from '@strangler/stack';
 import { eventually, randomName, scratchDatabase, testStack } from './support/env';
+import { deleteTenantTopics } from './support/streaming';
 
 interface Tenant {
   name: string;
@@ -73,11 +74,7 @@ describe('extracted messaging service', () => {
     }
     await serviceDb?.drop();
     await controlDb?.drop();
-    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((topic) => tenants.some((t) => topic.startsWith(`${t.name}.`)));
-    if (topics.length) await admin.deleteTopics({ topics });
-    await admin.disconnect();
+    await deleteTenantTopics(tenants.map((t) => t.name));
   });
 
   async function seed(t: Tenant, n: number) {

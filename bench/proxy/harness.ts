@@ -137,3 +137,18 @@ export async function shutdown(): Promise<void> {
   await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
   fs.rmSync(WORK, { recursive: true, force: true });
 }
+
+/** Runs a benchmark's main: exit code 1 on failure, and every process it started stopped on the way out (Ctrl-C too). */
+export function runBench(main: () => Promise<void>): void {
+  process.on('exit', cleanup);
+  process.on('SIGINT', () => process.exit(130));
+  void main()
+    .catch((err) => {
+      console.error(err);
+      process.exitCode = 1;
+    })
+    .finally(async () => {
+      await shutdown();
+      setTimeout(() => process.exit(), 100).unref();
+    });
+}

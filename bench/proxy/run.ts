@@ -31,7 +31,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Client } from 'pg';
 import { migrate } from '../../migrations/src';
-import { BODY, children, cleanup, CONNECTIONS, contender, freePort, latency, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, shutdown, stop, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
+import { BODY, children, CONNECTIONS, contender, freePort, latency, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -139,14 +139,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(figures));
 }
 
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-void main()
-  .catch((err) => {
-    console.error(err);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    await shutdown();
-    setTimeout(() => process.exit(), 100).unref();
-  });
+runBench(main);

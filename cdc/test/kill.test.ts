@@ -1,10 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import knexFactory, { type Knex } from 'knex';
-import { Kafka, logLevel } from 'kafkajs';
-import { migrate } from '@strangler/migrations';
-import { eventually, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
-import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
+import type { Knex } from 'knex';
+import { eventually, randomName, testStack } from '../../e2e/support/env';
+import { streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
 
 const KILLS = 20;
 const TABLES = ['users', 'rooms', 'room_members', 'messages'] as const;
@@ -17,38 +15,22 @@ const TABLES = ['users', 'rooms', 'room_members', 'messages'] as const;
  * not idempotent counted every change exactly once.
  */
 describe('projector killed with SIGKILL under load', () => {
-  const connect = new ConnectClient(testStack().connectUrl);
   const tenant = randomName('kill');
-  let source: Awaited<ReturnType<typeof scratchDatabase>>;
-  let target: Awaited<ReturnType<typeof scratchDatabase>>;
+  let stream: StreamingTenant;
+  let source: StreamingTenant['source'];
+  let target: StreamingTenant['target'];
   let src: Knex;
   let dst: Knex;
   let child: ChildProcess | null = null;
 
   beforeAll(async () => {
-    [source, target] = await Promise.all([scratchDatabase(tenant), scratchDatabase('killsvc')]);
-    await migrate('monolith', source.url);
-    await migrate('monolith-cdc', source.url);
-    await migrate('extracted', target.url);
-    src = knexFactory({ client: 'pg', connection: source.url, pool: { min: 0, max: 4 } });
-    dst = knexFactory({ client: 'pg', connection: target.url, pool: { min: 0, max: 2 } });
-    const pg = new URL(source.url);
-    await registerTenantConnector(connect, { tenant, host: pg.hostname, port: Number(pg.port), database: source.name, user: 'postgres' });
-    await waitUntilStreaming(connect, tenant, source.url);
+    stream = await streamingTenant(tenant, { targetPool: 2 });
+    ({ source, target, src, dst } = stream);
   });
 
   afterAll(async () => {
     child?.kill('SIGKILL');
-    await removeTenantConnector(connect, tenant, source.url).catch(() => {});
-    await src?.destroy();
-    await dst?.destroy();
-    await source?.drop();
-    await target?.drop();
-    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${tenant}.`));
-    if (topics.length) await admin.deleteTopics({ topics });
-    await admin.disconnect();
+    await stream?.drop();
   });
 
   /** Starts the projector process; resolves once it has committed something new (it is mid-stream). */

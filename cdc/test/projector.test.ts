@@ -2,6 +2,7 @@ import knexFactory, { type Knex } from 'knex';
 import { Kafka, logLevel } from 'kafkajs';
 import { migrate } from '@strangler/migrations';
 import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
 import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
 import { kafkaClients } from '../src/kafka';
 import { readDeadLetters, retryDeadLetters } from '../src/dlq';
@@ -18,36 +19,20 @@ describe('projector runtime', () => {
   const connect = new ConnectClient(testStack().connectUrl);
   const kafka = kafkaClients([testStack().kafka], 'projector-test');
   const tenant = randomName('proj');
-  let source: Awaited<ReturnType<typeof scratchDatabase>>;
-  let target: Awaited<ReturnType<typeof scratchDatabase>>;
+  let stream: StreamingTenant;
+  let source: StreamingTenant['source'];
   let src: Knex;
   let dst: Knex;
   const running: Projector[] = [];
 
   beforeAll(async () => {
-    [source, target] = await Promise.all([scratchDatabase(tenant), scratchDatabase('svc')]);
-    await migrate('monolith', source.url);
-    await migrate('monolith-cdc', source.url);
-    await migrate('extracted', target.url);
-    src = knexFactory({ client: 'pg', connection: source.url, pool: { min: 0, max: 4 } });
-    dst = knexFactory({ client: 'pg', connection: target.url, pool: { min: 0, max: 8 } });
-    const pg = new URL(source.url);
-    await registerTenantConnector(connect, { tenant, host: pg.hostname, port: Number(pg.port), database: source.name, user: 'postgres' });
-    await waitUntilStreaming(connect, tenant, source.url);
+    stream = await streamingTenant(tenant);
+    ({ source, src, dst } = stream);
   });
 
   afterAll(async () => {
     for (const p of running) await p.stop();
-    await removeTenantConnector(connect, tenant, source.url).catch(() => {});
-    await src?.destroy();
-    await dst?.destroy();
-    await source?.drop();
-    await target?.drop();
-    const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
-    await admin.connect();
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${tenant}.`));
-    if (topics.length) await admin.deleteTopics({ topics });
-    await admin.disconnect();
+    await stream?.drop();
   });
 
   async function start(p: Projection, groupId = randomName('g')): Promise<Projector> {
@@ -282,11 +267,7 @@ describe('projector runtime', () => {
       await removeTenantConnector(connect, other, db.url).catch(() => {});
       await odd.destroy();
       await db.drop();
-      const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
-      await admin.connect();
-      const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${other}.`));
-      if (topics.length) await admin.deleteTopics({ topics });
-      await admin.disconnect();
+      await deleteTenantTopics([other]);
     }
   });
 });

@@ -138,8 +138,9 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     return { passed: false };
   }
   let passed = true;
+  const entries = readCorpus(corpusFile);
   for (const tenant of o.tenants) {
-    const report = await runParity({ config, tenant, entries: readCorpus(corpusFile) });
+    const report = await runParity({ config, tenant, entries });
     const files = writeReports(report, `${o.reportDir}/${tenant}`);
     o.log(`\nstrangler parity run --corpus ${corpusFile} --tenant ${tenant}\n${formatParity(report)}\nreports: ${files.html}`);
     passed &&= report.passed || report.routes.length === 0;

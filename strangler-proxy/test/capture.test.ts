@@ -84,5 +84,11 @@ describe('corpus capture', () => {
     for (let i = 0; i < 3; i++) await get(`${proxy.url}/api/users`, 'acme.localhost', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: big });
     const monolithGot = monolith.requests.filter((q) => q.url === '/api/users').slice(-3);
     expect(monolithGot.every((q) => q.body.equals(big))).toBe(true);
+    // Bodies past the cap are never recorded (a corpus line must replay exactly what was sent).
+    await new Promise((r) => setTimeout(r, 200));
+    const file = path.join(path.dirname(proxy.file), 'captured/corpus.jsonl');
+    const lines = parseCorpus(fs.readFileSync(file, 'utf8'), file);
+    expect(lines.filter((l) => l.route === 'uploads')).toEqual([]);
+    expect(lines.filter((l) => l.route === 'users-write')).toHaveLength(1);
   });
 });

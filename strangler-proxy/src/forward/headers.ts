@@ -18,7 +18,7 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 ]);
 
 /** Headers the proxy owns on the way in: a client's copy is never forwarded. */
-const SET_BY_PROXY = new Set(['host', 'via', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
+export const SET_BY_PROXY: ReadonlySet<string> = new Set(['host', 'via', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
 
 /** Lower-cased names listed in all Connection header values. */
 export function connectionTokens(values: readonly string[]): Set<string> {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { HOP_BY_HOP, SET_BY_PROXY } from '../forward/headers';
 import { corpusBody, type CorpusEntry } from './corpus';
 import type { Redactor } from './redact';
 
@@ -9,8 +10,8 @@ export interface CaptureSettings {
   readonly maxPerRoute: number;
 }
 
-/** Request headers worth replaying; the rest (hop-by-hop, proxy-set, tracing) would only add noise. */
-const DROP = new Set(['host', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'te', 'upgrade', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'via', 'traceparent', 'tracestate', 'x-request-id']);
+/** Not recorded: hop-by-hop headers, those the proxy sets itself, framing and tracing (a replay has its own). */
+const DROP = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, 'content-length', 'traceparent', 'tracestate']);
 
 /**
  * Records a sampled share of real requests, per route, with the monolith's

@@ -1,6 +1,7 @@
 import { request } from 'undici';
 import type { CompiledConfig } from '../config/compile';
 import { ProxyError } from '../errors';
+import { HOP_BY_HOP } from '../forward/headers';
 import { TENANT_HEADER } from '../server/data-plane';
 import type { CompiledRoute } from '../routes/table';
 import { compareAnswers, type Answer, type Difference } from './compare';
@@ -8,7 +9,8 @@ import { bodyBuffer, type CorpusEntry } from './corpus';
 import { NoiseModel, type LearnedNoise } from './noise';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
-const HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer', 'host', 'content-length']);
+/** Not replayed: hop-by-hop headers, and what the HTTP client sets itself. */
+const NOT_REPLAYED = new Set([...HOP_BY_HOP, 'host', 'content-length']);
 
 export interface TimedAnswer extends Answer {
   readonly ms: number;
@@ -222,7 +224,7 @@ function lower(h: Record<string, string>): Record<string, string> {
 }
 
 function outgoing(h: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(lower(h)).filter(([k]) => !HOP.has(k) && k !== TENANT_HEADER));
+  return Object.fromEntries(Object.entries(lower(h)).filter(([k]) => !NOT_REPLAYED.has(k) && k !== TENANT_HEADER));
 }
 
 function text(b: Buffer | string | null): string {
