@@ -95,6 +95,33 @@ describe('parity comparison', () => {
     expect(r.noise).toHaveLength(2);
   });
 
+  it('reports keys by what each object owns: a key named like a prototype member is missing, not of another type', () => {
+    const r = compare(json({ toString: 1, constructor: 'x', a: 1 }), json({ a: 1, valueOf: 2 }));
+    expect(r.differences.map((d) => [d.path, d.kind])).toEqual([
+      ['$.toString', 'missing'],
+      ['$.constructor', 'missing'],
+      ['$.valueOf', 'extra'],
+    ]);
+    expect(compare(json({ a: 1, b: 2 }), json({ b: 2, a: 1 })).match).toBe(true);
+    expect(compare(json({ a: 1 }), json({ b: 1 })).differences.map((d) => d.kind)).toEqual(['missing', 'extra']);
+  });
+
+  it('compares sets of more than sixteen elements, and timestamps whose zones or fractions differ in shape', () => {
+    const many = Array.from({ length: 40 }, (_, i) => ({ id: i, v: i * 2 }));
+    const shuffled = [...many].reverse().map((e) => (e.id === 7 ? { ...e, v: -1 } : e));
+    const r = compare(json({ many }), json({ many: shuffled.filter((e) => e.id !== 3).concat([{ id: 99, v: 0 }]) }), { sets: { '$.many': 'id' } });
+    expect(r.differences.map((d) => [d.path, d.kind])).toEqual([
+      ['$.many[3]', 'missing'],
+      ['$.many[7].v', 'value'],
+      ['$.many[39]', 'extra'],
+    ]);
+    const at = '2026-11-25T13:20:15.110638Z';
+    expect(compare(json({ at }), json({ at: '2026-11-25T13:20:15.110638z' })).match).toBe(true);
+    expect(compare(json({ at }), json({ at: '2026-11-25T13:20:15.1106381234Z' })).match).toBe(false); // ten digits: not a timestamp
+    expect(compare(json({ at: '2026-11-25T13:20:15.5+01:00' }), json({ at: '2026-11-25T13:20:15.5+0100' })).match).toBe(true);
+    expect(compare(json({ at: '2026-11-25T13:20:15.5+01:00' }), json({ at: '2026-11-25T13:20:15.5+02:00' })).match).toBe(false);
+  });
+
   it('reads the path syntax, and refuses what it cannot read with the pattern in the message', () => {
     expect(compilePath('$.a["b c"][2]')('$.a["b c"][2].d')).toBe(true);
     expect(compilePath('$.a["b"]', true)('$.a.b')).toBe(true);

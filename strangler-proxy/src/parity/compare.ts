@@ -100,20 +100,26 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
   if (ta === 'object' && tb === 'object') {
     const x = a as Record<string, unknown>;
     const y = b as Record<string, unknown>;
+    let shared = 0;
     for (const k in x) {
       const xv = x[k];
-      const yv = y[k];
-      if (xv === yv && (yv !== undefined || k in y)) continue; // the common case, without a call
+      const yv = Object.hasOwn(y, k) ? y[k] : MISSING;
+      if (yv !== MISSING) shared++;
+      if (xv === yv) continue; // the common case, without a call
       at.push(k);
-      if (yv === undefined && !(k in y)) out.push({ path: formatPath(at), kind: 'missing', primary: xv, candidate: undefined });
+      if (yv === MISSING) out.push({ path: formatPath(at), kind: 'missing', primary: xv, candidate: undefined });
       else diffValues(xv, yv, at, rules, out);
       at.pop();
     }
-    for (const k in y) {
-      if (k in x) continue;
-      at.push(k);
-      out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[k] });
-      at.pop();
+    let ny = 0;
+    for (const _ in y) ny++;
+    if (ny !== shared) {
+      for (const k in y) {
+        if (Object.hasOwn(x, k)) continue;
+        at.push(k);
+        out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[k] });
+        at.pop();
+      }
     }
     return;
   }
@@ -121,7 +127,7 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
     const x = a as unknown[];
     const y = b as unknown[];
     if (rules.sets.length > 0) {
-      const set = rules.sets.find(([m]) => m(at));
+      const set = setRule(rules, at);
       // Same elements in the same order is the common case: no pairing needed.
       if (set) return sameJson(x, y) ? undefined : diffSets(x, y, set[1], at, rules, out);
     }
@@ -140,31 +146,35 @@ export function diffValues(a: unknown, b: unknown, at: Segment[], rules: Compile
   out.push({ path: formatPath(at), kind: ta === tb ? 'value' : 'type', primary: a, candidate: b });
 }
 
+const MISSING = Symbol('missing');
+
+function setRule(rules: CompiledRules, at: readonly Segment[]): readonly [unknown, string | null] | undefined {
+  for (let i = 0; i < rules.sets.length; i++) if (rules.sets[i]![0](at)) return rules.sets[i];
+  return undefined;
+}
+
 /**
  * Arrays as sets: elements paired by their key (or by their whole JSON when
  * the key is null); a pair is reported at the primary's index, an element
  * only the candidate has at its own index.
  */
 function diffSets(x: unknown[], y: unknown[], key: string | null, at: Segment[], rules: CompiledRules, out: Difference[]): void {
-  const keyOf = (v: unknown) => {
-    const k = key !== null && v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : v;
-    return typeof k === 'number' ? `n${k}` : typeof k === 'string' ? `s${k}` : stableJson(k);
-  };
-  if (x.length <= 16 && y.length <= 16) return diffSmallSet(x, y, keyOf, key !== null, at, rules, out);
+  if (x.length <= 16 && y.length <= 16) return diffSmallSet(x, y, key, at, rules, out);
   const ys = new Map<string, number[]>();
-  y.forEach((v, i) => {
-    const k = keyOf(v);
+  for (let i = 0; i < y.length; i++) {
+    const k = setKey(y[i], key);
     const list = ys.get(k);
     if (list) list.push(i);
     else ys.set(k, [i]);
-  });
-  x.forEach((v, i) => {
-    const j = ys.get(keyOf(v))?.shift();
+  }
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    const j = ys.get(setKey(v, key))?.shift();
     at.push(i);
     if (j === undefined) out.push({ path: formatPath(at), kind: 'missing', primary: v, candidate: undefined });
     else if (key !== null) diffValues(v, y[j], at, rules, out);
     at.pop();
-  });
+  }
   for (const rest of ys.values()) {
     for (const j of rest) {
       at.push(j);
@@ -174,15 +184,22 @@ function diffSets(x: unknown[], y: unknown[], key: string | null, at: Segment[],
   }
 }
 
-/** diffSets for a few elements: pairing by a linear search beats building a map. */
-function diffSmallSet(x: unknown[], y: unknown[], keyOf: (v: unknown) => string, keyed: boolean, at: Segment[], rules: CompiledRules, out: Difference[]): void {
-  const yKeys = y.map(keyOf);
-  const used = new Array<boolean>(y.length).fill(false);
+/** What pairs an element of a set: its key field's value, or (key null) its whole JSON. */
+function setKey(v: unknown, key: string | null): string {
+  const k = key !== null && v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : v;
+  return typeof k === 'number' ? `n${k}` : typeof k === 'string' ? `s${k}` : stableJson(k);
+}
+
+/** diffSets for at most 16 elements a side: pairing by a linear search beats building a map; a bit mask marks the paired. */
+function diffSmallSet(x: unknown[], y: unknown[], key: string | null, at: Segment[], rules: CompiledRules, out: Difference[]): void {
+  const yKeys: string[] = [];
+  for (let c = 0; c < y.length; c++) yKeys.push(setKey(y[c], key));
+  let used = 0;
   for (let i = 0; i < x.length; i++) {
-    const k = keyOf(x[i]);
+    const k = setKey(x[i], key);
     let j = -1;
     for (let c = 0; c < yKeys.length; c++) {
-      if (!used[c] && yKeys[c] === k) {
+      if ((used & (1 << c)) === 0 && yKeys[c] === k) {
         j = c;
         break;
       }
@@ -190,13 +207,13 @@ function diffSmallSet(x: unknown[], y: unknown[], keyOf: (v: unknown) => string,
     at.push(i);
     if (j < 0) out.push({ path: formatPath(at), kind: 'missing', primary: x[i], candidate: undefined });
     else {
-      used[j] = true;
-      if (keyed) diffValues(x[i], y[j], at, rules, out);
+      used |= 1 << j;
+      if (key !== null) diffValues(x[i], y[j], at, rules, out);
     }
     at.pop();
   }
   for (let j = 0; j < y.length; j++) {
-    if (used[j]) continue;
+    if ((used & (1 << j)) !== 0) continue;
     at.push(j);
     out.push({ path: formatPath(at), kind: 'extra', primary: undefined, candidate: y[j] });
     at.pop();
@@ -236,20 +253,49 @@ const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:\.
  * without a full parse; null when that shortcut does not apply.
  */
 function sameSecondUs(a: string, b: string): number | null {
-  if (a.length < 20 || b.length < 20 || a.charCodeAt(4) !== 45 || a.charCodeAt(10) !== 84 || a.charCodeAt(19) !== 46 || b.charCodeAt(19) !== 46) return null;
-  for (let i = 0; i < 19; i++) if (a.charCodeAt(i) !== b.charCodeAt(i)) return null;
-  const fa = fraction(a);
-  const fb = fraction(b);
-  if (fa === null || fb === null || fa.zone !== fb.zone || !/^(?:Z|[+-]\d{2}:?\d{2})$/.test(fa.zone) || !TIMESTAMP.test(a)) return null;
-  return Math.abs(fa.us - fb.us);
+  // yyyy-mm-ddThh:mm:ss. in both, character for character
+  if (a.length < 21 || b.length < 21 || a.charCodeAt(19) !== 46 || b.charCodeAt(19) !== 46) return null;
+  for (let i = 0; i < 19; i++) {
+    const c = a.charCodeAt(i);
+    if (c !== b.charCodeAt(i)) return null;
+    if (i === 4 || i === 7 ? c !== 45 : i === 10 ? c !== 84 : i === 13 || i === 16 ? c !== 58 : c < 48 || c > 57) return null;
+  }
+  const ea = fractionEnd(a);
+  const eb = fractionEnd(b);
+  if (ea < 0 || eb < 0 || a.length - ea !== b.length - eb || !validZone(a, ea)) return null;
+  for (let i = ea, j = eb; i < a.length; i++, j++) if (a.charCodeAt(i) !== b.charCodeAt(j)) return null;
+  return Math.abs(fractionUs(a, ea) - fractionUs(b, eb));
 }
 
-function fraction(s: string): { us: number; zone: string } | null {
+/** Where the digits after the second's dot end (1 to 9 of them), or -1. */
+function fractionEnd(s: string): number {
   let i = 20;
-  let digits = '';
-  while (i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57) digits += s[i++];
-  if (digits.length === 0 || digits.length > 9) return null;
-  return { us: Number(digits.padEnd(6, '0').slice(0, 6)), zone: s.slice(i) };
+  while (i < s.length && i < 30) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i === 20 || i - 20 > 9 ? -1 : i;
+}
+
+/** The fraction's first six digits as microseconds. */
+function fractionUs(s: string, end: number): number {
+  let us = 0;
+  for (let i = 20; i < 26; i++) us = us * 10 + (i < end ? s.charCodeAt(i) - 48 : 0);
+  return us;
+}
+
+/** Z, +hh:mm or +hhmm from `at` to the end. */
+function validZone(s: string, at: number): boolean {
+  const n = s.length - at;
+  const c = s.charCodeAt(at);
+  if (n === 1) return c === 90 || c === 122;
+  if ((c !== 43 && c !== 45) || (n !== 5 && n !== 6)) return false;
+  for (let i = at + 1; i < s.length; i++) {
+    const d = s.charCodeAt(i);
+    if (!(d >= 48 && d <= 57) && !(n === 6 && i === at + 3 && d === 58)) return false;
+  }
+  return true;
 }
 
 /** Structural equality, exact (no rules): the fast path before pairing a set. */
