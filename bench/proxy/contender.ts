@@ -34,6 +34,38 @@ async function main(): Promise<void> {
       ready(Number(new URL(address).port));
       return;
     }
+    case 'node-http': {
+      // Not a proxy: a Node HTTP server answering the upstream's body itself, the floor any Node server pays.
+      const { BODY } = await import('./body');
+      const body = Buffer.from(BODY);
+      const server = http.createServer((_req, res) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+        res.end(body);
+      });
+      server.keepAliveTimeout = 60_000;
+      server.listen(0, '127.0.0.1', () => ready((server.address() as AddressInfo).port));
+      return;
+    }
+    case 'undici-minimal': {
+      // Not a product: the least a Node proxy can do (undici pool, headers passed as they are, body piped), as a floor.
+      const { Pool } = await import('undici');
+      const pool = new Pool(upstream, { connections: 128 });
+      const server = http.createServer((req, res) => {
+        pool.request({ path: req.url!, method: req.method as 'GET', headers: req.headers }).then(
+          ({ statusCode, headers, body }) => {
+            res.writeHead(statusCode, headers as http.OutgoingHttpHeaders);
+            body.pipe(res);
+          },
+          () => {
+            res.writeHead(502);
+            res.end();
+          },
+        );
+      });
+      server.keepAliveTimeout = 60_000;
+      server.listen(0, '127.0.0.1', () => ready((server.address() as AddressInfo).port));
+      return;
+    }
     case 'strangler': {
       const { ProxyRuntime } = await import('../../strangler-proxy/src');
       const pino = (await import('pino')).default;

@@ -19,7 +19,7 @@ export const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127
 export const CONNECTIONS = 64;
 export const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 export const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
-export const BODY = JSON.stringify({ data: Array.from({ length: 12 }, (_, i) => ({ id: i, name: `room-${i}`, tags: ['ops', 'eu'], created_at: '2026-11-25T10:00:00.000Z' })) }).slice(0, 1024);
+export { BODY } from './body';
 
 export function need(binary: string, pkg: string): string {
   for (const dir of ['/usr/sbin', '/usr/bin', '/usr/local/bin', '/usr/local/sbin']) {
@@ -115,10 +115,19 @@ export function ms(v: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
+/** Paced latency of one contender, after an 8 s paced warm-up that is not counted (JIT tiers and the first old-space collections settle in that time here). */
 export function latency(name: string, port: number, rate: number): Latency {
   const pace = Math.max(1, Math.round((PACED_CONNECTIONS * 1000) / rate));
-  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${PACED_CONNECTIONS}`, `-d${LATENCY_SECONDS}s`, '--latency', '-s', path.join(__dirname, 'pace.lua'), '-H', 'Host: 127.0.0.1', `http://127.0.0.1:${port}/bench`];
-  const out = execFileSync('taskset', args, { encoding: 'utf8', env: { ...process.env, PACE_MS: String(pace) } });
+  paced(port, pace, 8);
+  return report(name, paced(port, pace, LATENCY_SECONDS));
+}
+
+function paced(port: number, pace: number, seconds: number): string {
+  const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${PACED_CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', path.join(__dirname, 'pace.lua'), '-H', 'Host: 127.0.0.1', `http://127.0.0.1:${port}/bench`];
+  return execFileSync('taskset', args, { encoding: 'utf8', env: { ...process.env, PACE_MS: String(pace) } });
+}
+
+function report(name: string, out: string): Latency {
   const pct = (p: string) => ms(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
   const r = { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: pct('50'), p90: pct('90'), p99: pct('99') };
   console.log(`  ${name.padEnd(30)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`);

@@ -13,10 +13,16 @@
  *   extracted and shadow mode. Access logs off everywhere.
  * - Throughput: wrk, closed loop, 1 thread, 64 connections, 2 s warm-up
  *   then 8 s measured.
- * - Added latency: wrk with pace.lua, 16 connections each pausing between
- *   requests so the offered rate is half of strangler's monolith-mode
- *   throughput, 10 s, wrk's --latency percentiles. Added = proxy minus
- *   direct, at p50 and p99. Shadow mode's effect: its p99 against monolith
+ * - Added latency: wrk with pace.lua, 16 connections each pausing a random
+ *   0-2x pace between requests (a fixed pause makes them fire in step, so
+ *   every contender was measured on bursts of 16), so the offered rate is
+ *   about half of strangler's monolith-mode throughput; 8 s of warm-up not
+ *   counted, then 10 s, wrk's --latency percentiles. Added = proxy minus
+ *   direct, at p50 and p99. For reference in the same conditions: a Node
+ *   HTTP server answering by itself (the floor any Node server pays), a
+ *   minimal undici proxy of a dozen lines (the floor any Node proxy pays;
+ *   also in the throughput table, outside the ratios) and
+ *   @fastify/http-proxy. Shadow mode's effect: its p99 against monolith
  *   mode's p99 at the same rate, with a healthy shadow target and with one
  *   that accepts connections and never answers. (A Node open-loop
  *   generator was tried first: on this 2-core VM it stalled by itself,
@@ -84,9 +90,9 @@ async function main(): Promise<void> {
   const rps: Record<string, number> = {};
   rps.direct = throughput('direct to upstream', upstreamPort);
   rps.nginx = throughput('nginx proxy_pass', nginxPort);
-  for (const kind of ['http-proxy', 'fastify-http-proxy']) {
+  for (const kind of ['http-proxy', 'fastify-http-proxy', 'undici-minimal']) {
     const port = await contender(kind, upstream);
-    rps[kind] = throughput(kind, port);
+    rps[kind] = throughput(kind === 'undici-minimal' ? 'minimal undici loop (floor)' : kind, port);
     stop(children.pop());
   }
   const strangler: Record<string, number> = {};
@@ -104,6 +110,14 @@ async function main(): Promise<void> {
   const rate = Math.round(strangler.monolith! / 2);
   console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections, ${LATENCY_SECONDS} s`);
   const direct = latency('direct to upstream', upstreamPort, rate);
+  // Two references: what a Node server costs with no proxying at all (the floor), and the best-known Node proxy.
+  const other: Record<string, Latency> = {};
+  const names: Record<string, string> = { 'node-http': 'node http server (no proxy)', 'undici-minimal': 'minimal undici loop', 'fastify-http-proxy': 'fastify-http-proxy' };
+  for (const kind of Object.keys(names)) {
+    const port = await contender(kind, upstream);
+    other[kind] = latency(names[kind]!, port, rate);
+    stop(children.pop());
+  }
   const lat: Record<string, Latency> = {};
   for (const [name, mode, svc] of [
     ['monolith', 'monolith', upstream],
@@ -120,12 +134,18 @@ async function main(): Promise<void> {
   const figures = {
     machine: { cpus: cpus.length, model: cpus[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     connections: CONNECTIONS,
-    rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
+    rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), minimalUndici: Math.round(rps['undici-minimal']!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
     ratioToNginx: r3(strangler.monolith! / rps.nginx!),
     ratioToBestOtherNode: r3(strangler.monolith! / bestOther),
     latencyRate: rate,
     addedP50Ms: r3(lat.monolith!.p50 - direct.p50),
     addedP99Ms: r3(lat.monolith!.p99 - direct.p99),
+    nodeServerAddedP50Ms: r3(other['node-http']!.p50 - direct.p50),
+    nodeServerAddedP99Ms: r3(other['node-http']!.p99 - direct.p99),
+    minimalUndiciAddedP50Ms: r3(other['undici-minimal']!.p50 - direct.p50),
+    minimalUndiciAddedP99Ms: r3(other['undici-minimal']!.p99 - direct.p99),
+    fastifyAddedP50Ms: r3(other['fastify-http-proxy']!.p50 - direct.p50),
+    fastifyAddedP99Ms: r3(other['fastify-http-proxy']!.p99 - direct.p99),
     shadowP99ChangePct: r3(((lat.shadow!.p99 - lat.monolith!.p99) / lat.monolith!.p99) * 100),
     hangingShadowP99ChangePct: r3(((lat['shadow-hanging']!.p99 - lat.monolith!.p99) / lat.monolith!.p99) * 100),
     achievedRps: { direct: Math.round(direct.rps), monolith: Math.round(lat.monolith!.rps), shadow: Math.round(lat.shadow!.rps), shadowHanging: Math.round(lat['shadow-hanging']!.rps) },
@@ -133,6 +153,7 @@ async function main(): Promise<void> {
   console.log(`\nstrangler-proxy (monolith mode) / nginx:              ${figures.ratioToNginx}  (target ≥ 0.7)`);
   console.log(`strangler-proxy (monolith mode) / best other Node:    ${figures.ratioToBestOtherNode}  (target ≥ 1.3)`);
   console.log(`added latency at ~${rate} req/s: p50 ${figures.addedP50Ms} ms (target ≤ 0.2), p99 ${figures.addedP99Ms} ms (target ≤ 1)`);
+  console.log(`  for reference: a Node server answering by itself adds p50 ${figures.nodeServerAddedP50Ms} ms, p99 ${figures.nodeServerAddedP99Ms} ms; a minimal undici loop p50 ${figures.minimalUndiciAddedP50Ms} ms, p99 ${figures.minimalUndiciAddedP99Ms} ms; @fastify/http-proxy p50 ${figures.fastifyAddedP50Ms} ms, p99 ${figures.fastifyAddedP99Ms} ms`);
   console.log(`shadow mode p99 change: ${figures.shadowP99ChangePct} % (target ≤ 10); with a hanging shadow target: ${figures.hangingShadowP99ChangePct} %`);
   await admin.query(`DROP DATABASE ${db} WITH (FORCE)`);
   await admin.end();

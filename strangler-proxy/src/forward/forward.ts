@@ -53,85 +53,104 @@ export function classify(err: Error): FailureReason {
  */
 export function forwardOnce(res: ServerResponse, attempt: Attempt, options: ForwardOptions): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
-    let settled = false;
-    let controller: Dispatcher.DispatchController | null = null;
-    const settle = (o: Outcome) => {
-      if (!settled) {
-        settled = true;
-        res.off('close', onClientClose);
-        resolve(o);
-      }
-    };
-    const onClientClose = () => {
-      // The client left: stop reading from the upstream too.
-      if (!res.writableFinished) {
-        settle({ kind: 'failed', status: 499, error: null });
-        controller?.abort(new Error('client closed the connection'));
-      }
-    };
-    res.on('close', onClientClose);
-
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-      },
-      onResponseStart(c, status, headers) {
-        if (settled) return;
-        if (status < 200) return; // 1xx informational: Node answers 100-continue itself
-        if (status >= 500 && options.retryable('status_5xx')) {
-          // Settle first: abort() calls onResponseError synchronously.
-          settle({ kind: 'retry', reason: 'status_5xx', status, error: null });
-          c.abort(new Error(`upstream answered ${status}`));
-          return;
-        }
-        options.observe?.head(status, headers);
-        const out = responseHeaders(headers, options.via);
-        out['x-request-id'] ??= options.requestId;
-        res.writeHead(status, out);
-        if (res.writableNeedDrain) c.pause();
-      },
-      onResponseData(c, chunk) {
-        if (settled) return;
-        options.observe?.chunk(chunk);
-        if (!res.write(chunk)) {
-          c.pause();
-          res.once('drain', () => c.resume());
-        }
-      },
-      onResponseEnd() {
-        if (settled) return;
-        options.observe?.end();
-        res.end();
-        settle({ kind: 'sent', status: res.statusCode });
-      },
-      onResponseError(_c, err) {
-        if (settled) return;
-        if (res.headersSent) {
-          // Mid-body: the only honest signal left is to cut the connection.
-          res.destroy(err);
-          settle({ kind: 'failed', status: res.statusCode, error: err });
-          return;
-        }
-        const reason = classify(err);
-        if (options.retryable(reason)) {
-          settle({ kind: 'retry', reason, status: null, error: err });
-          return;
-        }
-        const timeout = reason === 'timeout';
-        const status = timeout ? 504 : 502;
-        res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}`, 'x-request-id': options.requestId });
-        res.end(
-          errorBody(
-            timeout ? 'STR_ERR_PROXY_UPSTREAM_TIMEOUT' : 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE',
-            timeout ? 'the upstream did not answer in time' : 'the upstream could not be reached',
-          ),
-        );
-        settle({ kind: 'failed', status, error: err });
-      },
-    };
-    attempt.dispatcher.dispatch(
-      { path: attempt.path, method: attempt.method, headers: attempt.headers, body: attempt.body },
-      handler,
-    );
+    const call = new ForwardCall(res, options, resolve);
+    attempt.dispatcher.dispatch({ path: attempt.path, method: attempt.method, headers: attempt.headers, body: attempt.body }, call);
   });
+}
+
+/**
+ * One forwarded request as undici's dispatch handler. A class, not a set of
+ * closures: this runs for every request, and named closures made per
+ * request each cost a property definition under tsx (esbuild keepNames).
+ */
+class ForwardCall implements Dispatcher.DispatchHandler {
+  private settled = false;
+  private controller: Dispatcher.DispatchController | null = null;
+  private readonly clientClosed: () => void;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly options: ForwardOptions,
+    private readonly resolve: (o: Outcome) => void,
+  ) {
+    this.clientClosed = this.onClientClose.bind(this);
+    res.on('close', this.clientClosed);
+  }
+
+  private settle(o: Outcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.res.off('close', this.clientClosed);
+    this.resolve(o);
+  }
+
+  /** The client left: stop reading from the upstream too. */
+  private onClientClose(): void {
+    if (this.res.writableFinished) return;
+    this.settle({ kind: 'failed', status: 499, error: null });
+    this.controller?.abort(new Error('client closed the connection'));
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+  }
+
+  onResponseStart(c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    if (this.settled) return;
+    if (status < 200) return; // 1xx informational: Node answers 100-continue itself
+    const { res, options } = this;
+    if (status >= 500 && options.retryable('status_5xx')) {
+      // Settle first: abort() calls onResponseError synchronously.
+      this.settle({ kind: 'retry', reason: 'status_5xx', status, error: null });
+      c.abort(new Error(`upstream answered ${status}`));
+      return;
+    }
+    options.observe?.head(status, headers);
+    const out = responseHeaders(headers, options.via);
+    out['x-request-id'] ??= options.requestId;
+    res.writeHead(status, out);
+    if (res.writableNeedDrain) c.pause();
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    this.options.observe?.chunk(chunk);
+    if (!this.res.write(chunk)) {
+      c.pause();
+      this.res.once('drain', () => c.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.options.observe?.end();
+    this.res.end();
+    this.settle({ kind: 'sent', status: this.res.statusCode });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    if (this.settled) return;
+    const { res, options } = this;
+    if (res.headersSent) {
+      // Mid-body: the only honest signal left is to cut the connection.
+      res.destroy(err);
+      this.settle({ kind: 'failed', status: res.statusCode, error: err });
+      return;
+    }
+    const reason = classify(err);
+    if (options.retryable(reason)) {
+      this.settle({ kind: 'retry', reason, status: null, error: err });
+      return;
+    }
+    const timeout = reason === 'timeout';
+    const status = timeout ? 504 : 502;
+    res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}`, 'x-request-id': options.requestId });
+    res.end(
+      errorBody(
+        timeout ? 'STR_ERR_PROXY_UPSTREAM_TIMEOUT' : 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE',
+        timeout ? 'the upstream did not answer in time' : 'the upstream could not be reached',
+      ),
+    );
+    this.settle({ kind: 'failed', status, error: err });
+  }
 }

@@ -8,7 +8,7 @@ import type { ModeSetting, ProxyConfig } from '../config/schema';
 import { errorBody } from '../errors';
 import type { CircuitBreaker } from '../forward/breaker';
 import { type Attempt, type FailureReason, forwardOnce, type Outcome } from '../forward/forward';
-import { acceptRequestId, requestHeaders } from '../forward/headers';
+import { acceptRequestId, requestHeaders, type ForwardContext } from '../forward/headers';
 import type { Upstreams } from '../forward/upstreams';
 import type { ProxyMetrics } from '../metrics';
 import { inCanary } from '../routes/canary';
@@ -44,6 +44,21 @@ export interface DataPlaneDeps {
 export interface ServerLimits {
   readonly maxHeaderBytes: number;
   readonly headersTimeoutMs: number;
+}
+
+/** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
+interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly url: string;
+  readonly path: string;
+  readonly started: number;
+  readonly tenant: CompiledTenant;
+  readonly tenantId: string;
+  readonly route: CompiledRoute | null;
+  readonly routeLabel: string;
+  readonly requestId: string;
+  readonly config: CompiledConfig;
+  readonly headers: Omit<ForwardContext, 'host' | 'add'>;
 }
 
 /** The tenant header the proxy sets for extracted services (multi-tenant: they need to know whose request it is). */
@@ -201,70 +216,52 @@ export class DataPlane {
     }
 
     const requestId = acceptRequestId(req.headers['x-request-id']) ?? nextRequestId();
-    const headerContext = {
-      peer: peer ?? '',
-      trustedPeer: config.trustedProxy(peer),
-      proto: 'http',
-      via: fwd.via,
+    const ctx: RequestContext = {
+      req,
+      url,
+      path,
+      started,
+      tenant,
+      tenantId: who.tenant,
+      route,
+      routeLabel: route?.id ?? 'unmatched',
       requestId,
-      drop: routing.dropHeaders,
+      config,
+      headers: {
+        peer: peer ?? '',
+        trustedPeer: config.trustedProxy(peer),
+        proto: 'http',
+        via: fwd.via,
+        requestId,
+        drop: routing.dropHeaders,
+      },
     };
-    const monolithAttempt = (b: Attempt['body']): Attempt => ({
-      dispatcher: this.monolithPool(tenant, fwd),
-      method: req.method!,
-      path: url,
-      headers: requestHeaders(req.rawHeaders, { ...headerContext, host: fwd.preserveHost ? req.headers.host ?? authority(tenant.monolith) : authority(tenant.monolith) }),
-      body: b,
-    });
-    const serviceAttempt = (s: CompiledService, b: Attempt['body'], extra: (readonly [string, string])[] = []): Attempt => ({
-      dispatcher: this.servicePool(s, fwd),
-      method: req.method!,
-      path: url,
-      headers: requestHeaders(req.rawHeaders, {
-        ...headerContext,
-        host: fwd.preserveHost ? req.headers.host ?? authority(s.url) : authority(s.url),
-        add: [[TENANT_HEADER, who.tenant], ...extra],
-      }),
-      body: b,
-    });
-
     const target = route && service && setting ? this.pickTarget(route, setting, who.tenant, who.user, peer, req) : 'monolith';
-    const routeLabel = route?.id ?? 'unmatched';
-    const finish = (o: Outcome, servedBy: string) => {
-      const status = o.kind === 'retry' ? 502 : o.status;
-      this.deps.metrics.observe(routeLabel, servedBy, who.tenant, status, (performance.now() - started) / 1000);
-      if (route) this.deps.served?.(route.id, who.tenant, servedBy, status);
-      if (config.config.log.access) {
-        this.deps.logger.info(
-          { reqId: requestId, method: req.method, path, tenant: who.tenant, route: routeLabel, target: servedBy, status, ms: Math.round((performance.now() - started) * 100) / 100 },
-          'request',
-        );
-      }
-    };
+    const routeLabel = ctx.routeLabel;
 
     if (target === 'extracted' && service) {
       const breaker = this.deps.breaker(service.name);
       if (!breaker.allow()) {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
         this.deps.served?.(route!.id, who.tenant, 'extracted', 503); // the service is failing: gates count it
-        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+        this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
       const replayable = body === null || Buffer.isBuffer(body);
       const method = req.method!;
       const retryable = (reason: FailureReason) =>
         reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable;
-      const outcome = await forwardOnce(res, serviceAttempt(service, body), { via: fwd.via, requestId, retryable });
+      const outcome = await forwardOnce(res, this.serviceAttempt(ctx, service, body), { via: fwd.via, requestId, retryable });
       const failed = outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.status !== 499) || (outcome.kind === 'sent' && outcome.status >= 500);
       if (failed) breaker.failure();
       else if (outcome.kind === 'sent') breaker.success();
       if (outcome.kind === 'retry') {
         this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
         this.deps.served?.(route!.id, who.tenant, 'extracted', 502); // the client got the monolith's answer; the service failed
-        finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+        this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
         return;
       }
-      finish(outcome, 'extracted');
+      this.finish(ctx, outcome, 'extracted');
       return;
     }
 
@@ -274,8 +271,8 @@ export class DataPlane {
       body = plan.primary;
       if (plan.mirror) {
         const seen = captureResponse(config.config.shadow.maxBodyBytes);
-        const outcome = await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
-        finish(outcome, 'monolith');
+        const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
+        this.finish(ctx, outcome, 'monolith');
         // The copy leaves once the client has its answer: on a busy machine
         // it must not even compete with the primary for the CPU.
         const primary = seen.result(outcome);
@@ -285,11 +282,11 @@ export class DataPlane {
         }
         const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
         if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: monolithAttempt(null).headers } : undefined;
+        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: this.monolithAttempt(ctx, null).headers } : undefined;
         // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
         const breaker = this.deps.breaker(service.name);
         const probe = breaker.state === 'half-open' ? { breaker } : {};
-        this.deps.mirror.submit({ ...serviceAttempt(service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
+        this.deps.mirror.submit({ ...this.serviceAttempt(ctx, service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
         const corpus = this.deps.capture?.();
         if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
         return;
@@ -310,13 +307,53 @@ export class DataPlane {
         copy = read.complete ? (body as Buffer) : null;
       }
       const seen = captureResponse(config.config.shadow.maxBodyBytes);
-      const outcome = await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
-      finish(outcome, 'monolith');
+      const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
+      this.finish(ctx, outcome, 'monolith');
       const answer = seen.result(outcome);
       if (whole && answer && !answer.truncated) this.record(corpus, route.id, who.tenant, req, url, copy, answer);
       return;
     }
-    finish(await forwardOnce(res, monolithAttempt(body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+    this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+  }
+
+  private monolithAttempt(ctx: RequestContext, body: Attempt['body']): Attempt {
+    const fwd = ctx.config.config.forwarding;
+    const monolith = ctx.tenant.monolith;
+    return {
+      dispatcher: this.monolithPool(ctx.tenant, fwd),
+      method: ctx.req.method!,
+      path: ctx.url,
+      headers: requestHeaders(ctx.req.rawHeaders, { ...ctx.headers, host: fwd.preserveHost ? ctx.req.headers.host ?? authority(monolith) : authority(monolith) }),
+      body,
+    };
+  }
+
+  private serviceAttempt(ctx: RequestContext, s: CompiledService, body: Attempt['body'], extra: (readonly [string, string])[] = []): Attempt {
+    const fwd = ctx.config.config.forwarding;
+    return {
+      dispatcher: this.servicePool(s, fwd),
+      method: ctx.req.method!,
+      path: ctx.url,
+      headers: requestHeaders(ctx.req.rawHeaders, {
+        ...ctx.headers,
+        host: fwd.preserveHost ? ctx.req.headers.host ?? authority(s.url) : authority(s.url),
+        add: [[TENANT_HEADER, ctx.tenantId], ...extra],
+      }),
+      body,
+    };
+  }
+
+  /** Metrics, the gates' count and the access log line of one answered request. */
+  private finish(ctx: RequestContext, o: Outcome, servedBy: string): void {
+    const status = o.kind === 'retry' ? 502 : o.status;
+    this.deps.metrics.observe(ctx.routeLabel, servedBy, ctx.tenantId, status, (performance.now() - ctx.started) / 1000);
+    if (ctx.route) this.deps.served?.(ctx.route.id, ctx.tenantId, servedBy, status);
+    if (ctx.config.config.log.access) {
+      this.deps.logger.info(
+        { reqId: ctx.requestId, method: ctx.req.method, path: ctx.path, tenant: ctx.tenantId, route: ctx.routeLabel, target: servedBy, status, ms: Math.round((performance.now() - ctx.started) * 100) / 100 },
+        'request',
+      );
+    }
   }
 
   private record(corpus: CorpusCapture, route: string, tenant: string, req: IncomingMessage, url: string, body: Buffer | null, response: CapturedResponse): void {
