@@ -85,6 +85,7 @@ async function main(): Promise<void> {
     replayEventsPerSecond: replay?.eventsPerSecond ?? null,
     peakRssMbAt100k: replay?.peakRssMbAt100k ?? null,
     peakRssMbAtEnd: replay?.peakRssMbAtEnd ?? null,
+    kafkajsAloneEventsPerSecond: replay?.kafkajsAloneEventsPerSecond ?? null,
     e2eP50Ms: latency.p50,
     e2eP99Ms: latency.p99,
     highestBoundedWriteRate: latency.highestBounded,
@@ -183,10 +184,42 @@ async function replayPhase(env: Env, messages: number, reuse: string | undefined
       peakRssMbAtEnd: Math.round(peak / 2 ** 20),
     };
     console.log(`replay: ${applied} events in ${seconds.toFixed(1)} s: ${result.eventsPerSecond} events/s (target >= 50,000); peak RSS ${result.peakRssMbAt100k} MiB at 100k, ${result.peakRssMbAtEnd} MiB at the end`);
-    return result;
+    const ceiling = await kafkajsAlone(env, t.topic, messages);
+    console.log(`kafkajs alone (the same consumer settings, each batch only counted, no decoding, no database): ${ceiling} events/s`);
+    return { ...result, kafkajsAloneEventsPerSecond: ceiling };
   } finally {
     await t.drop(keep);
   }
+}
+
+/**
+ * The client's own ceiling: the topic read from the beginning by a consumer
+ * with the projector's settings (kafkaClients) whose eachBatch only counts.
+ */
+async function kafkajsAlone(env: Env, topic: string, messages: number): Promise<number> {
+  const consumer = kafkaClients([env.kafkaBootstrap], 'bench-cdc-ceiling').consumer(`bench-cdc-ceiling-${process.pid}`);
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  let seen = 0;
+  const finished = new Promise<number>((resolve) => {
+    void consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: async ({ batch }) => {
+        seen += batch.messages.length;
+        if (seen >= messages) resolve(performance.now());
+      },
+    });
+  });
+  const started = performance.now();
+  const end = await finished;
+  await consumer.disconnect();
+  const admin = env.kafka.admin();
+  await admin.connect();
+  await admin.deleteGroups([`bench-cdc-ceiling-${process.pid}`]).catch(() => undefined);
+  await admin.disconnect();
+  return Math.round(messages / ((end - started) / 1000));
 }
 
 interface Step {

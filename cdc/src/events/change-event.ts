@@ -85,14 +85,14 @@ export function decode(m: RawMessage): Decoded {
   const tenant = m.topic.slice(0, m.topic.indexOf('.'));
   let key: Row = {};
   try {
-    if (m.key) key = (JSON.parse(m.key.toString('utf8')) as { payload?: Row }).payload ?? {};
+    if (m.key) key = (payloadOf(m.key) as Row | undefined) ?? {};
   } catch (err) {
     throw malformed(m, 'key is not JSON', err);
   }
   if (m.value === null || m.value.length === 0) return { op: 'tombstone', key, tenant, topic: m.topic, partition: m.partition, offset: m.offset };
   let envelope: Envelope;
   try {
-    envelope = parseEnvelope(m.value.toString('utf8'));
+    envelope = parseEnvelope(m.value);
   } catch (err) {
     throw malformed(m, 'value is not JSON', err);
   }
@@ -160,28 +160,62 @@ interface Envelope {
   readonly decodeRow: (row: Row) => Row;
 }
 
-const PAYLOAD_AT = '},"payload":';
+const SCHEMA_OPEN = Buffer.from('{"schema":');
+const PAYLOAD_AT = Buffer.from('},"payload":');
+const CLOSE_BRACE = 0x7d;
+
+/**
+ * Where the payload's JSON text starts and ends in a JSON converter message
+ * shaped `{"schema":{...},"payload":...}`, or null for any other shape.
+ * `},"payload":` cannot occur earlier (quotes inside JSON strings are
+ * escaped, and no schema object has a "payload" key).
+ */
+function payloadSpan(b: Buffer): { at: number; start: number; end: number } | null {
+  if (b.length < SCHEMA_OPEN.length + PAYLOAD_AT.length + 1 || b.compare(SCHEMA_OPEN, 0, SCHEMA_OPEN.length, 0, SCHEMA_OPEN.length) !== 0) return null;
+  const at = b.indexOf(PAYLOAD_AT, SCHEMA_OPEN.length);
+  if (at < 0 || b[b.length - 1] !== CLOSE_BRACE) return null;
+  return { at, start: at + PAYLOAD_AT.length, end: b.length - 1 };
+}
+
+/** A key's payload (the row's key columns), read without parsing its schema. */
+function payloadOf(b: Buffer): unknown {
+  const span = payloadSpan(b);
+  if (span) return JSON.parse(b.toString('utf8', span.start, span.end)) as unknown;
+  return (JSON.parse(b.toString('utf8')) as { payload?: unknown }).payload;
+}
+
+/** The last schema seen and its decoder: a topic's schema bytes repeat in every event. */
+let lastSchema: { bytes: Buffer; decodeRow: (row: Row) => Row } | null = null;
 
 /**
  * The JSON converter writes `{"schema":{...},"payload":{...}}`, and a table's
- * schema text repeats in every event: it is parsed once per distinct text and
- * only the payload is parsed per event. `},"payload":` cannot occur earlier
- * (quotes inside JSON strings are escaped, and no schema object has a
- * "payload" key); anything not shaped so is parsed whole.
+ * schema text repeats in every event: it is compared as bytes with the last
+ * one seen (then in a cache by text), parsed once per distinct text, and only
+ * the payload is decoded and parsed per event. Anything not shaped so is
+ * parsed whole.
  */
-function parseEnvelope(text: string): Envelope {
-  const at = text.startsWith('{"schema":') ? text.indexOf(PAYLOAD_AT) : -1;
-  if (at > 0 && text.endsWith('}')) {
-    const schemaText = text.slice(10, at + 1);
-    let decodeRow = decoderCache.get(schemaText);
-    if (!decodeRow) {
-      decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
-      if (decoderCache.size > 1000) decoderCache.clear();
-      decoderCache.set(schemaText, decodeRow);
+function parseEnvelope(b: Buffer): Envelope {
+  const span = payloadSpan(b);
+  if (span) {
+    const schemaStart = SCHEMA_OPEN.length;
+    const schemaEnd = span.at + 1;
+    let decodeRow: ((row: Row) => Row) | undefined;
+    const last = lastSchema;
+    if (last !== null && last.bytes.length === schemaEnd - schemaStart && b.compare(last.bytes, 0, last.bytes.length, schemaStart, schemaEnd) === 0) {
+      decodeRow = last.decodeRow;
+    } else {
+      const schemaText = b.toString('utf8', schemaStart, schemaEnd);
+      decodeRow = decoderCache.get(schemaText);
+      if (!decodeRow) {
+        decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
+        if (decoderCache.size > 1000) decoderCache.clear();
+        decoderCache.set(schemaText, decodeRow);
+      }
+      lastSchema = { bytes: Buffer.from(b.subarray(schemaStart, schemaEnd)), decodeRow };
     }
-    return { payload: JSON.parse(text.slice(at + PAYLOAD_AT.length, -1)) as Record<string, unknown>, decodeRow };
+    return { payload: JSON.parse(b.toString('utf8', span.start, span.end)) as Record<string, unknown>, decodeRow };
   }
-  const whole = JSON.parse(text) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
+  const whole = JSON.parse(b.toString('utf8')) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
   return { payload: whole.payload, decodeRow: rowDecoder(whole.schema?.fields) };
 }
 

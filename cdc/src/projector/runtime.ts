@@ -182,28 +182,37 @@ export class Projector {
     const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, applied: 0, deadLettered: 0 };
     this.lag.set(key, lag);
     const max = this.options.maxBatch ?? 5000;
-    for (let i = 0; i < batch.messages.length && isRunning() && !isStale() && !this.stopped; i += max) {
-      const chunk = batch.messages.slice(i, i + max);
-      await this.applyChunk(topic, partition, tenant, chunk, lag);
-      const last = chunk[chunk.length - 1]!.offset;
-      resolveOffset(last);
-      // Only now, with the effects committed, does Kafka learn the new position.
-      await this.consumer!.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
-      lag.consumerLag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
-      await heartbeat();
+    const messages = batch.messages;
+    // Pipelined: the next chunk is decoded while this one's transaction is in
+    // PostgreSQL, and Kafka learns a chunk's offset while the next one applies.
+    // Effects stay in order (one transaction at a time per partition), and an
+    // offset is committed to Kafka only after its transaction committed.
+    let decoding: Promise<DecodedChunk> | null = messages.length > 0 ? decodeChunk(topic, partition, messages.slice(0, max)) : null;
+    let committing: Promise<void> = Promise.resolve();
+    try {
+      for (let i = 0; decoding !== null && isRunning() && !isStale() && !this.stopped; i += max) {
+        const chunk = await decoding;
+        decoding = i + max < messages.length ? decodeChunk(topic, partition, messages.slice(i + max, i + 2 * max)) : null;
+        await this.applyChunk(topic, partition, tenant, chunk, lag);
+        const last = chunk.messages[chunk.messages.length - 1]!.offset;
+        resolveOffset(last);
+        await committing;
+        committing = this.consumer!.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
+        committing.catch(() => undefined); // awaited below; meanwhile a failure is not an unhandled rejection
+        lag.consumerLag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
+        await heartbeat();
+      }
+    } catch (err) {
+      await committing.catch(() => undefined); // the first failure is the one reported
+      throw err;
     }
+    await committing;
   }
 
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
-  private async applyChunk(topic: string, partition: number, tenant: string, messages: KafkaMessage[], lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
+  private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
+    const { messages, decoded } = chunk;
     const retried = new Set(messages.filter((m) => m.headers?.[RETRY_HEADER] !== undefined).map((m) => m.offset));
-    const decoded: Array<{ m: KafkaMessage; e: Decoded | Error }> = messages.map((m) => {
-      try {
-        return { m, e: decode({ topic, partition, offset: m.offset, key: m.key, value: m.value }) };
-      } catch (err) {
-        return { m, e: err as Error };
-      }
-    });
     if (decoded.every((d) => !(d.e instanceof Error))) {
       try {
         await this.withRetry(() => this.transact(topic, partition, tenant, decoded.map((d) => d.e as Decoded), messages[messages.length - 1]!.offset, lag, retried), true);
@@ -323,6 +332,32 @@ export class Projector {
     });
     this.options.onError?.(new CdcError('STR_ERR_CDC_PROJECTION_FAILED', `${topic}[${partition}]@${m.offset} sent to ${topic}.dlq: ${err.message}`, { cause: err }));
   }
+}
+
+interface DecodedChunk {
+  readonly messages: KafkaMessage[];
+  readonly decoded: Array<{ m: KafkaMessage; e: Decoded | Error }>;
+}
+
+const DECODE_SLICE = 500;
+
+/**
+ * Decodes a chunk in slices of 500 events, yielding to the event loop between
+ * them, so that a transaction in flight is served meanwhile (its next query
+ * sent as soon as PostgreSQL answers the last).
+ */
+async function decodeChunk(topic: string, partition: number, messages: KafkaMessage[]): Promise<DecodedChunk> {
+  const decoded: Array<{ m: KafkaMessage; e: Decoded | Error }> = [];
+  for (let i = 0; i < messages.length; i++) {
+    if (i > 0 && i % DECODE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    const m = messages[i]!;
+    try {
+      decoded.push({ m, e: decode({ topic, partition, offset: m.offset, key: m.key, value: m.value }) });
+    } catch (err) {
+      decoded.push({ m, e: err as Error });
+    }
+  }
+  return { messages, decoded };
 }
 
 /** The runtime's own bookkeeping failed: never the event's fault, so never a dead letter; retried until fixed. */
