@@ -19,6 +19,7 @@ import type { ShadowMirror } from '../shadow/mirror';
 import type { CorpusCapture } from '../parity/capture';
 import { hostName, resolveTenant } from '../tenancy/resolve';
 import { BodyTooLarge, bodyPlan, prefixed, readBody } from './request-body';
+import { rawAnswer, Tunnels } from './tunnels';
 
 /** What the data plane routes by: one compiled config and the store's mode settings, swapped together. */
 export interface Routing {
@@ -46,6 +47,29 @@ export interface ServerLimits {
   readonly headersTimeoutMs: number;
 }
 
+/** Where a request goes: its tenant, route, mode setting and target. */
+interface Located {
+  readonly ok: true;
+  readonly who: { readonly tenant: string; readonly user: string | null };
+  readonly tenant: CompiledTenant;
+  readonly route: CompiledRoute | null;
+  readonly setting: ModeSetting | null;
+  readonly service: CompiledService | null;
+  readonly peer: string | undefined;
+  readonly target: 'monolith' | 'extracted';
+}
+
+/** The request target: a path starting with /, with no dot segments, and a Host header. */
+function checkTarget(req: IncomingMessage): { url: string; path: string } | { refused: string; code: string } {
+  const url = req.url ?? '';
+  if (req.headers.host === undefined) return { refused: 'an HTTP/1.1 request needs a Host header', code: 'STR_ERR_PROXY_MALFORMED_REQUEST' };
+  if (url.charCodeAt(0) !== 47 /* / */) return { refused: 'request target must be a path starting with /', code: 'STR_ERR_PROXY_BAD_TARGET' };
+  const q = url.indexOf('?');
+  const path = q < 0 ? url : url.slice(0, q);
+  if (DOT_SEGMENT.test(path)) return { refused: 'request path must not hold . or .. segments', code: 'STR_ERR_PROXY_BAD_TARGET' };
+  return { url, path };
+}
+
 /** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
 interface RequestContext {
   readonly req: IncomingMessage;
@@ -66,7 +90,6 @@ export const TENANT_HEADER = 'x-strangler-tenant';
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const DOT_SEGMENT = /(?:^|\/)(?:\.|%2e){1,2}(?:\/|$)/i;
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 413: 'Content Too Large', 431: 'Request Header Fields Too Large' };
 
 /**
  * The data plane: match, route, forward, shadow, fall back. Nothing here
@@ -77,6 +100,7 @@ export class DataPlane {
   private draining = false;
   private inflight = 0;
   private drained: (() => void) | null = null;
+  private readonly tunnels: Tunnels;
 
   constructor(
     private readonly deps: DataPlaneDeps,
@@ -96,6 +120,8 @@ export class DataPlane {
       (req, res) => this.handle(req, res),
     );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
+    this.tunnels = new Tunnels(deps.metrics, deps.logger);
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
   }
 
   get inFlight(): number {
@@ -121,6 +147,7 @@ export class DataPlane {
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      this.tunnels.closeAll();
     });
   }
 
@@ -136,10 +163,7 @@ export class DataPlane {
     const message =
       status === 431 ? 'request headers are larger than this proxy accepts' : status === 408 ? 'request headers did not arrive in time' : `malformed HTTP request (${code || err.message})`;
     this.deps.metrics.refused.labels(errCode).inc();
-    const body = errorBody(errCode, message);
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
+    socket.end(rawAnswer(status, errCode, message));
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -165,38 +189,24 @@ export class DataPlane {
     const routing = this.deps.routing();
     const { config } = routing;
     const fwd = config.config.forwarding;
-    const url = req.url ?? '';
-    if (req.headers.host === undefined) {
-      this.refuse(req, res, 400, 'STR_ERR_PROXY_MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header');
+    const target0 = checkTarget(req);
+    if ('refused' in target0) {
+      this.refuse(req, res, 400, target0.code, target0.refused);
       return;
     }
-    if (url.charCodeAt(0) !== 47 /* / */) {
-      this.refuse(req, res, 400, 'STR_ERR_PROXY_BAD_TARGET', 'request target must be a path starting with /');
-      return;
-    }
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    if (DOT_SEGMENT.test(path)) {
-      this.refuse(req, res, 400, 'STR_ERR_PROXY_BAD_TARGET', 'request path must not hold . or .. segments');
-      return;
-    }
+    const { url, path } = target0;
     const plan = bodyPlan(req);
     if (plan.kind === 'stream' && plan.length > fwd.maxBodyBytes) {
       this.refuse(req, res, 413, 'STR_ERR_PROXY_BODY_TOO_LARGE', `request body is larger than ${fwd.maxBodyBytes} bytes`, { connection: 'close' });
       return;
     }
 
-    const peer = req.socket.remoteAddress;
-    const who = resolveTenant(config, req.headers, peer);
-    if (!who.ok) {
-      this.refuse(req, res, who.status, who.code, who.message);
+    const located = this.locate(req, routing, path);
+    if (!located.ok) {
+      this.refuse(req, res, located.status, located.code, located.message);
       return;
     }
-    const tenant = config.tenants.get(who.tenant)!;
-    const host = hostName(req.headers.host) ?? '';
-    const route = config.table.match(req.method!, path, host, req.headers);
-    const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
-    const service = route?.service ? config.services.get(route.service) ?? null : null;
+    const { who, tenant, route, setting, service, peer } = located;
 
     let body: Attempt['body'] = null;
     if (plan.kind === 'chunked') {
@@ -215,28 +225,9 @@ export class DataPlane {
       body = req;
     }
 
-    const requestId = acceptRequestId(req.headers['x-request-id']) ?? nextRequestId();
-    const ctx: RequestContext = {
-      req,
-      url,
-      path,
-      started,
-      tenant,
-      tenantId: who.tenant,
-      route,
-      routeLabel: route?.id ?? 'unmatched',
-      requestId,
-      config,
-      headers: {
-        peer: peer ?? '',
-        trustedPeer: config.trustedProxy(peer),
-        proto: 'http',
-        via: fwd.via,
-        requestId,
-        drop: routing.dropHeaders,
-      },
-    };
-    const target = route && service && setting ? this.pickTarget(route, setting, who.tenant, who.user, peer, req) : 'monolith';
+    const ctx = this.context(req, routing, located, url, path, started);
+    const requestId = ctx.requestId;
+    const target = located.target;
     const routeLabel = ctx.routeLabel;
 
     if (target === 'extracted' && service) {
@@ -314,6 +305,93 @@ export class DataPlane {
       return;
     }
     this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false }), 'monolith');
+  }
+
+  /** Tenant, route, mode and target of a request whose target is a valid path. */
+  private locate(req: IncomingMessage, routing: Routing, path: string): Located | { ok: false; status: number; code: string; message: string } {
+    const { config } = routing;
+    const peer = req.socket.remoteAddress;
+    const who = resolveTenant(config, req.headers, peer);
+    if (!who.ok) return who;
+    const tenant = config.tenants.get(who.tenant)!;
+    const host = hostName(req.headers.host) ?? '';
+    const route = config.table.match(req.method!, path, host, req.headers);
+    const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
+    const service = route?.service ? config.services.get(route.service) ?? null : null;
+    const target = route && service && setting ? this.pickTarget(route, setting, who.tenant, who.user, peer, req) : 'monolith';
+    return { ok: true, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, target };
+  }
+
+  private context(req: IncomingMessage, routing: Routing, located: Located, url: string, path: string, started: number): RequestContext {
+    const { config } = routing;
+    const requestId = acceptRequestId(req.headers['x-request-id']) ?? nextRequestId();
+    return {
+      req,
+      url,
+      path,
+      started,
+      tenant: located.tenant,
+      tenantId: located.who.tenant,
+      route: located.route,
+      routeLabel: located.route?.id ?? 'unmatched',
+      requestId,
+      config,
+      headers: {
+        peer: located.peer ?? '',
+        trustedPeer: config.trustedProxy(located.peer),
+        proto: 'http',
+        via: config.config.forwarding.via,
+        requestId,
+        drop: routing.dropHeaders,
+      },
+    };
+  }
+
+  /**
+   * A protocol upgrade (WebSocket and the like): tenant, route and target as
+   * for any request, then a raw tunnel to that upstream (the monolith when an
+   * extracted service cannot be reached or its breaker is open: nothing was
+   * sent yet). No shadow copy: a tunnel cannot be replayed.
+   */
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (this.draining) {
+      socket.end(rawAnswer(503, 'STR_ERR_PROXY_DRAINING', 'the proxy is shutting down; retry on another replica'));
+      return;
+    }
+    const routing = this.deps.routing();
+    const checked = checkTarget(req);
+    if ('refused' in checked) {
+      this.deps.metrics.refused.labels(checked.code).inc();
+      socket.end(rawAnswer(400, checked.code, checked.refused));
+      return;
+    }
+    const located = this.locate(req, routing, checked.path);
+    if (!located.ok) {
+      this.deps.metrics.refused.labels(located.code).inc();
+      socket.end(rawAnswer(located.status, located.code, located.message));
+      return;
+    }
+    const ctx = this.context(req, routing, located, checked.url, checked.path, performance.now());
+    const upgradeHeaders = (attempt: Attempt): string[] => [...attempt.headers, 'connection', 'upgrade', 'upgrade', String(req.headers.upgrade ?? '')];
+    const monolith = () => ({ origin: ctx.tenant.monolith, headers: upgradeHeaders(this.monolithAttempt(ctx, null)), target: 'monolith', connectMs: 5_000 });
+    const service = located.service;
+    let first = monolith();
+    let fallback: typeof first | null = null;
+    if (located.target === 'extracted' && service) {
+      const breaker = this.deps.breaker(service.name);
+      if (breaker.allow()) {
+        first = { origin: service.url, headers: upgradeHeaders(this.serviceAttempt(ctx, service, null)), target: 'extracted', connectMs: service.timeouts.connectMs };
+        fallback = monolith();
+      } else {
+        this.deps.metrics.fallbacks.labels(ctx.routeLabel, service.name, 'breaker_open').inc();
+      }
+    }
+    this.tunnels.open(socket, head, `${req.method} ${ctx.url} HTTP/1.1`, { route: ctx.routeLabel, tenant: ctx.tenantId }, first, fallback, (failedTarget) => {
+      if (failedTarget === 'extracted' && service) {
+        this.deps.breaker(service.name).failure();
+        this.deps.metrics.fallbacks.labels(ctx.routeLabel, service.name, 'connect').inc();
+      }
+    });
   }
 
   private monolithAttempt(ctx: RequestContext, body: Attempt['body']): Attempt {
