@@ -1,4 +1,4 @@
-# The project's Node services (monolith, migrations, cdc CLI) for docker-compose.yml.
+# The project's Node services (monoliths, migrations, cdc CLI, the extracted messaging service, the proxy) for docker-compose.yml.
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -8,6 +8,8 @@ COPY migrations/package.json migrations/
 COPY monolith/package.json monolith/
 COPY cdc/package.json cdc/
 COPY strangler-proxy/package.json strangler-proxy/
+COPY extracted/messaging/package.json extracted/messaging/
+COPY cli/package.json cli/
 COPY e2e/package.json e2e/
 RUN npm ci --no-audit --no-fund
 COPY . .

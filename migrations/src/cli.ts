@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import { isStranglerError, TENANT_NAME } from '@strangler/common';
 import { migrate } from './migrate';
 import { MIGRATION_SETS, type MigrationSetName } from './sets';
-import { prepareTenantDatabase } from './tenant';
+import { ensureDatabase, prepareTenantDatabase } from './tenant';
 
 const USAGE = `usage:
-  npm run migrate -- latest <set> --database-url URL     sets: ${Object.keys(MIGRATION_SETS).join(', ')}
+  npm run migrate -- latest <set> --database-url URL [--create]     sets: ${Object.keys(MIGRATION_SETS).join(', ')}
+      --create: create the database first when it does not exist
   npm run migrate -- tenants --tenants acme,globex [--server-url URL]
       creates monolith_<tenant> on the server (STRANGLER_PG_URL by default) and migrates it (monolith + monolith-cdc)`;
 
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     parsed = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { 'database-url': { type: 'string' }, 'server-url': { type: 'string' }, tenants: { type: 'string' } },
+      options: { 'database-url': { type: 'string' }, 'server-url': { type: 'string' }, tenants: { type: 'string' }, create: { type: 'boolean', default: false } },
       strict: true,
     });
   } catch (err) {
@@ -32,6 +33,14 @@ async function main(): Promise<void> {
     const set = positionals[0];
     if (!set || !(set in MIGRATION_SETS)) fail(`name a migration set (${Object.keys(MIGRATION_SETS).join(', ')}), got ${JSON.stringify(set ?? null)}\n${USAGE}`);
     if (!values['database-url']) fail(`--database-url is required\n${USAGE}`);
+    if (values.create) {
+      const target = new URL(values['database-url']);
+      const name = decodeURIComponent(target.pathname.slice(1));
+      if (!name) fail(`--database-url names no database: ${values['database-url']}`);
+      const server = new URL(target);
+      server.pathname = '/postgres';
+      if (await ensureDatabase(server.toString(), name)) console.log(`${name}: created`);
+    }
     const result = await migrate(set as MigrationSetName, values['database-url']);
     console.log(`${set}: ${result.applied.length ? `applied ${result.applied.join(', ')}` : 'up to date'}`);
     return;

@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { Client } from 'pg';
 import { migrate, rollbackAll } from '@strangler/migrations';
-import { scratchDatabase } from '../../e2e/support/env';
+import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 
 describe('migrations', () => {
   it('migrates a monolith database once; a second run applies nothing; rollback empties it', async () => {
@@ -32,6 +34,22 @@ describe('migrations', () => {
       await c.end();
     } finally {
       await db.drop();
+    }
+  });
+
+  it('migrate latest --create creates a missing database first (as docker-compose.yml does), and says what it did', async () => {
+    const name = randomName('create');
+    const url = `${testStack().pgAdminUrl.replace(/\/[^/]*$/, '')}/${name}`;
+    const cli = path.join(__dirname, '..', 'src', 'cli.ts');
+    const run = () => execFileSync(process.execPath, ['--import', 'tsx', cli, 'latest', 'control', '--create', '--database-url', url], { encoding: 'utf8' });
+    try {
+      expect(run()).toMatch(new RegExp(`^${name}: created\ncontrol: applied 001_route_modes`));
+      expect(run()).toBe('control: up to date\n');
+    } finally {
+      const admin = new Client({ connectionString: testStack().pgAdminUrl });
+      await admin.connect();
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
     }
   });
 
