@@ -10,8 +10,15 @@ export interface Checkpoint {
 
 const TABLE = 'strangler.projection_checkpoints';
 
-/** Reads (and locks, for the transaction) a projection's checkpoint of one topic partition. */
+/**
+ * Reads (and locks, for the transaction) a projection's checkpoint of one
+ * topic partition. The lock is taken even when there is no row yet (an
+ * advisory lock on the projection partition), so two transactions of one
+ * partition (an old owner finishing while a new one starts, after a
+ * rebalance) never both see "nothing applied".
+ */
 export async function readCheckpoint(trx: Knex.Transaction, projection: string, topic: string, partition: number): Promise<Checkpoint | null> {
+  await trx.raw('SELECT pg_advisory_xact_lock(hashtextextended(?, 0))', [`strangler.checkpoint/${projection}/${topic}/${partition}`]);
   const { rows } = await trx.raw<{ rows: Array<{ kafka_offset: string; commit_lsn: string | null; lsn: string | null; position_events: string[] }> }>(
     `SELECT kafka_offset, commit_lsn, lsn, position_events FROM ${TABLE} WHERE projection = ? AND topic = ? AND partition = ? FOR UPDATE`,
     [projection, topic, partition],

@@ -58,6 +58,8 @@ export class Projector {
   private producer: Producer | null = null;
   private readonly lag = new Map<string, { -readonly [K in keyof PartitionLag]: PartitionLag[K] }>();
   private stopped = false;
+  /** Per topic partition: the chain of chunk applies, in order. */
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(
     private readonly projection: Projection,
@@ -145,6 +147,8 @@ export class Projector {
   async stop(): Promise<void> {
     this.stopped = true;
     await this.consumer?.disconnect().catch(() => {});
+    // A transaction in flight finishes (or gives up, retriable errors no longer retried); queued chunks do not start.
+    await Promise.all([...this.lanes.values()].map((l) => l.tail));
     await this.producer?.disconnect().catch(() => {});
   }
 
@@ -183,30 +187,59 @@ export class Projector {
     this.lag.set(key, lag);
     const max = this.options.maxBatch ?? 5000;
     const messages = batch.messages;
-    // Pipelined: the next chunk is decoded while this one's transaction is in
-    // PostgreSQL, and Kafka learns a chunk's offset while the next one applies.
-    // Effects stay in order (one transaction at a time per partition), and an
-    // offset is committed to Kafka only after its transaction committed.
-    let decoding: Promise<DecodedChunk> | null = messages.length > 0 ? decodeChunk(topic, partition, messages.slice(0, max)) : null;
-    let committing: Promise<void> = Promise.resolve();
-    try {
-      for (let i = 0; decoding !== null && isRunning() && !isStale() && !this.stopped; i += max) {
-        const chunk = await decoding;
-        decoding = i + max < messages.length ? decodeChunk(topic, partition, messages.slice(i + max, i + 2 * max)) : null;
-        await this.applyChunk(topic, partition, tenant, chunk, lag);
-        const last = chunk.messages[chunk.messages.length - 1]!.offset;
-        resolveOffset(last);
-        await committing;
-        committing = this.consumer!.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]);
-        committing.catch(() => undefined); // awaited below; meanwhile a failure is not an unhandled rejection
-        lag.consumerLag = Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last) - 1n));
-        await heartbeat();
+    const lane = this.laneOf(key);
+    if (lane.failedFrom !== null) {
+      // An apply failed after kafkajs had moved on: the partition restarts at the failed chunk.
+      const first = messages[0]?.offset;
+      if (first === undefined || BigInt(first) > BigInt(lane.failedFrom)) {
+        this.consumer!.seek({ topic, partition, offset: lane.failedFrom });
+        return;
       }
-    } catch (err) {
-      await committing.catch(() => undefined); // the first failure is the one reported
-      throw err;
+      lane.failedFrom = null;
     }
-    await committing;
+    // Pipelined: chunks are decoded here and applied in order by the partition's lane, one
+    // transaction at a time, while kafkajs fetches the next batch (resolveOffset only moves its
+    // fetch position; Kafka is told an offset only after the transaction that covers it committed,
+    // and every transaction re-checks the checkpoint, so nothing applies twice). At most two
+    // chunks wait per partition. A failed chunk stops the chunks queued behind it (generation)
+    // and sends the partition back to it.
+    let decoding: Promise<DecodedChunk> | null = messages.length > 0 ? decodeChunk(topic, partition, messages.slice(0, max)) : null;
+    for (let i = 0; decoding !== null && isRunning() && !isStale() && !this.stopped && lane.failedFrom === null; i += max) {
+      const chunk = await decoding;
+      decoding = i + max < messages.length ? decodeChunk(topic, partition, messages.slice(i + max, i + 2 * max)) : null;
+      const last = chunk.messages[chunk.messages.length - 1]!.offset;
+      const highWatermark = batch.highWatermark;
+      const generation = lane.generation;
+      const done = lane.tail.then(async () => {
+        if (generation !== lane.generation || this.stopped) return;
+        try {
+          await this.applyChunk(topic, partition, tenant, chunk, lag);
+        } catch (err) {
+          lane.generation++;
+          lane.failedFrom = chunk.messages[0]!.offset;
+          this.options.onError?.(err);
+          if (!this.stopped) this.consumer?.seek({ topic, partition, offset: lane.failedFrom });
+          return;
+        }
+        lag.consumerLag = Math.max(0, Number(BigInt(highWatermark) - BigInt(last) - 1n));
+        // Best effort: the checkpoint is the truth, and a restart aligns the group with it.
+        await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);
+      });
+      lane.queued.push(done);
+      lane.tail = done;
+      resolveOffset(last);
+      while (lane.queued.length > 2) await lane.queued.shift();
+      await heartbeat();
+    }
+  }
+
+  private laneOf(key: string): Lane {
+    let lane = this.lanes.get(key);
+    if (!lane) {
+      lane = { tail: Promise.resolve(), queued: [], generation: 0, failedFrom: null };
+      this.lanes.set(key, lane);
+    }
+    return lane;
   }
 
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
@@ -332,6 +365,15 @@ export class Projector {
     });
     this.options.onError?.(new CdcError('STR_ERR_CDC_PROJECTION_FAILED', `${topic}[${partition}]@${m.offset} sent to ${topic}.dlq: ${err.message}`, { cause: err }));
   }
+}
+
+interface Lane {
+  tail: Promise<void>;
+  readonly queued: Promise<void>[];
+  /** Bumped when a chunk fails: chunks queued before that do not apply. */
+  generation: number;
+  /** The first offset of the chunk that failed, until the partition is back there. */
+  failedFrom: string | null;
 }
 
 interface DecodedChunk {
