@@ -17,6 +17,8 @@ export interface DeadLetter {
 
 /** Header marking a message re-published from a dead-letter topic: the runtime applies it even though its stream position is old. */
 export const RETRY_HEADER = 'strangler.retry';
+/** On a retried copy: the projection that dead-lettered it. The others on the topic applied the original already and skip the copy. */
+export const RETRY_PROJECTION_HEADER = 'strangler.retry.projection';
 
 /** Every `<topic>.dlq` topic with how many dead letters it holds. */
 export async function listDeadLetterTopics(kafka: KafkaClients): Promise<Array<{ topic: string; messages: number }>> {
@@ -79,8 +81,10 @@ export async function readDeadLetters(kafka: KafkaClients, dlqTopic: string, lim
 
 /**
  * Sends dead letters back to their original topics (all, or one by its DLQ
- * offset), marked with RETRY_HEADER so the projection applies them although
- * their stream position is behind its checkpoint. Returns how many were sent.
+ * offset), marked with RETRY_HEADER so the projection that dead-lettered
+ * them (RETRY_PROJECTION_HEADER) applies them although their stream position
+ * is behind its checkpoint; every other projection of the topic skips them
+ * as the duplicates they are. Returns how many were sent.
  */
 export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, offset?: string): Promise<number> {
   const letters = (await readDeadLetters(kafka, dlqTopic, 100_000)).filter((l) => offset === undefined || l.dlqOffset === offset);
@@ -91,7 +95,7 @@ export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, of
     for (const l of letters) {
       await producer.send({
         topic: l.originalTopic,
-        messages: [{ key: l.key, value: l.value, partition: l.originalPartition, headers: { [RETRY_HEADER]: `${l.dlqTopic}@${l.dlqOffset}` } }],
+        messages: [{ key: l.key, value: l.value, partition: l.originalPartition, headers: { [RETRY_HEADER]: `${l.dlqTopic}@${l.dlqOffset}`, ...(l.projection ? { [RETRY_PROJECTION_HEADER]: l.projection } : {}) } }],
       });
     }
   } finally {

@@ -3,7 +3,7 @@ import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { sleep } from '@strangler/common';
 import { comparePosition, decode, isSnapshot, type ChangeEvent, type Decoded } from '../events/change-event';
 import { CdcError } from '../errors';
-import { RETRY_HEADER } from '../dlq';
+import { RETRY_HEADER, RETRY_PROJECTION_HEADER } from '../dlq';
 import type { Consumer, KafkaClients, Producer } from '../kafka';
 import { type Checkpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './types';
@@ -245,7 +245,7 @@ export class Projector {
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
   private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
     const { messages, decoded } = chunk;
-    const retried = new Set(messages.filter((m) => m.headers?.[RETRY_HEADER] !== undefined).map((m) => m.offset));
+    const retried = new Set(messages.filter((m) => this.retriedForMe(m)).map((m) => m.offset));
     if (decoded.every((d) => !(d.e instanceof Error))) {
       try {
         await this.withRetry(() => this.transact(topic, partition, tenant, decoded.map((d) => d.e as Decoded), messages[messages.length - 1]!.offset, lag, retried), true);
@@ -272,6 +272,13 @@ export class Projector {
         await this.withRetry(() => this.transact(topic, partition, tenant, [], d.m.offset, lag), false);
       }
     }
+  }
+
+  /** A dead letter sent back for this projection (a copy for another one is a duplicate here, skipped by its position). */
+  private retriedForMe(m: KafkaMessage): boolean {
+    if (m.headers?.[RETRY_HEADER] === undefined) return false;
+    const owner = m.headers[RETRY_PROJECTION_HEADER];
+    return owner === undefined || String(owner) === this.projection.name;
   }
 
   /** One transaction: read the checkpoint, apply what is new, write the checkpoint. */
@@ -310,7 +317,9 @@ export class Projector {
         newestTs = e.source.tsMs;
       }
       if (fresh.length > 0) await this.projection.apply(fresh, trx);
-      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset: BigInt(lastOffset) }, newestTs).catch((err: unknown) => {
+      // Never backwards: events at or behind the checkpoint (a redelivery, a seek back) were skipped above.
+      const offset = cp !== null && cp.offset > BigInt(lastOffset) ? cp.offset : BigInt(lastOffset);
+      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, newestTs).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
       return { fresh, newestTs };
