@@ -104,27 +104,15 @@ export class ShadowMirror {
   }
 
   /** One copy, capped and timed; never throws. */
-  private async fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CapturedResponse | { error: string; timeout: boolean; ms: number }> {
-    const started = performance.now();
-    try {
-      const res = await dispatcher.request({ method: method as Dispatcher.HttpMethod, path, headers, body, signal: AbortSignal.timeout(this.options.timeoutMs) });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      let truncated = false;
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (size + chunk.length > this.options.maxBodyBytes) {
-          truncated = true;
-          res.body.destroy();
-          break;
-        }
-        chunks.push(chunk);
-        size += chunk.length;
+  private fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CapturedResponse | { error: string; timeout: boolean; ms: number }> {
+    return new Promise((resolve) => {
+      const call = new CopyCall(this.options.timeoutMs, this.options.maxBodyBytes, resolve);
+      try {
+        dispatcher.dispatch({ method: method as Dispatcher.HttpMethod, path, headers, body }, call);
+      } catch (err) {
+        call.fail(err as Error);
       }
-      return { status: res.statusCode, headers: res.headers as Record<string, string | string[]>, body: Buffer.concat(chunks), truncated, ms: performance.now() - started };
-    } catch (err) {
-      const timeout = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
-      return { error: timeout ? `no answer within ${this.options.timeoutMs} ms` : (err as Error).message, timeout, ms: performance.now() - started };
-    }
+    });
   }
 
   private deliver({ job, primary, shadow, primaryAgain }: { job: ShadowJob; primary: CapturedResponse; shadow: ShadowExchange['shadow']; primaryAgain: CapturedResponse | undefined }): void {
@@ -160,4 +148,74 @@ function headerRecord(flat: readonly string[]): Record<string, string> {
     out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
   }
   return out;
+}
+
+type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
+
+/**
+ * One shadow copy as an undici dispatch handler: the answer collected up to
+ * the body cap, one timer for the whole exchange. (Cheaper per copy than
+ * request() with an AbortSignal and a body stream, which matters: copies
+ * share the proxy's CPU with the primaries.)
+ */
+class CopyCall implements Dispatcher.DispatchHandler {
+  private readonly started = performance.now();
+  private readonly timer: NodeJS.Timeout;
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly maxBodyBytes: number,
+    private readonly resolve: (r: CopyResult) => void,
+  ) {
+    this.timer = setTimeout(() => {
+      this.finish({ error: `no answer within ${timeoutMs} ms`, timeout: true, ms: performance.now() - this.started });
+      this.controller?.abort(new Error('shadow copy timed out'));
+    }, timeoutMs);
+  }
+
+  fail(err: Error): void {
+    this.finish({ error: err.message, timeout: false, ms: performance.now() - this.started });
+  }
+
+  private finish(r: CopyResult): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.resolve(r);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.done) c.abort(new Error('shadow copy timed out'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = status;
+    this.headers = headers as Record<string, string | string[]>;
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    if (this.size + chunk.length > this.maxBodyBytes) {
+      this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: true, ms: performance.now() - this.started });
+      c.abort(new Error('shadow copy over the body cap'));
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: false, ms: performance.now() - this.started });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.fail(err);
+  }
 }
