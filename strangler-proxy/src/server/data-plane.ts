@@ -256,7 +256,10 @@ export class DataPlane {
       return;
     }
 
-    if (setting?.mode === 'shadow' && route && service) {
+    // A full queue (a shadow target that hangs, or cannot keep up) is known before anything is
+    // captured: the request then costs what it costs in monolith mode, and the drop is counted.
+    if (setting?.mode === 'shadow' && route && service && !this.deps.mirror.hasRoom()) this.deps.metrics.shadow.labels(route.id, 'dropped_queue_full').inc();
+    else if (setting?.mode === 'shadow' && route && service) {
       const plan = await this.shadowBody(route, service, req, body, routing);
       // The body may have been read (in part) to copy it: from here on, forward what the plan says.
       body = plan.primary;

@@ -54,6 +54,11 @@ export class ShadowMirror {
     return this.waiting.length;
   }
 
+  /** Whether a copy submitted now would be queued (not dropped). */
+  hasRoom(): boolean {
+    return !this.closed && this.waiting.length < this.options.queue;
+  }
+
   submit(job: ShadowJob): void {
     if (this.closed || this.waiting.length >= this.options.queue) {
       this.metrics.shadow.labels(job.route, 'dropped_queue_full').inc();
