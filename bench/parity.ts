@@ -114,12 +114,10 @@ async function main(): Promise<void> {
       );
       return file;
     };
-    console.log(`\nprimary latency at ${rate} req/s (wrk paced, 10 s; proxy and upstream on CPU 0, wrk on CPU 1)`);
+    console.log(`\nprimary latency at ${rate} req/s (wrk paced, 8 s of warm-up not counted, then 10 s; proxy and upstream on CPU 0, wrk on CPU 1)`);
     const monolithPort = await contender('strangler', upstream, config('monolith'));
-    latency('warm-up', monolithPort, rate);
     const monolith = latency('strangler, monolith mode', monolithPort, rate);
     const shadowPort = await contender('strangler', upstream, config('shadow'));
-    latency('warm-up', shadowPort, rate);
     const shadow = latency('strangler, shadow + parity', shadowPort, rate);
     const change = Math.round(((shadow.p99 - monolith.p99) / monolith.p99) * 1000) / 10;
     console.log(`shadow parity moves the primary's p99 by ${change} % (target <= 10)`);

@@ -60,4 +60,17 @@ describe('shadow mirror', () => {
     expect(e.shadow).toMatchObject({ status: 200, truncated: true });
     expect((e.shadow as { body: Buffer }).body.length).toBeLessThanOrEqual(1000);
   });
+
+  it('stops copies to a service whose copies keep failing (a breaker of their own), and says so before anything is captured', async () => {
+    const m = new ShadowMirror({ queue: 10, concurrency: 4, timeoutMs: 50, maxBodyBytes: 1000 }, [{ record: (e) => exchanges.push(e) }], metrics, () => ({ failures: 3, windowMs: 10_000, openMs: 60_000 }));
+    expect(m.admits('s')).toBe('yes');
+    for (let i = 0; i < 3; i++) {
+      m.submit(job('/hang'));
+      await next();
+    }
+    expect(m.admits('s')).toBe('skipped_shadow_failing');
+    expect(m.admits('another service')).toBe('yes');
+    m.submit(job('/ok'));
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="skipped_shadow_failing"\} 1/);
+  });
 });

@@ -9,6 +9,19 @@ describe('circuit breaker', () => {
     states.length = 0;
   });
 
+  it('admits() answers as allow() would, without taking the half-open probe', () => {
+    const b = make();
+    for (let i = 0; i < 3; i++) b.failure();
+    expect(b.admits()).toBe(false);
+    now = 600;
+    expect(b.admits()).toBe(true);
+    expect(b.admits()).toBe(true); // asking again takes nothing
+    expect(b.allow()).toBe(true);
+    expect(b.admits()).toBe(false); // the probe is out
+    b.release();
+    expect(b.admits()).toBe(true);
+  });
+
   it('opens after N failures inside the window, then lets one probe through after openMs', () => {
     const b = make();
     b.failure();

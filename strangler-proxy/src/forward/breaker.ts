@@ -41,6 +41,13 @@ export class CircuitBreaker {
     return true;
   }
 
+  /** Whether allow() would say yes now, without taking the probe. */
+  admits(): boolean {
+    if (this._state === 'closed') return true;
+    if (this._state === 'open') return this.now() - this.openedAt >= this.options.openMs;
+    return !this.probing;
+  }
+
   /** A probe that was let through but never sent (a dropped shadow copy): the next caller may probe. */
   release(): void {
     if (this._state === 'half-open') this.probing = false;

@@ -256,10 +256,11 @@ export class DataPlane {
       return;
     }
 
-    // A full queue (a shadow target that hangs, or cannot keep up) is known before anything is
-    // captured: the request then costs what it costs in monolith mode, and the drop is counted.
-    if (setting?.mode === 'shadow' && route && service && !this.deps.mirror.hasRoom()) this.deps.metrics.shadow.labels(route.id, 'dropped_queue_full').inc();
-    else if (setting?.mode === 'shadow' && route && service) {
+    // A full queue, or copies that keep failing (a shadow target that hangs), are known before
+    // anything is captured: the request then costs what it costs in monolith mode, and the skip is counted.
+    const admitted = setting?.mode === 'shadow' && route && service ? this.deps.mirror.admits(service.name) : null;
+    if (admitted !== null && admitted !== 'yes') this.deps.metrics.shadow.labels(route!.id, admitted).inc();
+    else if (admitted === 'yes' && route && service) {
       const plan = await this.shadowBody(route, service, req, body, routing);
       // The body may have been read (in part) to copy it: from here on, forward what the plan says.
       body = plan.primary;

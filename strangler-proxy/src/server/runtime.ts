@@ -94,7 +94,7 @@ export class ProxyRuntime {
       mismatchesPerMinute: () => this.config.config.shadow.mismatchSamplesPerMinute,
       onMismatchStoreError: (err) => this.logger.warn({ err }, 'a parity mismatch could not be stored'),
     });
-    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics);
+    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics, (service) => this.config.services.get(service)?.breaker ?? { failures: 5, windowMs: 10_000, openMs: 5_000 });
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     this.gates = new GateEvaluator({
       routes: () => this.config.table.routes,

@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import type { CircuitBreaker } from '../forward/breaker';
+import { CircuitBreaker, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
 import type { CapturedResponse, ShadowExchange, ShadowSink } from './exchange';
 
@@ -32,17 +32,22 @@ export interface ShadowJob {
  * Sends shadow copies off the request path, after the primary answered: a
  * bounded queue, a fixed number in flight, a timeout per copy. When the
  * queue is full the copy is dropped and counted; the client's request never
- * waits for any of it.
+ * waits for any of it. Copies to a service that keeps failing them (a
+ * shadow target that hangs) stop for a while: a breaker of their own per
+ * service, apart from the one the primaries use, with the service's
+ * breaker settings.
  */
 export class ShadowMirror {
   private readonly waiting: ShadowJob[] = [];
   private running = 0;
   private closed = false;
+  private readonly copyBreakers = new Map<string, CircuitBreaker>();
 
   constructor(
     private options: MirrorOptions,
     private readonly sinks: readonly ShadowSink[],
     private readonly metrics: ProxyMetrics,
+    private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_COPY_BREAKER,
   ) {}
 
   reconfigure(options: MirrorOptions): void {
@@ -54,14 +59,24 @@ export class ShadowMirror {
     return this.waiting.length;
   }
 
-  /** Whether a copy submitted now would be queued (not dropped). */
-  hasRoom(): boolean {
-    return !this.closed && this.waiting.length < this.options.queue;
+  /**
+   * Whether a copy for this service submitted now would be queued: there is
+   * room, and its copies are not failing. Otherwise the caller counts why
+   * and skips the copy before capturing anything for it.
+   */
+  admits(service: string): 'yes' | 'dropped_queue_full' | 'skipped_shadow_failing' {
+    if (this.closed || this.waiting.length >= this.options.queue) return 'dropped_queue_full';
+    return this.copyBreaker(service).admits() ? 'yes' : 'skipped_shadow_failing';
   }
 
   submit(job: ShadowJob): void {
     if (this.closed || this.waiting.length >= this.options.queue) {
       this.metrics.shadow.labels(job.route, 'dropped_queue_full').inc();
+      job.breaker?.release();
+      return;
+    }
+    if (!this.copyBreaker(job.service).allow()) {
+      this.metrics.shadow.labels(job.route, 'skipped_shadow_failing').inc();
       job.breaker?.release();
       return;
     }
@@ -97,8 +112,15 @@ export class ShadowMirror {
       this.metrics.shadow.labels(job.route, 'completed').inc();
       shadow = copy;
     }
-    if ('error' in shadow || shadow.status >= 500) job.breaker?.failure();
-    else job.breaker?.success();
+    const failed = 'error' in shadow || shadow.status >= 500;
+    const copies = this.copyBreaker(job.service);
+    if (failed) {
+      job.breaker?.failure();
+      copies.failure();
+    } else {
+      job.breaker?.success();
+      copies.success();
+    }
     let primaryAgain: CapturedResponse | undefined;
     if (job.again) {
       const again = await this.fetch(job.again.dispatcher, job.method, job.path, job.again.headers, null);
@@ -106,6 +128,15 @@ export class ShadowMirror {
     }
     const primary = job.primary;
     this.deliver({ job, primary, shadow, primaryAgain });
+  }
+
+  private copyBreaker(service: string): CircuitBreaker {
+    let b = this.copyBreakers.get(service);
+    if (!b) {
+      b = new CircuitBreaker(this.breakerOptions(service));
+      this.copyBreakers.set(service, b);
+    }
+    return b;
   }
 
   /** One copy, capped and timed; never throws. */
@@ -154,6 +185,8 @@ function headerRecord(flat: readonly string[]): Record<string, string> {
   }
   return out;
 }
+
+const DEFAULT_COPY_BREAKER: BreakerOptions = { failures: 5, windowMs: 10_000, openMs: 5_000 };
 
 type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
 
