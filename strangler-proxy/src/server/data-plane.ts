@@ -258,9 +258,12 @@ export class DataPlane {
 
     // A full queue, or copies that keep failing (a shadow target that hangs), are known before
     // anything is captured: the request then costs what it costs in monolith mode, and the skip is counted.
-    const admitted = setting?.mode === 'shadow' && route && service ? this.deps.mirror.admits(service.name) : null;
-    if (admitted !== null && admitted !== 'yes') this.deps.metrics.shadow.labels(route!.id, admitted).inc();
-    else if (admitted === 'yes' && route && service) {
+    // (A write that is not mirrored anyway is left to shadowBody, which counts it as skipped_write.)
+    const shadowed = setting?.mode === 'shadow' && route !== null && service !== null;
+    const mirrorable = shadowed && (SAFE.has(req.method!) || (route!.mirrorWrites && !!service!.dryRunHeader));
+    const admitted = mirrorable ? this.deps.mirror.admits(service!.name) : 'yes';
+    if (shadowed && admitted !== 'yes') this.deps.metrics.shadow.labels(route!.id, admitted).inc();
+    else if (shadowed && route && service) {
       const plan = await this.shadowBody(route, service, req, body, routing);
       // The body may have been read (in part) to copy it: from here on, forward what the plan says.
       body = plan.primary;
