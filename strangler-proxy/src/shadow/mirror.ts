@@ -32,10 +32,10 @@ export interface ShadowJob {
  * Sends shadow copies off the request path, after the primary answered: a
  * bounded queue, a fixed number in flight, a timeout per copy. When the
  * queue is full the copy is dropped and counted; the client's request never
- * waits for any of it. Copies to a service that keeps failing them (a
- * shadow target that hangs) stop for a while: a breaker of their own per
- * service, apart from the one the primaries use, with the service's
- * breaker settings.
+ * waits for any of it. Copies to a service that keeps not answering them
+ * (a shadow target that hangs or refuses connections) stop for a while: a
+ * breaker of their own per service, apart from the one the primaries use,
+ * with the service's breaker settings.
  */
 export class ShadowMirror {
   private readonly waiting: ShadowJob[] = [];
@@ -112,15 +112,12 @@ export class ShadowMirror {
       this.metrics.shadow.labels(job.route, 'completed').inc();
       shadow = copy;
     }
-    const failed = 'error' in shadow || shadow.status >= 500;
-    const copies = this.copyBreaker(job.service);
-    if (failed) {
-      job.breaker?.failure();
-      copies.failure();
-    } else {
-      job.breaker?.success();
-      copies.success();
-    }
+    if ('error' in shadow || shadow.status >= 500) job.breaker?.failure();
+    else job.breaker?.success();
+    // The copies' own breaker counts only copies that got no answer (timeouts, refused connections):
+    // a 5xx is a fast answer, and evidence the parity gates need.
+    if ('error' in shadow) this.copyBreaker(job.service).failure();
+    else this.copyBreaker(job.service).success();
     let primaryAgain: CapturedResponse | undefined;
     if (job.again) {
       const again = await this.fetch(job.again.dispatcher, job.method, job.path, job.again.headers, null);
