@@ -34,7 +34,12 @@ async function main(): Promise<void> {
     if (!set || !(set in MIGRATION_SETS)) fail(`name a migration set (${Object.keys(MIGRATION_SETS).join(', ')}), got ${JSON.stringify(set ?? null)}\n${USAGE}`);
     if (!values['database-url']) fail(`--database-url is required\n${USAGE}`);
     if (values.create) {
-      const target = new URL(values['database-url']);
+      let target: URL;
+      try {
+        target = new URL(values['database-url']);
+      } catch {
+        fail(`--database-url is not a URL: ${JSON.stringify(values['database-url'])} (postgresql://user@host:port/database)`);
+      }
       const name = decodeURIComponent(target.pathname.slice(1));
       if (!name) fail(`--database-url names no database: ${values['database-url']}`);
       const server = new URL(target);

@@ -45,6 +45,15 @@ describe('migrations', () => {
     try {
       expect(run()).toMatch(new RegExp(`^${name}: created\ncontrol: applied 001_route_modes`));
       expect(run()).toBe('control: up to date\n');
+      // Bad input: one line that says what to pass, exit 2.
+      let failure: { status: number; stderr: string } | null = null;
+      try {
+        execFileSync(process.execPath, ['--import', 'tsx', cli, 'latest', 'control', '--create', '--database-url', 'not a url'], { encoding: 'utf8', stdio: 'pipe' });
+      } catch (err) {
+        failure = err as { status: number; stderr: string };
+      }
+      expect(failure?.status).toBe(2);
+      expect(failure?.stderr).toMatch(/^migrate: --database-url is not a URL: "not a url" \(postgresql:\/\/user@host:port\/database\)/);
     } finally {
       const admin = new Client({ connectionString: testStack().pgAdminUrl });
       await admin.connect();
