@@ -8,6 +8,9 @@ export interface BreakerOptions {
   readonly openMs: number;
 }
 
+/** The schema's defaults, for a service the config does not name (or no longer names). */
+export const DEFAULT_BREAKER: BreakerOptions = Object.freeze({ failures: 5, windowMs: 10_000, openMs: 5_000 });
+
 /**
  * A per-service circuit breaker. Closed: requests flow and failures are
  * counted in a sliding window. Open: nothing is sent; the caller falls back.

@@ -120,6 +120,8 @@ describe('parity comparison', () => {
     expect(compare(json({ at }), json({ at: '2026-11-25T13:20:15.1106381234Z' })).match).toBe(false); // ten digits: not a timestamp
     expect(compare(json({ at: '2026-11-25T13:20:15.5+01:00' }), json({ at: '2026-11-25T13:20:15.5+0100' })).match).toBe(true);
     expect(compare(json({ at: '2026-11-25T13:20:15.5+01:00' }), json({ at: '2026-11-25T13:20:15.5+02:00' })).match).toBe(false);
+    // Not a zone: such strings are not timestamps, so even fractions 0.4 ms apart are a difference.
+    expect(compare(json({ at: '2026-11-25T13:20:15.5000+12345' }), json({ at: '2026-11-25T13:20:15.5004+12345' })).match).toBe(false);
   });
 
   it('reads the path syntax, and refuses what it cannot read with the pattern in the message', () => {

@@ -293,7 +293,7 @@ function validZone(s: string, at: number): boolean {
   if ((c !== 43 && c !== 45) || (n !== 5 && n !== 6)) return false;
   for (let i = at + 1; i < s.length; i++) {
     const d = s.charCodeAt(i);
-    if (!(d >= 48 && d <= 57) && !(n === 6 && i === at + 3 && d === 58)) return false;
+    if (n === 6 && i === at + 3 ? d !== 58 : !(d >= 48 && d <= 57)) return false;
   }
   return true;
 }

@@ -8,7 +8,7 @@ import { type CompiledConfig, compileConfigText, readConfigText } from '../confi
 import type { ModeSetting } from '../config/schema';
 import { ControlStore, type RouteChange } from '../control/store';
 import { ProxyError } from '../errors';
-import { CircuitBreaker } from '../forward/breaker';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
@@ -94,7 +94,7 @@ export class ProxyRuntime {
       mismatchesPerMinute: () => this.config.config.shadow.mismatchSamplesPerMinute,
       onMismatchStoreError: (err) => this.logger.warn({ err }, 'a parity mismatch could not be stored'),
     });
-    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics, (service) => this.config.services.get(service)?.breaker ?? { failures: 5, windowMs: 10_000, openMs: 5_000 });
+    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics, (service) => this.breakerOptions(service));
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     this.gates = new GateEvaluator({
       routes: () => this.config.table.routes,
@@ -174,11 +174,14 @@ export class ProxyRuntime {
     return this.mirror.depth;
   }
 
+  private breakerOptions(service: string): BreakerOptions {
+    return this.config.services.get(service)?.breaker ?? DEFAULT_BREAKER;
+  }
+
   breaker(service: string): CircuitBreaker {
     let b = this.breakers.get(service);
     if (!b) {
-      const s = this.config.services.get(service);
-      b = new CircuitBreaker(s?.breaker ?? { failures: 5, windowMs: 10_000, openMs: 5_000 }, (state) => {
+      b = new CircuitBreaker(this.breakerOptions(service), (state) => {
         this.metrics.breakerState(service, state);
         this.logger.warn({ service, state }, 'circuit breaker changed state');
       });

@@ -45,10 +45,6 @@ export class Tunnels {
     private readonly logger: Logger,
   ) {}
 
-  get size(): number {
-    return this.live.size;
-  }
-
   open(
     client: Socket,
     head: Buffer,

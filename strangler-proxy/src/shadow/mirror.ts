@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import { CircuitBreaker, type BreakerOptions } from '../forward/breaker';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
 import type { CapturedResponse, ShadowExchange, ShadowSink } from './exchange';
 
@@ -47,7 +47,7 @@ export class ShadowMirror {
     private options: MirrorOptions,
     private readonly sinks: readonly ShadowSink[],
     private readonly metrics: ProxyMetrics,
-    private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_COPY_BREAKER,
+    private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_BREAKER,
   ) {}
 
   reconfigure(options: MirrorOptions): void {
@@ -137,7 +137,7 @@ export class ShadowMirror {
   }
 
   /** One copy, capped and timed; never throws. */
-  private fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CapturedResponse | { error: string; timeout: boolean; ms: number }> {
+  private fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CopyResult> {
     return new Promise((resolve) => {
       const call = new CopyCall(this.options.timeoutMs, this.options.maxBodyBytes, resolve);
       try {
@@ -182,8 +182,6 @@ function headerRecord(flat: readonly string[]): Record<string, string> {
   }
   return out;
 }
-
-const DEFAULT_COPY_BREAKER: BreakerOptions = { failures: 5, windowMs: 10_000, openMs: 5_000 };
 
 type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
 
