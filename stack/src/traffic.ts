@@ -55,10 +55,6 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     const res = await request(`${o.adminUrl}${path}`, { headers: { authorization: `Bearer ${o.token}` } });
     return (await res.body.json()) as T;
   };
-  for (const t of o.tenants) await seed(t);
-  // What seeding created must reach the extracted service before it is read: that would be replication lag, not parity.
-  if ([...known.values()].some((k) => k.rooms.some((r) => r.at > 0))) await sleep(SETTLED_MS);
-
   /** The id of what a POST created; a demo that cannot create its data stops with the answer. */
   const created = async (tenant: string, path: string, body: unknown): Promise<number> => {
     const r = await call(tenant, 'POST', path, body);
@@ -71,7 +67,7 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     const users = await call(tenant, 'GET', '/api/users?limit=50');
     k.users = (users.json?.data ?? []).map((u: { id: number }) => u.id);
     if (k.users.length < 2) {
-      for (let i = k.users.length; i < 3; i++) k.users.push(await created(tenant, '/api/users', { email: `demo${i}.${Date.now()}@${tenant}.example`, display_name: `Demo ${i}` }));
+      for (let i = k.users.length; i < 3; i++) k.users.push(await created(tenant, '/api/users', { email: `demo${i}.${Date.now()}@${tenant.replace(/[^a-z0-9-]/gi, '-')}.example`, display_name: `Demo ${i}` }));
     }
     const rooms = await call(tenant, 'GET', '/api/rooms?limit=100&include_archived=true');
     k.rooms = (rooms.json?.data ?? []).map((r: { id: number }) => ({ id: r.id, at: 0 }));
@@ -80,6 +76,10 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     const msgs = await call(tenant, 'GET', `/api/rooms/${first}/messages?limit=100`);
     k.messages = (msgs.json?.data ?? []).map((m: { id: number }) => ({ id: m.id, at: 0 }));
   }
+
+  for (const t of o.tenants) await seed(t);
+  // What seeding created must reach the extracted service before it is read: that would be replication lag, not parity.
+  if ([...known.values()].some((k) => k.rooms.some((r) => r.at > 0))) await sleep(SETTLED_MS);
 
   const pick = <T>(xs: readonly T[]): T | undefined => xs[Math.floor(Math.random() * xs.length)];
   const settled = (xs: Array<{ id: number; at: number }>) => xs.filter((x) => Date.now() - x.at > SETTLED_MS);
@@ -137,6 +137,9 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
     o.log(`no corpus captured yet at ${corpusFile}`);
     return { passed: false };
   }
+  // The replay asks the monolith and the service now: the last writes must have reached the service, or it measures replication lag.
+  const lastWrite = Math.max(0, ...[...known.values()].flatMap((k) => [...k.rooms, ...k.messages].map((x) => x.at)));
+  if (Date.now() - lastWrite < SETTLED_MS) await sleep(lastWrite + SETTLED_MS - Date.now());
   let passed = true;
   const entries = readCorpus(corpusFile);
   for (const tenant of o.tenants) {
