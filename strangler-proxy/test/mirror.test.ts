@@ -1,24 +1,52 @@
+import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Pool } from 'undici';
 import { ProxyMetrics } from '../src/metrics';
-import type { ShadowExchange } from '../src/shadow/exchange';
-import { ShadowMirror } from '../src/shadow/mirror';
+import { ShadowMirror, type MirrorJob } from '../src/shadow/mirror';
+import type { CopyReport, ThreadConfig } from '../src/shadow/protocol';
 
-/** The shadow mirror against a real upstream on port 0: what a copy records when it completes, hangs, or answers too much. */
-describe('shadow mirror', () => {
+/**
+ * The shadow mirror and its thread against a real upstream on port 0: what a
+ * copy reports and records when it completes, hangs or answers too much, the
+ * copies' own breaker, the thread's priority, and a thread that dies.
+ */
+describe('shadow mirror (copies in a thread of their own)', () => {
   let server: http.Server;
-  let pool: Pool;
-  const exchanges: ShadowExchange[] = [];
+  let origin: string;
+  const mirrors: ShadowMirror[] = [];
   const metrics = new ProxyMetrics(false);
-  const mirror = () => new ShadowMirror({ queue: 10, concurrency: 4, timeoutMs: 300, maxBodyBytes: 1000 }, [{ record: (e) => exchanges.push(e) }], metrics);
-  const primary = { status: 200, headers: {}, body: Buffer.from('{}'), truncated: false, ms: 1 };
-  const job = (path: string) => ({ route: 'r', tenant: 't', service: 's', dispatcher: pool, method: 'GET', path, headers: ['host', 'upstream'], body: null, primary });
-  const next = async () => {
-    const start = exchanges.length;
-    for (let i = 0; i < 200 && exchanges.length === start; i++) await new Promise((r) => setTimeout(r, 10));
-    return exchanges[start]!;
+  const config = (over: Partial<ThreadConfig['copies']> = {}): ThreadConfig => ({
+    copies: { queue: 10, concurrency: 4, timeoutMs: 300, maxBodyBytes: 1000, ...over },
+    keep: 50,
+    mismatchSamplesPerMinute: 0,
+    redact: { headers: ['authorization'], jsonPaths: [] },
+    rules: { r: {} },
+  });
+  const make = (c = config(), breaker?: () => { failures: number; windowMs: number; openMs: number }) => {
+    const reports: CopyReport[] = [];
+    const warnings: string[] = [];
+    const m = new ShadowMirror(c, 19, metrics, { report: (r) => reports.push(r), warn: (msg) => warnings.push(msg) }, breaker);
+    mirrors.push(m);
+    const next = async (n = 1) => {
+      for (let i = 0; i < 300 && reports.length < n; i++) await new Promise((r) => setTimeout(r, 10));
+      return reports[n - 1]!;
+    };
+    return { m, reports, warnings, next };
   };
+  const primaryBody = () => Buffer.from(JSON.stringify({ path: '/ok' }));
+  const job = (path: string, over: Partial<MirrorJob> = {}): MirrorJob => ({
+    route: 'r',
+    tenant: 't',
+    service: 's',
+    origin,
+    requestedAt: Date.now(),
+    method: 'GET',
+    path,
+    headers: ['host', 'upstream', 'authorization', 'Bearer secret'],
+    body: null,
+    primary: { status: 200, headers: { 'content-type': 'application/json' }, body: primaryBody(), truncated: false, ms: 1 },
+    ...over,
+  });
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -28,49 +56,109 @@ describe('shadow mirror', () => {
       res.end(JSON.stringify({ path: req.url }));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    pool = new Pool(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
   afterAll(async () => {
-    await pool.close();
+    await Promise.all(mirrors.map((m) => m.close()));
     server.closeAllConnections();
     await new Promise<void>((r) => server.close(() => r()));
   });
 
-  it('records a completed copy with its status, headers, body and time', async () => {
-    mirror().submit(job('/ok'));
-    const e = await next();
-    expect('error' in e.shadow).toBe(false);
-    const shadow = e.shadow as Exclude<ShadowExchange['shadow'], { error: string }>;
-    expect([shadow.status, shadow.headers['content-type'], shadow.body.toString(), shadow.truncated]).toEqual([200, 'application/json', '{"path":"/ok"}', false]);
-    expect(shadow.ms).toBeGreaterThan(0);
+  it('sends a copy from the thread, compares it there and reports what it adds to the figures; the exchange is kept, credentials redacted', async () => {
+    const { m, next } = make();
+    m.submit(job('/ok'));
+    expect(await next()).toMatchObject({ route: 'r', tenant: 't', outcome: 'completed', status: 200, counts: { samples: 1, mismatches: 0 } });
+    const [e] = (await m.recent()) as Array<{ shadow: { status: number; body: string; ms: number }; primary: { body: string }; request: { headers: Record<string, string> } }>;
+    expect([e!.shadow.status, e!.shadow.body, e!.primary.body]).toEqual([200, '{"path":"/ok"}', '{"path":"/ok"}']);
+    expect(e!.shadow.ms).toBeGreaterThan(0);
+    expect(e!.request.headers.authorization).toBe('[redacted]');
+    expect(m.depth).toBe(0);
+  });
+
+  it('counts a different answer as a mismatch', async () => {
+    const { m, next } = make();
+    m.submit(job('/other'));
+    expect(await next()).toMatchObject({ outcome: 'completed', counts: { samples: 1, mismatches: 1 } });
+  });
+
+  it('runs the thread at the configured nice value (Linux), leaving the process at its own', async () => {
+    const { m, next } = make();
+    m.submit(job('/ok'));
+    await next();
+    if (process.platform !== 'linux') return;
+    const info = m.threadInfo!;
+    expect(info.priority).toBe(19);
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value; the main thread keeps 0.
+    const nice = (tid: number) => Number(fs.readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    expect(nice(info.tid!)).toBe(19);
+    expect(nice(process.pid)).toBe(0);
   });
 
   it('gives up on a copy that does not answer within its timeout, and counts it', async () => {
+    const { m, next } = make();
     const t = Date.now();
-    mirror().submit(job('/hang'));
-    const e = await next();
-    expect(e.shadow).toMatchObject({ error: 'no answer within 300 ms' });
+    m.submit(job('/hang'));
+    expect(await next()).toMatchObject({ outcome: 'timeout', status: 0, counts: { shadowErrors: 1 } });
     expect(Date.now() - t).toBeLessThan(1500);
-    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="timeout"\} 1/);
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="timeout"\} [1-9]/);
   });
 
-  it('keeps no more of an answer than the body cap, marked truncated', async () => {
-    mirror().submit(job('/big'));
-    const e = await next();
-    expect(e.shadow).toMatchObject({ status: 200, truncated: true });
-    expect((e.shadow as { body: Buffer }).body.length).toBeLessThanOrEqual(1000);
+  it('keeps no more of an answer than the body cap, marked truncated (an error of the copy, never a mismatch)', async () => {
+    const { m, next } = make();
+    m.submit(job('/big'));
+    expect(await next()).toMatchObject({ outcome: 'completed', counts: { shadowErrors: 1 } });
+    const [e] = (await m.recent()) as Array<{ shadow: { truncated: boolean; body: string } }>;
+    expect(e!.shadow.truncated).toBe(true);
+    expect(e!.shadow.body.length).toBeLessThanOrEqual(1000);
+  });
+
+  it('hands bodies over without detaching a slice of the shared pool', async () => {
+    const { m, next } = make();
+    const pooled = Buffer.from('{"path":"/ok"}'); // small: a slice of Node's pool
+    const neighbour = Buffer.from('still here');
+    m.submit(job('/ok', { method: 'POST', body: pooled }));
+    await next();
+    expect([pooled.toString(), neighbour.toString()]).toEqual(['{"path":"/ok"}', 'still here']);
+  });
+
+  it('bounds what it holds: past queue + concurrency, copies are dropped and counted', async () => {
+    const { m, next } = make(config({ queue: 2, concurrency: 1, timeoutMs: 200 }));
+    for (let i = 0; i < 3; i++) m.submit(job('/hang'));
+    expect(m.admits('s')).toBe('dropped_queue_full');
+    m.submit(job('/hang'));
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="dropped_queue_full"\} 1/);
+    await next(3);
+    expect(m.admits('s')).toBe('yes');
   });
 
   it('stops copies to a service whose copies keep failing (a breaker of their own), and says so before anything is captured', async () => {
-    const m = new ShadowMirror({ queue: 10, concurrency: 4, timeoutMs: 50, maxBodyBytes: 1000 }, [{ record: (e) => exchanges.push(e) }], metrics, () => ({ failures: 3, windowMs: 10_000, openMs: 60_000 }));
+    const { m, next } = make(config({ timeoutMs: 50 }), () => ({ failures: 3, windowMs: 10_000, openMs: 60_000 }));
     expect(m.admits('s')).toBe('yes');
-    for (let i = 0; i < 3; i++) {
+    for (let i = 1; i <= 3; i++) {
       m.submit(job('/hang'));
-      await next();
+      await next(i);
     }
     expect(m.admits('s')).toBe('skipped_shadow_failing');
     expect(m.admits('another service')).toBe('yes');
     m.submit(job('/ok'));
     expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="skipped_shadow_failing"\} 1/);
+  });
+
+  it('counts the copies of a thread that dies as lost, says so, and starts a new thread after a second', async () => {
+    const { m, next, warnings } = make(config({ timeoutMs: 5000 }));
+    m.submit(job('/ok'));
+    await next();
+    m.submit(job('/hang'));
+    expect(m.depth).toBe(1);
+    await (m as unknown as { thread: { terminate(): Promise<number> } }).thread.terminate();
+    for (let i = 0; i < 100 && m.depth > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(m.depth).toBe(0);
+    expect(warnings.join('\n')).toMatch(/shadow thread stopped/);
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="lost"\} 1/);
+    expect(m.admits('s')).toBe('skipped_thread_down');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(m.admits('s')).toBe('yes');
+    m.submit(job('/ok'));
+    expect(await next(2)).toMatchObject({ outcome: 'completed' });
   });
 });

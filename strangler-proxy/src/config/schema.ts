@@ -247,6 +247,8 @@ export const ProxyConfigSchema = z
         noiseSampleRate: z.number().min(0).max(1).default(0.1),
         /** Mismatches written to the control store per route and tenant per minute, at most. */
         mismatchSamplesPerMinute: z.number().int().min(0).default(10),
+        /** The shadow thread's nice value (Linux, 0-19): 19 lets copies and comparisons run only on CPU the primaries leave idle. */
+        threadPriority: z.number().int().min(0).max(19).default(19),
         /** What recorded exchanges, stored mismatches and captured corpora never show. */
         redact: z
           .object({

@@ -25,16 +25,25 @@ export class SlidingCounts {
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** Adds to the current second's bucket. */
-  add(delta: Partial<Counts>): void {
-    const second = Math.floor(this.now() / 1000);
-    let last = this.buckets[this.buckets.length - 1];
-    if (!last || last.second !== second) {
-      last = { second, c: zero() };
-      this.buckets.push(last);
-      while (this.buckets.length > 0 && this.buckets[0]!.second <= second - WINDOW_SECONDS) this.buckets.shift();
+  /**
+   * Adds to the bucket of the second `atMs` falls in (now by default). A
+   * shadow comparison is counted at the time of its request, not of its
+   * verdict, so evidence gathered before a route's setting changed never
+   * counts for the new setting, however late the comparison finished.
+   */
+  add(delta: Partial<Counts>, atMs?: number): void {
+    const now = Math.floor(this.now() / 1000);
+    const second = atMs === undefined ? now : Math.min(now, Math.floor(atMs / 1000));
+    if (second <= now - WINDOW_SECONDS) return;
+    let i = this.buckets.length - 1;
+    while (i >= 0 && this.buckets[i]!.second > second) i--;
+    let bucket = this.buckets[i];
+    if (!bucket || bucket.second !== second) {
+      bucket = { second, c: zero() };
+      this.buckets.splice(i + 1, 0, bucket);
+      while (this.buckets.length > 0 && this.buckets[0]!.second <= now - WINDOW_SECONDS) this.buckets.shift();
     }
-    for (const k in delta) last.c[k as keyof Counts] += delta[k as keyof Counts]!;
+    for (const k in delta) bucket.c[k as keyof Counts] += delta[k as keyof Counts]!;
   }
 
   /** Sums over the last `windowMs`, and only from `sinceMs` on when given. */

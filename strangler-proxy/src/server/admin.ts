@@ -8,7 +8,6 @@ import { MODES } from '../config/schema';
 import { ProxyError } from '../errors';
 import { effectiveMode, formatSetting } from '../routes/modes';
 import type { CompiledRoute } from '../routes/table';
-import { exchangeJson } from '../shadow/exchange';
 import type { ProxyRuntime } from './runtime';
 import { hostPort, listen } from './runtime';
 
@@ -93,10 +92,10 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     const change = await rt.rollback(String(req.params.id), body.tenant ?? null, res.locals.actor as string, body.reason ?? '');
     res.json({ change, route: routeView(rt, findRoute(rt, String(req.params.id))) });
   });
-  app.get('/parity', auth('read'), (req, res) => {
+  app.get('/parity', auth('read'), async (req, res) => {
     const w = windowMs(req.query.windowMs);
     const routes = new Set(rt.current.table.routes.map((r) => r.id));
-    res.json({ windowMs: w, data: rt.parityStats(w).filter((s) => routes.has(s.route)), noise: [...routes].map((r) => ({ route: r, learned: rt.parity.learnedNoise(r) })).filter((n) => n.learned.length > 0) });
+    res.json({ windowMs: w, data: rt.parityStats(w).filter((s) => routes.has(s.route)), noise: await rt.learnedNoise([...routes]) });
   });
   app.get('/parity/mismatches', auth('read'), async (req, res) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
@@ -121,7 +120,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
       res.json({ route: String(req.params.id), tenant: body.tenant ?? null, frozen: on });
     });
   }
-  app.get('/shadow/recent', auth('read'), (_req, res) => void res.json({ data: rt.recent.list().map(exchangeJson), queueDepth: rt.shadowQueueDepth }));
+  app.get('/shadow/recent', auth('read'), async (_req, res) => void res.json({ data: await rt.recentExchanges(), queueDepth: rt.shadowQueueDepth, thread: rt.shadowThread }));
 
   app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

@@ -280,13 +280,15 @@ export class DataPlane {
         }
         const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
         if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { dispatcher: this.monolithPool(tenant, fwd), headers: this.monolithAttempt(ctx, null).headers } : undefined;
+        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { origin: tenant.monolith, headers: this.monolithAttempt(ctx, null).headers } : undefined;
+        // Recorded first: submit hands the bodies over to the shadow thread.
+        const corpus = this.deps.capture?.();
+        if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
         // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
         const breaker = this.deps.breaker(service.name);
         const probe = breaker.state === 'half-open' ? { breaker } : {};
-        this.deps.mirror.submit({ ...this.serviceAttempt(ctx, service, plan.copy, extra), route: route.id, tenant: who.tenant, service: service.name, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
-        const corpus = this.deps.capture?.();
-        if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
+        const copy = this.serviceAttempt(ctx, service, plan.copy, extra);
+        this.deps.mirror.submit({ route: route.id, tenant: who.tenant, service: service.name, requestedAt: performance.timeOrigin + ctx.started, origin: service.url, method: copy.method, path: copy.path, headers: copy.headers, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
         return;
       }
     }
@@ -576,7 +578,11 @@ function captureResponse(cap: number) {
     /** The captured answer, or null when the primary did not complete (nothing to compare with). */
     result(o: Outcome): CapturedResponse | null {
       if (o.kind !== 'sent') return null;
-      return { status, headers, body: Buffer.concat(chunks, size), truncated, ms: performance.now() - started };
+      // A buffer of its own (never a slice of Node's pool), so the shadow thread can take it without a copy.
+      const body = Buffer.allocUnsafeSlow(size);
+      let at = 0;
+      for (const c of chunks) at += c.copy(body, at);
+      return { status, headers, body, truncated, ms: performance.now() - started };
     },
   };
 }

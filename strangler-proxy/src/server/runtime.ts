@@ -12,8 +12,8 @@ import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
-import { RecentExchanges, type ShadowSink } from '../shadow/exchange';
 import { ShadowMirror } from '../shadow/mirror';
+import type { ThreadConfig } from '../shadow/protocol';
 import { GateEvaluator, type GateMove } from '../parity/gates';
 import { CorpusCapture } from '../parity/capture';
 import { redactor, type Redactor } from '../parity/redact';
@@ -29,8 +29,6 @@ export interface ProxyOptions {
   /** Override the file's listen and admin ports (0 for any free port: tests). */
   readonly port?: number;
   readonly adminPort?: number;
-  /** Extra places shadow exchanges go (the parity engine). */
-  readonly shadowSinks?: readonly ShadowSink[];
   /** How often the file is checked besides fs.watch. @default 500 */
   readonly filePollMs?: number;
 }
@@ -50,12 +48,11 @@ export interface ReloadResult {
  */
 export class ProxyRuntime {
   readonly metrics = new ProxyMetrics();
-  readonly recent: RecentExchanges;
   private readonly upstreams = new Upstreams();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly mirror: ShadowMirror;
-  /** Shadow parity in flight: comparisons, sliding-window figures, sampled mismatches. */
-  readonly parity: ShadowParity;
+  /** Shadow parity in flight: the sliding-window figures the gates judge by (comparisons run in the shadow thread). */
+  readonly parity = new ShadowParity();
   private readonly gates: GateEvaluator;
   private gateTimer: NodeJS.Timeout | null = null;
   private gateRunning = false;
@@ -86,15 +83,19 @@ export class ProxyRuntime {
   ) {
     this.fileHash = hash(text);
     this.state = routingOf(config, NO_OVERRIDES);
-    this.recent = new RecentExchanges(config.config.shadow.keep);
-    this.parity = new ShadowParity({
-      rulesOf: (id) => this.config.table.byId.get(id)?.parity ?? null,
-      redactor: () => this.redactor(),
-      store: this.store,
-      mismatchesPerMinute: () => this.config.config.shadow.mismatchSamplesPerMinute,
-      onMismatchStoreError: (err) => this.logger.warn({ err }, 'a parity mismatch could not be stored'),
-    });
-    this.mirror = new ShadowMirror(config.config.shadow, [this.recent, this.parity, ...(options.shadowSinks ?? [])], this.metrics, (service) => this.breakerOptions(service));
+    this.mirror = new ShadowMirror(
+      threadConfig(config),
+      config.config.shadow.threadPriority,
+      this.metrics,
+      {
+        report: (r, requestedAt) => {
+          if (r.counts) this.parity.count(r.route, r.tenant, r.counts, requestedAt);
+          if (r.mismatch) this.store.recordMismatch(r.mismatch).catch((err: unknown) => this.logger.warn({ err }, 'a parity mismatch could not be stored'));
+        },
+        warn: (message, detail) => this.logger.warn(detail, message),
+      },
+      (service) => this.breakerOptions(service),
+    );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     this.gates = new GateEvaluator({
       routes: () => this.config.table.routes,
@@ -174,6 +175,21 @@ export class ProxyRuntime {
     return this.mirror.depth;
   }
 
+  /** The last shadow exchanges (GET /shadow/recent), as JSON. */
+  recentExchanges(): Promise<unknown[]> {
+    return this.mirror.recent();
+  }
+
+  /** Noise the parity engine has learned, for these routes. */
+  learnedNoise(routes: readonly string[]) {
+    return this.mirror.learnedNoise(routes);
+  }
+
+  /** The shadow thread's id and nice value, once it has started. */
+  get shadowThread() {
+    return this.mirror.threadInfo;
+  }
+
   private breakerOptions(service: string): BreakerOptions {
     return this.config.services.get(service)?.breaker ?? DEFAULT_BREAKER;
   }
@@ -228,7 +244,7 @@ export class ProxyRuntime {
     const restartNeeded = restartOnly(this.config, next);
     this.config = next;
     this.state = routingOf(next, this.state.overrides);
-    this.mirror.reconfigure(next.config.shadow);
+    this.mirror.reconfigure(threadConfig(next), next.config.shadow.threadPriority);
     const origins = new Set([...[...next.tenants.values()].map((t) => t.monolith), ...[...next.services.values()].map((s) => s.url)]);
     this.upstreams.retain((o) => origins.has(o));
     this.metrics.reloads.labels('applied').inc();
@@ -340,7 +356,7 @@ export class ProxyRuntime {
       if (this.filePoll) clearInterval(this.filePoll);
       if (this.gateTimer) clearInterval(this.gateTimer);
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
-      this.mirror.close();
+      await this.mirror.close();
       await this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
@@ -409,6 +425,18 @@ export class ProxyRuntime {
     this.filePoll = setInterval(check, this.options.filePollMs ?? 500);
     this.filePoll.unref();
   }
+}
+
+/** What the shadow thread needs of a config. */
+function threadConfig(c: CompiledConfig): ThreadConfig {
+  const s = c.config.shadow;
+  return {
+    copies: { queue: s.queue, concurrency: s.concurrency, timeoutMs: s.timeoutMs, maxBodyBytes: s.maxBodyBytes },
+    keep: s.keep,
+    mismatchSamplesPerMinute: s.mismatchSamplesPerMinute,
+    redact: s.redact,
+    rules: Object.fromEntries(c.config.routes.map((r) => [r.id, r.parity])),
+  };
 }
 
 function routingOf(config: CompiledConfig, overrides: ModeOverrides): Routing {

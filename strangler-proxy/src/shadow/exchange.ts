@@ -29,15 +29,15 @@ export interface ShadowExchange {
   readonly primaryAgain?: CapturedResponse;
 }
 
-/** Where finished exchanges go. The parity issue plugs its comparison in here. */
-export interface ShadowSink {
-  record(exchange: ShadowExchange): void;
-}
-
-/** Keeps the last N exchanges for the admin API (GET /shadow/recent). */
-export class RecentExchanges implements ShadowSink {
-  private readonly items: ShadowExchange[] = [];
-  constructor(private readonly keep: number) {}
+/** Keeps the last N exchanges for the admin API (GET /shadow/recent), in the shadow thread. */
+export class RecentExchanges {
+  private readonly items: ShadowExchange[];
+  constructor(
+    readonly keep: number,
+    from: readonly ShadowExchange[] = [],
+  ) {
+    this.items = keep === 0 ? [] : from.slice(-keep);
+  }
 
   record(exchange: ShadowExchange): void {
     if (this.keep === 0) return;

@@ -1,130 +1,208 @@
-import crypto from 'node:crypto';
-import type { Dispatcher } from 'undici';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
-import type { CapturedResponse, ShadowExchange, ShadowSink } from './exchange';
+import type { CapturedResponse } from './exchange';
+import type { CopyJob, CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
 
-export interface MirrorOptions {
-  readonly queue: number;
-  readonly concurrency: number;
-  readonly timeoutMs: number;
-  readonly maxBodyBytes: number;
-}
-
-export interface ShadowJob {
-  readonly route: string;
-  readonly tenant: string;
-  readonly service: string;
-  readonly dispatcher: Dispatcher;
-  readonly method: string;
-  readonly path: string;
-  readonly headers: string[];
+/** A copy as the data plane hands it over: a CopyJob with the primary's own buffers, before numbering. */
+export interface MirrorJob extends Omit<CopyJob, 'seq' | 'body' | 'primary'> {
   readonly body: Buffer | null;
-  /** The primary's answer, captured as it streamed to the client. */
+  /** When the primary was asked (ms since the epoch): the copy's figures count at that time. */
+  readonly requestedAt: number;
+  /** The primary's answer, captured as it streamed to the client. Its body is handed over: do not read it after submit. */
   readonly primary: CapturedResponse;
   /** The service's breaker when this copy is its half-open probe: told how the copy went. */
   readonly breaker?: CircuitBreaker;
-  /** Ask the monolith again (a read, sampled) so the parity engine can learn its noise. */
-  readonly again?: { readonly dispatcher: Dispatcher; readonly headers: string[] };
 }
 
+export interface MirrorEvents {
+  /** A copy finished: what it adds to the parity figures, and a sampled mismatch; `requestedAt` is when the primary was asked (ms since the epoch). */
+  report(r: CopyReport, requestedAt: number): void;
+  /** The thread stopped unexpectedly, or could not lower its priority. */
+  warn(message: string, detail: Record<string, unknown>): void;
+}
+
+export type Admission = 'yes' | 'dropped_queue_full' | 'skipped_shadow_failing' | 'skipped_thread_down';
+
+/** After the thread stops unexpectedly, copies are skipped this long before it is started again. */
+const RESTART_AFTER_MS = 1000;
+const QUERY_TIMEOUT_MS = 2000;
+
 /**
- * Sends shadow copies off the request path, after the primary answered: a
- * bounded queue, a fixed number in flight, a timeout per copy. When the
- * queue is full the copy is dropped and counted; the client's request never
- * waits for any of it. Copies to a service that keeps not answering them
- * (a shadow target that hangs or refuses connections) stop for a while: a
- * breaker of their own per service, apart from the one the primaries use,
- * with the service's breaker settings.
+ * The data plane's side of shadow copies. Copies are sent, compared and kept
+ * by a thread of their own at a low priority (src/shadow/thread.ts): a copy
+ * costs the primary one postMessage, after the client has its answer. Here:
+ * the queue's bound (copies handed over and not yet reported), a breaker per
+ * service for copies that keep getting no answer (apart from the primaries'
+ * breaker), the counts, and the half-open probes. The thread starts with
+ * the first copy; if it ever stops, the copies it held are counted `lost`
+ * and a new one starts a second later.
  */
 export class ShadowMirror {
-  private readonly waiting: ShadowJob[] = [];
-  private running = 0;
+  private thread: Worker | null = null;
+  private downSince = 0;
   private closed = false;
+  private seq = 0;
+  private queryId = 0;
+  private readonly inFlight = new Map<number, { readonly route: string; readonly service: string; readonly at: number; readonly breaker?: CircuitBreaker }>();
+  private readonly queries = new Map<number, (data: unknown) => void>();
   private readonly copyBreakers = new Map<string, CircuitBreaker>();
+  private closing: Promise<void> | null = null;
+  private onClosed: (() => void) | null = null;
+  /** The thread's id and nice value once it has started (null where the OS gives none). */
+  threadInfo: { tid: number | null; priority: number | null } | null = null;
 
   constructor(
-    private options: MirrorOptions,
-    private readonly sinks: readonly ShadowSink[],
+    private config: ThreadConfig,
+    private priority: number,
     private readonly metrics: ProxyMetrics,
+    private readonly events: MirrorEvents,
     private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_BREAKER,
   ) {}
 
-  reconfigure(options: MirrorOptions): void {
-    this.options = options;
-    this.pump();
+  reconfigure(config: ThreadConfig, priority: number): void {
+    this.config = config;
+    this.priority = priority;
+    this.post({ t: 'config', config, priority });
   }
 
+  /** Copies handed to the thread and not yet reported. */
   get depth(): number {
-    return this.waiting.length;
+    return this.inFlight.size;
   }
 
   /**
-   * Whether a copy for this service submitted now would be queued: there is
-   * room, and its copies are not failing. Otherwise the caller counts why
-   * and skips the copy before capturing anything for it.
+   * Whether a copy for this service submitted now would be taken: there is
+   * room, its copies are not failing, the thread is up. Otherwise the caller
+   * counts why and skips the copy before capturing anything for it.
    */
-  admits(service: string): 'yes' | 'dropped_queue_full' | 'skipped_shadow_failing' {
-    if (this.closed || this.waiting.length >= this.options.queue) return 'dropped_queue_full';
+  admits(service: string): Admission {
+    if (this.closed || this.inFlight.size >= this.config.copies.queue + this.config.copies.concurrency) return 'dropped_queue_full';
+    if (this.thread === null && performance.now() - this.downSince < RESTART_AFTER_MS) return 'skipped_thread_down';
     return this.copyBreaker(service).admits() ? 'yes' : 'skipped_shadow_failing';
   }
 
-  submit(job: ShadowJob): void {
-    if (this.closed || this.waiting.length >= this.options.queue) {
-      this.metrics.shadow.labels(job.route, 'dropped_queue_full').inc();
+  submit(job: MirrorJob): void {
+    const admitted = this.closed ? 'dropped_queue_full' : this.admits(job.service);
+    if (admitted !== 'yes' || !this.copyBreaker(job.service).allow()) {
+      this.metrics.shadow.labels(job.route, admitted === 'yes' ? 'skipped_shadow_failing' : admitted).inc();
       job.breaker?.release();
       return;
     }
-    if (!this.copyBreaker(job.service).allow()) {
-      this.metrics.shadow.labels(job.route, 'skipped_shadow_failing').inc();
-      job.breaker?.release();
-      return;
-    }
-    this.waiting.push(job);
-    this.pump();
+    const thread = this.thread ?? this.start();
+    const seq = ++this.seq;
+    this.inFlight.set(seq, { route: job.route, service: job.service, at: job.requestedAt, ...(job.breaker ? { breaker: job.breaker } : {}) });
+    const body = job.body && owned(job.body);
+    const primaryBody = owned(job.primary.body);
+    const copy: CopyJob = { seq, route: job.route, tenant: job.tenant, service: job.service, origin: job.origin, method: job.method, path: job.path, headers: job.headers, body, primary: { ...job.primary, body: primaryBody }, ...(job.again ? { again: job.again } : {}) };
+    thread.postMessage({ t: 'job', job: copy } satisfies ToThread, body ? [body.buffer as ArrayBuffer, primaryBody.buffer as ArrayBuffer] : [primaryBody.buffer as ArrayBuffer]);
+    this.metrics.shadow.labels(job.route, 'sent').inc();
   }
 
-  /** Stops taking copies; those in flight finish or time out. */
-  close(): void {
+  /** The last exchanges the thread kept (GET /shadow/recent), as JSON. */
+  recent(): Promise<unknown[]> {
+    return this.query({ what: 'recent' }, []);
+  }
+
+  /** What the parity engine has learned as noise, per route. */
+  learnedNoise(routes: readonly string[]): Promise<Array<{ route: string; learned: unknown[] }>> {
+    return this.query({ what: 'noise', routes }, []);
+  }
+
+  /** Stops taking copies; those in flight finish or time out, then the thread ends. */
+  close(): Promise<void> {
     this.closed = true;
-    for (const job of this.waiting.splice(0)) job.breaker?.release();
+    this.closing ??= (async () => {
+      const thread = this.thread;
+      if (!thread) return;
+      const done = new Promise<void>((resolve) => (this.onClosed = resolve));
+      thread.postMessage({ t: 'close' } satisfies ToThread);
+      const timer = setTimeout(() => void thread.terminate(), this.config.copies.timeoutMs * 2 + 1000);
+      await done;
+      clearTimeout(timer);
+    })();
+    return this.closing;
   }
 
-  private pump(): void {
-    while (this.running < this.options.concurrency && this.waiting.length > 0) {
-      const job = this.waiting.shift()!;
-      this.running++;
-      this.metrics.shadow.labels(job.route, 'sent').inc();
-      void this.send(job).finally(() => {
-        this.running--;
-        this.pump();
-      });
+  private start(): Worker {
+    const thread = new Worker(path.join(__dirname, 'thread-entry.cjs'));
+    thread.unref();
+    thread.on('message', (m: FromThread) => this.received(m));
+    thread.on('error', (err) => this.events.warn('the shadow thread failed', { err }));
+    thread.on('exit', (code) => this.exited(thread, code));
+    thread.postMessage({ t: 'config', config: this.config, priority: this.priority } satisfies ToThread);
+    this.thread = thread;
+    return thread;
+  }
+
+  private received(m: FromThread): void {
+    switch (m.t) {
+      case 'reports':
+        for (const r of m.reports) this.settle(r);
+        return;
+      case 'answer':
+        this.queries.get(m.id)?.(m.data);
+        return;
+      case 'ready':
+        this.threadInfo = { tid: m.tid, priority: m.priority };
+        if (m.priorityError) this.events.warn('the shadow thread runs at the process priority (it could not lower its own)', { reason: m.priorityError });
+        return;
+      case 'closed':
+        return;
     }
   }
 
-  private async send(job: ShadowJob): Promise<void> {
-    const copy = await this.fetch(job.dispatcher, job.method, job.path, job.headers, job.body);
-    let shadow: ShadowExchange['shadow'];
-    if ('error' in copy) {
-      this.metrics.shadow.labels(job.route, copy.timeout ? 'timeout' : 'error').inc();
-      shadow = { error: copy.error, ms: copy.ms };
-    } else {
-      this.metrics.shadow.labels(job.route, 'completed').inc();
-      shadow = copy;
+  private settle(r: CopyReport): void {
+    const job = this.inFlight.get(r.seq);
+    if (!job) return;
+    this.inFlight.delete(r.seq);
+    const answered = r.outcome === 'completed';
+    if (job.breaker) {
+      if (!answered || r.status >= 500) job.breaker.failure();
+      else job.breaker.success();
     }
-    if ('error' in shadow || shadow.status >= 500) job.breaker?.failure();
-    else job.breaker?.success();
     // The copies' own breaker counts only copies that got no answer (timeouts, refused connections):
     // a 5xx is a fast answer, and evidence the parity gates need.
-    if ('error' in shadow) this.copyBreaker(job.service).failure();
-    else this.copyBreaker(job.service).success();
-    let primaryAgain: CapturedResponse | undefined;
-    if (job.again) {
-      const again = await this.fetch(job.again.dispatcher, job.method, job.path, job.again.headers, null);
-      if (!('error' in again)) primaryAgain = again;
+    if (answered) this.copyBreaker(r.service).success();
+    else this.copyBreaker(r.service).failure();
+    this.metrics.shadow.labels(r.route, r.outcome).inc();
+    this.events.report(r, job.at);
+  }
+
+  private exited(thread: Worker, code: number): void {
+    if (this.thread !== thread) return;
+    this.thread = null;
+    this.downSince = performance.now();
+    for (const job of this.inFlight.values()) {
+      this.metrics.shadow.labels(job.route, 'lost').inc();
+      job.breaker?.release();
     }
-    const primary = job.primary;
-    this.deliver({ job, primary, shadow, primaryAgain });
+    this.inFlight.clear();
+    for (const answer of this.queries.values()) answer(undefined);
+    this.queries.clear();
+    if (this.closed) this.onClosed?.();
+    else this.events.warn('the shadow thread stopped; its copies in flight are counted lost, and a new thread starts with the next copy after a second', { code });
+  }
+
+  private query<T>(q: { what: 'recent' } | { what: 'noise'; routes: readonly string[] }, none: T): Promise<T> {
+    const thread = this.thread;
+    if (!thread) return Promise.resolve(none);
+    const id = ++this.queryId;
+    return new Promise<T>((resolve) => {
+      const timer = setTimeout(() => answer(undefined), QUERY_TIMEOUT_MS);
+      const answer = (data: unknown) => {
+        clearTimeout(timer);
+        this.queries.delete(id);
+        resolve(data === undefined ? none : (data as T));
+      };
+      this.queries.set(id, answer);
+      thread.postMessage({ t: 'query', id, ...q } as ToThread);
+    });
+  }
+
+  private post(m: ToThread): void {
+    this.thread?.postMessage(m);
   }
 
   private copyBreaker(service: string): CircuitBreaker {
@@ -135,120 +213,10 @@ export class ShadowMirror {
     }
     return b;
   }
-
-  /** One copy, capped and timed; never throws. */
-  private fetch(dispatcher: Dispatcher, method: string, path: string, headers: string[], body: Buffer | null): Promise<CopyResult> {
-    return new Promise((resolve) => {
-      const call = new CopyCall(this.options.timeoutMs, this.options.maxBodyBytes, resolve);
-      try {
-        dispatcher.dispatch({ method: method as Dispatcher.HttpMethod, path, headers, body }, call);
-      } catch (err) {
-        call.fail(err as Error);
-      }
-    });
-  }
-
-  private deliver({ job, primary, shadow, primaryAgain }: { job: ShadowJob; primary: CapturedResponse; shadow: ShadowExchange['shadow']; primaryAgain: CapturedResponse | undefined }): void {
-    const exchange: ShadowExchange = {
-      id: crypto.randomUUID(),
-      at: new Date().toISOString(),
-      route: job.route,
-      tenant: job.tenant,
-      service: job.service,
-      request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body: job.body },
-      primary,
-      shadow,
-      ...(primaryAgain ? { primaryAgain } : {}),
-    };
-    for (const sink of this.sinks) {
-      try {
-        sink.record(exchange);
-      } catch {
-        // A sink's failure must never reach the data plane.
-      }
-    }
-  }
 }
 
-/** Credentials never leave the request path: recorded exchanges show that they were there, not what they were. */
-const REDACTED = new Set(['authorization', 'proxy-authorization', 'cookie']);
-
-function headerRecord(flat: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const k = flat[i]!.toLowerCase();
-    const v = REDACTED.has(k) ? '[redacted]' : flat[i + 1]!;
-    out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
-  }
-  return out;
-}
-
-type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
-
-/**
- * One shadow copy as an undici dispatch handler: the answer collected up to
- * the body cap, one timer for the whole exchange. (Cheaper per copy than
- * request() with an AbortSignal and a body stream, which matters: copies
- * share the proxy's CPU with the primaries.)
- */
-class CopyCall implements Dispatcher.DispatchHandler {
-  private readonly started = performance.now();
-  private readonly timer: NodeJS.Timeout;
-  private controller: Dispatcher.DispatchController | null = null;
-  private status = 0;
-  private headers: Record<string, string | string[]> = {};
-  private readonly chunks: Buffer[] = [];
-  private size = 0;
-  private done = false;
-
-  constructor(
-    private readonly timeoutMs: number,
-    private readonly maxBodyBytes: number,
-    private readonly resolve: (r: CopyResult) => void,
-  ) {
-    this.timer = setTimeout(() => {
-      this.finish({ error: `no answer within ${timeoutMs} ms`, timeout: true, ms: performance.now() - this.started });
-      this.controller?.abort(new Error('shadow copy timed out'));
-    }, timeoutMs);
-  }
-
-  fail(err: Error): void {
-    this.finish({ error: err.message, timeout: false, ms: performance.now() - this.started });
-  }
-
-  private finish(r: CopyResult): void {
-    if (this.done) return;
-    this.done = true;
-    clearTimeout(this.timer);
-    this.resolve(r);
-  }
-
-  onRequestStart(c: Dispatcher.DispatchController): void {
-    this.controller = c;
-    if (this.done) c.abort(new Error('shadow copy timed out'));
-  }
-
-  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
-    this.status = status;
-    this.headers = headers as Record<string, string | string[]>;
-  }
-
-  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.done) return;
-    if (this.size + chunk.length > this.maxBodyBytes) {
-      this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: true, ms: performance.now() - this.started });
-      c.abort(new Error('shadow copy over the body cap'));
-      return;
-    }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-  }
-
-  onResponseEnd(): void {
-    this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: false, ms: performance.now() - this.started });
-  }
-
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
-    this.fail(err);
-  }
+/** A buffer whose memory can be transferred to the thread: the buffer itself when it owns all of it, a copy otherwise (a slice of Node's pool must never be detached). */
+function owned(b: Buffer | Uint8Array): Uint8Array {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) return b;
+  return new Uint8Array(b);
 }

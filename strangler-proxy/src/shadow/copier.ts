@@ -1,0 +1,182 @@
+import crypto from 'node:crypto';
+import { Pool, type Dispatcher } from 'undici';
+import type { CapturedResponse, ShadowExchange } from './exchange';
+import type { CopyJob, CopyOptions, CopyOutcome } from './protocol';
+
+/**
+ * Sends shadow copies (in the shadow thread): a fixed number in flight, the
+ * rest waiting in order, a timeout and a body cap per copy, one keep-alive
+ * pool per origin. Each finished copy becomes a ShadowExchange (with the
+ * monolith's second answer when the job asks for one) handed to `done`.
+ * The queue's bound is kept by the data plane, which counts what it sent.
+ */
+export class ShadowCopier {
+  private readonly waiting: CopyJob[] = [];
+  private running = 0;
+  private readonly pools = new Map<string, Pool>();
+
+  constructor(
+    private options: CopyOptions,
+    private readonly done: (job: CopyJob, exchange: ShadowExchange, outcome: CopyOutcome) => void,
+  ) {}
+
+  reconfigure(options: CopyOptions): void {
+    this.options = options;
+    this.pump();
+  }
+
+  get idle(): boolean {
+    return this.running === 0 && this.waiting.length === 0;
+  }
+
+  submit(job: CopyJob): void {
+    this.waiting.push(job);
+    this.pump();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.pools.values()].map((p) => p.destroy()));
+    this.pools.clear();
+  }
+
+  private pump(): void {
+    while (this.running < this.options.concurrency && this.waiting.length > 0) {
+      const job = this.waiting.shift()!;
+      this.running++;
+      void this.send(job).finally(() => {
+        this.running--;
+        this.pump();
+      });
+    }
+  }
+
+  private async send(job: CopyJob): Promise<void> {
+    const copy = await this.fetch(job.origin, job.method, job.path, job.headers, job.body);
+    const outcome: CopyOutcome = 'error' in copy ? (copy.timeout ? 'timeout' : 'error') : 'completed';
+    const shadow: ShadowExchange['shadow'] = 'error' in copy ? { error: copy.error, ms: copy.ms } : copy;
+    let primaryAgain: CapturedResponse | undefined;
+    if (job.again) {
+      const again = await this.fetch(job.again.origin, job.method, job.path, job.again.headers, null);
+      if (!('error' in again)) primaryAgain = again;
+    }
+    const exchange: ShadowExchange = {
+      id: crypto.randomUUID(),
+      at: new Date().toISOString(),
+      route: job.route,
+      tenant: job.tenant,
+      service: job.service,
+      request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body: job.body && asBuffer(job.body) },
+      primary: { ...job.primary, body: asBuffer(job.primary.body) },
+      shadow,
+      ...(primaryAgain ? { primaryAgain } : {}),
+    };
+    this.done(job, exchange, outcome);
+  }
+
+  private pool(origin: string): Pool {
+    let p = this.pools.get(origin);
+    if (!p) {
+      p = new Pool(origin, { connections: this.options.concurrency, pipelining: 1, keepAliveTimeout: 4_000, connect: { timeout: this.options.timeoutMs } });
+      this.pools.set(origin, p);
+    }
+    return p;
+  }
+
+  /** One copy, capped and timed; never throws. */
+  private fetch(origin: string, method: string, path: string, headers: readonly string[], body: Uint8Array | null): Promise<CopyResult> {
+    return new Promise((resolve) => {
+      const call = new CopyCall(this.options.timeoutMs, this.options.maxBodyBytes, resolve);
+      try {
+        this.pool(origin).dispatch({ method: method as Dispatcher.HttpMethod, path, headers: headers as string[], body: body && asBuffer(body) }, call);
+      } catch (err) {
+        call.fail(err as Error);
+      }
+    });
+  }
+}
+
+/** Bodies arrive as transferred Uint8Arrays; the engine reads Buffers (same memory, no copy). */
+function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Credentials never leave the request path: recorded exchanges show that they were there, not what they were. */
+const REDACTED = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+function headerRecord(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i]!.toLowerCase();
+    const v = REDACTED.has(k) ? '[redacted]' : flat[i + 1]!;
+    out[k] = out[k] === undefined ? v : `${out[k]}, ${v}`;
+  }
+  return out;
+}
+
+type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
+
+/**
+ * One shadow copy as an undici dispatch handler: the answer collected up to
+ * the body cap, one timer for the whole exchange.
+ */
+class CopyCall implements Dispatcher.DispatchHandler {
+  private readonly started = performance.now();
+  private readonly timer: NodeJS.Timeout;
+  private controller: Dispatcher.DispatchController | null = null;
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private done = false;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly maxBodyBytes: number,
+    private readonly resolve: (r: CopyResult) => void,
+  ) {
+    this.timer = setTimeout(() => {
+      this.finish({ error: `no answer within ${timeoutMs} ms`, timeout: true, ms: performance.now() - this.started });
+      this.controller?.abort(new Error('shadow copy timed out'));
+    }, timeoutMs);
+  }
+
+  fail(err: Error): void {
+    this.finish({ error: err.message, timeout: false, ms: performance.now() - this.started });
+  }
+
+  private finish(r: CopyResult): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    this.resolve(r);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    if (this.done) c.abort(new Error('shadow copy timed out'));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = status;
+    this.headers = headers as Record<string, string | string[]>;
+  }
+
+  onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.done) return;
+    if (this.size + chunk.length > this.maxBodyBytes) {
+      this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: true, ms: performance.now() - this.started });
+      c.abort(new Error('shadow copy over the body cap'));
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+
+  onResponseEnd(): void {
+    this.finish({ status: this.status, headers: this.headers, body: Buffer.concat(this.chunks, this.size), truncated: false, ms: performance.now() - this.started });
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+    this.fail(err);
+  }
+}

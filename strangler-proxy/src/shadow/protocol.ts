@@ -1,0 +1,75 @@
+import type { ParityRules } from '../parity/compare';
+import type { MismatchRecord } from '../parity/shadow-parity';
+import type { Counts } from '../parity/window';
+import type { CapturedResponse } from './exchange';
+
+/**
+ * What the data plane and the shadow thread say to each other. Everything
+ * here is plain data (structured clone); bodies travel as transferred
+ * buffers, so a copy costs the primary one postMessage and nothing else.
+ */
+
+export interface CopyOptions {
+  readonly queue: number;
+  readonly concurrency: number;
+  readonly timeoutMs: number;
+  readonly maxBodyBytes: number;
+}
+
+/** What the thread needs of the config: copy limits, each route's parity rules, redaction, the mismatch budget. */
+export interface ThreadConfig {
+  readonly copies: CopyOptions;
+  readonly keep: number;
+  readonly mismatchSamplesPerMinute: number;
+  readonly redact: { readonly headers: readonly string[]; readonly jsonPaths: readonly string[] };
+  /** Parity rules by route id, as written in the config (compiled in the thread). */
+  readonly rules: Readonly<Record<string, ParityRules>>;
+}
+
+/** One shadow copy to send, with the primary's answer it will be compared with. */
+export interface CopyJob {
+  readonly seq: number;
+  readonly route: string;
+  readonly tenant: string;
+  readonly service: string;
+  /** The service's origin (`http://host:port`); the thread keeps a keep-alive pool per origin. */
+  readonly origin: string;
+  readonly method: string;
+  readonly path: string;
+  /** Flat name/value list, already cleaned and marked by the data plane. */
+  readonly headers: readonly string[];
+  readonly body: Uint8Array | null;
+  readonly primary: Omit<CapturedResponse, 'body'> & { readonly body: Uint8Array };
+  /** Ask the monolith again (a sampled read) so the parity engine learns its noise. */
+  readonly again?: { readonly origin: string; readonly headers: readonly string[] };
+}
+
+export type CopyOutcome = 'completed' | 'timeout' | 'error';
+
+/** How one copy went, reported back in batches. */
+export interface CopyReport {
+  readonly seq: number;
+  readonly route: string;
+  readonly tenant: string;
+  readonly service: string;
+  readonly outcome: CopyOutcome;
+  /** The service's status (0 when it did not answer). */
+  readonly status: number;
+  /** What the comparison adds to the route and tenant's sliding windows (null: the route has no rules any more). */
+  readonly counts: Partial<Counts> | null;
+  /** A sampled, redacted mismatch for the control store. */
+  readonly mismatch?: MismatchRecord;
+}
+
+export type ToThread =
+  | { readonly t: 'config'; readonly config: ThreadConfig; readonly priority: number }
+  | { readonly t: 'job'; readonly job: CopyJob }
+  | { readonly t: 'query'; readonly id: number; readonly what: 'recent' }
+  | { readonly t: 'query'; readonly id: number; readonly what: 'noise'; readonly routes: readonly string[] }
+  | { readonly t: 'close' };
+
+export type FromThread =
+  | { readonly t: 'ready'; readonly tid: number | null; readonly priority: number | null; readonly priorityError?: string }
+  | { readonly t: 'reports'; readonly reports: readonly CopyReport[] }
+  | { readonly t: 'answer'; readonly id: number; readonly data: unknown }
+  | { readonly t: 'closed' };

@@ -1,0 +1,117 @@
+/**
+ * The shadow thread: sends the copies, compares the answers and keeps the
+ * recent exchanges, on a thread of its own at a low scheduling priority, so
+ * that none of it competes with the primaries for the event loop, the heap
+ * or (where the OS allows) the CPU. The data plane posts jobs; this thread
+ * posts back what each copy added to the parity figures, in batches.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { parentPort, type MessagePort } from 'node:worker_threads';
+import { compileRules, type CompiledRules } from '../parity/compare';
+import { ParityJudge } from '../parity/judge';
+import { redactor, type Redactor } from '../parity/redact';
+import { ShadowCopier } from './copier';
+import { exchangeJson, RecentExchanges } from './exchange';
+import type { CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+
+if (!parentPort) throw new Error('src/shadow/thread.ts runs as a worker thread (see ShadowMirror)');
+const port: MessagePort = parentPort;
+
+/** Reports leave in batches: one message per this many ms at most, not one per copy. */
+const FLUSH_MS = 10;
+
+let config: ThreadConfig | null = null;
+let rules = new Map<string, CompiledRules>();
+let redact: Redactor | null = null;
+let recent = new RecentExchanges(0);
+let copier: ShadowCopier | null = null;
+let pending: CopyReport[] = [];
+let flushTimer: NodeJS.Timeout | null = null;
+let closing = false;
+
+const judge = new ParityJudge({
+  rulesOf: (id) => rules.get(id) ?? null,
+  redactor: () => redact!,
+  mismatchesPerMinute: () => config?.mismatchSamplesPerMinute ?? 0,
+});
+
+const send = (m: FromThread) => port.postMessage(m);
+
+function flush(): void {
+  flushTimer = null;
+  if (pending.length === 0) return;
+  send({ t: 'reports', reports: pending });
+  pending = [];
+}
+
+function configure(next: ThreadConfig): void {
+  config = next;
+  rules = new Map(Object.entries(next.rules).map(([id, r]) => [id, compileRules(r)]));
+  redact = redactor(next.redact);
+  if (recent.keep !== next.keep) recent = new RecentExchanges(next.keep, recent.list());
+  if (copier) copier.reconfigure(next.copies);
+  else
+    copier = new ShadowCopier(next.copies, (job, exchange, outcome) => {
+      recent.record(exchange);
+      let verdict: ReturnType<ParityJudge['judge']> = { counts: null };
+      try {
+        verdict = judge.judge(exchange);
+      } catch {
+        // A comparison that throws is a bug to fix, never a reason to lose the copy's report.
+      }
+      const status = 'error' in exchange.shadow ? 0 : exchange.shadow.status;
+      pending.push({ seq: job.seq, route: job.route, tenant: job.tenant, service: job.service, outcome, status, counts: verdict.counts, ...(verdict.mismatch ? { mismatch: verdict.mismatch } : {}) });
+      flushTimer ??= setTimeout(flush, FLUSH_MS);
+      if (closing && copier!.idle) void finishClose();
+    });
+}
+
+/**
+ * Lowers this thread's scheduling priority (Linux: a thread's nice value is
+ * its own; /proc/thread-self names the thread). Elsewhere it stays at the
+ * process's priority and says so.
+ */
+function lowerPriority(nice: number): FromThread {
+  try {
+    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    if (!Number.isInteger(tid) || tid <= 0) throw new Error('no thread id in /proc/thread-self');
+    os.setPriority(tid, nice);
+    return { t: 'ready', tid, priority: os.getPriority(tid) };
+  } catch (err) {
+    return { t: 'ready', tid: null, priority: null, priorityError: (err as Error).message };
+  }
+}
+
+async function finishClose(): Promise<void> {
+  if (flushTimer) clearTimeout(flushTimer);
+  flush();
+  await copier?.close();
+  send({ t: 'closed' });
+  port.close();
+}
+
+let announced = false;
+port.on('message', (m: ToThread) => {
+  switch (m.t) {
+    case 'config':
+      configure(m.config);
+      if (!announced) {
+        announced = true;
+        send(lowerPriority(m.priority));
+      }
+      return;
+    case 'job':
+      if (!copier) throw new Error('a shadow job arrived before the config');
+      copier.submit(m.job);
+      return;
+    case 'query':
+      if (m.what === 'recent') send({ t: 'answer', id: m.id, data: recent.list().map(exchangeJson) });
+      else send({ t: 'answer', id: m.id, data: m.routes.map((route) => ({ route, learned: judge.learnedNoise(route) })).filter((n) => n.learned.length > 0) });
+      return;
+    case 'close':
+      closing = true;
+      if (!copier || copier.idle) void finishClose();
+      return;
+  }
+});
