@@ -115,11 +115,33 @@ export function ms(v: string): number {
   return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
 }
 
-/** Paced latency of one contender, after an 8 s paced warm-up that is not counted (JIT tiers and the first old-space collections settle in that time here). */
-export function latency(name: string, port: number, rate: number): Latency {
+export const LATENCY_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Paced latency of contenders compared with each other: each warmed up (8 s,
+ * not counted), then measured in alternating rounds (A B C, B C A, C A B,
+ * ...), and each figure the median of its rounds. Minute-to-minute drift on a shared
+ * VM (2-4x on a p99) then falls on every contender alike instead of on
+ * whichever ran in a bad minute.
+ */
+export function alternating(contenders: ReadonlyArray<{ name: string; port: number }>, rate: number, rounds = LATENCY_ROUNDS): Latency[] {
   const pace = Math.max(1, Math.round((PACED_CONNECTIONS * 1000) / rate));
-  paced(port, pace, 8);
-  return report(name, paced(port, pace, LATENCY_SECONDS));
+  for (const c of contenders) paced(c.port, pace, 8);
+  const runs: Latency[][] = contenders.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    // Each round starts with the next contender, so none always runs first or right after a given other.
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (r + k) % contenders.length;
+      runs[i]!.push(report(`${contenders[i]!.name} (round ${r + 1})`, paced(contenders[i]!.port, pace, LATENCY_SECONDS)));
+    }
+  }
+  return runs.map((rs, i) => {
+    const m = { rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p90: median(rs.map((x) => x.p90)), p99: median(rs.map((x) => x.p99)) };
+    console.log(`  ${`${contenders[i]!.name}, median`.padEnd(30)} ${Math.round(m.rps).toString().padStart(6)} req/s  p50 ${m.p50.toFixed(3)} ms  p90 ${m.p90.toFixed(3)} ms  p99 ${m.p99.toFixed(3)} ms`);
+    return m;
+  });
 }
 
 function paced(port: number, pace: number, seconds: number): string {

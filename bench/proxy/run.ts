@@ -17,7 +17,10 @@
  *   0-2x pace between requests (a fixed pause makes them fire in step, so
  *   every contender was measured on bursts of 16), so the offered rate is
  *   about half of strangler's monolith-mode throughput; 8 s of warm-up not
- *   counted, then 10 s, wrk's --latency percentiles. Added = proxy minus
+ *   counted, then alternating rounds of 10 s (A B C A B C ..., BENCH_ROUNDS,
+ *   default 3) and the median of each contender's rounds, wrk's --latency
+ *   percentiles (a p99 here drifts 2-4x from minute to minute; alternating
+ *   puts the drift on everyone alike). Added = proxy minus
  *   direct, at p50 and p99. For reference in the same conditions: a Node
  *   HTTP server answering by itself (the floor any Node server pays), a
  *   minimal undici proxy of a dozen lines (the floor any Node proxy pays;
@@ -37,7 +40,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Client } from 'pg';
 import { migrate } from '../../migrations/src';
-import { BODY, children, CONNECTIONS, contender, freePort, latency, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
+import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -108,26 +111,23 @@ async function main(): Promise<void> {
 
   const bestOther = Math.max(rps['http-proxy']!, rps['fastify-http-proxy']!);
   const rate = Math.round(strangler.monolith! / 2);
-  console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections, ${LATENCY_SECONDS} s`);
-  const direct = latency('direct to upstream', upstreamPort, rate);
-  // Two references: what a Node server costs with no proxying at all (the floor), and the best-known Node proxy.
-  const other: Record<string, Latency> = {};
+  console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections; each contender warmed up 8 s, then ${LATENCY_ROUNDS} alternating rounds of ${LATENCY_SECONDS} s, medians`);
+  // Two references: what a Node server costs with no proxying at all (the floor), and the best-known Node proxy;
+  // then strangler's three modes. All measured side by side in alternating rounds.
   const names: Record<string, string> = { 'node-http': 'node http server (no proxy)', 'undici-minimal': 'minimal undici loop', 'fastify-http-proxy': 'fastify-http-proxy' };
-  for (const kind of Object.keys(names)) {
-    const port = await contender(kind, upstream);
-    other[kind] = latency(names[kind]!, port, rate);
-    stop(children.pop());
-  }
-  const lat: Record<string, Latency> = {};
-  for (const [name, mode, svc] of [
+  const modes = [
     ['monolith', 'monolith', upstream],
     ['shadow', 'shadow', upstream],
     ['shadow-hanging', 'shadow', hangingUrl],
-  ] as const) {
-    const port = await contender('strangler', upstream, strConfig(`lat-${name}`, mode, svc));
-    lat[name] = latency(`strangler-proxy ${name}`, port, rate);
-    stop(children.pop());
-  }
+  ] as const;
+  const group = [{ name: 'direct to upstream', port: upstreamPort }];
+  for (const kind of Object.keys(names)) group.push({ name: names[kind]!, port: await contender(kind, upstream) });
+  for (const [name, mode, svc] of modes) group.push({ name: `strangler-proxy ${name}`, port: await contender('strangler', upstream, strConfig(`lat-${name}`, mode, svc)) });
+  const measured = alternating(group, rate);
+  const direct = measured[0]!;
+  const other: Record<string, Latency> = Object.fromEntries(Object.keys(names).map((kind, i) => [kind, measured[1 + i]!]));
+  const lat: Record<string, Latency> = Object.fromEntries(modes.map(([name], i) => [name, measured[1 + Object.keys(names).length + i]!]));
+  for (let i = 1; i < group.length; i++) stop(children.pop());
   hanging.close();
 
   const r3 = (v: number) => Math.round(v * 1000) / 1000;

@@ -22,10 +22,10 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     redact: { headers: ['authorization'], jsonPaths: [] },
     rules: { r: {} },
   });
-  const make = (c = config(), breaker?: () => { failures: number; windowMs: number; openMs: number }) => {
+  const make = (c = config(), breaker?: () => { failures: number; windowMs: number; openMs: number }, ringBytes?: number) => {
     const reports: CopyReport[] = [];
     const warnings: string[] = [];
-    const m = new ShadowMirror(c, 19, metrics, { report: (r) => reports.push(r), warn: (msg) => warnings.push(msg) }, breaker);
+    const m = new ShadowMirror(c, 19, metrics, { report: (r) => reports.push(r), warn: (msg) => warnings.push(msg) }, breaker, ringBytes);
     mirrors.push(m);
     const next = async (n = 1) => {
       for (let i = 0; i < 300 && reports.length < n; i++) await new Promise((r) => setTimeout(r, 10));
@@ -33,7 +33,7 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     };
     return { m, reports, warnings, next };
   };
-  const primaryBody = () => Buffer.from(JSON.stringify({ path: '/ok' }));
+  const primaryChunks = () => [Buffer.from('{"path":'), Buffer.from('"/ok"}')];
   const job = (path: string, over: Partial<MirrorJob> = {}): MirrorJob => ({
     route: 'r',
     tenant: 't',
@@ -44,7 +44,7 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     path,
     headers: ['host', 'upstream', 'authorization', 'Bearer secret'],
     body: null,
-    primary: { status: 200, headers: { 'content-type': 'application/json' }, body: primaryBody(), truncated: false, ms: 1 },
+    primary: { status: 200, headers: { 'content-type': 'application/json' }, chunks: primaryChunks(), size: 14, truncated: false, ms: 1 },
     ...over,
   });
 
@@ -112,13 +112,21 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     expect(e!.shadow.body.length).toBeLessThanOrEqual(1000);
   });
 
-  it('hands bodies over without detaching a slice of the shared pool', async () => {
+  it('carries the request body and the primary chunks through the shared ring, leaving the caller buffers as they were', async () => {
     const { m, next } = make();
-    const pooled = Buffer.from('{"path":"/ok"}'); // small: a slice of Node's pool
-    const neighbour = Buffer.from('still here');
-    m.submit(job('/ok', { method: 'POST', body: pooled }));
+    const body = Buffer.from('{"amount":"12.50"}');
+    m.submit(job('/ok', { method: 'POST', body }));
     await next();
-    expect([pooled.toString(), neighbour.toString()]).toEqual(['{"path":"/ok"}', 'still here']);
+    const [e] = (await m.recent()) as Array<{ request: { body: string }; primary: { body: string } }>;
+    expect([e!.request.body, e!.primary.body, body.toString()]).toEqual(['{"amount":"12.50"}', '{"path":"/ok"}', '{"amount":"12.50"}']);
+  });
+
+  it('drops a copy whose bodies do not fit in the ring now, and counts it', async () => {
+    const { m, next } = make(config(), undefined, 20);
+    m.submit(job('/ok', { method: 'POST', body: Buffer.from('0123456789') })); // 10 + 14 bytes > 20
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="dropped_buffer_full"\} 1/);
+    m.submit(job('/ok'));
+    expect(await next()).toMatchObject({ outcome: 'completed', counts: { samples: 1, mismatches: 0 } });
   });
 
   it('bounds what it holds: past queue + concurrency, copies are dropped and counted', async () => {

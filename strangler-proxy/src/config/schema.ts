@@ -247,6 +247,8 @@ export const ProxyConfigSchema = z
         noiseSampleRate: z.number().min(0).max(1).default(0.1),
         /** Mismatches written to the control store per route and tenant per minute, at most. */
         mismatchSamplesPerMinute: z.number().int().min(0).default(10),
+        /** Shared memory (MiB) carrying captured bodies to the shadow thread; a copy that finds it full is dropped and counted. Read at start. */
+        bufferMiB: z.number().int().min(1).max(1024).default(32),
         /** The shadow thread's nice value (Linux, 0-19): 19 lets copies and comparisons run only on CPU the primaries leave idle. */
         threadPriority: z.number().int().min(0).max(19).default(19),
         /** What recorded exchanges, stored mismatches and captured corpora never show. */

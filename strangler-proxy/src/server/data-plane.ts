@@ -14,7 +14,7 @@ import type { ProxyMetrics } from '../metrics';
 import { inCanary } from '../routes/canary';
 import { effectiveMode, type ModeOverrides } from '../routes/modes';
 import type { CompiledRoute } from '../routes/table';
-import type { CapturedResponse } from '../shadow/exchange';
+import type { CapturedChunks } from '../shadow/exchange';
 import type { ShadowMirror } from '../shadow/mirror';
 import type { CorpusCapture } from '../parity/capture';
 import { hostName, resolveTenant } from '../tenancy/resolve';
@@ -268,8 +268,8 @@ export class DataPlane {
       // The body may have been read (in part) to copy it: from here on, forward what the plan says.
       body = plan.primary;
       if (plan.mirror) {
-        const seen = captureResponse(config.config.shadow.maxBodyBytes);
-        const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
+        const seen = new ResponseCapture(config.config.shadow.maxBodyBytes);
+        const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen });
         this.finish(ctx, outcome, 'monolith');
         // The copy leaves once the client has its answer: on a busy machine
         // it must not even compete with the primary for the CPU.
@@ -281,7 +281,6 @@ export class DataPlane {
         const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
         if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
         const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { origin: tenant.monolith, headers: this.monolithAttempt(ctx, null).headers } : undefined;
-        // Recorded first: submit hands the bodies over to the shadow thread.
         const corpus = this.deps.capture?.();
         if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
         // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
@@ -306,8 +305,8 @@ export class DataPlane {
         body = read.complete ? Buffer.concat(read.chunks, read.size) : prefixed(read.chunks, req);
         copy = read.complete ? (body as Buffer) : null;
       }
-      const seen = captureResponse(config.config.shadow.maxBodyBytes);
-      const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen.observer });
+      const seen = new ResponseCapture(config.config.shadow.maxBodyBytes);
+      const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen });
       this.finish(ctx, outcome, 'monolith');
       const answer = seen.result(outcome);
       if (whole && answer && !answer.truncated) this.record(corpus, route.id, who.tenant, req, url, copy, answer);
@@ -443,9 +442,9 @@ export class DataPlane {
     }
   }
 
-  private record(corpus: CorpusCapture, route: string, tenant: string, req: IncomingMessage, url: string, body: Buffer | null, response: CapturedResponse): void {
+  private record(corpus: CorpusCapture, route: string, tenant: string, req: IncomingMessage, url: string, body: Buffer | null, response: CapturedChunks): void {
     try {
-      corpus.record({ route, tenant, method: req.method!, path: url, headers: req.headers, body, response });
+      corpus.record({ route, tenant, method: req.method!, path: url, headers: req.headers, body, response: { ...response, body: Buffer.concat(response.chunks, response.size) } });
     } catch (err) {
       this.deps.logger.warn({ err }, 'corpus capture failed');
     }
@@ -551,38 +550,36 @@ function authority(origin: string): string {
   return origin.slice(origin.indexOf('//') + 2);
 }
 
-/** Records the primary's answer (capped) for the shadow comparison, without slowing it. */
-function captureResponse(cap: number) {
-  let status = 0;
-  let headers: Record<string, string | string[]> = {};
-  const chunks: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  const started = performance.now();
-  return {
-    observer: {
-      head(s: number, h: Record<string, string | string[] | undefined>) {
-        status = s;
-        headers = h as Record<string, string | string[]>;
-      },
-      chunk(c: Buffer) {
-        if (truncated) return;
-        if (size + c.length > cap) truncated = true;
-        else {
-          chunks.push(c);
-          size += c.length;
-        }
-      },
-      end() {},
-    },
-    /** The captured answer, or null when the primary did not complete (nothing to compare with). */
-    result(o: Outcome): CapturedResponse | null {
-      if (o.kind !== 'sent') return null;
-      // A buffer of its own (never a slice of Node's pool), so the shadow thread can take it without a copy.
-      const body = Buffer.allocUnsafeSlow(size);
-      let at = 0;
-      for (const c of chunks) at += c.copy(body, at);
-      return { status, headers, body, truncated, ms: performance.now() - started };
-    },
-  };
+/** Records the primary's answer (capped) for the shadow comparison as it streams: chunk references only, nothing copied here. */
+class ResponseCapture {
+  private status = 0;
+  private headers: Record<string, string | string[]> = {};
+  private readonly chunks: Buffer[] = [];
+  private size = 0;
+  private truncated = false;
+  private readonly started = performance.now();
+
+  constructor(private readonly cap: number) {}
+
+  head(s: number, h: Record<string, string | string[] | undefined>): void {
+    this.status = s;
+    this.headers = h as Record<string, string | string[]>;
+  }
+
+  chunk(c: Buffer): void {
+    if (this.truncated) return;
+    if (this.size + c.length > this.cap) this.truncated = true;
+    else {
+      this.chunks.push(c);
+      this.size += c.length;
+    }
+  }
+
+  end(): void {}
+
+  /** The captured answer, or null when the primary did not complete (nothing to compare with). */
+  result(o: Outcome): CapturedChunks | null {
+    if (o.kind !== 'sent') return null;
+    return { status: this.status, headers: this.headers, chunks: this.chunks, size: this.size, truncated: this.truncated, ms: performance.now() - this.started };
+  }
 }

@@ -95,6 +95,7 @@ export class ProxyRuntime {
         warn: (message, detail) => this.logger.warn(detail, message),
       },
       (service) => this.breakerOptions(service),
+      config.config.shadow.bufferMiB * 2 ** 20,
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     this.gates = new GateEvaluator({
@@ -454,6 +455,7 @@ function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
     ['controlStore', a.controlStoreUrl, b.controlStoreUrl],
     ['forwarding.maxHeaderBytes', a.config.forwarding.maxHeaderBytes, b.config.forwarding.maxHeaderBytes],
     ['forwarding.headersTimeoutMs', a.config.forwarding.headersTimeoutMs, b.config.forwarding.headersTimeoutMs],
+    ['shadow.bufferMiB', a.config.shadow.bufferMiB, b.config.shadow.bufferMiB],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
 }

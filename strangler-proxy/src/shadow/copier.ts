@@ -11,7 +11,7 @@ import type { CopyJob, CopyOptions, CopyOutcome } from './protocol';
  * The queue's bound is kept by the data plane, which counts what it sent.
  */
 export class ShadowCopier {
-  private readonly waiting: CopyJob[] = [];
+  private readonly waiting: Array<{ job: CopyJob; body: Buffer | null; primaryBody: Buffer }> = [];
   private running = 0;
   private readonly pools = new Map<string, Pool>();
 
@@ -29,8 +29,9 @@ export class ShadowCopier {
     return this.running === 0 && this.waiting.length === 0;
   }
 
-  submit(job: CopyJob): void {
-    this.waiting.push(job);
+  /** A job with its bodies, out of the ring. */
+  submit(job: CopyJob, body: Buffer | null, primaryBody: Buffer): void {
+    this.waiting.push({ job, body, primaryBody });
     this.pump();
   }
 
@@ -41,17 +42,17 @@ export class ShadowCopier {
 
   private pump(): void {
     while (this.running < this.options.concurrency && this.waiting.length > 0) {
-      const job = this.waiting.shift()!;
+      const next = this.waiting.shift()!;
       this.running++;
-      void this.send(job).finally(() => {
+      void this.send(next.job, next.body, next.primaryBody).finally(() => {
         this.running--;
         this.pump();
       });
     }
   }
 
-  private async send(job: CopyJob): Promise<void> {
-    const copy = await this.fetch(job.origin, job.method, job.path, job.headers, job.body);
+  private async send(job: CopyJob, body: Buffer | null, primaryBody: Buffer): Promise<void> {
+    const copy = await this.fetch(job.origin, job.method, job.path, job.headers, body);
     const outcome: CopyOutcome = 'error' in copy ? (copy.timeout ? 'timeout' : 'error') : 'completed';
     const shadow: ShadowExchange['shadow'] = 'error' in copy ? { error: copy.error, ms: copy.ms } : copy;
     let primaryAgain: CapturedResponse | undefined;
@@ -65,8 +66,8 @@ export class ShadowCopier {
       route: job.route,
       tenant: job.tenant,
       service: job.service,
-      request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body: job.body && asBuffer(job.body) },
-      primary: { ...job.primary, body: asBuffer(job.primary.body) },
+      request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body },
+      primary: { ...job.primary, body: primaryBody },
       shadow,
       ...(primaryAgain ? { primaryAgain } : {}),
     };
@@ -83,21 +84,16 @@ export class ShadowCopier {
   }
 
   /** One copy, capped and timed; never throws. */
-  private fetch(origin: string, method: string, path: string, headers: readonly string[], body: Uint8Array | null): Promise<CopyResult> {
+  private fetch(origin: string, method: string, path: string, headers: readonly string[], body: Buffer | null): Promise<CopyResult> {
     return new Promise((resolve) => {
       const call = new CopyCall(this.options.timeoutMs, this.options.maxBodyBytes, resolve);
       try {
-        this.pool(origin).dispatch({ method: method as Dispatcher.HttpMethod, path, headers: headers as string[], body: body && asBuffer(body) }, call);
+        this.pool(origin).dispatch({ method: method as Dispatcher.HttpMethod, path, headers: headers as string[], body }, call);
       } catch (err) {
         call.fail(err as Error);
       }
     });
   }
-}
-
-/** Bodies arrive as transferred Uint8Arrays; the engine reads Buffers (same memory, no copy). */
-function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Credentials never leave the request path: recorded exchanges show that they were there, not what they were. */

@@ -10,6 +10,12 @@ export interface CapturedResponse {
   readonly ms: number;
 }
 
+/** The primary's answer as the data plane captured it: the chunks as they streamed (copied once, into the shadow ring, when mirrored). */
+export interface CapturedChunks extends Omit<CapturedResponse, 'body'> {
+  readonly chunks: readonly Buffer[];
+  readonly size: number;
+}
+
 export interface ShadowExchange {
   readonly id: string;
   readonly at: string;

@@ -2,16 +2,17 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
-import type { CapturedResponse } from './exchange';
+import type { CapturedChunks } from './exchange';
 import type { CopyJob, CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+import { BodyRing } from './ring';
 
-/** A copy as the data plane hands it over: a CopyJob with the primary's own buffers, before numbering. */
-export interface MirrorJob extends Omit<CopyJob, 'seq' | 'body' | 'primary'> {
+/** A copy as the data plane hands it over: a CopyJob with the bodies still in the data plane's buffers, before numbering. */
+export interface MirrorJob extends Omit<CopyJob, 'seq' | 'bodies' | 'requestBodyLength' | 'primary'> {
   readonly body: Buffer | null;
   /** When the primary was asked (ms since the epoch): the copy's figures count at that time. */
   readonly requestedAt: number;
-  /** The primary's answer, captured as it streamed to the client. Its body is handed over: do not read it after submit. */
-  readonly primary: CapturedResponse;
+  /** The primary's answer, captured as it streamed to the client. */
+  readonly primary: CapturedChunks;
   /** The service's breaker when this copy is its half-open probe: told how the copy went. */
   readonly breaker?: CircuitBreaker;
 }
@@ -23,7 +24,7 @@ export interface MirrorEvents {
   warn(message: string, detail: Record<string, unknown>): void;
 }
 
-export type Admission = 'yes' | 'dropped_queue_full' | 'skipped_shadow_failing' | 'skipped_thread_down';
+export type Admission = 'yes' | 'dropped_queue_full' | 'dropped_buffer_full' | 'skipped_shadow_failing' | 'skipped_thread_down';
 
 /** After the thread stops unexpectedly, copies are skipped this long before it is started again. */
 const RESTART_AFTER_MS = 1000;
@@ -49,6 +50,7 @@ export class ShadowMirror {
   private readonly queries = new Map<number, (data: unknown) => void>();
   private readonly copyBreakers = new Map<string, CircuitBreaker>();
   private closing: Promise<void> | null = null;
+  private readonly ring: BodyRing;
   private onClosed: (() => void) | null = null;
   /** The thread's id and nice value once it has started (null where the OS gives none). */
   threadInfo: { tid: number | null; priority: number | null } | null = null;
@@ -59,7 +61,10 @@ export class ShadowMirror {
     private readonly metrics: ProxyMetrics,
     private readonly events: MirrorEvents,
     private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_BREAKER,
-  ) {}
+    ringBytes = 32 * 2 ** 20,
+  ) {
+    this.ring = new BodyRing(ringBytes);
+  }
 
   reconfigure(config: ThreadConfig, priority: number): void {
     this.config = config;
@@ -91,12 +96,31 @@ export class ShadowMirror {
       return;
     }
     const thread = this.thread ?? this.start();
+    const p = job.primary;
+    // Both bodies into the ring as one region (no allocation); a full ring drops the copy, counted.
+    const bodies = this.ring.write(job.body ? [job.body, ...p.chunks] : p.chunks, (job.body?.length ?? 0) + p.size);
+    if (bodies === null) {
+      this.metrics.shadow.labels(job.route, 'dropped_buffer_full').inc();
+      job.breaker?.release();
+      return;
+    }
     const seq = ++this.seq;
     this.inFlight.set(seq, { route: job.route, service: job.service, at: job.requestedAt, ...(job.breaker ? { breaker: job.breaker } : {}) });
-    const body = job.body && owned(job.body);
-    const primaryBody = owned(job.primary.body);
-    const copy: CopyJob = { seq, route: job.route, tenant: job.tenant, service: job.service, origin: job.origin, method: job.method, path: job.path, headers: job.headers, body, primary: { ...job.primary, body: primaryBody }, ...(job.again ? { again: job.again } : {}) };
-    thread.postMessage({ t: 'job', job: copy } satisfies ToThread, body ? [body.buffer as ArrayBuffer, primaryBody.buffer as ArrayBuffer] : [primaryBody.buffer as ArrayBuffer]);
+    const copy: CopyJob = {
+      seq,
+      route: job.route,
+      tenant: job.tenant,
+      service: job.service,
+      origin: job.origin,
+      method: job.method,
+      path: job.path,
+      headers: job.headers,
+      bodies,
+      requestBodyLength: job.body?.length ?? null,
+      primary: { status: p.status, headers: p.headers, truncated: p.truncated, ms: p.ms },
+      ...(job.again ? { again: job.again } : {}),
+    };
+    thread.postMessage({ t: 'job', job: copy } satisfies ToThread);
     this.metrics.shadow.labels(job.route, 'sent').inc();
   }
 
@@ -126,7 +150,8 @@ export class ShadowMirror {
   }
 
   private start(): Worker {
-    const thread = new Worker(path.join(__dirname, 'thread-entry.cjs'));
+    this.ring.reset(); // a thread that died released nothing
+    const thread = new Worker(path.join(__dirname, 'thread-entry.cjs'), { workerData: { ring: this.ring.shared } });
     thread.unref();
     thread.on('message', (m: FromThread) => this.received(m));
     thread.on('error', (err) => this.events.warn('the shadow thread failed', { err }));
@@ -213,10 +238,4 @@ export class ShadowMirror {
     }
     return b;
   }
-}
-
-/** A buffer whose memory can be transferred to the thread: the buffer itself when it owns all of it, a copy otherwise (a slice of Node's pool must never be detached). */
-function owned(b: Buffer | Uint8Array): Uint8Array {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer)) return b;
-  return new Uint8Array(b);
 }

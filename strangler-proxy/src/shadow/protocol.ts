@@ -2,11 +2,13 @@ import type { ParityRules } from '../parity/compare';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import type { Counts } from '../parity/window';
 import type { CapturedResponse } from './exchange';
+import type { RingSlot } from './ring';
 
 /**
  * What the data plane and the shadow thread say to each other. Everything
- * here is plain data (structured clone); bodies travel as transferred
- * buffers, so a copy costs the primary one postMessage and nothing else.
+ * here is plain data (structured clone); bodies travel through a ring of
+ * shared memory (ring.ts), so a copy costs the primary one memcpy and one
+ * small postMessage, and allocates nothing.
  */
 
 export interface CopyOptions {
@@ -38,8 +40,11 @@ export interface CopyJob {
   readonly path: string;
   /** Flat name/value list, already cleaned and marked by the data plane. */
   readonly headers: readonly string[];
-  readonly body: Uint8Array | null;
-  readonly primary: Omit<CapturedResponse, 'body'> & { readonly body: Uint8Array };
+  /** Where the request body (first) and the primary's answer body (after it) lie in the ring. */
+  readonly bodies: RingSlot;
+  /** The request body's length, or null when the request had none. */
+  readonly requestBodyLength: number | null;
+  readonly primary: Omit<CapturedResponse, 'body'>;
   /** Ask the monolith again (a sampled read) so the parity engine learns its noise. */
   readonly again?: { readonly origin: string; readonly headers: readonly string[] };
 }

@@ -7,16 +7,18 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import { parentPort, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { compileRules, type CompiledRules } from '../parity/compare';
 import { ParityJudge } from '../parity/judge';
 import { redactor, type Redactor } from '../parity/redact';
 import { ShadowCopier } from './copier';
 import { exchangeJson, RecentExchanges } from './exchange';
 import type { CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+import { BodyRing } from './ring';
 
 if (!parentPort) throw new Error('src/shadow/thread.ts runs as a worker thread (see ShadowMirror)');
 const port: MessagePort = parentPort;
+const ring = new BodyRing((workerData as { ring: SharedArrayBuffer }).ring);
 
 /** Reports leave in batches: one message per this many ms at most, not one per copy. */
 const FLUSH_MS = 10;
@@ -101,10 +103,15 @@ port.on('message', (m: ToThread) => {
         send(lowerPriority(m.priority));
       }
       return;
-    case 'job':
+    case 'job': {
       if (!copier) throw new Error('a shadow job arrived before the config');
-      copier.submit(m.job);
+      // Out of the ring at once (in order, as the ring needs), so the data plane can reuse the space.
+      const bytes = ring.read(m.job.bodies);
+      ring.release(m.job.bodies);
+      const n = m.job.requestBodyLength;
+      copier.submit(m.job, n === null ? null : bytes.subarray(0, n), bytes.subarray(n ?? 0));
       return;
+    }
     case 'query':
       if (m.what === 'recent') send({ t: 'answer', id: m.id, data: recent.list().map(exchangeJson) });
       else send({ t: 'answer', id: m.id, data: m.routes.map((route) => ({ route, learned: judge.learnedNoise(route) })).filter((n) => n.learned.length > 0) });
