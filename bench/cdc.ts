@@ -25,7 +25,7 @@
  * 1 s (a queue that keeps growing shows there first). The highest bounded
  * achieved rate is reported; the steps stop at the first unbounded one.
  *
- *   npm run bench:cdc [-- --messages 1000000 --steps 2000,4000,6000,8000 --skip-replay]
+ *   npm run bench:cdc [-- --messages 1000000 --steps 2000,4000,6000,8000 --skip-replay --skip-latency]
  *   --keep leaves the replay's topic and databases; --reuse <tenant> replays them again (no seeding, no snapshot).
  */
 import { fork } from 'node:child_process';
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       steps: { type: 'string', default: '2000,4000,6000,8000,10000' },
       'step-seconds': { type: 'string', default: '15' },
       'skip-replay': { type: 'boolean', default: false },
+      'skip-latency': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
       reuse: { type: 'string' },
     },
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
     kafka: new Kafka({ brokers: [state.endpoints.kafkaBootstrap], logLevel: logLevel.NOTHING }),
   };
   const replay = values['skip-replay'] ? null : await replayPhase(env, Number(values.messages), values.reuse, values.keep);
-  const latency = await latencyPhase(env, Number(values['latency-seconds']), values.steps.split(',').map(Number), Number(values['step-seconds']));
+  const latency = values['skip-latency'] ? { p50: null, p99: null, highestBounded: null, steps: [] } : await latencyPhase(env, Number(values['latency-seconds']), values.steps.split(',').map(Number), Number(values['step-seconds']));
   const figures = {
     machine: `${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
     replayEvents: replay?.events ?? null,

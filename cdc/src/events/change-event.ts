@@ -190,29 +190,40 @@ let lastSchema: { bytes: Buffer; decodeRow: (row: Row) => Row } | null = null;
 /**
  * The JSON converter writes `{"schema":{...},"payload":{...}}`, and a table's
  * schema text repeats in every event: it is compared as bytes with the last
- * one seen (then in a cache by text), parsed once per distinct text, and only
- * the payload is decoded and parsed per event. Anything not shaped so is
+ * one seen (where the payload starts is then known without a search; other
+ * schemas are found in a cache by text), parsed once per distinct text, and
+ * only the payload is decoded and parsed per event. Anything not shaped so is
  * parsed whole.
  */
 function parseEnvelope(b: Buffer): Envelope {
+  // The common case: the last schema seen, byte for byte, then `,"payload":`. Its end is then
+  // known without searching the schema's few kilobytes for `},"payload":`.
+  const last = lastSchema;
+  if (last !== null) {
+    const schemaEnd = SCHEMA_OPEN.length + last.bytes.length;
+    const start = schemaEnd + PAYLOAD_AT.length - 1;
+    if (
+      b.length > start &&
+      b[b.length - 1] === CLOSE_BRACE &&
+      b.compare(SCHEMA_OPEN, 0, SCHEMA_OPEN.length, 0, SCHEMA_OPEN.length) === 0 &&
+      b.compare(last.bytes, 0, last.bytes.length, SCHEMA_OPEN.length, schemaEnd) === 0 &&
+      b.compare(PAYLOAD_AT, 1, PAYLOAD_AT.length, schemaEnd, start) === 0
+    ) {
+      return { payload: JSON.parse(b.toString('utf8', start, b.length - 1)) as Record<string, unknown>, decodeRow: last.decodeRow };
+    }
+  }
   const span = payloadSpan(b);
   if (span) {
     const schemaStart = SCHEMA_OPEN.length;
     const schemaEnd = span.at + 1;
-    let decodeRow: ((row: Row) => Row) | undefined;
-    const last = lastSchema;
-    if (last !== null && last.bytes.length === schemaEnd - schemaStart && b.compare(last.bytes, 0, last.bytes.length, schemaStart, schemaEnd) === 0) {
-      decodeRow = last.decodeRow;
-    } else {
-      const schemaText = b.toString('utf8', schemaStart, schemaEnd);
-      decodeRow = decoderCache.get(schemaText);
-      if (!decodeRow) {
-        decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
-        if (decoderCache.size > 1000) decoderCache.clear();
-        decoderCache.set(schemaText, decodeRow);
-      }
-      lastSchema = { bytes: Buffer.from(b.subarray(schemaStart, schemaEnd)), decodeRow };
+    const schemaText = b.toString('utf8', schemaStart, schemaEnd);
+    let decodeRow = decoderCache.get(schemaText);
+    if (!decodeRow) {
+      decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
+      if (decoderCache.size > 1000) decoderCache.clear();
+      decoderCache.set(schemaText, decodeRow);
     }
+    lastSchema = { bytes: Buffer.from(b.subarray(schemaStart, schemaEnd)), decodeRow };
     return { payload: JSON.parse(b.toString('utf8', span.start, span.end)) as Record<string, unknown>, decodeRow };
   }
   const whole = JSON.parse(b.toString('utf8')) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
