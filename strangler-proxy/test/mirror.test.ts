@@ -52,6 +52,7 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     server = http.createServer((req, res) => {
       if (req.url === '/hang') return; // never answers
       if (req.url === '/big') return void res.end('x'.repeat(5000));
+      if (req.url === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: '/ok' })), 300);
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ path: req.url }));
     });
@@ -150,6 +151,16 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     expect(m.admits('another service')).toBe('yes');
     m.submit(job('/ok'));
     expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="skipped_shadow_failing"\} 1/);
+  });
+
+  it('lets a copy in flight finish when it closes, then the thread ends (no waiting for the timeout)', async () => {
+    const { m, reports } = make(config({ timeoutMs: 5000 }));
+    m.submit(job('/slow'));
+    const t = Date.now();
+    await m.close();
+    expect(Date.now() - t).toBeLessThan(2000);
+    expect(reports).toMatchObject([{ outcome: 'completed', counts: { samples: 1, mismatches: 0 } }]);
+    expect(m.admits('s')).toBe('dropped_queue_full');
   });
 
   it('counts the copies of a thread that dies as lost, says so, and starts a new thread after a second', async () => {

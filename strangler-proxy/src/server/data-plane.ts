@@ -271,23 +271,13 @@ export class DataPlane {
         const seen = new ResponseCapture(config.config.shadow.maxBodyBytes);
         const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: fwd.via, requestId, retryable: () => false, observe: seen });
         this.finish(ctx, outcome, 'monolith');
-        // The copy leaves once the client has its answer: on a busy machine
-        // it must not even compete with the primary for the CPU.
+        // The copy is handed over once the client has its answer (the shadow thread does the rest).
         const primary = seen.result(outcome);
         if (primary === null) {
           this.deps.breaker(service.name).release();
           return;
         }
-        const extra: (readonly [string, string])[] = [[config.config.shadow.header, '1']];
-        if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
-        const again = SAFE.has(req.method!) && Math.random() < config.config.shadow.noiseSampleRate ? { origin: tenant.monolith, headers: this.monolithAttempt(ctx, null).headers } : undefined;
-        const corpus = this.deps.capture?.();
-        if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, who.tenant, req, url, plan.copy, primary);
-        // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
-        const breaker = this.deps.breaker(service.name);
-        const probe = breaker.state === 'half-open' ? { breaker } : {};
-        const copy = this.serviceAttempt(ctx, service, plan.copy, extra);
-        this.deps.mirror.submit({ route: route.id, tenant: who.tenant, service: service.name, requestedAt: performance.timeOrigin + ctx.started, origin: service.url, method: copy.method, path: copy.path, headers: copy.headers, body: plan.copy, primary, ...probe, ...(again ? { again } : {}) });
+        this.handOver(ctx, route, service, plan.copy, primary);
         return;
       }
     }
@@ -440,6 +430,22 @@ export class DataPlane {
         'request',
       );
     }
+  }
+
+  /** Hands a finished shadowed exchange to the mirror (and to the corpus when sampled): the copy's headers, the noise probe, the probe breaker. */
+  private handOver(ctx: RequestContext, route: CompiledRoute, service: CompiledService, copyBody: Buffer | null, primary: CapturedChunks): void {
+    const { req, config } = ctx;
+    const shadow = config.config.shadow;
+    const extra: (readonly [string, string])[] = [[shadow.header, '1']];
+    if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
+    const again = SAFE.has(req.method!) && Math.random() < shadow.noiseSampleRate ? { origin: ctx.tenant.monolith, headers: this.monolithAttempt(ctx, null).headers } : undefined;
+    const corpus = this.deps.capture?.();
+    if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, ctx.tenantId, req, ctx.url, copyBody, primary);
+    // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
+    const breaker = this.deps.breaker(service.name);
+    const probe = breaker.state === 'half-open' ? { breaker } : {};
+    const copy = this.serviceAttempt(ctx, service, copyBody, extra);
+    this.deps.mirror.submit({ route: route.id, tenant: ctx.tenantId, service: service.name, requestedAt: performance.timeOrigin + ctx.started, origin: service.url, method: copy.method, path: copy.path, headers: copy.headers, body: copyBody, primary, ...probe, ...(again ? { again } : {}) });
   }
 
   private record(corpus: CorpusCapture, route: string, tenant: string, req: IncomingMessage, url: string, body: Buffer | null, response: CapturedChunks): void {

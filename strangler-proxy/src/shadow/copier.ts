@@ -14,6 +14,7 @@ export class ShadowCopier {
   private readonly waiting: Array<{ job: CopyJob; body: Buffer | null; primaryBody: Buffer }> = [];
   private running = 0;
   private readonly pools = new Map<string, Pool>();
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     private options: CopyOptions,
@@ -25,8 +26,10 @@ export class ShadowCopier {
     this.pump();
   }
 
-  get idle(): boolean {
-    return this.running === 0 && this.waiting.length === 0;
+  /** Resolves once no copy is running or waiting. */
+  whenIdle(): Promise<void> {
+    if (this.running === 0 && this.waiting.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** A job with its bodies, out of the ring. */
@@ -48,6 +51,9 @@ export class ShadowCopier {
         this.running--;
         this.pump();
       });
+    }
+    if (this.running === 0 && this.waiting.length === 0 && this.idleWaiters.length > 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
     }
   }
 

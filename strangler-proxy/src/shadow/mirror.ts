@@ -171,7 +171,10 @@ export class ShadowMirror {
         return;
       case 'ready':
         this.threadInfo = { tid: m.tid, priority: m.priority };
-        if (m.priorityError) this.events.warn('the shadow thread runs at the process priority (it could not lower its own)', { reason: m.priorityError });
+        if (m.priorityError) this.events.warn('the shadow thread could not set its priority (shadow.threadPriority); it keeps the one it had', { wanted: this.priority, reason: m.priorityError });
+        return;
+      case 'warn':
+        this.events.warn(m.message, m.detail);
         return;
       case 'closed':
         return;

@@ -77,4 +77,5 @@ export type FromThread =
   | { readonly t: 'ready'; readonly tid: number | null; readonly priority: number | null; readonly priorityError?: string }
   | { readonly t: 'reports'; readonly reports: readonly CopyReport[] }
   | { readonly t: 'answer'; readonly id: number; readonly data: unknown }
+  | { readonly t: 'warn'; readonly message: string; readonly detail: Record<string, unknown> }
   | { readonly t: 'closed' };

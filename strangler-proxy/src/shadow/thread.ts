@@ -30,7 +30,7 @@ let recent = new RecentExchanges(0);
 let copier: ShadowCopier | null = null;
 let pending: CopyReport[] = [];
 let flushTimer: NodeJS.Timeout | null = null;
-let closing = false;
+let lastWarning = 0;
 
 const judge = new ParityJudge({
   rulesOf: (id) => rules.get(id) ?? null,
@@ -59,29 +59,39 @@ function configure(next: ThreadConfig): void {
       let verdict: ReturnType<ParityJudge['judge']> = { counts: null };
       try {
         verdict = judge.judge(exchange);
-      } catch {
-        // A comparison that throws is a bug to fix, never a reason to lose the copy's report.
+      } catch (err) {
+        // A comparison that throws is a bug to fix, never a reason to lose the copy's report; said at most once a minute.
+        if (Date.now() - lastWarning > 60_000) {
+          lastWarning = Date.now();
+          send({ t: 'warn', message: 'a shadow comparison failed; the copy is counted, not compared', detail: { route: job.route, error: (err as Error).stack ?? String(err) } });
+        }
       }
       const status = 'error' in exchange.shadow ? 0 : exchange.shadow.status;
       pending.push({ seq: job.seq, route: job.route, tenant: job.tenant, service: job.service, outcome, status, counts: verdict.counts, ...(verdict.mismatch ? { mismatch: verdict.mismatch } : {}) });
       flushTimer ??= setTimeout(flush, FLUSH_MS);
-      if (closing && copier!.idle) void finishClose();
     });
 }
 
 /**
- * Lowers this thread's scheduling priority (Linux: a thread's nice value is
- * its own; /proc/thread-self names the thread). Elsewhere it stays at the
- * process's priority and says so.
+ * Sets this thread's scheduling priority (Linux: a thread's nice value is
+ * its own; /proc/thread-self names the thread). Elsewhere, or when the OS
+ * refuses (raising it again needs CAP_SYS_NICE), it stays and says so.
  */
-function lowerPriority(nice: number): FromThread {
+function setPriority(nice: number): FromThread {
+  let tid: number | null = null;
   try {
-    const tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
+    tid = Number(fs.readlinkSync('/proc/thread-self').split('/').pop());
     if (!Number.isInteger(tid) || tid <= 0) throw new Error('no thread id in /proc/thread-self');
     os.setPriority(tid, nice);
     return { t: 'ready', tid, priority: os.getPriority(tid) };
   } catch (err) {
-    return { t: 'ready', tid: null, priority: null, priorityError: (err as Error).message };
+    let now: number | null = null;
+    try {
+      now = tid === null ? null : os.getPriority(tid);
+    } catch {
+      // no thread id: nothing to report
+    }
+    return { t: 'ready', tid, priority: now, priorityError: (err as Error).message };
   }
 }
 
@@ -93,14 +103,14 @@ async function finishClose(): Promise<void> {
   port.close();
 }
 
-let announced = false;
+let priority: number | null = null;
 port.on('message', (m: ToThread) => {
   switch (m.t) {
     case 'config':
       configure(m.config);
-      if (!announced) {
-        announced = true;
-        send(lowerPriority(m.priority));
+      if (m.priority !== priority) {
+        priority = m.priority;
+        send(setPriority(m.priority));
       }
       return;
     case 'job': {
@@ -117,8 +127,7 @@ port.on('message', (m: ToThread) => {
       else send({ t: 'answer', id: m.id, data: m.routes.map((route) => ({ route, learned: judge.learnedNoise(route) })).filter((n) => n.learned.length > 0) });
       return;
     case 'close':
-      closing = true;
-      if (!copier || copier.idle) void finishClose();
+      void (copier?.whenIdle() ?? Promise.resolve()).then(finishClose);
       return;
   }
 });
