@@ -130,6 +130,19 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     expect(await next()).toMatchObject({ outcome: 'completed', counts: { samples: 1, mismatches: 0 } });
   });
 
+  it('gives the copies breaker its half-open probe back when that copy is dropped for a full ring', async () => {
+    const { m, next } = make(config({ timeoutMs: 50 }), () => ({ failures: 1, windowMs: 10_000, openMs: 50 }), 40);
+    m.submit(job('/hang'));
+    await next();
+    expect(m.admits('s')).toBe('skipped_shadow_failing');
+    await new Promise((r) => setTimeout(r, 80));
+    expect(m.admits('s')).toBe('yes'); // half-open: the next copy is the probe
+    m.submit(job('/ok', { method: 'POST', body: Buffer.alloc(64) })); // takes the probe, cannot fit in the ring
+    expect(m.admits('s')).toBe('yes');
+    m.submit(job('/ok'));
+    expect(await next(2)).toMatchObject({ outcome: 'completed' });
+  });
+
   it('bounds what it holds: past queue + concurrency, copies are dropped and counted', async () => {
     const { m, next } = make(config({ queue: 2, concurrency: 1, timeoutMs: 200 }));
     for (let i = 0; i < 3; i++) m.submit(job('/hang'));

@@ -102,6 +102,7 @@ export class ShadowMirror {
     if (bodies === null) {
       this.metrics.shadow.labels(job.route, 'dropped_buffer_full').inc();
       job.breaker?.release();
+      this.copyBreaker(job.service).release(); // a half-open probe that was never sent
       return;
     }
     const seq = ++this.seq;
@@ -205,6 +206,7 @@ export class ShadowMirror {
     for (const job of this.inFlight.values()) {
       this.metrics.shadow.labels(job.route, 'lost').inc();
       job.breaker?.release();
+      this.copyBreaker(job.service).release();
     }
     this.inFlight.clear();
     for (const answer of this.queries.values()) answer(undefined);
