@@ -121,8 +121,8 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.len
 
 /**
  * Paced latency of contenders compared with each other: each warmed up (8 s,
- * not counted), then measured in alternating rounds (A B C, B C A, C A B,
- * ...), and each figure the median of its rounds. Minute-to-minute drift on a shared
+ * not counted), then measured in rotating rounds (A B C, B C A, C A B, ...),
+ * and each figure the median of its rounds. Minute-to-minute drift on a shared
  * VM (2-4x on a p99) then falls on every contender alike instead of on
  * whichever ran in a bad minute.
  */
@@ -139,7 +139,7 @@ export function alternating(contenders: ReadonlyArray<{ name: string; port: numb
   }
   return runs.map((rs, i) => {
     const m = { rps: median(rs.map((x) => x.rps)), p50: median(rs.map((x) => x.p50)), p90: median(rs.map((x) => x.p90)), p99: median(rs.map((x) => x.p99)) };
-    console.log(`  ${`${contenders[i]!.name}, median`.padEnd(30)} ${Math.round(m.rps).toString().padStart(6)} req/s  p50 ${m.p50.toFixed(3)} ms  p90 ${m.p90.toFixed(3)} ms  p99 ${m.p99.toFixed(3)} ms`);
+    printLatency(`${contenders[i]!.name}, median`, m);
     return m;
   });
 }
@@ -152,8 +152,12 @@ function paced(port: number, pace: number, seconds: number): string {
 function report(name: string, out: string): Latency {
   const pct = (p: string) => ms(new RegExp(`\\s${p}%\\s+(\\S+)`).exec(out)?.[1] ?? '');
   const r = { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]), p50: pct('50'), p90: pct('90'), p99: pct('99') };
-  console.log(`  ${name.padEnd(30)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`);
+  printLatency(name, r);
   return r;
+}
+
+function printLatency(name: string, r: Latency): void {
+  console.log(`  ${name.padEnd(30)} ${Math.round(r.rps).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(3)} ms  p90 ${r.p90.toFixed(3)} ms  p99 ${r.p99.toFixed(3)} ms`);
 }
 
 /** Last resort on exit: signals only (nothing asynchronous runs any more). */

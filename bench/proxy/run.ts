@@ -17,7 +17,7 @@
  *   0-2x pace between requests (a fixed pause makes them fire in step, so
  *   every contender was measured on bursts of 16), so the offered rate is
  *   about half of strangler's monolith-mode throughput; 8 s of warm-up not
- *   counted, then alternating rounds of 10 s (A B C A B C ..., BENCH_ROUNDS,
+ *   counted, then rotating rounds of 10 s (A B C, B C A, ..., BENCH_ROUNDS,
  *   default 3) and the median of each contender's rounds, wrk's --latency
  *   percentiles (a p99 here drifts 2-4x from minute to minute; alternating
  *   puts the drift on everyone alike). Added = proxy minus
@@ -112,9 +112,9 @@ async function main(): Promise<void> {
 
   const bestOther = Math.max(rps['http-proxy']!, rps['fastify-http-proxy']!);
   const rate = Math.round(strangler.monolith! / 2);
-  console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections; each contender warmed up 8 s, then ${LATENCY_ROUNDS} alternating rounds of ${LATENCY_SECONDS} s, medians`);
+  console.log(`\nlatency at ~${rate} req/s (half of strangler's monolith-mode throughput): wrk, ${PACED_CONNECTIONS} paced connections; each contender warmed up 8 s, then ${LATENCY_ROUNDS} rotating rounds of ${LATENCY_SECONDS} s, medians`);
   // Two references: what a Node server costs with no proxying at all (the floor), and the best-known Node proxy;
-  // then strangler's three modes. All measured side by side in alternating rounds.
+  // then strangler in its modes (monolith twice). All measured side by side in rotating rounds.
   const names: Record<string, string> = { 'node-http': 'node http server (no proxy)', 'undici-minimal': 'minimal undici loop', 'fastify-http-proxy': 'fastify-http-proxy' };
   // A second, identical monolith-mode proxy: how far apart the two come out is the method's noise floor.
   const modes = [

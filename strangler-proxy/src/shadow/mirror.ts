@@ -89,7 +89,8 @@ export class ShadowMirror {
   }
 
   submit(job: MirrorJob): void {
-    const admitted = this.closed ? 'dropped_queue_full' : this.admits(job.service);
+    // Asked again: the queue or the breaker may have changed while the primary was answered.
+    const admitted = this.admits(job.service);
     if (admitted !== 'yes' || !this.copyBreaker(job.service).allow()) {
       this.metrics.shadow.labels(job.route, admitted === 'yes' ? 'skipped_shadow_failing' : admitted).inc();
       job.breaker?.release();
