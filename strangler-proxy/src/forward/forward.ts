@@ -52,10 +52,12 @@ export function classify(err: Error): FailureReason {
  * are either handed back (retry) or answered 502/504 here.
  */
 export function forwardOnce(res: ServerResponse, attempt: Attempt, options: ForwardOptions): Promise<Outcome> {
-  return new Promise<Outcome>((resolve) => {
-    const call = new ForwardCall(res, options, resolve);
-    attempt.dispatcher.dispatch({ path: attempt.path, method: attempt.method, headers: attempt.headers, body: attempt.body }, call);
-  });
+  return new Promise<Outcome>((resolve) => forward(res, attempt, options, resolve));
+}
+
+/** forwardOnce with a callback: `done` is called once, with the outcome (no promise made per request). */
+export function forward(res: ServerResponse, attempt: Attempt, options: ForwardOptions, done: (o: Outcome) => void): void {
+  attempt.dispatcher.dispatch({ path: attempt.path, method: attempt.method, headers: attempt.headers, body: attempt.body }, new ForwardCall(res, options, done));
 }
 
 /**
