@@ -28,5 +28,6 @@ export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
 export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';
 export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';
 export { registerDlqCommands } from './cli/dlq-commands';
+export { registerCdcCommands } from './cli/cdc-commands';
 export { replay, type ReplayOptions, type ReplayProgress, type ReplayResult } from './projector/replay';
 export { registerReplayCommand, type ReplayableProjection } from './cli/replay-command';

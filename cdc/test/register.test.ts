@@ -1,4 +1,5 @@
-import { ConnectClient, cdcStatus, connectorName, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { ConnectClient, cdcStatus, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { Command } from 'commander';
 import { migrate } from '@strangler/migrations';
 import { Client } from 'pg';
 import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
@@ -47,6 +48,37 @@ describe('connector registration over the Kafka Connect REST API', () => {
       await admin.end();
       expect(slots.rowCount).toBe(0);
     } finally {
+      await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
+      await db.drop();
+    }
+  });
+
+  it('registers and reports through `strangler cdc register | status`', async () => {
+    const tenant = randomName('cli');
+    const db = await scratchDatabase(tenant);
+    const printed: string[] = [];
+    const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void printed.push(a.join(' ')));
+    const run = async (...args: string[]) => {
+      const program = new Command('strangler').exitOverride();
+      registerCdcCommands(program);
+      await program.parseAsync(['cdc', ...args, '--connect-url', testStack().connectUrl], { from: 'user' });
+    };
+    try {
+      await migrate('monolith', db.url);
+      await migrate('monolith-cdc', db.url);
+      await run('register', '--tenant', tenant, '--database-url', db.url, '--wait');
+      expect(printed).toEqual([`${connectorName(tenant)}: created`, `${connectorName(tenant)}: streaming`]);
+      printed.length = 0;
+      await run('status', '--json', '--kafka', testStack().kafka);
+      const status = JSON.parse(printed.join('\n')) as { connectors: { name: string; connectorState: string; slot: { active: boolean } | null }[]; projections: unknown[] };
+      expect(status.connectors.find((c) => c.name === connectorName(tenant))).toMatchObject({ connectorState: 'RUNNING', slot: { active: true } });
+      expect(Array.isArray(status.projections)).toBe(true);
+      // A bad URL is a usage error that says what is expected, before anything is sent.
+      jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      await expect(run('register', '--tenant', tenant, '--database-url', 'nope')).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('expected postgres://user@host:port/db') });
+    } finally {
+      jest.restoreAllMocks();
+      log.mockRestore();
       await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
       await db.drop();
     }

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isStranglerError } from '@strangler/common';
-import { registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
+import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 
@@ -12,6 +12,7 @@ export function buildProgram(): Command {
   const program = new Command('strangler').description('take a monolith apart by the strangler-fig pattern').exitOverride();
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
+  registerCdcCommands(program);
   registerDlqCommands(program);
   registerParityCommands(program, REPO_ROOT);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
