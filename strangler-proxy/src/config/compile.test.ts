@@ -26,14 +26,14 @@ function issues(input: unknown, env: NodeJS.ProcessEnv = {}): string[] {
 describe('proxy config', () => {
   it('compiles a valid config with defaults filled in and freezes it', () => {
     const c = compileConfig(base(), 'test.yaml');
-    expect(c.config.listen).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(c.config.listen).toEqual({ host: '127.0.0.1', port: 8080, workers: 1 });
     expect(c.config.forwarding.maxBodyBytes).toBe(10 * 1024 * 1024);
     expect(c.hostToTenant.get('globex.localhost')).toBe('globex');
     expect(Object.isFrozen(c.config.forwarding)).toBe(true);
   });
 
   it('reports every structural error at once, with path and value', () => {
-    const bad = { ...base(), listen: { port: 70000 }, tenants: { Acme: { monolith: 'ftp://x' } }, bogus: 1 };
+    const bad = { ...base(), listen: { port: 70000, workers: 0 }, tenants: { Acme: { monolith: 'ftp://x' } }, bogus: 1 };
     let error: ConfigError | undefined;
     try {
       compileConfig(bad, 'test.yaml');
@@ -42,7 +42,9 @@ describe('proxy config', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     expect(error!.message).toContain('listen.port: must be between 0 and 65535 (got 70000)');
-    expect(error!.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['listen.port', 'tenants.Acme', '(root)']));
+    expect(error!.issues.map((i) => i.path)).toEqual(expect.arrayContaining(['listen.port', 'listen.workers', 'tenants.Acme', '(root)']));
+    expect(error!.issues.find((i) => i.path === 'listen.workers')?.value).toBe(0);
+    expect(compileConfig({ ...base(), listen: { workers: 'auto' } }, 'test.yaml').config.listen.workers).toBe('auto');
   });
 
   it('reports every semantic error at once: duplicates, unknown names, unreachable routes, unsafe mirroring', () => {

@@ -200,7 +200,18 @@ const tenancySchema = z
 export const ProxyConfigSchema = z
   .object({
     $schema: z.string().optional(),
-    listen: z.object({ host: z.string().default('127.0.0.1'), port: port.default(8080) }).strict().prefault({}),
+    listen: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: port.default(8080),
+        /**
+         * Processes serving the port (Node's cluster module): 1 serves from this process; 'auto' is one per
+         * available core. Workers share parity figures and answer the admin API for all of them. Restart to change.
+         */
+        workers: z.union([z.number().int().min(1).max(64), z.literal('auto')]).default(1),
+      })
+      .strict()
+      .prefault({}),
     admin: z
       .object({
         host: z.string().default('127.0.0.1'),

@@ -65,7 +65,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   };
 
   app.get('/metrics', auth('read'), async (_req, res) => {
-    res.type(rt.metrics.registry.contentType).send(await rt.metrics.render());
+    res.type(rt.metrics.registry.contentType).send(await rt.metricsText());
   });
   app.get('/config', auth('read'), (_req, res) => {
     const c = rt.current;
@@ -121,6 +121,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     });
   }
   app.get('/shadow/recent', auth('read'), async (_req, res) => void res.json({ data: await rt.recentExchanges(), queueDepth: rt.shadowQueueDepth, thread: rt.shadowThread }));
+  app.get('/workers', auth('read'), async (_req, res) => void res.json(await rt.workers()));
 
   app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

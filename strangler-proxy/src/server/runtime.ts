@@ -18,6 +18,10 @@ import { GateEvaluator, type GateMove } from '../parity/gates';
 import { CorpusCapture } from '../parity/capture';
 import { redactor, type Redactor } from '../parity/redact';
 import { ShadowParity, type ParityStats } from '../parity/shadow-parity';
+import { mergeExpositions } from '../cluster/exposition';
+import type { ClusterLink } from '../cluster/link';
+import { type Collect, SHARE_EVERY_MS } from '../cluster/protocol';
+import type { LearnedNoise } from '../parity/noise';
 import { startAdmin, type AdminServer } from './admin';
 import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
 
@@ -31,6 +35,8 @@ export interface ProxyOptions {
   readonly adminPort?: number;
   /** How often the file is checked besides fs.watch. @default 500 */
   readonly filePollMs?: number;
+  /** Set in a cluster worker: its line to the other workers (parity counts, admin answers for all). */
+  readonly link?: ClusterLink;
 }
 
 export interface ReloadResult {
@@ -55,6 +61,8 @@ export class ProxyRuntime {
   readonly parity = new ShadowParity();
   private readonly gates: GateEvaluator;
   private gateTimer: NodeJS.Timeout | null = null;
+  private shareTimer: NodeJS.Timeout | null = null;
+  private readonly startedAt = new Date().toISOString();
   private gateRunning = false;
   private redact: { config: CompiledConfig; r: Redactor } | null = null;
   private corpus: CorpusCapture | null = null;
@@ -114,7 +122,7 @@ export class ProxyRuntime {
     const env = options.env ?? process.env;
     const text = readConfigText(options.configFile);
     const config = compileConfigText(text, options.configFile, env);
-    const logger = options.logger ?? pino({ level: config.config.log.level, base: { service: 'strangler-proxy' }, redact: ['req.headers.authorization', 'req.headers.cookie'] });
+    const logger = options.logger ?? pino({ level: config.config.log.level, base: { service: 'strangler-proxy', ...(options.link ? { worker: options.link.worker } : {}) }, redact: ['req.headers.authorization', 'req.headers.cookie'] });
     const store = await ControlStore.open(config.controlStoreUrl);
     const rt = new ProxyRuntime(options, config, store, logger, text);
     try {
@@ -143,12 +151,22 @@ export class ProxyRuntime {
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
+    const link = this.options.link;
+    if (link) {
+      // Every worker holds every worker's parity counts: gates judge, and GET /parity answers, for all of them.
+      // Attached before anything listens: the admin API asks the other workers from its first request on.
+      this.parity.share();
+      link.attach({ collect: (ask) => this.collect(ask), shared: (deltas) => this.parity.apply(deltas) });
+      this.shareTimer = setInterval(() => link.share(this.parity.take()), SHARE_EVERY_MS);
+      this.shareTimer.unref();
+    }
     await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
     this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
     this.store.watch(cfg.controlStore.pollMs, () => void this.refreshModes().catch((err) => this.logger.warn({ err }, 'control store refresh failed')));
     this.watchFile();
     this.gateTimer = setInterval(() => void this.evaluateGates(), cfg.gates.intervalMs);
     this.gateTimer.unref();
+
     this.logger.info({ url: this.url, admin: this.adminUrl, routes: this.config.table.routes.length, tenants: [...this.config.tenants.keys()] }, 'proxy listening');
   }
 
@@ -176,14 +194,54 @@ export class ProxyRuntime {
     return this.mirror.depth;
   }
 
-  /** The last shadow exchanges (GET /shadow/recent), as JSON. */
-  recentExchanges(): Promise<unknown[]> {
-    return this.mirror.recent();
+  /** The last shadow exchanges (GET /shadow/recent), as JSON, oldest first: every worker's, in a cluster. */
+  async recentExchanges(): Promise<unknown[]> {
+    if (!this.options.link) return this.mirror.recent();
+    const g = await this.options.link.gather<Array<{ at: string }> | null>({ what: 'recent' });
+    const all = g.results.flatMap((r) => r.data ?? []).sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+    return all.slice(-this.config.config.shadow.keep);
   }
 
-  /** Noise the parity engine has learned, for these routes. */
-  learnedNoise(routes: readonly string[]) {
-    return this.mirror.learnedNoise(routes);
+  /** Noise the parity engine has learned, for these routes: every worker's shadow thread learns its own, summed here. */
+  async learnedNoise(routes: readonly string[]): Promise<Array<{ route: string; learned: unknown[] }>> {
+    if (!this.options.link) return this.mirror.learnedNoise(routes);
+    const g = await this.options.link.gather<Array<{ route: string; learned: LearnedNoise[] }> | null>({ what: 'noise', routes });
+    return mergeNoise(routes, g.results.map((r) => r.data ?? []));
+  }
+
+  /** The Prometheus exposition: in a cluster, every worker's series with a worker label (parity figures, which each worker holds whole, once). */
+  async metricsText(): Promise<string> {
+    if (!this.options.link) return this.metrics.render();
+    const g = await this.options.link.gather<string | null>({ what: 'metrics' });
+    return mergeExpositions(
+      g.results.filter((r) => r.data !== null).map((r) => ({ worker: r.worker, text: r.data! })),
+      (family) => family.startsWith('strangler_proxy_parity_'),
+    );
+  }
+
+  /** The processes serving: this one alone, or every cluster worker (and those that did not answer). */
+  async workers(): Promise<{ data: unknown[]; missing: readonly string[] }> {
+    if (!this.options.link) return { data: [this.info()], missing: [] };
+    const g = await this.options.link.gather({ what: 'info' });
+    return { data: g.results.map((r) => r.data), missing: g.missing };
+  }
+
+  private info() {
+    return { worker: this.options.link?.worker ?? null, pid: process.pid, startedAt: this.startedAt, ready: this.ready, inFlight: this.dataPlane?.inFlight ?? 0, shadowQueueDepth: this.mirror.depth };
+  }
+
+  /** This worker's own answer to a sibling's admin question. */
+  private async collect(ask: Collect): Promise<unknown> {
+    switch (ask.what) {
+      case 'metrics':
+        return this.metrics.render();
+      case 'recent':
+        return this.mirror.recent();
+      case 'noise':
+        return this.mirror.learnedNoise(ask.routes);
+      case 'info':
+        return { ...this.info() };
+    }
   }
 
   /** The shadow thread's id and nice value, once it has started. */
@@ -356,6 +414,8 @@ export class ProxyRuntime {
       this.watcher?.close();
       if (this.filePoll) clearInterval(this.filePoll);
       if (this.gateTimer) clearInterval(this.gateTimer);
+      if (this.shareTimer) clearInterval(this.shareTimer);
+      this.options.link?.share(this.parity.take());
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       await this.mirror.close();
       await this.corpus?.close();
@@ -458,6 +518,23 @@ function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
     ['shadow.bufferMiB', a.config.shadow.bufferMiB, b.config.shadow.bufferMiB],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
+}
+
+/** Several workers' learned noise as one: per route and path, the times seen and the pairs sampled, summed. */
+export function mergeNoise(routes: readonly string[], parts: ReadonlyArray<ReadonlyArray<{ route: string; learned: readonly unknown[] }>>): Array<{ route: string; learned: LearnedNoise[] }> {
+  return routes.map((route) => {
+    const byPath = new Map<string, { path: string; seen: number; samples: number; example: readonly [unknown, unknown] }>();
+    let samples = 0;
+    for (const part of parts) {
+      const learned = (part.find((p) => p.route === route)?.learned ?? []) as LearnedNoise[];
+      samples += learned[0]?.samples ?? 0;
+      for (const n of learned) {
+        const had = byPath.get(n.path);
+        byPath.set(n.path, had ? { ...had, seen: had.seen + n.seen } : { path: n.path, seen: n.seen, samples: 0, example: n.example });
+      }
+    }
+    return { route, learned: [...byPath.values()].map((n) => ({ ...n, samples })) };
+  });
 }
 
 function hash(text: string): string {
