@@ -13,8 +13,10 @@ import path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-bench-proxy-'));
 export const children: ChildProcess[] = [];
-/** nginx masters: stopped with SIGTERM, so they take their workers along (SIGKILL would orphan them). */
-export const nginxMasters = new Set<ChildProcess>();
+/** nginx masters and strangler cluster primaries: stopped with SIGTERM, so they take their workers along (SIGKILL would orphan them). */
+export const masters = new Set<ChildProcess>();
+/** Where servers run: CPU 0 (the load generator has CPU 1), or both cores for the contenders that use them. */
+export type Cpus = '0' | '0,1';
 export const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const CONNECTIONS = 64;
 export const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -52,18 +54,18 @@ export async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-export async function nginx(name: string, server: string): Promise<void> {
+export async function nginx(name: string, server: string, workers = 1, cpus: Cpus = '0'): Promise<void> {
   const prefix = path.join(WORK, name);
   fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
   fs.writeFileSync(
     conf,
-    `worker_processes 1;\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log warn;\nevents { worker_connections 4096; }\n` +
+    `worker_processes ${workers};\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log warn;\nevents { worker_connections 4096; }\n` +
       `http {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 65;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/ptmp;\n${server}\n}\n`,
   );
-  const child = spawn('taskset', ['-c', '0', need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn('taskset', ['-c', cpus, need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
-  nginxMasters.add(child);
+  masters.add(child);
 }
 
 export async function contender(kind: string, upstream: string, config?: string): Promise<number> {
@@ -84,8 +86,23 @@ export async function contender(kind: string, upstream: string, config?: string)
   });
 }
 
+/**
+ * strangler-proxy as an operator runs it, through its command (`proxy serve`), with
+ * `workers` processes on `cpus`; the config must name its ports. Resolves when it serves.
+ */
+export async function stranglerServe(config: string, port: number, workers: number, cpus: Cpus): Promise<void> {
+  const child = spawn('taskset', ['-c', cpus, process.execPath, '--import', 'tsx', path.join(ROOT, 'cli/src/main.ts'), 'proxy', 'serve', '--config', config, '--workers', String(workers)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NODE_ENV: 'production' },
+  });
+  children.push(child);
+  masters.add(child);
+  await waitPort(port);
+}
+
 export function stop(child: ChildProcess | undefined): void {
-  if (child && child.exitCode === null) child.kill(nginxMasters.has(child) ? 'SIGTERM' : 'SIGKILL');
+  if (child && child.exitCode === null) child.kill(masters.has(child) ? 'SIGTERM' : 'SIGKILL');
 }
 
 export function wrk(port: number, host: string, seconds: number): number {
@@ -167,7 +184,7 @@ export function cleanup(): void {
 
 /** The normal way out: stop everyone, wait for the nginx masters to take their workers down, then remove the files. */
 export async function shutdown(): Promise<void> {
-  const exits = [...nginxMasters].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
+  const exits = [...masters].filter((c) => c.exitCode === null && c.signalCode === null).map((c) => new Promise((r) => c.once('exit', r)));
   cleanup();
   await Promise.race([Promise.all(exits), new Promise((r) => setTimeout(r, 3000))]);
   fs.rmSync(WORK, { recursive: true, force: true });

@@ -7,10 +7,14 @@
  *   fixed 1 KiB JSON body. Every contender and the upstream run pinned to
  *   CPU 0; the load generator runs pinned to CPU 1 (taskset), so the two
  *   never fight for a core; on a 2-core machine that is all there is.
- * - Contenders, each its own process, one process each (no cluster): direct
+ * - Contenders, each its own process, one process each: direct
  *   to the upstream; nginx proxy_pass with upstream keepalive; http-proxy
  *   (keep-alive agent); @fastify/http-proxy; strangler-proxy in monolith,
- *   extracted and shadow mode. Access logs off everywhere.
+ *   extracted and shadow mode. Access logs off everywhere. Then both cores:
+ *   nginx with 2 workers against strangler-proxy's cluster mode with 2
+ *   workers (its own command, `proxy serve --workers 2`), both free to use
+ *   CPU 0 and 1, so both share CPU 1 with wrk; printed apart from the ratios
+ *   (which compare one core with one core).
  * - Throughput: wrk, closed loop, 1 thread, 64 connections, 2 s warm-up
  *   then 8 s measured.
  * - Added latency: wrk with pace.lua, 16 connections each pausing a random
@@ -41,7 +45,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Client } from 'pg';
 import { migrate } from '../../migrations/src';
-import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
+import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, stranglerServe, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -59,10 +63,9 @@ async function main(): Promise<void> {
 
   const [upstreamPort, nginxPort] = [await freePort(), await freePort()];
   await nginx('upstream', `  server { listen 127.0.0.1:${upstreamPort}; default_type application/json; location / { return 200 '${BODY}'; } }`);
-  await nginx(
-    'proxy',
-    `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }\n  server { listen 127.0.0.1:${nginxPort}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }`,
-  );
+  const nginxProxy = (port: number) =>
+    `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }\n  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }`;
+  await nginx('proxy', nginxProxy(nginxPort));
   await waitPort(upstreamPort);
   await waitPort(nginxPort);
   const upstream = `http://127.0.0.1:${upstreamPort}`;
@@ -72,13 +75,13 @@ async function main(): Promise<void> {
   await new Promise((r) => hanging.once('listening', r));
   const hangingUrl = `http://127.0.0.1:${(hanging.address() as net.AddressInfo).port}`;
 
-  const strConfig = (name: string, mode: string, serviceUrl: string) => {
+  const strConfig = (name: string, mode: string, serviceUrl: string, ports = { port: 0, admin: 0 }) => {
     const file = path.join(WORK, `${name}.yaml`);
     fs.writeFileSync(
       file,
       YAML.stringify({
-        listen: { host: '127.0.0.1', port: 0 },
-        admin: { host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'write', token: { value: 'bench-token-0123456789' } }] },
+        listen: { host: '127.0.0.1', port: ports.port },
+        admin: { host: '127.0.0.1', port: ports.admin, tokens: [{ name: 'bench', role: 'write', token: { value: 'bench-token-0123456789' } }] },
         controlStore: { url: { value: controlUrl } },
         tenants: { bench: { monolith: upstream, hosts: ['127.0.0.1'] } },
         services: { svc: { url: serviceUrl, timeouts: { connectMs: 1000, headersMs: 2000, bodyMs: 5000 } } },
@@ -109,6 +112,20 @@ async function main(): Promise<void> {
     strangler[name] = throughput(`strangler-proxy ${name}`, port, '127.0.0.1');
     stop(children.pop());
   }
+
+  // Both cores, as production would run them: nginx with two workers, strangler-proxy with two (its cluster
+  // mode, through its command). Both may use CPU 0 and 1 and share CPU 1 with wrk: the same handicap for each.
+  console.log('\nthroughput on both cores (nginx 2 workers, strangler-proxy 2 workers; both share CPU 1 with wrk, the upstream stays on CPU 0)');
+  const both: Record<string, number> = {};
+  const nginx2Port = await freePort();
+  await nginx('proxy-2-workers', nginxProxy(nginx2Port), 2, '0,1');
+  await waitPort(nginx2Port);
+  both.nginx = throughput('nginx proxy_pass, 2 workers', nginx2Port);
+  stop(children.pop());
+  const clusterPorts = { port: await freePort(), admin: await freePort() };
+  await stranglerServe(strConfig('cluster', 'monolith', upstream, clusterPorts), clusterPorts.port, 2, '0,1');
+  both.strangler = throughput('strangler-proxy, 2 workers', clusterPorts.port, '127.0.0.1');
+  stop(children.pop());
 
   const bestOther = Math.max(rps['http-proxy']!, rps['fastify-http-proxy']!);
   const rate = Math.round(strangler.monolith! / 2);
@@ -142,6 +159,7 @@ async function main(): Promise<void> {
     rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), minimalUndici: Math.round(rps['undici-minimal']!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
     ratioToNginx: r3(strangler.monolith! / rps.nginx!),
     ratioToBestOtherNode: r3(strangler.monolith! / bestOther),
+    bothCores: { nginx2Workers: Math.round(both.nginx!), strangler2Workers: Math.round(both.strangler!), ratioToNginx: r3(both.strangler! / both.nginx!) },
     latencyRate: rate,
     addedP50Ms: r3(lat.monolith!.p50 - direct.p50),
     addedP99Ms: r3(lat.monolith!.p99 - direct.p99),
@@ -158,6 +176,7 @@ async function main(): Promise<void> {
   };
   console.log(`\nstrangler-proxy (monolith mode) / nginx:              ${figures.ratioToNginx}  (target ≥ 0.7)`);
   console.log(`strangler-proxy (monolith mode) / best other Node:    ${figures.ratioToBestOtherNode}  (target ≥ 1.3)`);
+  console.log(`on both cores, strangler-proxy 2 workers / nginx 2 workers: ${figures.bothCores.ratioToNginx}  (${figures.bothCores.strangler2Workers} / ${figures.bothCores.nginx2Workers} req/s)`);
   console.log(`added latency at ~${rate} req/s: p50 ${figures.addedP50Ms} ms (target ≤ 0.2), p99 ${figures.addedP99Ms} ms (target ≤ 1)`);
   console.log(`  for reference: a Node server answering by itself adds p50 ${figures.nodeServerAddedP50Ms} ms, p99 ${figures.nodeServerAddedP99Ms} ms; a minimal undici loop p50 ${figures.minimalUndiciAddedP50Ms} ms, p99 ${figures.minimalUndiciAddedP99Ms} ms; @fastify/http-proxy p50 ${figures.fastifyAddedP50Ms} ms, p99 ${figures.fastifyAddedP99Ms} ms`);
   console.log(`shadow mode p99 change: ${figures.shadowP99ChangePct} % (target ≤ 10); with a hanging shadow target: ${figures.hangingShadowP99ChangePct} %; two identical monolith-mode proxies differ by ${figures.monolithTwinsP99DifferPct} % (the method's noise floor)`);
