@@ -18,7 +18,10 @@ export interface ProjectionLagRow {
 
 /** Lag of every projection checkpointed in a service database, against the topics' ends. */
 export async function projectionLag(serviceDbUrl: string, kafka: KafkaClients): Promise<ProjectionLagRow[]> {
-  const db = knexFactory({ client: 'pg', connection: serviceDbUrl, pool: { min: 0, max: 1 } });
+  // knex's own logger writes connection errors to stdout, which would break `cdc status --json`;
+  // the error reaches the caller anyway (as a rejection).
+  const quiet = () => {};
+  const db = knexFactory({ client: 'pg', connection: serviceDbUrl, pool: { min: 0, max: 1 }, log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet } });
   let rows;
   try {
     rows = await listCheckpoints(db);
