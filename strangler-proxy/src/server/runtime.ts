@@ -22,6 +22,7 @@ import { mergeExpositions } from '../cluster/exposition';
 import type { ClusterLink } from '../cluster/link';
 import { type Collect, SHARE_EVERY_MS } from '../cluster/protocol';
 import type { LearnedNoise } from '../parity/noise';
+import { mergeNoise } from '../cluster/noise';
 import { startAdmin, type AdminServer } from './admin';
 import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
 
@@ -166,7 +167,6 @@ export class ProxyRuntime {
     this.watchFile();
     this.gateTimer = setInterval(() => void this.evaluateGates(), cfg.gates.intervalMs);
     this.gateTimer.unref();
-
     this.logger.info({ url: this.url, admin: this.adminUrl, routes: this.config.table.routes.length, tenants: [...this.config.tenants.keys()] }, 'proxy listening');
   }
 
@@ -240,7 +240,7 @@ export class ProxyRuntime {
       case 'noise':
         return this.mirror.learnedNoise(ask.routes);
       case 'info':
-        return { ...this.info() };
+        return this.info();
     }
   }
 
@@ -414,10 +414,11 @@ export class ProxyRuntime {
       this.watcher?.close();
       if (this.filePoll) clearInterval(this.filePoll);
       if (this.gateTimer) clearInterval(this.gateTimer);
-      if (this.shareTimer) clearInterval(this.shareTimer);
-      this.options.link?.share(this.parity.take());
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       await this.mirror.close();
+      // What the last requests and copies counted goes to the other workers before this one leaves.
+      if (this.shareTimer) clearInterval(this.shareTimer);
+      this.options.link?.share(this.parity.take());
       await this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
@@ -518,23 +519,6 @@ function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
     ['shadow.bufferMiB', a.config.shadow.bufferMiB, b.config.shadow.bufferMiB],
   ];
   return keys.filter(([, x, y]) => JSON.stringify(x) !== JSON.stringify(y)).map(([k]) => k);
-}
-
-/** Several workers' learned noise as one: per route and path, the times seen and the pairs sampled, summed. */
-export function mergeNoise(routes: readonly string[], parts: ReadonlyArray<ReadonlyArray<{ route: string; learned: readonly unknown[] }>>): Array<{ route: string; learned: LearnedNoise[] }> {
-  return routes.map((route) => {
-    const byPath = new Map<string, { path: string; seen: number; samples: number; example: readonly [unknown, unknown] }>();
-    let samples = 0;
-    for (const part of parts) {
-      const learned = (part.find((p) => p.route === route)?.learned ?? []) as LearnedNoise[];
-      samples += learned[0]?.samples ?? 0;
-      for (const n of learned) {
-        const had = byPath.get(n.path);
-        byPath.set(n.path, had ? { ...had, seen: had.seen + n.seen } : { path: n.path, seen: n.seen, samples: 0, example: n.example });
-      }
-    }
-    return { route, learned: [...byPath.values()].map((n) => ({ ...n, samples })) };
-  });
 }
 
 function hash(text: string): string {
