@@ -205,12 +205,10 @@ export class DataPlane {
   }
 
   /**
-   * Checks a request and sends it on its way. Synchronous up to the
-   * forwarding, and the plain case (monolith, no copy, no capture) is
-   * forwarded with a callback: an async function suspended for the whole
-   * exchange keeps its frame (~1 KiB of registers here) alive across
-   * scavenges, which promotes it, and old-space garbage made per request is
-   * what lengthens the major collections that set the proxy's p99.
+   * Checks a request and sends it on its way: synchronous up to the
+   * forwarding, then one path per kind of request. The plain case (monolith,
+   * no copy, no capture) is forwarded with a callback, so nothing per request
+   * waits suspended for the whole exchange.
    */
   private route(req: IncomingMessage, res: ServerResponse, started: number): void {
     const routing = this.deps.routing();
