@@ -123,6 +123,10 @@ describe('cluster mode: two workers on one port', () => {
     await agent.close();
     expect(svc.requests.length - svcBefore).toBe(24);
     expect(acme.requests.length - acmeBefore).toBe(0);
+    // Both workers served the flipped route (not one that happened to take every connection).
+    const metrics = (await admin(adminUrl, 'GET', '/metrics')).text;
+    const extracted = [...metrics.matchAll(/^strangler_proxy_requests_total\{worker="(\d+)",route="rooms-read",target="extracted",tenant="acme",code="2xx"\} (\d+)$/gm)];
+    expect(new Set(extracted.map((m) => m[1])).size).toBe(2);
   });
 
   it('replaces a worker killed with SIGKILL while the other keeps serving', async () => {
@@ -146,7 +150,16 @@ describe('cluster mode: two workers on one port', () => {
 
   it('SIGTERM drains every worker and the primary exits 0, leaving no process', async () => {
     const pids = (await workers()).data.map((w) => w.pid);
+    // A request in flight on a worker when the primary gets SIGTERM still gets its whole answer.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    acme.handler = (_req, res) => void gate.then(() => res.end('slow done'));
+    const slow = request(`${url}/slow`, { headers: { host: 'acme.localhost', connection: 'close' } }).then(async (r) => ({ status: r.statusCode, body: await r.body.text() }));
+    await eventually(() => acme.requests.some((r) => r.url === '/slow') || undefined);
     proxy.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    release();
+    expect(await slow).toEqual({ status: 200, body: 'slow done' });
     expect(await proxy.exited).toBe(0);
     for (const pid of pids) expect(alive(pid)).toBe(false);
   });

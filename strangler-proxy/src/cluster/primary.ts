@@ -30,7 +30,9 @@ const RESTART_MS = [1000, 2000, 5000, 10_000, 30_000];
  */
 export class ProxyCluster {
   private readonly workers = new Map<number, { worker: Worker; ready: boolean; startedAt: number }>();
-  private readonly gathers = new Map<string, { asker: Worker; id: number; waiting: Set<number>; results: Array<{ worker: string; data: unknown }>; timer: NodeJS.Timeout }>();
+  /** Gathers in progress, by the primary's own id (the asker's id goes back with the answer). */
+  private readonly gathers = new Map<number, { asker: Worker; id: number; waiting: Set<number>; results: Array<{ worker: string; data: unknown }>; timer: NodeJS.Timeout }>();
+  private gatherSeq = 0;
   private stopping: Promise<void> | null = null;
   private failures = 0;
   private url = '';
@@ -100,27 +102,25 @@ export class ProxyCluster {
         for (const { worker, ready } of this.workers.values()) if (ready && worker !== from) send(worker, { t: 'strangler:share', deltas: m.deltas });
         return;
       case 'strangler:gather': {
-        const key = `${from.id}:${m.id}`;
+        const key = ++this.gatherSeq;
         const others = [...this.workers.values()].filter((w) => w.ready && w.worker !== from).map((w) => w.worker);
         const g = { asker: from, id: m.id, waiting: new Set(others.map((w) => w.id)), results: [] as Array<{ worker: string; data: unknown }>, timer: setTimeout(() => this.answer(key), GATHER_TIMEOUT_MS) };
         this.gathers.set(key, g);
-        for (const w of others) send(w, { t: 'strangler:collect', id: gatherId(from.id, m.id), ask: m.ask });
+        for (const w of others) send(w, { t: 'strangler:collect', id: key, ask: m.ask });
         if (others.length === 0) this.answer(key);
         return;
       }
       case 'strangler:collected': {
-        const [askerId, id] = splitGatherId(m.id);
-        const key = `${askerId}:${id}`;
-        const g = this.gathers.get(key);
+        const g = this.gathers.get(m.id);
         if (!g || !g.waiting.delete(from.id)) return;
         g.results.push({ worker: String(from.id), data: m.data });
-        if (g.waiting.size === 0) this.answer(key);
+        if (g.waiting.size === 0) this.answer(m.id);
         return;
       }
     }
   }
 
-  private answer(key: string): void {
+  private answer(key: number): void {
     const g = this.gathers.get(key);
     if (!g) return;
     clearTimeout(g.timer);
@@ -159,10 +159,6 @@ export class ProxyCluster {
 function send(w: Worker, m: PrimaryToWorker): void {
   if (w.isConnected()) w.send(m);
 }
-
-// A gather's id as a worker sees it: the asker's id and its own sequence number in one safe integer.
-const gatherId = (asker: number, id: number) => asker * 2 ** 32 + id;
-const splitGatherId = (n: number): [number, number] => [Math.floor(n / 2 ** 32), n % 2 ** 32];
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
