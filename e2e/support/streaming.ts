@@ -5,8 +5,8 @@ import { migrate } from '@strangler/migrations';
 import { scratchDatabase, testStack } from './env';
 
 /** Deletes every topic of a tenant (`<tenant>.*`), the dead-letter ones included. */
-export async function deleteTenantTopics(tenants: readonly string[]): Promise<void> {
-  const admin = new Kafka({ brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+export async function deleteTenantTopics(tenants: readonly string[], kafka = testStack().kafka): Promise<void> {
+  const admin = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
     const topics = (await admin.listTopics()).filter((t) => tenants.some((tenant) => t.startsWith(`${tenant}.`)));
@@ -32,9 +32,11 @@ export interface StreamingTenant {
 /**
  * A tenant monolith database streamed by its own Debezium connector (until
  * it streams), beside a fresh service database: what projector tests run on.
+ * The connector runs on the test stack's Connect unless `connectUrl` (and
+ * `kafka`, its broker) name another.
  */
-export async function streamingTenant(tenant: string, options: { targetPool?: number } = {}): Promise<StreamingTenant> {
-  const connect = new ConnectClient(testStack().connectUrl);
+export async function streamingTenant(tenant: string, options: { targetPool?: number; connectUrl?: string; kafka?: string } = {}): Promise<StreamingTenant> {
+  const connect = new ConnectClient(options.connectUrl ?? testStack().connectUrl);
   const [source, target] = await Promise.all([scratchDatabase(tenant), scratchDatabase('svc')]);
   await migrate('monolith', source.url);
   await migrate('monolith-cdc', source.url);
@@ -57,7 +59,7 @@ export async function streamingTenant(tenant: string, options: { targetPool?: nu
       await dst.destroy();
       await source.drop();
       await target.drop();
-      await deleteTenantTopics([tenant]);
+      await deleteTenantTopics([tenant], options.kafka);
     },
   };
 }
