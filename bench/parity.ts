@@ -8,10 +8,12 @@
  *    id learned as noise). Timed here, in one process: both bodies parsed,
  *    compared under the rules and the learned noise. 5 rounds of 20,000
  *    after a warm-up; the median round is reported.
- * 2. Shadow parity's effect on the primary's p99 (target <= 10 %): one
- *    nginx upstream serving that 10 KB page is both the monolith and the
- *    extracted service; strangler-proxy (one process, pinned to CPU 0 with
- *    the upstream) in monolith mode, then in shadow mode, where every request
+ * 2. Shadow parity's effect on the primary's p99 (target <= 10 %): an
+ *    nginx upstream serving that 10 KB page is the monolith, and a second
+ *    one serving the same page is the extracted service (on CPU 1 at idle
+ *    priority, as in bench/proxy: it stands for other machines);
+ *    strangler-proxy (one process, pinned to CPU 0 with the monolith) in
+ *    monolith mode, then in shadow mode, where every request
  *    is copied, answered again and compared by the parity engine, beside a
  *    second, identical monolith-mode proxy (its distance from the first is
  *    the method's noise floor). wrk, pinned to CPU 1, offers a fixed rate
@@ -101,6 +103,12 @@ async function main(): Promise<void> {
     await nginx('upstream', `  server { listen 127.0.0.1:${upstreamPort}; default_type application/json; etag off; location / { alias ${file}; } }`);
     await waitPort(upstreamPort);
     const upstream = `http://127.0.0.1:${upstreamPort}`;
+    // The extracted service: the same page from a second nginx on CPU 1 at idle priority (as in bench/proxy:
+    // in production it runs elsewhere, and its own work is not the proxy's).
+    const servicePort = await freePort();
+    await nginx('service', `  server { listen 127.0.0.1:${servicePort}; default_type application/json; etag off; location / { alias ${file}; } }`, 1, '1', true);
+    await waitPort(servicePort);
+    const service = `http://127.0.0.1:${servicePort}`;
     const config = (mode: string) => {
       const file = path.join(WORK, `${mode}.yaml`);
       fs.writeFileSync(
@@ -110,7 +118,7 @@ async function main(): Promise<void> {
           admin: { host: '127.0.0.1', port: 0, tokens: [{ name: 'bench', role: 'write', token: { value: 'bench-token-0123456789' } }] },
           controlStore: { url: { value: controlUrl } },
           tenants: { bench: { monolith: upstream, hosts: ['127.0.0.1'] } },
-          services: { svc: { url: upstream } },
+          services: { svc: { url: service } },
           routes: [{ id: `page-${mode}`, match: { method: 'GET', path: '/bench' }, service: 'svc', mode, parity: { sets: { '$.data[*].members': 'user_id' } } }],
           shadow: { timeoutMs: 1000, noiseSampleRate: 0.1 },
           log: { level: 'warn', access: false },

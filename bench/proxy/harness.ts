@@ -15,8 +15,8 @@ export const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-bench-proxy
 export const children: ChildProcess[] = [];
 /** nginx masters and strangler cluster primaries: stopped with SIGTERM, so they take their workers along (SIGKILL would orphan them). */
 export const masters = new Set<ChildProcess>();
-/** Where servers run: CPU 0 (the load generator has CPU 1), or both cores for the contenders that use them. */
-export type Cpus = '0' | '0,1';
+/** Where servers run: CPU 0 (the load generator has CPU 1), both cores for the contenders that use them, or CPU 1 at idle priority (the shadow target). */
+export type Cpus = '0' | '1' | '0,1';
 export const PG = process.env.STRANGLER_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const CONNECTIONS = 64;
 export const THROUGHPUT_SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -54,7 +54,8 @@ export async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-export async function nginx(name: string, server: string, workers = 1, cpus: Cpus = '0'): Promise<void> {
+/** Debian's nginx with `server` as its http block's servers, pinned to `cpus`; `idle` runs it under SCHED_IDLE (chrt --idle). */
+export async function nginx(name: string, server: string, workers = 1, cpus: Cpus = '0', idle = false): Promise<void> {
   const prefix = path.join(WORK, name);
   fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
@@ -63,7 +64,9 @@ export async function nginx(name: string, server: string, workers = 1, cpus: Cpu
     `worker_processes ${workers};\ndaemon off;\npid ${prefix}/nginx.pid;\nerror_log ${prefix}/logs/error.log warn;\nevents { worker_connections 4096; }\n` +
       `http {\n  access_log off;\n  keepalive_requests 1000000;\n  keepalive_timeout 65;\n  client_body_temp_path ${prefix}/tmp;\n  proxy_temp_path ${prefix}/ptmp;\n${server}\n}\n`,
   );
-  const child = spawn('taskset', ['-c', cpus, need('nginx', 'nginx-light'), '-p', prefix, '-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const pinned = ['taskset', '-c', cpus, need('nginx', 'nginx-light'), '-p', prefix, '-c', conf];
+  const [command, ...args] = idle ? [need('chrt', 'util-linux'), '--idle', '0', ...pinned] : pinned;
+  const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   masters.add(child);
 }

@@ -7,6 +7,12 @@
  *   fixed 1 KiB JSON body. Every contender and the upstream run pinned to
  *   CPU 0; the load generator runs pinned to CPU 1 (taskset), so the two
  *   never fight for a core; on a 2-core machine that is all there is.
+ *   Shadow mode's copies go to a second, identical nginx that stands for the
+ *   extracted service (in production, other machines): on CPU 1 at idle
+ *   priority (chrt --idle), so answering copies takes no CPU from CPU 0 and
+ *   never delays wrk, which preempts it at once. (Until 2026-12-01 the copies
+ *   went to the upstream on CPU 0: shadow mode was then charged for the
+ *   service's own work on the primary's core.)
  * - Contenders, each its own process, one process each: direct
  *   to the upstream; nginx proxy_pass with upstream keepalive; http-proxy
  *   (keep-alive agent); @fastify/http-proxy; strangler-proxy in monolith,
@@ -69,6 +75,13 @@ async function main(): Promise<void> {
   await waitPort(upstreamPort);
   await waitPort(nginxPort);
   const upstream = `http://127.0.0.1:${upstreamPort}`;
+  // The shadow target stands for the extracted service, which runs on other machines: a second nginx on
+  // CPU 1 at idle priority (SCHED_IDLE), so it answers the copies without taking CPU 0 from the contenders
+  // nor delaying wrk (which preempts it at once).
+  const shadowPort = await freePort();
+  await nginx('shadow-target', `  server { listen 127.0.0.1:${shadowPort}; default_type application/json; location / { return 200 '${BODY}'; } }`, 1, '1', true);
+  await waitPort(shadowPort);
+  const shadowTarget = `http://127.0.0.1:${shadowPort}`;
 
   // A shadow target that accepts connections and never answers.
   const hanging = net.createServer(() => {}).listen(0, '127.0.0.1');
@@ -106,7 +119,7 @@ async function main(): Promise<void> {
   for (const [name, mode, svc] of [
     ['monolith', 'monolith', upstream],
     ['extracted', 'extracted', upstream],
-    ['shadow', 'shadow', upstream],
+    ['shadow', 'shadow', shadowTarget],
   ] as const) {
     const port = await contender('strangler', upstream, strConfig(name, mode, svc));
     strangler[name] = throughput(`strangler-proxy ${name}`, port, '127.0.0.1');
@@ -137,7 +150,7 @@ async function main(): Promise<void> {
   const modes = [
     ['monolith', 'monolith', upstream],
     ['monolith-twin', 'monolith', upstream],
-    ['shadow', 'shadow', upstream],
+    ['shadow', 'shadow', shadowTarget],
     ['shadow-hanging', 'shadow', hangingUrl],
   ] as const;
   const group = [{ name: 'direct to upstream', port: upstreamPort }];

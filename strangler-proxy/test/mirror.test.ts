@@ -166,6 +166,22 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="skipped_shadow_failing"\} 1/);
   });
 
+  it('hands copies submitted together to the thread in one message (one wake-up)', async () => {
+    const { m, next, reports } = make();
+    m.submit(job('/ok', { method: 'POST', body: Buffer.from('first') })); // starts the thread
+    const thread = (m as unknown as { thread: { postMessage(msg: { t: string; jobs?: unknown[] }): void } }).thread;
+    const posted: Array<{ t: string; jobs?: unknown[] }> = [];
+    const post = thread.postMessage.bind(thread);
+    thread.postMessage = (msg) => {
+      posted.push(msg);
+      post(msg);
+    };
+    for (let i = 1; i < 5; i++) m.submit(job('/ok', { method: 'POST', body: Buffer.from(`body ${i}`) }));
+    await next(5);
+    expect(posted.filter((p) => p.t === 'jobs').map((p) => p.jobs!.length)).toEqual([5]);
+    expect(reports.map((r) => r.outcome)).toEqual(Array(5).fill('completed'));
+  });
+
   it('lets a copy in flight finish when it closes, then the thread ends (no waiting for the timeout)', async () => {
     const { m, reports } = make(config({ timeoutMs: 5000 }));
     m.submit(job('/slow'));

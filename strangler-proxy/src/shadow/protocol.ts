@@ -7,8 +7,9 @@ import type { RingSlot } from './ring';
 /**
  * What the data plane and the shadow thread say to each other. Everything
  * here is plain data (structured clone); bodies travel through a ring of
- * shared memory (ring.ts), so a copy costs the primary one memcpy and one
- * small postMessage, and allocates nothing.
+ * shared memory (ring.ts), so a copy costs the primary one memcpy and a share
+ * of one postMessage (copies are handed over in batches, so the thread wakes
+ * once per batch, not once per copy).
  */
 
 export interface CopyOptions {
@@ -68,7 +69,8 @@ export interface CopyReport {
 
 export type ToThread =
   | { readonly t: 'config'; readonly config: ThreadConfig; readonly priority: number }
-  | { readonly t: 'job'; readonly job: CopyJob }
+  /** Copies in the order their bodies were written to the ring. */
+  | { readonly t: 'jobs'; readonly jobs: readonly CopyJob[] }
   | { readonly t: 'query'; readonly id: number; readonly what: 'recent' }
   | { readonly t: 'query'; readonly id: number; readonly what: 'noise'; readonly routes: readonly string[] }
   | { readonly t: 'close' };

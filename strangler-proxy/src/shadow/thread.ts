@@ -113,13 +113,15 @@ port.on('message', (m: ToThread) => {
         send(setPriority(m.priority));
       }
       return;
-    case 'job': {
+    case 'jobs': {
       if (!copier) throw new Error('a shadow job arrived before the config');
-      // Out of the ring at once (in order, as the ring needs), so the data plane can reuse the space.
-      const bytes = ring.read(m.job.bodies);
-      ring.release(m.job.bodies);
-      const n = m.job.requestBodyLength;
-      copier.submit(m.job, n === null ? null : bytes.subarray(0, n), bytes.subarray(n ?? 0));
+      for (const job of m.jobs) {
+        // Out of the ring at once (in order, as the ring needs), so the data plane can reuse the space.
+        const bytes = ring.read(job.bodies);
+        ring.release(job.bodies);
+        const n = job.requestBodyLength;
+        copier.submit(job, n === null ? null : bytes.subarray(0, n), bytes.subarray(n ?? 0));
+      }
       return;
     }
     case 'query':
