@@ -117,11 +117,32 @@ export function wrk(port: number, host: string, seconds: number): number {
   return rps ? Number(rps[1]) : NaN;
 }
 
-export function throughput(name: string, port: number, host = `127.0.0.1:${port}`): number {
-  wrk(port, host, 2); // warm-up: JIT, connection pools
-  const rps = wrk(port, host, THROUGHPUT_SECONDS);
-  console.log(`  ${name.padEnd(28)} ${Math.round(rps).toString().padStart(8)} req/s`);
-  return rps;
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+export const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 3);
+
+/**
+ * Closed-loop throughput of contenders that all run at once (idle but the one
+ * measured): each warmed up 2 s (JIT, connection pools), then measured in
+ * rotating rounds (A B C, B C A, ...), each figure the median of its rounds,
+ * so that a host whose speed drifts from minute to minute (seen here: 35 %
+ * within ten minutes) moves every contender alike.
+ */
+export function throughputRounds(contenders: ReadonlyArray<{ name: string; port: number; host?: string }>, rounds = THROUGHPUT_ROUNDS): number[] {
+  const host = (c: { port: number; host?: string }) => c.host ?? `127.0.0.1:${c.port}`;
+  for (const c of contenders) wrk(c.port, host(c), 2);
+  const runs: number[][] = contenders.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < contenders.length; k++) {
+      const i = (r + k) % contenders.length;
+      runs[i]!.push(wrk(contenders[i]!.port, host(contenders[i]!), THROUGHPUT_SECONDS));
+    }
+  }
+  return runs.map((rs, i) => {
+    const m = median(rs);
+    console.log(`  ${contenders[i]!.name.padEnd(32)} ${Math.round(m).toString().padStart(8)} req/s  (rounds: ${rs.map((x) => Math.round(x)).join(', ')})`);
+    return m;
+  });
 }
 
 export interface Latency { rps: number; p50: number; p90: number; p99: number }
@@ -137,7 +158,6 @@ export function ms(v: string): number {
 
 export const LATENCY_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 /**
  * Paced latency of contenders compared with each other: each warmed up (8 s,

@@ -21,8 +21,12 @@
  *   workers (its own command, `proxy serve --workers 2`), both free to use
  *   CPU 0 and 1, so both share CPU 1 with wrk; printed apart from the ratios
  *   (which compare one core with one core).
- * - Throughput: wrk, closed loop, 1 thread, 64 connections, 2 s warm-up
- *   then 8 s measured.
+ * - Throughput: wrk, closed loop, 1 thread, 64 connections; every
+ *   contender of a table runs at once (idle but the one measured), each
+ *   warmed up 2 s, then rotating rounds of 8 s (BENCH_THROUGHPUT_ROUNDS,
+ *   default 3) and the median of each one's rounds: this host's speed
+ *   drifted by a third within ten minutes, which one pass in a row charged
+ *   to whoever ran in the slow minutes.
  * - Added latency: wrk with pace.lua, 16 connections each pausing a random
  *   0-2x pace between requests (a fixed pause makes them fire in step, so
  *   every contender was measured on bursts of 16), so the offered rate is
@@ -51,7 +55,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Client } from 'pg';
 import { migrate } from '../../migrations/src';
-import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, stranglerServe, THROUGHPUT_SECONDS, throughput, waitPort, WORK, type Latency } from './harness';
+import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, stranglerServe, THROUGHPUT_ROUNDS, THROUGHPUT_SECONDS, throughputRounds, waitPort, WORK, type Latency } from './harness';
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -106,38 +110,40 @@ async function main(): Promise<void> {
     return file;
   };
 
-  console.log(`\nthroughput (wrk, ${CONNECTIONS} connections, ${THROUGHPUT_SECONDS} s, closed loop; servers on CPU 0, wrk on CPU 1)`);
-  const rps: Record<string, number> = {};
-  rps.direct = throughput('direct to upstream', upstreamPort);
-  rps.nginx = throughput('nginx proxy_pass', nginxPort);
+  console.log(`\nthroughput (wrk, ${CONNECTIONS} connections, ${THROUGHPUT_SECONDS} s, closed loop; servers on CPU 0, wrk on CPU 1; ${THROUGHPUT_ROUNDS} rotating rounds, medians)`);
+  const contenders: Array<{ key: string; name: string; port: number; host?: string }> = [
+    { key: 'direct', name: 'direct to upstream', port: upstreamPort },
+    { key: 'nginx', name: 'nginx proxy_pass', port: nginxPort },
+  ];
   for (const kind of ['http-proxy', 'fastify-http-proxy', 'undici-minimal']) {
-    const port = await contender(kind, upstream);
-    rps[kind] = throughput(kind === 'undici-minimal' ? 'minimal undici loop (floor)' : kind, port);
-    stop(children.pop());
+    contenders.push({ key: kind, name: kind === 'undici-minimal' ? 'minimal undici loop (floor)' : kind, port: await contender(kind, upstream) });
   }
-  const strangler: Record<string, number> = {};
   for (const [name, mode, svc] of [
     ['monolith', 'monolith', upstream],
     ['extracted', 'extracted', upstream],
     ['shadow', 'shadow', shadowTarget],
   ] as const) {
-    const port = await contender('strangler', upstream, strConfig(name, mode, svc));
-    strangler[name] = throughput(`strangler-proxy ${name}`, port, '127.0.0.1');
-    stop(children.pop());
+    contenders.push({ key: `strangler-${name}`, name: `strangler-proxy ${name}`, port: await contender('strangler', upstream, strConfig(name, mode, svc)), host: '127.0.0.1' });
   }
+  const measuredRps = throughputRounds(contenders);
+  const rps: Record<string, number> = Object.fromEntries(contenders.map((c, i) => [c.key, measuredRps[i]!]));
+  const strangler = { monolith: rps['strangler-monolith']!, extracted: rps['strangler-extracted']!, shadow: rps['strangler-shadow']! };
+  for (let i = 2; i < contenders.length; i++) stop(children.pop());
 
   // Both cores, as production would run them: nginx with two workers, strangler-proxy with two (its cluster
   // mode, through its command). Both may use CPU 0 and 1 and share CPU 1 with wrk: the same handicap for each.
   console.log('\nthroughput on both cores (nginx 2 workers, strangler-proxy 2 workers; both share CPU 1 with wrk, the upstream stays on CPU 0)');
-  const both: Record<string, number> = {};
   const nginx2Port = await freePort();
   await nginx('proxy-2-workers', nginxProxy(nginx2Port), 2, '0,1');
   await waitPort(nginx2Port);
-  both.nginx = throughput('nginx proxy_pass, 2 workers', nginx2Port);
-  stop(children.pop());
   const clusterPorts = { port: await freePort(), admin: await freePort() };
   await stranglerServe(strConfig('cluster', 'monolith', upstream, clusterPorts), clusterPorts.port, 2, '0,1');
-  both.strangler = throughput('strangler-proxy, 2 workers', clusterPorts.port, '127.0.0.1');
+  const [nginx2, strangler2] = throughputRounds([
+    { name: 'nginx proxy_pass, 2 workers', port: nginx2Port },
+    { name: 'strangler-proxy, 2 workers', port: clusterPorts.port, host: '127.0.0.1' },
+  ]);
+  const both = { nginx: nginx2!, strangler: strangler2! };
+  stop(children.pop());
   stop(children.pop());
 
   const bestOther = Math.max(rps['http-proxy']!, rps['fastify-http-proxy']!);
