@@ -158,7 +158,6 @@ export function ms(v: string): number {
 
 export const LATENCY_ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
-
 /**
  * Paced latency of contenders compared with each other: each warmed up (8 s,
  * not counted), then measured in rotating rounds (A B C, B C A, C A B, ...),
