@@ -39,6 +39,12 @@ export async function privateBrokers(): Promise<PrivateBrokers> {
   const runtime = await ensureRuntime(layout, config.cacheDir);
   let kafka: ManagedProcess | null = null;
   let connect: ManagedProcess | null = null;
+  // Whatever happens to the test (a hung clean-up, a worker that exits), no JVM outlives its process.
+  const killNow = () => {
+    kafka?.killNow();
+    connect?.killNow();
+  };
+  process.once('exit', killNow);
   const brokers: PrivateBrokers = {
     kafka: `127.0.0.1:${config.ports.kafka}`,
     connectUrl: `http://127.0.0.1:${config.ports.connect}`,
@@ -60,6 +66,7 @@ export async function privateBrokers(): Promise<PrivateBrokers> {
       await connect?.stop('SIGTERM', 10_000);
       await kafka?.stop('SIGTERM', 10_000);
       connect = kafka = null;
+      process.off('exit', killNow);
       fs.rmSync(stateDir, { recursive: true, force: true });
     },
   };
