@@ -26,6 +26,15 @@ describe('SlidingCounts', () => {
     expect(c.sum(10_000, requested + 1000)).toMatchObject({ samples: 2, mismatches: 0 });
   });
 
+  it('leaves out the second `since` falls in when part of it came before', () => {
+    const c = counts();
+    c.add({ samples: 1, servedErrors: 1 }, now + 200); // the old setting, early in the second
+    now += 1500;
+    c.add({ samples: 1 }); // the new setting, next second
+    expect(c.sum(10_000, now - 1500 + 600)).toMatchObject({ samples: 1, servedErrors: 0 });
+    expect(c.sum(10_000, now - 1500)).toMatchObject({ samples: 2, servedErrors: 1 });
+  });
+
   it('drops what is older than the window, and never counts into the future', () => {
     const c = counts();
     c.add({ samples: 1 }, now - WINDOW_SECONDS * 1000);

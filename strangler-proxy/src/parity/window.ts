@@ -46,9 +46,13 @@ export class SlidingCounts {
     for (const k in delta) bucket.c[k as keyof Counts] += delta[k as keyof Counts]!;
   }
 
-  /** Sums over the last `windowMs`, and only from `sinceMs` on when given. */
+  /**
+   * Sums over the last `windowMs`, and only from `sinceMs` on when given. A
+   * bucket is a whole second: the second `sinceMs` falls in is left out
+   * unless `sinceMs` is its start, since part of it came before.
+   */
   sum(windowMs: number, sinceMs = 0): Counts {
-    const from = Math.max(Math.floor((this.now() - windowMs) / 1000), Math.floor(sinceMs / 1000));
+    const from = Math.max(Math.floor((this.now() - windowMs) / 1000), Math.ceil(sinceMs / 1000));
     const out = zero();
     for (const b of this.buckets) {
       if (b.second < from) continue;

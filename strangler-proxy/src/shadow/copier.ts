@@ -59,7 +59,7 @@ export class ShadowCopier {
 
   private async send(job: CopyJob, body: Buffer | null, primaryBody: Buffer): Promise<void> {
     const copy = await this.fetch(job.origin, job.method, job.path, job.headers, body);
-    const outcome: CopyOutcome = 'error' in copy ? (copy.timeout ? 'timeout' : 'error') : 'completed';
+    const outcome: CopyOutcome = 'error' in copy ? (copy.starved ? 'starved' : copy.timeout ? 'timeout' : 'error') : 'completed';
     const shadow: ShadowExchange['shadow'] = 'error' in copy ? { error: copy.error, ms: copy.ms } : copy;
     let primaryAgain: CapturedResponse | undefined;
     if (job.again) {
@@ -115,7 +115,17 @@ function headerRecord(flat: readonly string[]): Record<string, string> {
   return out;
 }
 
-type CopyResult = CapturedResponse | { error: string; timeout: boolean; ms: number };
+type CopyResult = CapturedResponse | { error: string; timeout: boolean; starved?: true; ms: number };
+
+/**
+ * How late a copy's timer may fire before the thread counts as starved: the
+ * shadow thread runs at a low priority by design, and on a busy host its
+ * timers can fire seconds late, after the target's answer may well have
+ * arrived unread. Such a timeout says nothing about the target.
+ */
+export function starvedAfter(timeoutMs: number): number {
+  return Math.max(100, timeoutMs / 10);
+}
 
 /**
  * One shadow copy as an undici dispatch handler: the answer collected up to
@@ -137,7 +147,13 @@ class CopyCall implements Dispatcher.DispatchHandler {
     private readonly resolve: (r: CopyResult) => void,
   ) {
     this.timer = setTimeout(() => {
-      this.finish({ error: `no answer within ${timeoutMs} ms`, timeout: true, ms: performance.now() - this.started });
+      const ms = performance.now() - this.started;
+      const late = ms - timeoutMs;
+      this.finish(
+        late > starvedAfter(timeoutMs)
+          ? { error: `the shadow thread could not run for ${Math.round(late)} ms past the ${timeoutMs} ms deadline (busy host); the target is not judged`, timeout: true, starved: true, ms }
+          : { error: `no answer within ${timeoutMs} ms`, timeout: true, ms },
+      );
       this.controller?.abort(new Error('shadow copy timed out'));
     }, timeoutMs);
   }

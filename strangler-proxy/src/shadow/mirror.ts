@@ -213,6 +213,14 @@ export class ShadowMirror {
     const job = this.inFlight.get(r.seq);
     if (!job) return;
     this.inFlight.delete(r.seq);
+    if (r.outcome === 'starved') {
+      // The thread, not the service, missed the deadline: neither breaker learns anything from it.
+      job.breaker?.release();
+      this.copyBreaker(r.service).release();
+      this.metrics.shadow.labels(r.route, r.outcome).inc();
+      this.events.report(r, job.at);
+      return;
+    }
     const answered = r.outcome === 'completed';
     if (job.breaker) {
       if (!answered || r.status >= 500) job.breaker.failure();

@@ -50,7 +50,12 @@ export interface CopyJob {
   readonly again?: { readonly origin: string; readonly headers: readonly string[] };
 }
 
-export type CopyOutcome = 'completed' | 'timeout' | 'error';
+/**
+ * `starved`: the copy's deadline passed while the shadow thread itself could
+ * not run (its timer fired late, the host busy): nothing is known about the
+ * target, so it counts neither for nor against it.
+ */
+export type CopyOutcome = 'completed' | 'timeout' | 'error' | 'starved';
 
 /** How one copy went, reported back in batches. */
 export interface CopyReport {

@@ -58,7 +58,8 @@ function configure(next: ThreadConfig): void {
       recent.record(exchange);
       let verdict: ReturnType<ParityJudge['judge']> = { counts: null };
       try {
-        verdict = judge.judge(exchange);
+        // A starved copy is evidence of nothing: not compared, not counted in parity.
+        if (outcome !== 'starved') verdict = judge.judge(exchange);
       } catch (err) {
         // A comparison that throws is a bug to fix, never a reason to lose the copy's report; said at most once a minute.
         if (Date.now() - lastWarning > 60_000) {
