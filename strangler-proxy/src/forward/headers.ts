@@ -115,7 +115,8 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
  */
 export function responseHeaders(headers: Record<string, string | string[] | undefined>, via: string): Record<string, string | string[]> {
   const conn = headers.connection;
-  const listed = conn === undefined ? null : connectionTokens(Array.isArray(conn) ? conn : [conn]);
+  // Most upstreams say just "keep-alive" (or "close"): both hop-by-hop already, nothing more to list.
+  const listed = conn === undefined || conn === 'keep-alive' || conn === 'close' ? null : connectionTokens(Array.isArray(conn) ? conn : [conn]);
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];

@@ -178,6 +178,11 @@ export class DataPlane {
     socket.end(rawAnswer(status, errCode, message));
   }
 
+  private readonly responseClosed = (): void => {
+    this.inflight--;
+    if (this.draining && this.inflight === 0) this.drained?.();
+  };
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     if (this.draining) {
@@ -186,10 +191,7 @@ export class DataPlane {
       return;
     }
     this.inflight++;
-    res.once('close', () => {
-      this.inflight--;
-      if (this.draining && this.inflight === 0) this.drained?.();
-    });
+    res.on('close', this.responseClosed); // 'close' comes once per response; one listener shared by all
     try {
       this.route(req, res, started);
     } catch (err) {

@@ -13,27 +13,19 @@ export type TenantResolution =
  * There is no default tenant: unresolved means refused.
  */
 export function resolveTenant(cfg: CompiledConfig, headers: IncomingHttpHeaders, peer: string | undefined): TenantResolution {
+  // No closure here: this runs for every request.
   let tenant: string | null = null;
   let from = '';
   let user: string | null = null;
-  const claim = (candidate: string, source: string): TenantResolution | null => {
-    if (!cfg.tenants.has(candidate)) {
-      return { ok: false, status: 403, code: 'STR_ERR_PROXY_TENANT_UNKNOWN', message: `${source} names tenant "${candidate}", which this proxy does not serve` };
-    }
-    if (tenant !== null && tenant !== candidate) {
-      return { ok: false, status: 403, code: 'STR_ERR_PROXY_TENANT_CONFLICT', message: `${source} says tenant "${candidate}" but ${from} says "${tenant}"` };
-    }
-    tenant = candidate;
-    from = source;
-    return null;
-  };
 
   const hdr = cfg.tenancy.header;
   if (hdr !== null) {
     const v = headers[hdr.name];
     if (typeof v === 'string' && v !== '' && hdr.trusted(peer)) {
-      const refused = claim(v, `header ${hdr.name}`);
+      from = `header ${hdr.name}`;
+      const refused = refusal(cfg, v, from, null, '');
       if (refused) return refused;
+      tenant = v;
     }
   }
 
@@ -48,8 +40,11 @@ export function resolveTenant(cfg: CompiledConfig, headers: IncomingHttpHeaders,
         return { ok: false, status: 401, code: 'STR_ERR_PROXY_TOKEN_INVALID', message: `bearer token has no string claim "${jwt.claim}"` };
       }
       if (typeof result.claims.sub === 'string') user = result.claims.sub;
-      const refused = claim(value, `token claim ${jwt.claim}`);
+      const source = `token claim ${jwt.claim}`;
+      const refused = refusal(cfg, value, source, tenant, from);
       if (refused) return refused;
+      tenant = value;
+      from = source;
     }
   }
 
@@ -57,8 +52,12 @@ export function resolveTenant(cfg: CompiledConfig, headers: IncomingHttpHeaders,
     const host = hostName(headers.host);
     const byHost = host === null ? undefined : cfg.hostToTenant.get(host);
     if (byHost !== undefined) {
-      const refused = claim(byHost, `host ${host}`);
-      if (refused) return refused;
+      // Only a refusal's message needs the source spelt out.
+      if (tenant !== null || !cfg.tenants.has(byHost)) {
+        const refused = refusal(cfg, byHost, `host ${host}`, tenant, from);
+        if (refused) return refused;
+      }
+      tenant = byHost;
     }
   }
 
@@ -72,6 +71,17 @@ export function resolveTenant(cfg: CompiledConfig, headers: IncomingHttpHeaders,
     };
   }
   return { ok: true, tenant, user };
+}
+
+/** Why `source`'s claim of `candidate` is refused (unknown, or not what an earlier source said), or null. */
+function refusal(cfg: CompiledConfig, candidate: string, source: string, tenant: string | null, from: string): TenantResolution | null {
+  if (!cfg.tenants.has(candidate)) {
+    return { ok: false, status: 403, code: 'STR_ERR_PROXY_TENANT_UNKNOWN', message: `${source} names tenant "${candidate}", which this proxy does not serve` };
+  }
+  if (tenant !== null && tenant !== candidate) {
+    return { ok: false, status: 403, code: 'STR_ERR_PROXY_TENANT_CONFLICT', message: `${source} says tenant "${candidate}" but ${from} says "${tenant}"` };
+  }
+  return null;
 }
 
 /** "Acme.Localhost:8080" → "acme.localhost"; IPv6 literals keep their brackets. */
