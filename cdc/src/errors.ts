@@ -14,7 +14,8 @@ export type CdcErrorCode =
   | 'STR_ERR_CDC_REPLAY_LIVE'
   | 'STR_ERR_CDC_REPLAY_UNSUPPORTED'
   | 'STR_ERR_CDC_REPLAY_STOPPED'
-  | 'STR_ERR_CDC_CHECKPOINT_FAILED';
+  | 'STR_ERR_CDC_CHECKPOINT_FAILED'
+  | 'STR_ERR_CDC_CONSUMER_CRASHED';
 
 export class CdcError extends StranglerError {
   declare readonly code: CdcErrorCode;

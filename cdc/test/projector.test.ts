@@ -1,5 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
 import { migrate } from '@strangler/migrations';
 import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
@@ -41,6 +41,26 @@ describe('projector runtime', () => {
     running.push(projector);
     return projector;
   }
+
+  /**
+   * Not idempotent: one increment per message event applied, per row. Refuses the message whose body is
+   * `poison` (a PoisonEventError); with null, skips every poison message the earlier tests wrote.
+   */
+  const countingMessages = (name: string, table: string, poison: string | null): Projection => ({
+    name,
+    topics: [`${tenant}.public.messages`],
+    async apply(events, trx) {
+      for (const e of events) {
+        if (e.op === 'd') continue;
+        const body = String(e.after!.body);
+        if (poison === null ? body.startsWith('poison') : body === poison) {
+          if (poison === null) continue;
+          throw new PoisonEventError('not this one either');
+        }
+        await trx.raw(`INSERT INTO ${table} (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = ${table}.n + 1`, [e.after!.id as number]);
+      }
+    },
+  });
 
   const groupOf = (p: Projector) => p.groupId;
 
@@ -240,17 +260,7 @@ describe('projector runtime', () => {
 
   it('goes back to a chunk that failed after kafkajs had moved on (the dead-letter topic unreachable once): nothing lost, nothing applied twice', async () => {
     // Not idempotent: counts the events applied per row. A reference run without the failure says what the counts must be.
-    const counting = (name: string, table: string): Projection => ({
-      name,
-      topics: [`${tenant}.public.messages`],
-      async apply(events, trx) {
-        for (const e of events) {
-          if (e.op === 'd') continue;
-          if (e.after!.body === 'poison, twice') throw new PoisonEventError('not this one either');
-          await trx.raw(`INSERT INTO ${table} (id, n) VALUES (?, 1) ON CONFLICT (id) DO UPDATE SET n = ${table}.n + 1`, [e.after!.id as number]);
-        }
-      },
-    });
+    const counting = (name: string, table: string) => countingMessages(name, table, 'poison, twice');
     await dst.raw('CREATE TABLE IF NOT EXISTS careful_counts (id bigint PRIMARY KEY, n int NOT NULL)');
     await dst.raw('CREATE TABLE IF NOT EXISTS reference_counts (id bigint PRIMARY KEY, n int NOT NULL)');
     // The first dead letter cannot be sent: the chunk fails after its offsets were handed to kafkajs.
@@ -280,6 +290,55 @@ describe('projector runtime', () => {
     // The copy of picky's dead letter sent back by `dlq retry` (test above) is picky's alone: projections that applied the original skip it.
     const pickyPoison = (await src('messages').where({ body: 'poison' }).first('id')).id;
     expect(await dst('reference_counts').where({ id: pickyPoison }).first('n')).toEqual({ n: 1 });
+  });
+
+  it('starts its consumer again after a crash kafkajs does not restart from: nothing lost, nothing applied twice', async () => {
+    const counting = (name: string, table: string) => countingMessages(name, table, null);
+    await dst.raw('CREATE TABLE IF NOT EXISTS crashy_counts (id bigint PRIMARY KEY, n int NOT NULL)');
+    await dst.raw('CREATE TABLE IF NOT EXISTS steady_counts (id bigint PRIMARY KEY, n int NOT NULL)');
+    // Once armed, the next batch kafkajs hands over fails with an error it will not restart its consumer after.
+    let armed = false;
+    const crashing = {
+      ...kafka,
+      consumer: (groupId: string) => {
+        const c = kafka.consumer(groupId);
+        const run = c.run.bind(c);
+        c.run = (config) =>
+          run({
+            ...config,
+            eachBatch: async (payload) => {
+              if (armed) {
+                armed = false;
+                throw new KafkaJSNonRetriableError('injected: a failure kafkajs does not restart its consumer after');
+              }
+              return config!.eachBatch!(payload);
+            },
+          });
+        return c;
+      },
+    };
+    const roomId = (await src('rooms').first('id')).id;
+    const authorId = (await src('users').first('id')).id;
+    const write = async (label: string) => {
+      const ids: number[] = [];
+      for (let i = 0; i < 20; i++) ids.push(Number((await src('messages').insert({ room_id: roomId, author_id: authorId, body: `${label} ${i}` }).returning('id'))[0].id));
+      return ids;
+    };
+    const errors: unknown[] = [];
+    const projector = new Projector(counting('crashy', 'crashy_counts'), { kafka: crashing, db: dst, groupId: randomName('crashy'), backoffMs: 20, attempts: 2, onError: (e) => errors.push(e) });
+    await projector.start();
+    running.push(projector);
+    await start(counting('steady', 'steady_counts'));
+    const before = await write('before the crash');
+    await eventually(async () => (await dst('crashy_counts').where({ id: before.at(-1) }).first()) ?? undefined);
+    armed = true;
+    const after = await write('after the crash');
+    for (const table of ['crashy_counts', 'steady_counts']) await eventually(async () => (await dst(table).where({ id: after.at(-1) }).first()) ?? undefined);
+    expect(armed).toBe(false);
+    expect(projector.restarts).toBe(1);
+    expect(errors.map((e) => (e as { code?: string }).code)).toEqual(['STR_ERR_CDC_CONSUMER_CRASHED']);
+    expect((errors[0] as Error).message).toMatch(/^projection crashy: the Kafka consumer stopped \(.*injected.*\); starting it again$/);
+    expect(await snapshot(dst, 'crashy_counts')).toEqual(await snapshot(dst, 'steady_counts'));
   });
 
   it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {

@@ -58,6 +58,10 @@ export class Projector {
   private producer: Producer | null = null;
   private readonly lag = new Map<string, { -readonly [K in keyof PartitionLag]: PartitionLag[K] }>();
   private stopped = false;
+  private crashes = 0;
+  private recovering: Promise<void> | null = null;
+  /** Ends the recovery's back-off wait at once (stop()). */
+  private wake: (() => void) | null = null;
   /** Per topic partition: the chain of chunk applies, in order. */
   private readonly lanes = new Map<string, Lane>();
 
@@ -86,8 +90,19 @@ export class Projector {
     if (!(topics instanceof RegExp)) await this.ensureTopics(topics);
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
+    await this.startConsumer();
+  }
+
+  /** The consumer half of a start: the group aligned with the checkpoints, then consuming. */
+  private async startConsumer(): Promise<void> {
+    const topics = this.projection.topics;
     await this.alignGroupWithCheckpoints(topics);
-    this.consumer = this.options.kafka.consumer(this.groupId);
+    const consumer = this.options.kafka.consumer(this.groupId);
+    this.consumer = consumer;
+    // kafkajs restarts its consumer after retriable failures, not after the others: it would stop for good, silently.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart && !this.stopped && this.consumer === consumer) this.recovering ??= this.recover(consumer, payload.error);
+    });
     await this.consumer.connect();
     await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
     await this.consumer.run({
@@ -144,8 +159,44 @@ export class Projector {
     }
   }
 
+  /** How many times the consumer crashed beyond kafkajs's own restarts and was started again here. */
+  get restarts(): number {
+    return this.crashes;
+  }
+
+  /**
+   * After a crash kafkajs will not restart from: the chunks in flight finish,
+   * then the consumer starts again (the group realigned with the database's
+   * checkpoints, so nothing is applied twice), backing off from 1 s to 30 s
+   * while starting fails. Each failure is reported through onError.
+   */
+  private async recover(crashed: Consumer, error: Error): Promise<void> {
+    this.crashes++;
+    this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer stopped (${error.message}); starting it again`, { cause: error, retriable: true }));
+    await crashed.disconnect().catch(() => {});
+    await Promise.all([...this.lanes.values()].map((l) => l.tail));
+    for (let wait = 1000; !this.stopped; wait = Math.min(wait * 2, 30_000)) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, wait).unref();
+      });
+      this.wake = null;
+      if (this.stopped) break;
+      try {
+        await this.startConsumer();
+        break;
+      } catch (err) {
+        this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer could not start again (${(err as Error).message}); next try in ${Math.min(wait * 2, 30_000) / 1000} s`, { cause: err, retriable: true }));
+        await this.consumer?.disconnect().catch(() => {});
+      }
+    }
+    this.recovering = null;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
+    await this.recovering;
     await this.consumer?.disconnect().catch(() => {});
     // A transaction in flight finishes (or gives up, retriable errors no longer retried); queued chunks do not start.
     await Promise.all([...this.lanes.values()].map((l) => l.tail));
