@@ -263,7 +263,7 @@ export class DataPlane {
     if (setting?.mode === 'shadow' && route !== null && service !== null) {
       const mirrorable = SAFE.has(req.method!) || (route.mirrorWrites && !!service.dryRunHeader);
       const admitted = mirrorable ? this.deps.mirror.admits(service.name) : 'yes';
-      if (admitted !== 'yes') this.deps.metrics.shadow.labels(route.id, admitted).inc();
+      if (admitted !== 'yes') this.deps.metrics.shadow.inc(route.id, admitted);
       else {
         this.shadowed(ctx, res, route, service, body).catch((err: Error) => this.failed(req, res, err));
         return;
@@ -458,7 +458,7 @@ export class DataPlane {
       path: ctx.url,
       headers: requestHeaders(
         ctx.req.rawHeaders,
-        forwardContext(ctx.headers, fwd.preserveHost ? ctx.req.headers.host ?? authority(s.url) : authority(s.url), extra.length === 0 ? [[TENANT_HEADER, ctx.tenantId]] : [[TENANT_HEADER, ctx.tenantId], ...extra]),
+        forwardContext(ctx.headers, fwd.preserveHost ? ctx.req.headers.host ?? authority(s.url) : authority(s.url), [[TENANT_HEADER, ctx.tenantId], ...extra]),
       ),
       body,
     };
@@ -557,7 +557,7 @@ export class DataPlane {
     config: CompiledConfig,
   ): Promise<{ mirror: true; primary: Attempt['body']; copy: Buffer | null } | { mirror: false; primary: Attempt['body'] }> {
     const shadowCfg = config.config.shadow;
-    const count = (outcome: string) => this.deps.metrics.shadow.labels(route.id, outcome).inc();
+    const count = (outcome: string) => this.deps.metrics.shadow.inc(route.id, outcome);
     if (!SAFE.has(req.method!) && !(route.mirrorWrites && service.dryRunHeader)) {
       count('skipped_write');
       return { mirror: false, primary: body };

@@ -3,7 +3,8 @@ import { Worker } from 'node:worker_threads';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
 import type { CapturedChunks } from './exchange';
-import type { CopyJob, CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+import type { CopyJob, CopyOutcome, CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+import { unpackReports } from './report-codec';
 import { BodyRing } from './ring';
 
 /** A copy as the data plane hands it over: a CopyJob with the bodies still in the data plane's buffers, before numbering. */
@@ -15,6 +16,17 @@ export interface MirrorJob extends Omit<CopyJob, 'seq' | 'bodies' | 'requestBody
   readonly primary: CapturedChunks;
   /** The service's breaker when this copy is its half-open probe: told how the copy went. */
   readonly breaker?: CircuitBreaker;
+}
+
+/** What the data plane keeps of a copy handed over, until its report comes back. */
+interface InFlight {
+  readonly route: string;
+  readonly tenant: string;
+  readonly service: string;
+  /** When the primary was asked (ms since the epoch). */
+  readonly at: number;
+  /** The service's breaker when the copy is its half-open probe. */
+  readonly breaker: CircuitBreaker | null;
 }
 
 export interface MirrorEvents {
@@ -55,7 +67,7 @@ export class ShadowMirror {
   private closed = false;
   private seq = 0;
   private queryId = 0;
-  private readonly inFlight = new Map<number, { readonly route: string; readonly service: string; readonly at: number; readonly breaker?: CircuitBreaker }>();
+  private readonly inFlight = new Map<number, InFlight>();
   private readonly queries = new Map<number, (data: unknown) => void>();
   private readonly copyBreakers = new Map<string, CircuitBreaker>();
   private closing: Promise<void> | null = null;
@@ -105,7 +117,7 @@ export class ShadowMirror {
     // Asked again: the queue or the breaker may have changed while the primary was answered.
     const admitted = this.admits(job.service);
     if (admitted !== 'yes' || !this.copyBreaker(job.service).allow()) {
-      this.metrics.shadow.labels(job.route, admitted === 'yes' ? 'skipped_shadow_failing' : admitted).inc();
+      this.metrics.shadow.inc(job.route, admitted === 'yes' ? 'skipped_shadow_failing' : admitted);
       job.breaker?.release();
       return;
     }
@@ -114,13 +126,13 @@ export class ShadowMirror {
     // Both bodies into the ring as one region (no allocation); a full ring drops the copy, counted.
     const bodies = this.ring.write(job.body ? [job.body, ...p.chunks] : p.chunks, (job.body?.length ?? 0) + p.size);
     if (bodies === null) {
-      this.metrics.shadow.labels(job.route, 'dropped_buffer_full').inc();
+      this.metrics.shadow.inc(job.route, 'dropped_buffer_full');
       job.breaker?.release();
       this.copyBreaker(job.service).release(); // a half-open probe that was never sent
       return;
     }
     const seq = ++this.seq;
-    this.inFlight.set(seq, { route: job.route, service: job.service, at: job.requestedAt, ...(job.breaker ? { breaker: job.breaker } : {}) });
+    this.inFlight.set(seq, { route: job.route, tenant: job.tenant, service: job.service, at: job.requestedAt, breaker: job.breaker ?? null });
     const copy: CopyJob = {
       seq,
       route: job.route,
@@ -138,7 +150,7 @@ export class ShadowMirror {
     this.outbox.push(copy);
     if (this.outbox.length >= HANDOVER_BATCH) this.handOver();
     else this.outboxTimer ??= setTimeout(this.flushOutbox, HANDOVER_MS);
-    this.metrics.shadow.labels(job.route, 'sent').inc();
+    this.metrics.shadow.inc(job.route, 'sent');
   }
 
   /** Posts the copies waiting in the outbox to the thread, in one message. */
@@ -192,7 +204,7 @@ export class ShadowMirror {
   private received(m: FromThread): void {
     switch (m.t) {
       case 'reports':
-        for (const r of m.reports) this.settle(r);
+        unpackReports(m.batch, this.settleReport);
         return;
       case 'answer':
         this.queries.get(m.id)?.(m.data);
@@ -209,15 +221,19 @@ export class ShadowMirror {
     }
   }
 
-  private settle(r: CopyReport): void {
-    const job = this.inFlight.get(r.seq);
+  private readonly settleReport = (seq: number, outcome: CopyOutcome, status: number, counts: CopyReport['counts'], mismatch: CopyReport['mismatch']): void => {
+    const job = this.inFlight.get(seq);
     if (!job) return;
-    this.inFlight.delete(r.seq);
+    this.inFlight.delete(seq);
+    this.settle(job, { seq, route: job.route, tenant: job.tenant, service: job.service, outcome, status, counts, ...(mismatch ? { mismatch } : {}) });
+  };
+
+  private settle(job: InFlight, r: CopyReport): void {
     if (r.outcome === 'starved') {
       // The thread, not the service, missed the deadline: neither breaker learns anything from it.
       job.breaker?.release();
       this.copyBreaker(r.service).release();
-      this.metrics.shadow.labels(r.route, r.outcome).inc();
+      this.metrics.shadow.inc(r.route, r.outcome);
       this.events.report(r, job.at);
       return;
     }
@@ -230,7 +246,7 @@ export class ShadowMirror {
     // a 5xx is a fast answer, and evidence the parity gates need.
     if (answered) this.copyBreaker(r.service).success();
     else this.copyBreaker(r.service).failure();
-    this.metrics.shadow.labels(r.route, r.outcome).inc();
+    this.metrics.shadow.inc(r.route, r.outcome);
     this.events.report(r, job.at);
   }
 
@@ -243,7 +259,7 @@ export class ShadowMirror {
     this.outboxTimer = null;
     this.outbox = [];
     for (const job of this.inFlight.values()) {
-      this.metrics.shadow.labels(job.route, 'lost').inc();
+      this.metrics.shadow.inc(job.route, 'lost');
       job.breaker?.release();
       this.copyBreaker(job.service).release();
     }

@@ -2,6 +2,7 @@ import type { ParityRules } from '../parity/compare';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import type { Counts } from '../parity/window';
 import type { CapturedResponse } from './exchange';
+import type { PackedReports } from './report-codec';
 import type { RingSlot } from './ring';
 
 /**
@@ -57,7 +58,7 @@ export interface CopyJob {
  */
 export type CopyOutcome = 'completed' | 'timeout' | 'error' | 'starved';
 
-/** How one copy went, reported back in batches. */
+/** How one copy went, as the data plane sees it once a batch is read (report-codec.ts carries it). */
 export interface CopyReport {
   readonly seq: number;
   readonly route: string;
@@ -82,7 +83,8 @@ export type ToThread =
 
 export type FromThread =
   | { readonly t: 'ready'; readonly tid: number | null; readonly priority: number | null; readonly priorityError?: string }
-  | { readonly t: 'reports'; readonly reports: readonly CopyReport[] }
+  /** Reports packed as numbers (report-codec.ts), the buffer transferred. */
+  | { readonly t: 'reports'; readonly batch: PackedReports }
   | { readonly t: 'answer'; readonly id: number; readonly data: unknown }
   | { readonly t: 'warn'; readonly message: string; readonly detail: Record<string, unknown> }
   | { readonly t: 'closed' };

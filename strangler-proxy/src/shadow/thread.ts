@@ -13,7 +13,8 @@ import { ParityJudge } from '../parity/judge';
 import { redactor, type Redactor } from '../parity/redact';
 import { ShadowCopier } from './copier';
 import { exchangeJson, RecentExchanges } from './exchange';
-import type { CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
+import type { FromThread, ThreadConfig, ToThread } from './protocol';
+import { ReportPacker } from './report-codec';
 import { BodyRing } from './ring';
 
 if (!parentPort) throw new Error('src/shadow/thread.ts runs as a worker thread (see ShadowMirror)');
@@ -28,7 +29,7 @@ let rules = new Map<string, CompiledRules>();
 let redact: Redactor | null = null;
 let recent = new RecentExchanges(0);
 let copier: ShadowCopier | null = null;
-let pending: CopyReport[] = [];
+const pending = new ReportPacker();
 let flushTimer: NodeJS.Timeout | null = null;
 let lastWarning = 0;
 
@@ -42,9 +43,8 @@ const send = (m: FromThread) => port.postMessage(m);
 
 function flush(): void {
   flushTimer = null;
-  if (pending.length === 0) return;
-  send({ t: 'reports', reports: pending });
-  pending = [];
+  const batch = pending.take();
+  if (batch) port.postMessage({ t: 'reports', batch } satisfies FromThread, [batch.packed.buffer]);
 }
 
 function configure(next: ThreadConfig): void {
@@ -68,7 +68,7 @@ function configure(next: ThreadConfig): void {
         }
       }
       const status = 'error' in exchange.shadow ? 0 : exchange.shadow.status;
-      pending.push({ seq: job.seq, route: job.route, tenant: job.tenant, service: job.service, outcome, status, counts: verdict.counts, ...(verdict.mismatch ? { mismatch: verdict.mismatch } : {}) });
+      pending.add(job.seq, outcome, status, verdict.counts, verdict.mismatch);
       flushTimer ??= setTimeout(flush, FLUSH_MS);
     });
 }
