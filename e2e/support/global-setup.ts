@@ -1,3 +1,4 @@
+import { Agent, request } from 'undici';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { loadStackConfig, runningOwner, stackLayout, startStack, type RunningStack } from '@strangler/stack';
@@ -40,7 +41,15 @@ async function reachable(pgUrl: string, kafka: string, connect: string): Promise
     const admin = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
     await admin.connect();
     await admin.disconnect();
-    return (await fetch(`${connect}/connector-plugins`, { signal: AbortSignal.timeout(2000) })).ok;
+    // Its own dispatcher, closed after: a pooled keep-alive socket would keep jest from exiting once the run ends.
+    const agent = new Agent({ connect: { timeout: 2000 } });
+    try {
+      const res = await request(`${connect}/connector-plugins`, { dispatcher: agent, signal: AbortSignal.timeout(2000) });
+      await res.body.dump();
+      return res.statusCode === 200;
+    } finally {
+      await agent.close();
+    }
   } catch {
     return false;
   }
