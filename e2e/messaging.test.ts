@@ -6,7 +6,6 @@ import pino from 'pino';
 import request from 'supertest';
 import YAML from 'yaml';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { ConnectClient, kafkaClients, registerTenantConnector, removeTenantConnector, replay, waitUntilStreaming } from '@strangler/cdc';
 import { messagingProjection, startMessaging, type RunningMessaging } from '@strangler/messaging';
@@ -14,7 +13,7 @@ import { migrate } from '@strangler/migrations';
 import { createApp, createDb } from '@strangler/monolith';
 import { ProxyRuntime } from '@strangler/proxy';
 import { runTraffic, writeDemoProxyConfig, type StackConfig } from '@strangler/stack';
-import { eventually, randomName, scratchDatabase, testStack } from './support/env';
+import { eventually, randomName, scratchDatabase, scratchDir, testStack } from './support/env';
 import { deleteTenantTopics } from './support/streaming';
 
 interface Tenant {
@@ -267,7 +266,7 @@ describe('extracted messaging service', () => {
   });
 
   it('takes a route over when the proxy flips it, with the same answer', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-e2e-'));
+    const dir = scratchDir('e2e');
     const file = path.join(dir, 'proxy.yaml');
     fs.writeFileSync(
       file,
@@ -299,7 +298,7 @@ describe('extracted messaging service', () => {
   });
 
   it('runs the demo: traffic through a proxy on the demo config fills shadow parity, captures a corpus, and the corpus replays as passing', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-demo-'));
+    const dir = scratchDir('demo');
     const files = { dir, config: path.join(dir, 'proxy.yaml'), token: path.join(dir, 'admin-token') };
     const servicePort = Number(new URL(service.url).port);
     writeDemoProxyConfig(files, { ports: { proxy: 0, proxyAdmin: 0, extractedBase: servicePort } } as StackConfig, Object.fromEntries(tenants.map((t) => [t.name, t.url])), controlDb.url);

@@ -1,4 +1,7 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Client } from 'pg';
 import { waitFor } from '@strangler/common';
 import { databaseUrl } from '@strangler/stack';
@@ -18,6 +21,16 @@ export function randomName(prefix: string): string {
 }
 
 /** Creates a fresh database on the test stack's server; `drop` removes it (forcibly) afterwards. */
+const scratchDirs: string[] = [];
+
+/** A fresh folder under the OS's temp folder, removed when the test process exits (pass or fail). */
+export function scratchDir(prefix: string): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strangler-${prefix}-`));
+  if (scratchDirs.length === 0) process.once('exit', () => scratchDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+  scratchDirs.push(dir);
+  return dir;
+}
+
 export async function scratchDatabase(prefix = 't'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const { pgAdminUrl } = testStack();
   const name = randomName(prefix);

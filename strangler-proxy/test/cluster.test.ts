@@ -6,12 +6,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { Agent, request } from 'undici';
 import { freePort } from '@strangler/stack';
-import { admin, baseConfig, controlStore, eventually, startUpstream, type Upstream } from './support';
+import { admin, baseConfig, controlStore, eventually, startUpstream, scratchDir, type Upstream } from './support';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -45,7 +44,7 @@ describe('cluster mode: two workers on one port', () => {
   let proxy: Served;
   let url: string;
   let adminUrl: string;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-cluster-'));
+  const dir = scratchDir('cluster');
   // The monolith and the service answer alike: every comparison matches.
   const room = (_req: unknown, res: import('node:http').ServerResponse) => {
     res.setHeader('content-type', 'application/json');

@@ -1,12 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { Agent, request } from 'undici';
 import { freePort } from '@strangler/stack';
 import type { ProxyConfigInput } from '../src/config/schema';
-import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type Upstream } from './support';
+import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, scratchDir, type Upstream } from './support';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -26,7 +25,7 @@ describe('graceful drain on SIGTERM', () => {
 
   it('finishes the requests in flight, answers new ones 503 with Connection: close, then exits 0', async () => {
     const [port, adminPort] = [await freePort(), await freePort()];
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-drain-'));
+    const dir = scratchDir('drain');
     const file = path.join(dir, 'proxy.yaml');
     const cfg = baseConfig(store.url, { acme: acme.url }, { drain: { timeoutMs: 5000 } });
     cfg.listen = { host: '127.0.0.1', port };

@@ -1,12 +1,11 @@
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { chromium } from 'playwright-core';
 import type { ParityReport } from '../src/parity/runner';
 import { findChromium } from '../../e2e/support/browser';
-import { baseConfig, startUpstream, type Upstream } from './support';
+import { baseConfig, startUpstream, scratchDir, type Upstream } from './support';
 
 const REPO = path.resolve(__dirname, '..', '..');
 
@@ -43,7 +42,7 @@ describe('strangler parity run', () => {
       if (kind === 'messages') return json(res, { id: Number(id), body: id === '3' ? 'HELLO' : 'hello', amount: '10.5', request_id: `s-${++seq}` });
       json(res, { error: { code: 'not_found', message: 'no' } }, 404);
     });
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-parity-'));
+    dir = scratchDir('parity');
     const config = baseConfig('postgresql://127.0.0.1:1/unused', { acme: monolith.url }, {
       services: { messaging: { url: service.url } },
       routes: [

@@ -1,15 +1,14 @@
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import YAML from 'yaml';
 import { migrate } from '@strangler/migrations';
-import { scratchDatabase } from '../../e2e/support/env';
+import { scratchDatabase, scratchDir } from '../../e2e/support/env';
 
-export { eventually } from '../../e2e/support/env';
+export { eventually, scratchDir } from '../../e2e/support/env';
 import type { ProxyConfigInput } from '../src/config/schema';
 import { ProxyRuntime, type ProxyOptions } from '../src/server/runtime';
 
@@ -100,7 +99,7 @@ export interface TestProxy {
 }
 
 export async function startProxy(config: ProxyConfigInput, options: Partial<ProxyOptions> & { file?: string } = {}): Promise<TestProxy> {
-  const file = options.file ?? path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-proxy-')), 'proxy.yaml');
+  const file = options.file ?? path.join(scratchDir('proxy'), 'proxy.yaml');
   const write = (c: ProxyConfigInput | string) => {
     // Write then rename, as editors do: the watcher must never see half a file.
     const tmp = `${file}.${process.pid}.tmp`;
