@@ -21,14 +21,14 @@ export function randomName(prefix: string): string {
 }
 
 /** Creates a fresh database on the test stack's server; `drop` removes it (forcibly) afterwards. */
-const scratchDirs: string[] = [];
-
-/** A fresh folder under the OS's temp folder, removed when the test process exits (pass or fail). */
+/**
+ * A fresh folder for one test's files, inside the run's scratch folder that
+ * the global set-up makes and the global teardown removes (pass or fail;
+ * jest may end its workers before their own exit handlers run). Outside a
+ * jest run, under the OS's temp folder.
+ */
 export function scratchDir(prefix: string): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `strangler-${prefix}-`));
-  if (scratchDirs.length === 0) process.once('exit', () => scratchDirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
-  scratchDirs.push(dir);
-  return dir;
+  return fs.mkdtempSync(path.join(process.env.STRANGLER_TEST_TMP ?? os.tmpdir(), `strangler-${prefix}-`));
 }
 
 export async function scratchDatabase(prefix = 't'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {

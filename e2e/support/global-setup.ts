@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Agent, request } from 'undici';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
@@ -28,6 +31,8 @@ export default async function globalSetup(): Promise<void> {
     endpoints = { pg: stack.postgres.adminUrl, kafka: stack.kafkaBootstrap, connect: stack.connectUrl };
     console.log(`stack ready in ${(stack.readyMs / 1000).toFixed(1)} s`);
   }
+  // Every test's scratch files go in here (scratchDir); the global teardown removes it.
+  process.env.STRANGLER_TEST_TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-test-run-'));
   process.env.STRANGLER_TEST_PG_URL = endpoints.pg;
   process.env.STRANGLER_TEST_KAFKA = endpoints.kafka;
   process.env.STRANGLER_TEST_CONNECT_URL = endpoints.connect;
