@@ -233,19 +233,17 @@ export class ShadowMirror {
       // The thread, not the service, missed the deadline: neither breaker learns anything from it.
       job.breaker?.release();
       this.copyBreaker(r.service).release();
-      this.metrics.shadow.inc(r.route, r.outcome);
-      this.events.report(r, job.at);
-      return;
+    } else {
+      const answered = r.outcome === 'completed';
+      if (job.breaker) {
+        if (!answered || r.status >= 500) job.breaker.failure();
+        else job.breaker.success();
+      }
+      // The copies' own breaker counts only copies that got no answer (timeouts, refused connections):
+      // a 5xx is a fast answer, and evidence the parity gates need.
+      if (answered) this.copyBreaker(r.service).success();
+      else this.copyBreaker(r.service).failure();
     }
-    const answered = r.outcome === 'completed';
-    if (job.breaker) {
-      if (!answered || r.status >= 500) job.breaker.failure();
-      else job.breaker.success();
-    }
-    // The copies' own breaker counts only copies that got no answer (timeouts, refused connections):
-    // a 5xx is a fast answer, and evidence the parity gates need.
-    if (answered) this.copyBreaker(r.service).success();
-    else this.copyBreaker(r.service).failure();
     this.metrics.shadow.inc(r.route, r.outcome);
     this.events.report(r, job.at);
   }
