@@ -20,7 +20,6 @@ export function randomName(prefix: string): string {
   return `${prefix}_${crypto.randomBytes(4).toString('hex')}`;
 }
 
-/** Creates a fresh database on the test stack's server; `drop` removes it (forcibly) afterwards. */
 /**
  * A fresh folder for one test's files, inside the run's scratch folder that
  * the global set-up makes and the global teardown removes (pass or fail;
@@ -31,6 +30,7 @@ export function scratchDir(prefix: string): string {
   return fs.mkdtempSync(path.join(process.env.STRANGLER_TEST_TMP ?? os.tmpdir(), `strangler-${prefix}-`));
 }
 
+/** Creates a fresh database on the test stack's server; `drop` removes it (forcibly) afterwards. */
 export async function scratchDatabase(prefix = 't'): Promise<{ name: string; url: string; drop: () => Promise<void> }> {
   const { pgAdminUrl } = testStack();
   const name = randomName(prefix);

@@ -52,11 +52,8 @@ export function resolveTenant(cfg: CompiledConfig, headers: IncomingHttpHeaders,
     const host = hostName(headers.host);
     const byHost = host === null ? undefined : cfg.hostToTenant.get(host);
     if (byHost !== undefined) {
-      // Only a refusal's message needs the source spelt out.
-      if (tenant !== null || !cfg.tenants.has(byHost)) {
-        const refused = refusal(cfg, byHost, `host ${host}`, tenant, from);
-        if (refused) return refused;
-      }
+      const refused = refusal(cfg, byHost, `host ${host}`, tenant, from);
+      if (refused) return refused;
       tenant = byHost;
     }
   }
