@@ -39,6 +39,8 @@ export function workerProperties(config: StackConfig, layout: StackLayout, runti
     'plugin.discovery': 'service_load',
     'topic.creation.enable': true,
     'producer.linger.ms': 5,
+    // Each event carries its schema (a few KB): the default 16 KB batch held about four, one produce request each.
+    'producer.batch.size': 1048576,
     'scheduled.rebalance.max.delay.ms': 0,
   };
 }
