@@ -136,7 +136,9 @@ describe('cluster mode: two workers on one port', () => {
     await eventually(() => !alive(victim) || undefined);
     // New connections go to the worker still alive.
     for (let i = 0; i < 10; i++) {
-      const r = await request(`${url}/api/rooms/1`, { headers: { host: 'acme.localhost', connection: 'close' } });
+      const r = await request(`${url}/api/rooms/1`, { headers: { host: 'acme.localhost', connection: 'close' } }).catch((e: Error) => {
+        throw new Error(`request ${i} after the kill: ${e.message}; the proxy said: ${proxy.out()}`);
+      });
       await r.body.text();
       expect(r.statusCode).toBe(200);
     }

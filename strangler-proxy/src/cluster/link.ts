@@ -84,6 +84,9 @@ export class ClusterLink {
   }
 
   private send(m: WorkerToPrimary): void {
-    if (this.channel.connected) this.channel.send?.(m);
+    // A primary that just died fails the write with EPIPE: the worker exits on the channel's close anyway.
+    if (this.channel.connected) this.channel.send?.(m, undefined, undefined, ignoreSendError);
   }
 }
+
+function ignoreSendError(): void {}

@@ -73,6 +73,8 @@ export class ProxyCluster {
         }
         this.onMessage(worker, msg);
       });
+      // Anything else a worker's process reports is logged, never left to crash the primary.
+      worker.on('error', (err) => this.o.logger.warn({ err, worker: worker.id }, 'proxy worker channel error'));
       worker.on('exit', (code, signal) => {
         this.workers.delete(worker.id);
         this.forget(worker.id);
@@ -156,9 +158,18 @@ export class ProxyCluster {
   }
 }
 
-function send(w: Worker, m: PrimaryToWorker): void {
-  if (w.isConnected()) w.send(m);
+/**
+ * Sends to a worker. A worker killed a moment ago is still connected until
+ * the primary's loop sees its channel close, and a write to it then fails
+ * with EPIPE: without a callback that failure is an 'error' event, which
+ * nothing handles, and it took the primary (and with it every worker) down.
+ * The loss is the dying worker's own: its exit does the bookkeeping.
+ */
+export function send(w: Pick<Worker, 'isConnected' | 'send'>, m: PrimaryToWorker): void {
+  if (w.isConnected()) w.send(m, ignoreSendError);
 }
+
+function ignoreSendError(): void {}
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
