@@ -93,21 +93,30 @@ describe('cluster mode: two workers on one port', () => {
 
     // Every worker comes to hold every worker's comparisons (each hands its counts to the others every
     // 200 ms): once settled, whichever answers, the figure is the cluster's, so four answers in a row
-    // (the connections go to the workers in turn) all say 40.
+    // (the connections go to the workers in turn) all say the same. That is 40, less the copies whose
+    // shadow thread could not run in time on a loaded host (`starved`: not judged, so not samples).
     const parity = async () =>
       ((await admin(adminUrl, 'GET', '/parity')).json as { data: Array<{ route: string; tenant: string; samples: number; mismatches: number }> }).data.find((s) => s.route === 'rooms-read' && s.tenant === 'acme');
+    const starved = async () =>
+      [...(await admin(adminUrl, 'GET', '/metrics')).text.matchAll(/^strangler_proxy_shadow_total\{worker="\d+",route="rooms-read",outcome="starved"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    const figures = async () => {
+      const p = await parity();
+      return [p?.samples ?? 0, p?.mismatches ?? 0];
+    };
     await eventually(async () => {
-      for (let i = 0; i < 4; i++) if ((await parity())?.samples !== 40) return undefined;
+      const expected = 40 - (await starved());
+      for (let i = 0; i < 4; i++) if ((await figures())[0] !== expected) return undefined;
       return true;
     }, 10_000).catch(() => undefined);
-    for (let i = 0; i < 4; i++) expect(await parity()).toMatchObject({ samples: 40, mismatches: 0 });
+    const expected = 40 - (await starved());
+    for (let i = 0; i < 4; i++) expect(await figures()).toEqual([expected, 0]);
 
     const metrics = (await admin(adminUrl, 'GET', '/metrics')).text;
     const served = [...metrics.matchAll(/^strangler_proxy_requests_total\{worker="(\d+)",route="rooms-read",target="monolith",tenant="acme",code="2xx"\} (\d+)$/gm)];
     expect(new Set(served.map((m) => m[1])).size).toBe(2); // both workers served
     expect(served.reduce((n, m) => n + Number(m[2]), 0)).toBe(40);
     expect(metrics.match(/^# TYPE strangler_proxy_requests_total /gm)).toHaveLength(1);
-    expect(metrics.match(/^strangler_proxy_parity_samples.*$/gm)).toEqual(['strangler_proxy_parity_samples{route="rooms-read",tenant="acme"} 40']);
+    if (expected > 0) expect(metrics.match(/^strangler_proxy_parity_samples.*$/gm)).toEqual([`strangler_proxy_parity_samples{route="rooms-read",tenant="acme"} ${expected}`]);
 
     const recent = (await admin(adminUrl, 'GET', '/shadow/recent')).json as { data: unknown[] };
     expect(recent.data).toHaveLength(40);
