@@ -162,7 +162,7 @@ export class ProxyCluster {
  * Sends to a worker. A worker killed a moment ago is still connected until
  * the primary's loop sees its channel close, and a write to it then fails
  * with EPIPE: without a callback that failure is an 'error' event, which
- * nothing handles, and it took the primary (and with it every worker) down.
+ * nothing handled, and it crashed the primary (and with it every worker).
  * The loss is the dying worker's own: its exit does the bookkeeping.
  */
 export function send(w: Pick<Worker, 'isConnected' | 'send'>, m: PrimaryToWorker): void {
