@@ -2,7 +2,9 @@ import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyMetrics } from '../src/metrics';
+import { CircuitBreaker } from '../src/forward/breaker';
 import { ShadowMirror, type MirrorJob } from '../src/shadow/mirror';
+import { ReportPacker } from '../src/shadow/report-codec';
 import type { CopyReport, ThreadConfig } from '../src/shadow/protocol';
 
 /**
@@ -164,6 +166,35 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     expect(m.admits('another service')).toBe('yes');
     m.submit(job('/ok'));
     expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="skipped_shadow_failing"\} 1/);
+  });
+
+  it('counts a starved copy without feeding either breaker (the thread, not the service, was late)', async () => {
+    // The copies' breaker opens at the first failure, as does the route's: one timeout would open both.
+    const { m, reports } = make(config({ timeoutMs: 5000 }), () => ({ failures: 1, windowMs: 10_000, openMs: 60_000 }));
+    // The copy is the service's half-open probe (its breaker opened, and its open time has passed).
+    let now = 0;
+    const routeBreaker = new CircuitBreaker({ failures: 1, windowMs: 10_000, openMs: 1000 }, undefined, () => now);
+    routeBreaker.failure();
+    now = 1000;
+    expect(routeBreaker.allow()).toBe(true);
+    expect(routeBreaker.state).toBe('half-open');
+    m.submit(job('/hang', { breaker: routeBreaker }));
+    // The thread's report that the copy's timer fired too late to judge it, as the thread packs it
+    // (a copy that starves for real needs a host too busy to run the thread; its timing cannot be made exact).
+    const packer = new ReportPacker();
+    packer.add(1, 'starved', 0, null);
+    (m as unknown as { received(msg: unknown): void }).received({ t: 'reports', batch: packer.take() });
+    expect(reports).toMatchObject([{ seq: 1, route: 'r', tenant: 't', service: 's', outcome: 'starved' }]);
+    expect(await metrics.render()).toMatch(/strangler_proxy_shadow_total\{route="r",outcome="starved"\} 1/);
+    expect(m.admits('s')).toBe('yes');
+    // The probe is given back, not judged: still half-open, and the next request may probe.
+    expect(routeBreaker.state).toBe('half-open');
+    expect(routeBreaker.admits()).toBe(true);
+    // A plain timeout of the same copy, for contrast, opens the copies' breaker.
+    m.submit(job('/hang'));
+    packer.add(2, 'timeout', 0, null);
+    (m as unknown as { received(msg: unknown): void }).received({ t: 'reports', batch: packer.take() });
+    expect(m.admits('s')).toBe('skipped_shadow_failing');
   });
 
   it('hands copies submitted together to the thread in one message (one wake-up)', async () => {
