@@ -17,21 +17,25 @@ describe('sending to a worker that just died', () => {
     const errors: Error[] = [];
     child.on('error', (e) => errors.push(e));
     const exited = new Promise((r) => child.once('exit', r));
-    await new Promise((r) => child.once('message', r));
-    const worker = { isConnected: () => child.connected, send: child.send.bind(child) } as Parameters<typeof send>[0];
-    child.kill('SIGKILL');
-    // Written in the same tick as the kill, for 100 ms: the channel still looks connected, the writes fail.
-    // Large messages, so that the writes reach the dead end within the loop instead of waiting in the pipe.
-    const answer = { t: 'strangler:gathered', id: 1, results: [{ worker: '2', data: 'x'.repeat(100_000) }], missing: [] } as const;
-    const until = Date.now() + 100;
-    let sent = 0;
-    while (Date.now() < until) {
-      send(worker, answer);
-      sent++;
+    try {
+      await new Promise((r) => child.once('message', r));
+      const worker = { isConnected: () => child.connected, send: child.send.bind(child) } as Parameters<typeof send>[0];
+      child.kill('SIGKILL');
+      // Written in the same tick as the kill, for 100 ms: the channel still looks connected, the writes fail.
+      // Large messages, so that the writes reach the dead end within the loop instead of waiting in the pipe.
+      const answer = { t: 'strangler:gathered', id: 1, results: [{ worker: '2', data: 'x'.repeat(100_000) }], missing: [] } as const;
+      const until = Date.now() + 100;
+      let sent = 0;
+      while (Date.now() < until) {
+        send(worker, answer);
+        sent++;
+      }
+      await exited;
+      await new Promise((r) => setTimeout(r, 200));
+      expect(sent).toBeGreaterThan(0);
+      expect(errors).toEqual([]);
+    } finally {
+      child.kill('SIGKILL'); // never left behind, whatever failed above
     }
-    await exited;
-    await new Promise((r) => setTimeout(r, 200));
-    expect(sent).toBeGreaterThan(0);
-    expect(errors).toEqual([]);
   });
 });
