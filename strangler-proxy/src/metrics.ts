@@ -31,7 +31,7 @@ export class ProxyMetrics {
     this.breaker = new Gauge({ name: 'strangler_proxy_breaker_state', help: 'Circuit breaker per service: 0 closed, 1 half-open, 2 open', labelNames: ['service'], registers });
     this.shadow = new HotCounter(
       'strangler_proxy_shadow_total',
-      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
+      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
       ['route', 'outcome'],
     );
     this.reloads = new Counter({ name: 'strangler_proxy_config_reloads_total', help: 'Config file reloads: applied or rejected', labelNames: ['result'], registers });

@@ -29,6 +29,8 @@ describe('proxy modes', () => {
           { id: 'dead-post', match: { method: 'POST', path: '/dead' }, service: 'dead', mode: 'extracted' },
           { id: 'flaky', match: { method: 'GET', path: '/flaky' }, service: 'flaky', mode: 'extracted' },
           { id: 'search', match: { method: 'GET', path: '/api/messages/search' }, service: 'messaging', mode: 'canary', percent: 50, canary: { stickyBy: 'header', header: 'x-user' } },
+          { id: 'sampled-none', match: { method: 'GET', path: '/sampled/none' }, service: 'messaging', mode: 'shadow', shadow: { sampleRate: 0 } },
+          { id: 'sampled-quarter', match: { method: 'GET', path: '/sampled/quarter' }, service: 'messaging', mode: 'shadow', shadow: { sampleRate: 0.25 } },
         ],
       }),
     );
@@ -155,6 +157,21 @@ describe('proxy modes', () => {
     // 2 in flight, 4 queued: the other 14 copies were dropped, and counted.
     expect((await admin(proxy, 'GET', '/metrics')).text).toMatch(/strangler_proxy_shadow_total\{route="messages",outcome="dropped_queue_full"\} 14/);
     await setMode('messages', { mode: 'monolith', tenant: 'globex' });
+  });
+
+  it('shadow: copies only the route\'s sample (shadow.sampleRate); the rest go to the monolith alone, counted', async () => {
+    const outcome = async (route: string, name: string) => Number((await admin(proxy, 'GET', '/metrics')).text.match(new RegExp(`^strangler_proxy_shadow_total\\{route="${route}",outcome="${name}"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+    for (let i = 0; i < 20; i++) expect((await get(`${proxy.url}/sampled/none`, 'acme.localhost')).status).toBe(200);
+    expect(acme.requests).toHaveLength(20);
+    expect(await outcome('sampled-none', 'skipped_sample')).toBe(20);
+    expect(await outcome('sampled-none', 'sent')).toBe(0);
+    // A quarter of 400, drawn per request: 100 expected, 60 to 140 allowed (over four standard deviations either side).
+    for (let i = 0; i < 400; i++) expect((await get(`${proxy.url}/sampled/quarter`, 'acme.localhost')).status).toBe(200);
+    const skipped = await outcome('sampled-quarter', 'skipped_sample');
+    expect(400 - skipped).toBeGreaterThanOrEqual(60);
+    expect(400 - skipped).toBeLessThanOrEqual(140);
+    await eventually(async () => (service.requests.length === 400 - skipped - (await outcome('sampled-quarter', 'dropped_queue_full')) || undefined), 10_000);
+    expect(service.requests.every((r) => r.url === '/sampled/quarter')).toBe(true);
   });
 
   it('canary: a sticky share by header; the same user always lands on the same side', async () => {

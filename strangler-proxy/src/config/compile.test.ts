@@ -47,6 +47,22 @@ describe('proxy config', () => {
     expect(compileConfig({ ...base(), listen: { workers: 'auto' } }, 'test.yaml').config.listen.workers).toBe('auto');
   });
 
+  it('samples shadow copies at shadow.sampleRate (default 1), a route at its own when it sets one, and refuses a rate outside 0-1', () => {
+    const cfg = { ...base(), shadow: { sampleRate: 0.5 }, routes: [
+      { id: 'own', match: { path: '/own' }, service: 'messaging', mode: 'shadow', shadow: { sampleRate: 0.1 } },
+      { id: 'global', match: { path: '/global' }, service: 'messaging', mode: 'shadow' },
+    ] };
+    const c = compileConfig(cfg, 'test.yaml');
+    expect(c.config.shadow.sampleRate).toBe(0.5);
+    expect(c.table.byId.get('own')!.shadowSampleRate).toBe(0.1);
+    expect(c.table.byId.get('global')!.shadowSampleRate).toBeNull();
+    expect(compileConfig(base(), 'test.yaml').config.shadow.sampleRate).toBe(1);
+    expect(issues({ ...cfg, shadow: { sampleRate: 2 }, routes: [{ id: 'r', match: { path: '/r' }, service: 'messaging', shadow: { sampleRate: -0.1 } }] })).toEqual([
+      'routes.0.shadow.sampleRate: Too small: expected number to be >=0',
+      'shadow.sampleRate: Too big: expected number to be <=1',
+    ]);
+  });
+
   it('reports every semantic error at once: duplicates, unknown names, unreachable routes, unsafe mirroring', () => {
     const cfg = base();
     cfg.routes = [

@@ -86,6 +86,8 @@ const routeSchema = z
          * service declares dryRunHeader: it must then roll the write back.
          */
         mirrorWrites: z.boolean().default(false),
+        /** Share of this route's mirrorable requests copied (0-1); the top-level shadow.sampleRate when absent. */
+        sampleRate: z.number().min(0).max(1).optional(),
       })
       .strict()
       .prefault({}),
@@ -254,6 +256,12 @@ export const ProxyConfigSchema = z
         /** Recent exchanges kept for GET /shadow/recent and the parity engine. */
         keep: z.number().int().min(0).default(200),
         header: headerName.default('x-strangler-shadow'),
+        /**
+         * Share of a shadowed route's mirrorable requests that are copied (0-1), drawn per request; the
+         * others go to the monolith alone, counted skipped_sample. At high rates a copy costs about what
+         * forwarding does: a sample keeps parity figures coming at a fraction of that. A route may set its own.
+         */
+        sampleRate: z.number().min(0).max(1).default(1),
         /** Share of shadowed reads sent to the monolith a second time, to learn noise in flight (0-1). */
         noiseSampleRate: z.number().min(0).max(1).default(0.1),
         /** Mismatches written to the control store per route and tenant per minute, at most. */

@@ -16,6 +16,8 @@ export interface CompiledRoute {
   readonly stickyBy: 'tenant' | 'user' | 'header';
   readonly stickyHeader: string | null;
   readonly mirrorWrites: boolean;
+  /** Share of mirrorable requests copied in shadow mode, or null for the top-level shadow.sampleRate. */
+  readonly shadowSampleRate: number | null;
   /** How answers on this route are compared. */
   readonly parity: CompiledRules;
   /** Automatic moves by parity, or null. */
@@ -50,6 +52,7 @@ export function compileRoute(config: RouteConfig, index: number, template: PathT
     stickyBy: config.canary.stickyBy,
     stickyHeader: config.canary.header ?? null,
     mirrorWrites: config.shadow.mirrorWrites,
+    shadowSampleRate: config.shadow.sampleRate ?? null,
     parity: Object.freeze(compileRules(config.parity)),
     gate: config.gate ? Object.freeze(config.gate) : null,
     declared: Object.freeze({

@@ -260,9 +260,11 @@ export class DataPlane {
     // A full queue, or copies that keep failing (a shadow target that hangs), are known before
     // anything is captured: the request then costs what it costs in monolith mode, and the skip is counted.
     // (A write that is not mirrored anyway is left to shadowBody, which counts it as skipped_write.)
+    // A request left out of the route's sample (shadow.sampleRate) goes the same way, counted skipped_sample.
     if (setting?.mode === 'shadow' && route !== null && service !== null) {
       const mirrorable = SAFE.has(req.method!) || (route.mirrorWrites && !!service.dryRunHeader);
-      const admitted = mirrorable ? this.deps.mirror.admits(service.name) : 'yes';
+      const rate = route.shadowSampleRate ?? ctx.config.config.shadow.sampleRate;
+      const admitted = !mirrorable ? 'yes' : rate < 1 && !(Math.random() < rate) ? 'skipped_sample' : this.deps.mirror.admits(service.name);
       if (admitted !== 'yes') this.deps.metrics.shadow.inc(route.id, admitted);
       else {
         this.shadowed(ctx, res, route, service, body).catch((err: Error) => this.failed(req, res, err));
