@@ -257,10 +257,10 @@ export class DataPlane {
       this.extracted(ctx, res, route!, service, body).catch((err: Error) => this.failed(req, res, err));
       return;
     }
-    // A full queue, or copies that keep failing (a shadow target that hangs), are known before
-    // anything is captured: the request then costs what it costs in monolith mode, and the skip is counted.
+    // A request left out of the route's sample (shadow.sampleRate), a full queue, or copies that keep failing
+    // (a shadow target that hangs) are known before anything is captured: the request then costs what it
+    // costs in monolith mode, and the skip is counted (skipped_sample, dropped_queue_full, skipped_shadow_failing).
     // (A write that is not mirrored anyway is left to shadowBody, which counts it as skipped_write.)
-    // A request left out of the route's sample (shadow.sampleRate) goes the same way, counted skipped_sample.
     if (setting?.mode === 'shadow' && route !== null && service !== null) {
       const mirrorable = SAFE.has(req.method!) || (route.mirrorWrites && !!service.dryRunHeader);
       const rate = route.shadowSampleRate ?? ctx.config.config.shadow.sampleRate;
