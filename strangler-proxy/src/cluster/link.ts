@@ -1,6 +1,6 @@
 import cluster from 'node:cluster';
 import type { ParityDelta } from '../parity/shadow-parity';
-import { type Collect, GATHER_TIMEOUT_MS, isStranglerMessage, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
+import { type Collect, GATHER_TIMEOUT_MS, ignoreSendError, isStranglerMessage, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
 
 export interface Gathered<T> {
   /** Every worker's answer, this one's first. */
@@ -88,5 +88,3 @@ export class ClusterLink {
     if (this.channel.connected) this.channel.send?.(m, undefined, undefined, ignoreSendError);
   }
 }
-
-function ignoreSendError(): void {}

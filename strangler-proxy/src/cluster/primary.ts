@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors';
-import { GATHER_TIMEOUT_MS, isStranglerMessage, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
+import { GATHER_TIMEOUT_MS, ignoreSendError, isStranglerMessage, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
 
 export interface ClusterOptions {
   readonly workers: number;
@@ -168,8 +168,6 @@ export class ProxyCluster {
 export function send(w: Pick<Worker, 'isConnected' | 'send'>, m: PrimaryToWorker): void {
   if (w.isConnected()) w.send(m, ignoreSendError);
 }
-
-function ignoreSendError(): void {}
 
 function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {

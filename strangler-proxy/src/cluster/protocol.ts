@@ -27,3 +27,11 @@ export function isStranglerMessage(m: unknown): m is { t: string } {
 export const GATHER_TIMEOUT_MS = 2000;
 /** How often a worker hands its parity counts to the others. */
 export const SHARE_EVERY_MS = 200;
+
+/**
+ * The callback both ends send with: a write to a peer that has just died
+ * fails with EPIPE before its channel's close is seen, and without a
+ * callback Node raises that as an 'error' event nothing handles. The loss is
+ * the dying peer's own: its exit (or the channel's close) does the rest.
+ */
+export function ignoreSendError(): void {}
