@@ -59,6 +59,30 @@ describe('data parity', () => {
     expect(formatDataParity(diff)).toMatch(/changed id="777777": amount 777.49 -> 777.50/);
   }, 300_000);
 
+  it('finds equal rows equal when the two servers print them differently by default, whatever the column order', async () => {
+    const [a, b] = await Promise.all([scratchDatabase('dpa'), scratchDatabase('dpb')]);
+    try {
+      const ca = new Client({ connectionString: a.url });
+      const cb = new Client({ connectionString: b.url });
+      await Promise.all([ca.connect(), cb.connect()]);
+      const rows = `SELECT g AS id, timestamptz '2026-03-29 00:59:59.5+00' + g * interval '1 minute' AS at, g / 3.0::float8 AS ratio, decode(md5(g::text), 'hex') AS raw, interval '1 day 2 hours' * g AS span, NULLIF('', 'x') AS empty FROM generate_series(1, 500) g`;
+      // The service's database prints in another zone, date style, interval style and float precision, and its table lists the columns in another order.
+      await cb.query(`ALTER DATABASE "${b.name}" SET timezone = 'Asia/Kolkata'; ALTER DATABASE "${b.name}" SET datestyle = 'SQL, DMY'; ALTER DATABASE "${b.name}" SET intervalstyle = 'iso_8601'; ALTER DATABASE "${b.name}" SET extra_float_digits = 0; ALTER DATABASE "${b.name}" SET bytea_output = 'escape'`);
+      await Promise.all([
+        ca.query(`CREATE TABLE t (id int PRIMARY KEY, at timestamptz, ratio float8, raw bytea, span interval, empty text); INSERT INTO t ${rows}`),
+        cb.query(`CREATE TABLE t (empty text, span interval, raw bytea, ratio float8, at timestamptz, id bigint, tenant text, PRIMARY KEY (tenant, id)); INSERT INTO t (id, at, ratio, raw, span, empty, tenant) SELECT x.*, 'acme' FROM (${rows}) x`),
+      ]);
+      const same = await compareTableData({ sourceUrl: a.url, serviceUrl: b.url, tenant: 'acme', table: 't' });
+      expect({ equal: same.equal, rows: same.rows }).toEqual({ equal: true, rows: { source: 500, service: 500 } });
+      await cb.query(`UPDATE t SET ratio = ratio + 1e-12 WHERE id = 300`); // a float's last digits count
+      const diff = await compareTableData({ sourceUrl: a.url, serviceUrl: b.url, tenant: 'acme', table: 't' });
+      expect(diff.differences).toEqual([{ key: { id: '300' }, kind: 'changed', columns: [{ column: 'ratio', source: '100', service: '100.000000000001' }] }]);
+      await Promise.all([ca.end(), cb.end()]);
+    } finally {
+      await Promise.all([a.drop(), b.drop()]);
+    }
+  }, 120_000);
+
   it('runs from the CLI, exits 1 on a difference, and refuses an unknown table clearly', async () => {
     const cli = (...args: string[]) => run(process.execPath, [path.join(REPO, 'cli/bin/strangler.cjs'), 'parity', 'data', '--source-url', source.url, '--service-url', service.url, ...args], { cwd: REPO }).then(
       (r) => ({ code: 0, ...r }),

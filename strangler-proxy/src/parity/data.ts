@@ -18,8 +18,8 @@ export interface DataParityOptions {
 }
 
 export interface RowDifference {
-  /** The primary key, column by column. */
-  readonly key: Readonly<Record<string, unknown>>;
+  /** The primary key, column by column, each value as PostgreSQL prints it. */
+  readonly key: Readonly<Record<string, string>>;
   /** missing: only the monolith has it; extra: only the service has it; changed: both, different values. */
   readonly kind: 'missing' | 'extra' | 'changed';
   /** Changed columns, each value as its exact JSON text (`777.49`, `"acct-1"`, `["a","b"]`). */
@@ -49,14 +49,21 @@ interface Side {
   readonly table: string;
   readonly where: string;
   readonly params: unknown[];
-  /** The row as JSON, without the service's tenant column. */
-  readonly rowJson: string;
 }
 
 /**
- * Data parity of one table for one tenant: per side, every row hashed
- * (md5 of its JSON, so column order does not matter) into buckets by key;
- * equal bucket sums and counts mean equal tables. Only the buckets that
+ * Output settings for both sessions, so that equal values print as equal
+ * text on two servers whatever their defaults (a timestamptz prints in the
+ * session's time zone, a float with its extra digits, and so on).
+ */
+const CANONICAL_OUTPUT = "SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex'";
+
+/**
+ * Data parity of one table for one tenant: per side, every row hashed into
+ * buckets by key; equal bucket sums and counts mean equal tables. A row's
+ * hash is a 64-bit hash of the record text of the columns both sides have,
+ * listed in one order for both (so column order in either table does not
+ * matter), printed under the same output settings. Only the buckets that
  * differ are read row by row, so one changed row among 1,000,000 costs two
  * scans and two reads of one bucket. Both sides run at once.
  */
@@ -80,18 +87,15 @@ export async function compareTableData(o: DataParityOptions): Promise<DataParity
     const schema = { onlyInSource: sourceCols.filter((c) => !serviceCols.includes(c)), onlyInService: serviceCols.filter((c) => !sourceCols.includes(c) && c !== 'tenant') };
     const missingKey = key.filter((k) => !serviceCols.includes(k));
     if (missingKey.length > 0) throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `${serviceTable} in the service database lacks the key column(s) ${missingKey.join(', ')}`);
-    const rowJson = `jsonb_build_object(${common.map((c) => `'${c.replace(/'/g, "''")}', t.${q(c)}`).join(', ')})`;
-    const json = common.length <= 50 ? rowJson : `(to_jsonb(t) - ARRAY[${[...schema.onlyInService, 'tenant'].map((c) => `'${c.replace(/'/g, "''")}'`).join(', ')}]::text[])`;
-    const src: Side = { client: source, table: qt(o.table), where: 'TRUE', params: [], rowJson: json };
-    const svc: Side = { client: service, table: qt(serviceTable), where: 't.tenant = $1', params: [o.tenant], rowJson: json };
+    // ROW() of the common columns in one order; its text is unambiguous (record_out quotes what needs it, NULL prints as nothing, '' as "").
+    const rowHash = `hashtextextended(ROW(${common.map((c) => `t.${q(c)}`).join(', ')})::text, 0)`;
+    const src: Side = { client: source, table: qt(o.table), where: 'TRUE', params: [] };
+    const svc: Side = { client: service, table: qt(serviceTable), where: 't.tenant = $1', params: [o.tenant] };
     const keyText = key.length === 1 ? `t.${q(key[0]!)}::text` : `concat_ws('|', ${key.map((k) => `t.${q(k)}::text`).join(', ')})`;
-    const bucketOf = `mod(abs(hashtextextended(${keyText}, 0)), ${buckets})`;
+    const bucketOf = `mod(mod(hashtextextended(${keyText}, 0), ${buckets}) + ${buckets}, ${buckets})`;
 
     const sums = async (s: Side) => {
-      const { rows } = await s.client.query<{ b: string; n: string; s: string }>(
-        `SELECT ${bucketOf} AS b, count(*) AS n, sum(('x' || substr(md5(${s.rowJson}::text), 1, 15))::bit(60)::bigint) AS s FROM ${s.table} t WHERE ${s.where} GROUP BY 1`,
-        s.params,
-      );
+      const { rows } = await s.client.query<{ b: string; n: string; s: string }>(`SELECT ${bucketOf} AS b, count(*) AS n, sum(${rowHash}) AS s FROM ${s.table} t WHERE ${s.where} GROUP BY 1`, s.params);
       return new Map(rows.map((r) => [Number(r.b), `${r.n}:${r.s}`]));
     };
     const [a, b] = await Promise.all([sums(src), sums(svc)]);
@@ -100,18 +104,19 @@ export async function compareTableData(o: DataParityOptions): Promise<DataParity
     const differences: RowDifference[] = [];
     let truncated = false;
     if (differing.length > 0) {
-      const keyCols = key.map((k) => `t.${q(k)} AS ${q(`k_${k}`)}`).join(', ');
+      // Keys as text: the two sides may type them differently (int here, bigint there) and must still pair.
+      const keyCols = key.map((k) => `t.${q(k)}::text AS ${q(`k_${k}`)}`).join(', ');
       const rowsOf = async (s: Side) => {
         const p = s.params.length + 1;
-        // Each value as its JSON text: exact (a numeric(18,2) stays 777.49, never a float).
-        const { rows } = await s.client.query<Record<string, unknown> & { h: string; row: Record<string, string> }>(
-          `SELECT ${keyCols}, md5(${s.rowJson}::text) AS h, (SELECT jsonb_object_agg(key, value::text) FROM jsonb_each(${s.rowJson})) AS row FROM ${s.table} t WHERE ${s.where} AND ${bucketOf} = ANY($${p}::int[])`,
+        // Each value twice: its text, as hashed, to find the changed columns, and its JSON text to show them (exact: a numeric(18,2) stays 777.49, never a float).
+        const { rows } = await s.client.query<Record<string, unknown> & { h: string; text: Array<string | null>; json: string[] }>(
+          `SELECT ${keyCols}, ${rowHash} AS h, ARRAY[${common.map((c) => `t.${q(c)}::text`).join(', ')}]::text[] AS text, ARRAY[${common.map((c) => `to_jsonb(t.${q(c)})::text`).join(', ')}]::text[] AS json FROM ${s.table} t WHERE ${s.where} AND ${bucketOf} = ANY($${p}::int[])`,
           [...s.params, differing],
         );
         return new Map(rows.map((r) => [JSON.stringify(key.map((k) => r[`k_${k}`])), r]));
       };
       const [ra, rb] = await Promise.all([rowsOf(src), rowsOf(svc)]);
-      const keyObj = (r: Record<string, unknown>) => Object.fromEntries(key.map((k) => [k, r[`k_${k}`]]));
+      const keyObj = (r: Record<string, unknown>) => Object.fromEntries(key.map((k) => [k, r[`k_${k}`] as string]));
       const max = o.maxRows ?? 50;
       const push = (d: RowDifference) => {
         if (differences.length < max) differences.push(d);
@@ -121,7 +126,7 @@ export async function compareTableData(o: DataParityOptions): Promise<DataParity
         const other = rb.get(k);
         if (!other) push({ key: keyObj(r), kind: 'missing', columns: [] });
         else if (other.h !== r.h) {
-          const cols = common.filter((c) => r.row[c] !== other.row[c]).map((c) => ({ column: c, source: r.row[c], service: other.row[c] }));
+          const cols = common.flatMap((column, i) => (r.text[i] === other.text[i] ? [] : [{ column, source: r.json[i], service: other.json[i] }]));
           push({ key: keyObj(r), kind: 'changed', columns: cols });
         }
       }
@@ -148,7 +153,9 @@ async function connect(url: string, what: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
   try {
     await client.connect();
+    await client.query(CANONICAL_OUTPUT);
   } catch (err) {
+    await client.end().catch(() => undefined);
     throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `cannot connect to the ${what} database ${redact(url)}: ${(err as Error).message}`, { cause: err, retriable: true });
   }
   return client;
