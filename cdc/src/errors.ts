@@ -3,6 +3,7 @@ import { StranglerError } from '@strangler/common';
 /** Stable codes of cdc/ (listed in docs/errors.md). */
 export type CdcErrorCode =
   | 'STR_ERR_CDC_CONNECT_UNREACHABLE'
+  | 'STR_ERR_CDC_KAFKA_UNREACHABLE'
   | 'STR_ERR_CDC_CONNECT_REQUEST'
   | 'STR_ERR_CDC_CONNECTOR_INVALID'
   | 'STR_ERR_CDC_CONNECTOR_FAILED'
@@ -11,6 +12,7 @@ export type CdcErrorCode =
   | 'STR_ERR_CDC_EVENT_MALFORMED'
   | 'STR_ERR_CDC_PROJECTION_FAILED'
   | 'STR_ERR_CDC_SOURCE_UNAVAILABLE'
+  | 'STR_ERR_CDC_TARGET_UNAVAILABLE'
   | 'STR_ERR_CDC_REPLAY_LIVE'
   | 'STR_ERR_CDC_REPLAY_UNSUPPORTED'
   | 'STR_ERR_CDC_REPLAY_STOPPED'

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
-import { waitFor } from '@strangler/common';
+import { redactUrl, waitFor } from '@strangler/common';
 import type { StackConfig } from './config';
 import { StackError } from './errors';
 import type { StackLayout } from './layout';
@@ -113,10 +113,10 @@ export async function useExternalPostgres(url: string, tenants: number): Promise
   try {
     server = await probeServer(url);
   } catch (err) {
-    throw new StackError('STR_ERR_STACK_PG_UNREACHABLE', `cannot connect to the PostgreSQL server at ${redact(url)}: ${(err as Error).message}`, {
+    throw new StackError('STR_ERR_STACK_PG_UNREACHABLE', `cannot connect to the PostgreSQL server at ${redactUrl(url)}: ${(err as Error).message}`, {
       cause: err,
       retriable: true,
-      context: { url: redact(url) },
+      context: { url: redactUrl(url) },
     });
   }
   const parsed = new URL(url);
@@ -126,27 +126,17 @@ export async function useExternalPostgres(url: string, tenants: number): Promise
       `the PostgreSQL server at ${parsed.host} runs with wal_level=${server.walLevel}, and Debezium needs wal_level=logical. ` +
         "Set it on that server (ALTER SYSTEM SET wal_level = 'logical'; or wal_level = logical in postgresql.conf) and restart it, " +
         'or unset STRANGLER_PG_URL to let the stack run its own instance. Strangler never reconfigures a server it did not create.',
-      { context: { url: redact(url), walLevel: server.walLevel } },
+      { context: { url: redactUrl(url), walLevel: server.walLevel } },
     );
   }
   if (server.maxSlots < tenants) {
     throw new StackError(
       'STR_ERR_STACK_PG_NOT_LOGICAL',
       `the PostgreSQL server at ${parsed.host} allows ${server.maxSlots} replication slots and the stack needs one per tenant (${tenants}): raise max_replication_slots and restart it.`,
-      { context: { url: redact(url), maxReplicationSlots: server.maxSlots } },
+      { context: { url: redactUrl(url), maxReplicationSlots: server.maxSlots } },
     );
   }
   return { adminUrl: url, host: parsed.hostname, port: Number(parsed.port || 5432), own: false, version: server.version };
-}
-
-export function redact(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
 }
 
 /** Runs the stack's own PostgreSQL: own data folder and port, logical decoding on, loopback only, trust auth. */

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { ConnectClient } from '../connect-client';
-import { kafkaClients } from '../kafka';
+import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
 import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../projector/lag';
 import { registerTenantConnector, waitUntilStreaming } from '../register';
 import { cdcStatus, formatStatus } from '../status';
@@ -27,11 +27,12 @@ export function addCdcSubcommands(parent: Command): void {
     .action(async (opts: { serviceDb?: string[]; kafka?: string; json?: boolean }, cmd: Command) => {
       const reports = await cdcStatus(connect(cmd));
       const explicit = opts.serviceDb ?? [];
-      const kafka = kafkaClients([opts.kafka ?? process.env.STRANGLER_KAFKA ?? '127.0.0.1:19092'], 'strangler-cdc-status');
+      const brokers = commandBrokers(opts.kafka);
+      const kafka = kafkaClients(brokers, 'strangler-cdc-status', COMMAND_KAFKA_OPTIONS);
       const lag: ProjectionLagRow[] = [];
       for (const db of explicit.length > 0 ? explicit : [DEFAULT_SERVICE_DB]) {
         try {
-          lag.push(...(await projectionLag(db, kafka)));
+          lag.push(...(await explainingKafka(brokers, () => projectionLag(db, kafka))));
         } catch (err) {
           if (explicit.length > 0) throw err; // asked for it: say why it failed
         }

@@ -1,7 +1,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import knexFactory from 'knex';
 import { UsageError } from '@strangler/common';
-import { kafkaClients } from '../kafka';
+import { commandBrokers, explainingKafka, kafkaClients, reachBroker } from '../kafka';
 import { replay, type ReplayProgress } from '../projector/replay';
 import type { Projection } from '../projector/types';
 
@@ -46,13 +46,17 @@ export function registerReplayCommand(program: Command, projections: Readonly<Re
       const known = projections[name];
       if (!known) throw new UsageError(`no projection "${name}": use one of ${Object.keys(projections).join(', ')}`);
       const tenants = (opts.tenants ?? process.env.STRANGLER_TENANTS ?? 'acme,globex').split(',').map((t) => t.trim()).filter(Boolean);
-      const db = knexFactory({ client: 'pg', connection: opts.databaseUrl ?? known.defaultDatabaseUrl, pool: { min: 0, max: 8 } });
+      const brokers = commandBrokers(opts.kafka);
+      await reachBroker(brokers);
+      // knex's warnings are connection errors with their stacks; the command reports those itself, once, typed.
+      const db = knexFactory({ client: 'pg', connection: opts.databaseUrl ?? known.defaultDatabaseUrl, pool: { min: 0, max: 8 }, log: { warn: () => {} } });
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
       try {
         const tty = process.stderr.isTTY;
-        const result = await replay(await known.build({ tenants }), {
-          kafka: kafkaClients([opts.kafka ?? process.env.STRANGLER_KAFKA ?? '127.0.0.1:19092'], 'strangler-replay'),
+        const projection = await known.build({ tenants });
+        const result = await explainingKafka(brokers, () => replay(projection, {
+          kafka: kafkaClients(brokers, 'strangler-replay'),
           db,
           from: opts.from,
           rebuild: opts.rebuild === true,
@@ -60,7 +64,7 @@ export function registerReplayCommand(program: Command, projections: Readonly<Re
           signal: controller.signal,
           ...(opts.group ? { liveGroupId: opts.group } : {}),
           onProgress: (p) => process.stderr.write(tty ? `\r${bar(p)}\u001b[K` : `${bar(p)}\n`),
-        });
+        }));
         if (tty) process.stderr.write('\n');
         console.log(`${name}: replayed ${result.applied} events in ${result.seconds.toFixed(1)} s${result.resumed ? ' (resumed a stopped rebuild)' : ''}${opts.rebuild ? ', rebuilt tables swapped in' : ''}`);
       } finally {

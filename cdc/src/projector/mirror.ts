@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { redactUrl } from '@strangler/common';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { CdcError } from '../errors';
 import type { Projection } from './types';
@@ -30,7 +31,11 @@ export interface MirrorTable {
 export async function readTableSpec(sourceUrl: string, source: string, target: string, indexes: readonly (readonly string[])[] = []): Promise<MirrorTable> {
   const [schema, table] = source.includes('.') ? (source.split('.') as [string, string]) : ['public', source];
   const client = new pg.Client({ connectionString: sourceUrl });
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot read ${source}: the source database ${redactUrl(sourceUrl)} does not accept connections (${(err as Error).message})`, { cause: err, retriable: true });
+  }
   try {
     const cols = await client.query<{ name: string; type: string; not_null: boolean }>(
       `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null

@@ -61,6 +61,10 @@ export async function replay(projection: Projection, o: ReplayOptions): Promise<
   if (o.from === 'snapshot' && !o.rebuild) {
     throw new CdcError('STR_ERR_CDC_REPLAY_UNSUPPORTED', 'a snapshot replay fills fresh tables (rows deleted while the history was lost must not survive): add --rebuild');
   }
+  // Before anything changes (the group's offsets, the checkpoints): the database the projection writes to must answer.
+  await o.db.raw('SELECT 1').catch((err: Error) => {
+    throw new CdcError('STR_ERR_CDC_TARGET_UNAVAILABLE', `projection ${projection.name}: its database does not accept connections (${err.message})`, { cause: err, retriable: true });
+  });
   if (o.rebuild) return rebuild(projection, liveGroup, o, started);
 
   const admin = o.kafka.admin();

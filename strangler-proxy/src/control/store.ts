@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrl } from '@strangler/common';
 import type { ModeSetting } from '../config/schema';
 import { ProxyError } from '../errors';
 import { declaredScopes, type ModeOverrides, sameSetting } from '../routes/modes';
@@ -331,6 +332,3 @@ function unavailable(err: unknown): ProxyError {
   return new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `control store: ${(err as Error).message}`, { status: 503, cause: err, retriable: true });
 }
 
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
-}

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { redactUrl } from '@strangler/common';
 import { ProxyError } from '../errors';
 
 export interface DataParityOptions {
@@ -156,7 +157,7 @@ async function connect(url: string, what: string): Promise<pg.Client> {
     await client.query(CANONICAL_OUTPUT);
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `cannot connect to the ${what} database ${redact(url)}: ${(err as Error).message}`, { cause: err, retriable: true });
+    throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `cannot connect to the ${what} database ${redactUrl(url)}: ${(err as Error).message}`, { cause: err, retriable: true });
   }
   return client;
 }
@@ -180,10 +181,6 @@ async function primaryKey(client: pg.Client, table: string): Promise<string[]> {
   );
   if (rows.length === 0) throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `${table} has no primary key in the monolith database: rows cannot be paired`);
   return rows.map((r) => r.name);
-}
-
-function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]+):[^@/]*@/, '//$1:***@');
 }
 
 /** A terminal report. */
