@@ -115,6 +115,8 @@ describe('flips', () => {
     expect(rollback.stdout).toMatch(/canary 100% -> monolith/);
     const history = await cli('history', 'users');
     expect(history.stdout.split('\n')[0]).toMatch(/rollback/);
+    const typo = await cli('history', 'usres').catch((e) => e);
+    expect({ code: typo.code, stderr: typo.stderr.trim() }).toEqual({ code: 1, stderr: expect.stringMatching(/^strangler: no route with id "usres".*\[STR_ERR_ROUTE_UNKNOWN\]$/) });
     expect((await get(`${a.url}/api/users`, 'acme.localhost')).json.from).toBe('acme');
     const bad = await cli('set', 'users', 'sideways', '--reason', 'x').catch((e) => e);
     expect(bad.code).toBe(1);

@@ -79,7 +79,11 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   app.get('/routes/:id', auth('read'), (req, res) => void res.json(routeView(rt, findRoute(rt, String(req.params.id)))));
   app.get('/routes/:id/history', auth('read'), async (req, res) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
-    res.json({ data: await rt.history(String(req.params.id), limit) });
+    const id = String(req.params.id);
+    const data = await rt.history(id, limit);
+    // A route dropped from the config keeps its history; an id with neither is a typo, said as one.
+    if (data.length === 0) findRoute(rt, id);
+    res.json({ data });
   });
   app.put('/routes/:id/mode', auth('write'), async (req, res) => {
     const body = parse(SetModeBody, req.body);
