@@ -69,6 +69,11 @@ export function compileRules(rules: ParityRules = {}): CompiledRules {
  * (learned noise); differences there are reported apart, not counted.
  */
 export function compareAnswers(primary: Answer, candidate: Answer, rules: CompiledRules, isNoise: (path: string) => boolean = () => false): Comparison {
+  return classify(differencesOf(primary, candidate, rules), isNoise);
+}
+
+/** Every difference the rules leave (ignored paths dropped), before any noise is known. */
+export function differencesOf(primary: Answer, candidate: Answer, rules: CompiledRules): Difference[] {
   const found: Difference[] = [];
   if (primary.status !== candidate.status) found.push({ path: 'status', kind: 'status', primary: primary.status, candidate: candidate.status });
   for (const h of rules.headers) {
@@ -83,12 +88,14 @@ export function compareAnswers(primary: Answer, candidate: Answer, rules: Compil
     if (a.json && b.json) diffValues(a.value, b.value, [], rules, found);
     else if (!bodyBytesEqual(a.raw, b.raw)) found.push({ path: 'body', kind: 'body', primary: a.raw, candidate: b.raw });
   }
+  return found.filter((d) => !(d.path.startsWith('$') && rules.ignored(d.path)));
+}
+
+/** Splits differences into those that count and those on learned noise (a comparison may be classified again as noise is learned). */
+export function classify(found: readonly Difference[], isNoise: (path: string) => boolean): Comparison {
   const differences: Difference[] = [];
   const noise: Difference[] = [];
-  for (const d of found) {
-    if (d.path.startsWith('$') && rules.ignored(d.path)) continue;
-    (isNoise(d.path) ? noise : differences).push(d);
-  }
+  for (const d of found) (isNoise(d.path) ? noise : differences).push(d);
   return { match: differences.length === 0, differences, noise };
 }
 

@@ -1,4 +1,4 @@
-import { compareAnswers, type Answer, type CompiledRules } from './compare';
+import { differencesOf, type Answer, type CompiledRules } from './compare';
 import { generalise } from './json-path';
 
 const MAX_PATHS_PER_ROUTE = 500;
@@ -28,7 +28,7 @@ export class NoiseModel {
     const r = this.routes.get(route) ?? { samples: 0, paths: new Map() };
     this.routes.set(route, r);
     r.samples++;
-    for (const d of compareAnswers(first, second, rules).differences) {
+    for (const d of differencesOf(first, second, rules)) {
       if (d.kind === 'status') continue; // a flapping status is an error to report, never noise
       const path = generalise(d.path);
       const known = r.paths.get(path);

@@ -4,7 +4,7 @@ import { ProxyError } from '../errors';
 import { HOP_BY_HOP } from '../forward/headers';
 import { TENANT_HEADER } from '../server/data-plane';
 import type { CompiledRoute } from '../routes/table';
-import { compareAnswers, type Answer, type Difference } from './compare';
+import { classify, differencesOf, type Answer, type Difference } from './compare';
 import { bodyBuffer, type CorpusEntry } from './corpus';
 import { NoiseModel, type LearnedNoise } from './noise';
 
@@ -80,13 +80,22 @@ interface Sample {
   readonly key: string;
   readonly route: CompiledRoute;
   readonly entry: CorpusEntry;
-  primary?: TimedAnswer;
-  second?: TimedAnswer;
-  candidate?: TimedAnswer;
+  /** What is kept of the answers once they are in: their timings and differences, not their bodies (a corpus may be large). */
+  ms?: { readonly monolith: number; readonly extracted: number };
+  found?: readonly Difference[];
+  /** Kept only while it may become a printed example: both statuses and bodies (capped). */
+  example?: Pick<Mismatch, 'monolith' | 'extracted'>;
   error?: string;
 }
 
 const MAX_EXAMPLES_PER_ROUTE = 25;
+/**
+ * Bodies kept per route for examples. Whether a sample mismatches is only
+ * known once every sample has taught its noise; a sample whose differences
+ * are all noise known so far is not kept, so this budget only runs out when
+ * the noise of a route is learned late.
+ */
+const EXAMPLE_BODIES_PER_ROUTE = 4 * MAX_EXAMPLES_PER_ROUTE;
 const BODY_CAP = 64 * 1024;
 
 /**
@@ -94,7 +103,9 @@ const BODY_CAP = 64 * 1024;
  * to the route's extracted service; reads are asked of the monolith twice to
  * learn noise (Diffy); writes are only sent to a service that honours the
  * dry-run header, and compared with the monolith answer captured with them.
- * Noise is learned from every sample first, then every sample is compared.
+ * Noise is learned from every sample first, then every sample is judged
+ * (each sample's differences are found as its answers come in, and its
+ * bodies dropped, so memory does not grow with the corpus's answers).
  */
 export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
   const tenant = o.config.tenants.get(o.tenant);
@@ -129,6 +140,20 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
     samples.push({ key: `${route.id} ${[...(route.methods ?? ['*'])].join(',')} ${route.template.source}`, route, entry });
   }
 
+  const noise = new NoiseModel();
+  const kept = new Map<string, number>();
+  /** Learns from a sample's answers and keeps what judging it needs. */
+  const digest = (s: Sample, primary: TimedAnswer, candidate: TimedAnswer, second: TimedAnswer | undefined) => {
+    if (second) noise.learn(s.key, primary, second, s.route.parity);
+    s.ms = { monolith: primary.ms, extracted: candidate.ms };
+    s.found = differencesOf(primary, candidate, s.route.parity);
+    const isNoise = noise.predicate(s.key);
+    if (s.found.some((d) => !isNoise(d.path)) && (kept.get(s.key) ?? 0) < EXAMPLE_BODIES_PER_ROUTE) {
+      kept.set(s.key, (kept.get(s.key) ?? 0) + 1);
+      s.example = { monolith: { status: primary.status, body: text(primary.body) }, extracted: { status: candidate.status, body: text(candidate.body) } };
+    }
+  };
+
   let done = 0;
   const queue = [...samples];
   const worker = async () => {
@@ -140,12 +165,13 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
       const toService = { ...req, headers: { ...headers, [TENANT_HEADER]: o.tenant } };
       try {
         if (SAFE.has(s.entry.method)) {
-          [s.primary, s.candidate] = await Promise.all([send(tenant.monolith, req), send(service.url, toService)]);
-          if (learn) s.second = await send(tenant.monolith, req);
+          const [primary, candidate] = await Promise.all([send(tenant.monolith, req), send(service.url, toService)]);
+          // The monolith's second answer only teaches noise: when it fails, the sample is still judged.
+          digest(s, primary, candidate, learn ? await send(tenant.monolith, req).catch(() => undefined) : undefined);
         } else {
           const r = s.entry.response!;
-          s.primary = { status: r.status, headers: r.headers, body: bodyBuffer(r.body), ms: r.ms ?? 0 };
-          s.candidate = await send(service.url, { ...toService, headers: { ...toService.headers, [service.dryRunHeader!]: '1' } });
+          const primary = { status: r.status, headers: r.headers, body: bodyBuffer(r.body), ms: r.ms ?? 0 };
+          digest(s, primary, await send(service.url, { ...toService, headers: { ...toService.headers, [service.dryRunHeader!]: '1' } }), undefined);
         }
       } catch (err) {
         s.error = (err as Error).message;
@@ -155,43 +181,34 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
   };
   await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, worker));
 
-  const noise = new NoiseModel();
-  for (const s of samples) if (s.primary && s.second) noise.learn(s.key, s.primary, s.second, s.route.parity);
-
   const maxRate = o.maxMismatchRate ?? 0;
-  const byRoute = new Map<string, { samples: Sample[]; matches: number; mismatches: number; suppressed: number; errors: number }>();
+  const byRoute = new Map<string, { samples: Sample[]; matches: number; mismatches: number; suppressed: number; errors: number; examples: number }>();
   const mismatches: Mismatch[] = [];
   for (const s of samples) {
-    const r = byRoute.get(s.key) ?? { samples: [], matches: 0, mismatches: 0, suppressed: 0, errors: 0 };
+    const r = byRoute.get(s.key) ?? { samples: [], matches: 0, mismatches: 0, suppressed: 0, errors: 0, examples: 0 };
     byRoute.set(s.key, r);
     r.samples.push(s);
-    if (!s.primary || !s.candidate) {
+    if (!s.found) {
       r.errors++;
       continue;
     }
-    const c = compareAnswers(s.primary, s.candidate, s.route.parity, noise.predicate(s.key));
+    const c = classify(s.found, noise.predicate(s.key));
     if (c.match) {
       r.matches++;
       if (c.noise.length > 0) r.suppressed++;
       continue;
     }
     r.mismatches++;
-    if (r.mismatches <= MAX_EXAMPLES_PER_ROUTE) {
-      mismatches.push({
-        route: s.key,
-        request: { method: s.entry.method, path: s.entry.path },
-        differences: c.differences,
-        noise: c.noise,
-        monolith: { status: s.primary.status, body: text(s.primary.body) },
-        extracted: { status: s.candidate.status, body: text(s.candidate.body) },
-      });
+    if (s.example && r.examples < MAX_EXAMPLES_PER_ROUTE) {
+      r.examples++;
+      mismatches.push({ route: s.key, request: { method: s.entry.method, path: s.entry.path }, differences: c.differences, noise: c.noise, ...s.example });
     }
   }
   const routes: RouteSummary[] = [...byRoute].map(([key, r]) => {
     const compared = r.matches + r.mismatches;
     const mismatchRate = compared === 0 ? 0 : r.mismatches / compared;
-    const ms = (pick: (s: Sample) => TimedAnswer | undefined) => {
-      const v = r.samples.map(pick).filter((a): a is TimedAnswer => a !== undefined && a.ms > 0).map((a) => a.ms);
+    const ms = (side: 'monolith' | 'extracted') => {
+      const v = r.samples.map((s) => s.ms?.[side] ?? 0).filter((t) => t > 0);
       return { p50: round(percentile(v, 0.5)), p99: round(percentile(v, 0.99)) };
     };
     return {
@@ -204,7 +221,7 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
       mismatchRate,
       // Errors count against a route too: a path that cannot answer has not proven parity.
       passed: compared > 0 && mismatchRate <= maxRate && r.errors === 0,
-      latencyMs: { monolith: ms((s) => s.primary), extracted: ms((s) => s.candidate) },
+      latencyMs: { monolith: ms('monolith'), extracted: ms('extracted') },
       learnedNoise: noise.learned(key),
     };
   });
