@@ -42,6 +42,9 @@ export interface DataParityReport {
   readonly ms: number;
 }
 
+/** Rows per side read at once when narrowing differing buckets down to rows. */
+const READ_ROWS = 100_000;
+
 const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
 const qt = (name: string) => name.split('.').map(q).join('.');
 
@@ -107,31 +110,42 @@ export async function compareTableData(o: DataParityOptions): Promise<DataParity
     if (differing.length > 0) {
       // Keys as text: the two sides may type them differently (int here, bigint there) and must still pair.
       const keyCols = key.map((k) => `t.${q(k)}::text AS ${q(`k_${k}`)}`).join(', ');
-      const rowsOf = async (s: Side) => {
+      const rowsOf = async (s: Side, read: number[]) => {
         const p = s.params.length + 1;
         // Each value twice: its text, as hashed, to find the changed columns, and its JSON text to show them (exact: a numeric(18,2) stays 777.49, never a float).
         const { rows } = await s.client.query<Record<string, unknown> & { h: string; text: Array<string | null>; json: string[] }>(
           `SELECT ${keyCols}, ${rowHash} AS h, ARRAY[${common.map((c) => `t.${q(c)}::text`).join(', ')}]::text[] AS text, ARRAY[${common.map((c) => `to_jsonb(t.${q(c)})::text`).join(', ')}]::text[] AS json FROM ${s.table} t WHERE ${s.where} AND ${bucketOf} = ANY($${p}::int[])`,
-          [...s.params, differing],
+          [...s.params, read],
         );
         return new Map(rows.map((r) => [JSON.stringify(key.map((k) => r[`k_${k}`])), r]));
       };
-      const [ra, rb] = await Promise.all([rowsOf(src), rowsOf(svc)]);
       const keyObj = (r: Record<string, unknown>) => Object.fromEntries(key.map((k) => [k, r[`k_${k}`] as string]));
       const max = o.maxRows ?? 50;
       const push = (d: RowDifference) => {
         if (differences.length < max) differences.push(d);
         else truncated = true;
       };
-      for (const [k, r] of ra) {
-        const other = rb.get(k);
-        if (!other) push({ key: keyObj(r), kind: 'missing', columns: [] });
-        else if (other.h !== r.h) {
-          const cols = common.flatMap((column, i) => (r.text[i] === other.text[i] ? [] : [{ column, source: r.json[i], service: other.json[i] }]));
-          push({ key: keyObj(r), kind: 'changed', columns: cols });
+      // Differing buckets are read a slice at a time (each read scans both tables once), about READ_ROWS rows per side,
+      // until enough rows are found: a service table still empty costs one read, not a copy of the whole table in memory.
+      const perBucket = Math.max(1, Math.max(count(a), count(b)) / buckets);
+      const slice = Math.max(1, Math.floor(READ_ROWS / perBucket));
+      for (let i = 0; i < differing.length; i += slice) {
+        if (differences.length >= max) {
+          truncated = true; // every differing bucket holds at least one differing row
+          break;
         }
+        const read = differing.slice(i, i + slice);
+        const [ra, rb] = await Promise.all([rowsOf(src, read), rowsOf(svc, read)]);
+        for (const [k, r] of ra) {
+          const other = rb.get(k);
+          if (!other) push({ key: keyObj(r), kind: 'missing', columns: [] });
+          else if (other.h !== r.h) {
+            const cols = common.flatMap((column, c) => (r.text[c] === other.text[c] ? [] : [{ column, source: r.json[c], service: other.json[c] }]));
+            push({ key: keyObj(r), kind: 'changed', columns: cols });
+          }
+        }
+        for (const [k, r] of rb) if (!ra.has(k)) push({ key: keyObj(r), kind: 'extra', columns: [] });
       }
-      for (const [k, r] of rb) if (!ra.has(k)) push({ key: keyObj(r), kind: 'extra', columns: [] });
     }
     return {
       tenant: o.tenant,
