@@ -266,6 +266,8 @@ export const ProxyConfigSchema = z
         noiseSampleRate: z.number().min(0).max(1).default(0.1),
         /** Mismatches written to the control store per route and tenant per minute, at most. */
         mismatchSamplesPerMinute: z.number().int().min(0).default(10),
+        /** Stored mismatches kept per route and tenant (the newest); older ones are deleted as new ones come. */
+        mismatchesKept: z.number().int().min(1).default(1000),
         /** Shared memory (MiB) carrying captured bodies to the shadow thread; a copy that finds it full is dropped and counted. Read at start. */
         bufferMiB: z.number().int().min(1).max(1024).default(32),
         /** The shadow thread's nice value (Linux, 0-19): 19 lets copies and comparisons run only on CPU the primaries leave idle. */

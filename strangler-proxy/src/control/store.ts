@@ -185,11 +185,16 @@ export class ControlStore {
     });
   }
 
-  async recordMismatch(m: MismatchRecord): Promise<void> {
+  /** Stores a sampled mismatch, then drops the oldest of its route and tenant beyond the newest `keep`. */
+  async recordMismatch(m: MismatchRecord, keep: number): Promise<void> {
     try {
       await this.pool.query(
         'INSERT INTO parity_mismatches (route_id, tenant, request, primary_response, shadow_response, differences) VALUES ($1, $2, $3, $4, $5, $6)',
         [m.routeId, m.tenant, JSON.stringify(m.request), JSON.stringify(m.primary), JSON.stringify(m.shadow), JSON.stringify(m.differences)],
+      );
+      await this.pool.query(
+        'DELETE FROM parity_mismatches WHERE route_id = $1 AND tenant = $2 AND id <= (SELECT id FROM parity_mismatches WHERE route_id = $1 AND tenant = $2 ORDER BY id DESC OFFSET $3 LIMIT 1)',
+        [m.routeId, m.tenant, keep],
       );
     } catch (err) {
       throw unavailable(err);

@@ -15,10 +15,6 @@ export interface MismatchRecord {
   readonly differences: readonly Difference[];
 }
 
-export interface MismatchStore {
-  recordMismatch(m: MismatchRecord): Promise<void>;
-}
-
 export interface JudgeOptions {
   /** The current rules of a route (null when the route is gone). */
   readonly rulesOf: (routeId: string) => CompiledRules | null;

@@ -1,6 +1,6 @@
 import { rates, SlidingCounts, type Counts } from './window';
 
-export type { MismatchRecord, MismatchStore } from './judge';
+export type { MismatchRecord } from './judge';
 
 export interface ParityStats extends Counts {
   readonly route: string;

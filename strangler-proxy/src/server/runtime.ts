@@ -99,7 +99,7 @@ export class ProxyRuntime {
       {
         report: (r, requestedAt) => {
           if (r.counts) this.parity.count(r.route, r.tenant, r.counts, requestedAt);
-          if (r.mismatch) this.store.recordMismatch(r.mismatch).catch((err: unknown) => this.logger.warn({ err }, 'a parity mismatch could not be stored'));
+          if (r.mismatch) this.store.recordMismatch(r.mismatch, this.config.config.shadow.mismatchesKept).catch((err: unknown) => this.logger.warn({ err }, 'a parity mismatch could not be stored'));
         },
         warn: (message, detail) => this.logger.warn(detail, message),
       },
