@@ -1,3 +1,5 @@
+import http from 'node:http';
+import pino from 'pino';
 import { admin, baseConfig, controlStore, echo, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 /** Every mode against real upstreams on port 0, with the control store on the test stack's PostgreSQL. */
@@ -83,6 +85,50 @@ describe('proxy modes', () => {
     };
     const down = await get(`${proxy.url}/download`, 'acme.localhost');
     expect(down.text.length).toBe(50 * 64 * 1024 + 3);
+  });
+
+  it('takes an upload sent with Expect: 100-continue (as curl sends any body over 1 MB), to the monolith and to a service alike', async () => {
+    const upload = Buffer.alloc(1536 * 1024, 3);
+    const send = (path: string) =>
+      new Promise<{ status: number; continued: boolean; body: string }>((resolve, reject) => {
+        const url = new URL(path, proxy.url);
+        const req = http.request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { host: 'acme.localhost', expect: '100-continue', 'content-type': 'application/octet-stream', 'content-length': upload.length } });
+        let continued = false;
+        req.on('continue', () => {
+          continued = true;
+          req.end(upload); // the body leaves only once the proxy said 100 Continue
+        });
+        req.on('response', (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode!, continued, body: Buffer.concat(chunks).toString() }));
+        });
+        req.on('error', reject);
+      });
+    const toMonolith = await send('/upload');
+    expect({ status: toMonolith.status, continued: toMonolith.continued, bytes: JSON.parse(toMonolith.body).bytes }).toEqual({ status: 200, continued: true, bytes: upload.length });
+    expect(acme.requests.at(-1)!.headers.expect).toBeUndefined(); // met at the proxy, never forwarded
+    await setMode('room', { mode: 'extracted', tenant: 'acme' });
+    try {
+      const toService = await send('/api/rooms/7');
+      expect({ status: toService.status, from: JSON.parse(toService.body).from, bytes: JSON.parse(toService.body).bytes }).toEqual({ status: 200, from: 'service', bytes: upload.length });
+      expect(service.requests.at(-1)!.headers.expect).toBeUndefined();
+    } finally {
+      expect((await admin(proxy, 'POST', '/routes/room/rollback', { tenant: 'acme', reason: 'test' })).status).toBe(200);
+    }
+  });
+
+  it("answers 502 for a monolith that refuses connections, and logs why (the client only sees the code)", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const down = await startProxy(baseConfig(store.url, { acme: deadUrl }, { log: { level: 'warn', access: false } }), { logger });
+    try {
+      const r = await get(`${down.url}/api/rooms`, 'acme.localhost');
+      expect({ status: r.status, code: r.json.error.code }).toEqual({ status: 502, code: 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE' });
+      expect(lines).toContainEqual(expect.objectContaining({ msg: 'upstream failed', tenant: 'acme', target: 'monolith', status: 502, error: { code: 'ECONNREFUSED', message: expect.stringContaining('ECONNREFUSED') } }));
+    } finally {
+      await down.stop();
+    }
   });
 
   it('refuses a request whose tenant cannot be resolved, and ignores a spoofed tenant header', async () => {

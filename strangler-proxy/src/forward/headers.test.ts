@@ -23,6 +23,12 @@ describe('request headers', () => {
     expect(out.accept).toEqual(['a/b']);
   });
 
+  it('drops Expect: the proxy met it with the client (100 Continue) and the upstream never sees one', () => {
+    const out = asRecord(requestHeaders(['Expect', '100-continue', 'Content-Length', '5'], ctx));
+    expect(out.expect).toBeUndefined();
+    expect(out['content-length']).toEqual(['5']);
+  });
+
   it('drops every header named in Connection, in any case and across several Connection headers', () => {
     const raw = ['Connection', 'close, X-Secret', 'connection', ' x-other ', 'X-Secret', '1', 'X-Other', '2', 'X-Kept', '3'];
     const out = asRecord(requestHeaders(raw, ctx));

@@ -20,6 +20,17 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 /** Headers the proxy owns on the way in: a client's copy is never forwarded. */
 export const SET_BY_PROXY: ReadonlySet<string> = new Set(['host', 'via', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded', 'x-request-id']);
 
+/**
+ * Expectations are met at this hop: the proxy's own server answers
+ * `Expect: 100-continue` (Node sends the 100 before the body is read) and
+ * refuses any other expectation with 417, so the upstream never sees one
+ * (undici refuses to send the header at all).
+ */
+export const MET_BY_PROXY: ReadonlySet<string> = new Set(['expect']);
+
+/** Every request header the proxy never copies to an upstream, in one set: one lookup per header. */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, ...MET_BY_PROXY]);
+
 /** Lower-cased names listed in all Connection header values. */
 export function connectionTokens(values: readonly string[]): Set<string> {
   const out = new Set<string>();
@@ -89,7 +100,7 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
   for (let i = 0; i < raw.length; i += 2) {
     const original = raw[i]!;
     const name = original.toLowerCase();
-    if (HOP_BY_HOP.has(name) || SET_BY_PROXY.has(name) || ctx.drop.has(name) || (listed !== null && listed.has(name))) continue;
+    if (NOT_FORWARDED.has(name) || ctx.drop.has(name) || (listed !== null && listed.has(name))) continue;
     out.push(original, raw[i + 1]!);
   }
   out.push('host', ctx.host);

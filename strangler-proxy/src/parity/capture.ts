@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { HOP_BY_HOP, SET_BY_PROXY } from '../forward/headers';
+import { HOP_BY_HOP, MET_BY_PROXY, SET_BY_PROXY } from '../forward/headers';
 import { corpusBody, type CorpusEntry } from './corpus';
 import type { Redactor } from './redact';
 
@@ -11,7 +11,7 @@ export interface CaptureSettings {
 }
 
 /** Not recorded: hop-by-hop headers, those the proxy sets itself, framing and tracing (a replay has its own). */
-const DROP = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, 'content-length', 'traceparent', 'tracestate']);
+const DROP = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, ...MET_BY_PROXY, 'content-length', 'traceparent', 'tracestate']);
 
 /**
  * Records a sampled share of real requests, per route, with the monolith's

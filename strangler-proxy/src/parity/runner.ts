@@ -1,7 +1,7 @@
 import { request } from 'undici';
 import type { CompiledConfig } from '../config/compile';
 import { ProxyError } from '../errors';
-import { HOP_BY_HOP } from '../forward/headers';
+import { HOP_BY_HOP, MET_BY_PROXY } from '../forward/headers';
 import { TENANT_HEADER } from '../server/data-plane';
 import type { CompiledRoute } from '../routes/table';
 import { classify, differencesOf, type Answer, type Difference } from './compare';
@@ -10,7 +10,7 @@ import { NoiseModel, type LearnedNoise } from './noise';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Not replayed: hop-by-hop headers, and what the HTTP client sets itself. */
-const NOT_REPLAYED = new Set([...HOP_BY_HOP, 'host', 'content-length']);
+const NOT_REPLAYED = new Set([...HOP_BY_HOP, ...MET_BY_PROXY, 'host', 'content-length']);
 
 export interface TimedAnswer extends Answer {
   readonly ms: number;

@@ -480,6 +480,11 @@ export class DataPlane {
     const status = o.kind === 'retry' ? 502 : o.status;
     this.deps.metrics.observe(ctx.routeLabel, servedBy, ctx.tenantId, status, (performance.now() - ctx.started) / 1000);
     if (ctx.route) this.deps.served?.(ctx.route.id, ctx.tenantId, servedBy, status);
+    if (o.kind !== 'sent' && o.error) {
+      // The proxy answered for an upstream that failed: why, whatever the access log's setting (the client only sees the code).
+      const code = (o.error as NodeJS.ErrnoException).code;
+      this.deps.logger.warn({ reqId: ctx.requestId, route: ctx.routeLabel, tenant: ctx.tenantId, target: servedBy, status, error: { code, message: o.error.message } }, 'upstream failed');
+    }
     if (ctx.config.config.log.access) {
       this.deps.logger.info(
         { reqId: ctx.requestId, method: ctx.req.method, path: ctx.path, tenant: ctx.tenantId, route: ctx.routeLabel, target: servedBy, status, ms: Math.round((performance.now() - ctx.started) * 100) / 100 },
