@@ -1,9 +1,10 @@
+import zlib from 'node:zlib';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseCorpus } from '../src/parity/corpus';
-import { baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
+import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 const run = promisify(execFile);
 
@@ -17,6 +18,11 @@ describe('corpus capture', () => {
   beforeAll(async () => {
     const answer = (id: string) => JSON.stringify({ id: Number(id), name: `room ${id}`, email: `owner${id}@bank.example` });
     monolith = await startUpstream('monolith', (req, res) => {
+      if (req.url!.startsWith('/api/gz/')) {
+        // A monolith that compresses and sets a session cookie, as many do behind their own nginx.
+        res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'set-cookie': 'sid=user-session-secret' });
+        return void res.end(zlib.gzipSync(answer(req.url!.split('/').pop()!)));
+      }
       res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' });
       res.end(req.method === 'POST' ? '{"id":42}' : answer(req.url!.split('/').pop()!));
     });
@@ -33,6 +39,7 @@ describe('corpus capture', () => {
         routes: [
           { id: 'rooms-read', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith' },
           { id: 'rooms-shadow', match: { method: 'GET', path: '/api/shadowed/:id' }, service: 'messaging', mode: 'shadow' },
+          { id: 'gz-shadow', match: { method: 'GET', path: '/api/gz/:id' }, service: 'messaging', mode: 'shadow' },
           { id: 'users-write', match: { method: 'POST', path: '/api/users' }, mode: 'monolith' },
           { id: 'uploads', match: { method: 'POST', path: '/api/uploads' }, service: 'messaging', mode: 'shadow', shadow: { mirrorWrites: true } },
         ],
@@ -70,6 +77,24 @@ describe('corpus capture', () => {
     // What the proxy captured is what `strangler parity run` takes: both reads routes pass, the write is skipped (no dry-run header).
     const out = await run(process.execPath, [path.resolve(__dirname, '../../cli/bin/strangler.cjs'), 'parity', 'run', '--corpus', file, '--tenant', 'acme', '--config', proxy.file, '--out', path.join(path.dirname(file), 'report')]);
     expect(out.stdout).toMatch(/^PASS {2}7 compared, 7 match, 0 mismatch, 0 errors, 1 skipped/m);
+  });
+
+  it('compares, records and shows what a client reads of a compressed answer, redacted: never the compressed bytes, never its cookie', async () => {
+    const r = await get(`${proxy.url}/api/gz/3`, 'acme.localhost', { headers: { 'accept-encoding': 'gzip' } });
+    expect(r.headers['content-encoding']).toBe('gzip'); // the client gets the answer as it was sent
+    const file = path.join(path.dirname(proxy.file), 'captured/corpus.jsonl');
+    const line = await eventually(() => (fs.existsSync(file) ? parseCorpus(fs.readFileSync(file, 'utf8'), file).find((c) => c.route === 'gz-shadow') : undefined), 5_000);
+    expect(line.headers['accept-encoding']).toBe('gzip');
+    expect(line.response!.headers['content-encoding']).toBeUndefined();
+    expect(JSON.parse(line.response!.body as string)).toEqual({ id: 3, name: 'room 3', email: '[redacted]' });
+
+    const recent = await eventually(async () => ((await admin(proxy, 'GET', '/shadow/recent')).json.data as Array<Record<string, any>>).find((e) => e.route === 'gz-shadow'), 5_000);
+    expect(recent.primary.headers['set-cookie']).toBe('[redacted]');
+    expect(JSON.parse(recent.primary.body)).toEqual({ id: 3, name: 'room 3', email: '[redacted]' });
+    expect(JSON.parse(recent.shadow.body).email).toBe('[redacted]');
+    // The service answered the same room uncompressed: a match, not a mismatch of bytes.
+    const parity = await eventually(async () => ((await admin(proxy, 'GET', '/parity')).json.data as Array<Record<string, any>>).find((p) => p.route === 'gz-shadow' && p.samples > 0), 5_000);
+    expect(parity).toMatchObject({ samples: 1, mismatches: 0 });
   });
 
   it('forwards a body larger than the mirror cap whole, to the monolith only, and records nothing of it', async () => {

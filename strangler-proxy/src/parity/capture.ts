@@ -10,8 +10,12 @@ export interface CaptureSettings {
   readonly maxPerRoute: number;
 }
 
-/** Not recorded: hop-by-hop headers, those the proxy sets itself, framing and tracing (a replay has its own). */
-const DROP = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, ...MET_BY_PROXY, 'content-length', 'traceparent', 'tracestate']);
+/**
+ * Not recorded: hop-by-hop headers, those the proxy sets itself, framing and
+ * tracing (a replay has its own), and the content coding (bodies are
+ * recorded decoded, as the redaction reads them).
+ */
+const DROP = new Set([...HOP_BY_HOP, ...SET_BY_PROXY, ...MET_BY_PROXY, 'content-length', 'content-encoding', 'traceparent', 'tracestate']);
 
 /**
  * Records a sampled share of real requests, per route, with the monolith's
@@ -55,12 +59,12 @@ export class CorpusCapture {
       method: entry.method,
       path: entry.path,
       headers: r.headers(headers) as Record<string, string>,
-      body: corpusBody(r.body(entry.body)),
+      body: corpusBody(r.body(entry.body, entry.headers['content-encoding'])),
       tenant: entry.tenant,
       route: entry.route,
       at: new Date().toISOString(),
       ...(entry.response
-        ? { response: { status: entry.response.status, headers: r.headers(pickResponseHeaders(entry.response.headers)) as Record<string, string>, body: corpusBody(r.body(entry.response.body)), ms: Math.round(entry.response.ms * 100) / 100 } }
+        ? { response: { status: entry.response.status, headers: r.headers(pickResponseHeaders(entry.response.headers)) as Record<string, string>, body: corpusBody(r.body(entry.response.body, entry.response.headers['content-encoding'])), ms: Math.round(entry.response.ms * 100) / 100 } }
         : {}),
     };
     if (this.out === null) {

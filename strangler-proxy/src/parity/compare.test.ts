@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { compareAnswers, compileRules, instantUs, type Answer, type ParityRules } from './compare';
 import { compilePath } from './json-path';
 import { NoiseModel } from './noise';
@@ -27,6 +28,18 @@ describe('parity comparison', () => {
     expect(compare(text('ok'), text('ok')).match).toBe(true);
     expect(compare(text('ok'), text('OK')).differences).toEqual([{ path: 'body', kind: 'body', primary: 'ok', candidate: 'OK' }]);
     expect(compare({ status: 204, headers: {}, body: null }, { status: 204, headers: {}, body: Buffer.alloc(0) }).match).toBe(true);
+  });
+
+  it('compares what a client reads: a compressed answer (gzip, br) against one sent as it is', () => {
+    const coded = (body: unknown, coding: string, encode: (b: Buffer) => Buffer): Answer => {
+      const a = json(body, 200, { 'content-encoding': coding });
+      return { ...a, body: encode(a.body as Buffer) };
+    };
+    expect(compare(coded(room, 'gzip', zlib.gzipSync), json(room))).toEqual({ match: true, differences: [], noise: [] });
+    expect(compare(coded(room, 'br', zlib.brotliCompressSync), coded({ ...room, name: 'FX' }, 'gzip', zlib.gzipSync)).differences).toEqual([{ path: '$.name', kind: 'value', primary: 'FX desk', candidate: 'FX' }]);
+    // A body that says gzip and is not is compared as it came, never a crash.
+    const lying = json(room, 200, { 'content-encoding': 'gzip' });
+    expect(compare(lying, json({ ...room, name: 'FX' })).differences.map((d) => d.path)).toEqual(['$.name']);
   });
 
   it('ignores configured JSON paths and everything below them, and only those', () => {

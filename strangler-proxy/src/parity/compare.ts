@@ -1,3 +1,4 @@
+import { decodeContent } from './content-coding';
 import { anyPath, compilePath, compileSegments, formatPath, type Segment } from './json-path';
 
 /** What two answers are compared under. Every field is optional; the defaults compare strictly. */
@@ -346,7 +347,10 @@ function headerValue(v: string | readonly string[] | undefined): string | null {
 
 function parseBody(a: Answer): { json: boolean; value: unknown; raw: string | null } {
   if (a.body === null || a.body.length === 0) return { json: false, value: undefined, raw: null };
-  const raw = typeof a.body === 'string' ? a.body : a.body.toString('utf8');
+  // What a client reads: compressed bodies decoded (one that cannot be is compared as it came).
+  const coding = a.headers['content-encoding'];
+  const bytes = coding === undefined || typeof a.body === 'string' ? a.body : (decodeContent(a.body, coding) ?? a.body);
+  const raw = typeof bytes === 'string' ? bytes : bytes.toString('utf8');
   const type = headerValue(a.headers['content-type']) ?? '';
   const first = raw.trimStart()[0];
   if (type.includes('json') || first === '{' || first === '[') {

@@ -60,8 +60,8 @@ export class ParityJudge {
     const counts = { samples: 1, mismatches: c.match ? 0 : 1, noiseFiltered: c.match && c.noise.length > 0 ? 1 : 0, primaryErrors, primaryMs: e.primary.ms, shadowMs: e.shadow.ms };
     if (c.match || !this.takeBudget(e.route, e.tenant)) return { counts };
     const r = this.o.redactor();
-    const text = (b: Buffer | null) => {
-      const s = r.body(b)?.toString('utf8') ?? '';
+    const text = (b: Buffer | null, headers: Readonly<Record<string, string | string[]>>) => {
+      const s = r.body(b, headers['content-encoding'])?.toString('utf8') ?? '';
       return s.length > BODY_CAP ? `${s.slice(0, BODY_CAP)}…` : s;
     };
     return {
@@ -69,9 +69,9 @@ export class ParityJudge {
       mismatch: {
         routeId: e.route,
         tenant: e.tenant,
-        request: { method: e.request.method, path: e.request.path, headers: r.headers(e.request.headers) as Record<string, string>, body: e.request.body ? text(e.request.body) : null },
-        primary: { status: e.primary.status, body: text(e.primary.body), ms: e.primary.ms },
-        shadow: { status: e.shadow.status, body: text(e.shadow.body), ms: e.shadow.ms },
+        request: { method: e.request.method, path: e.request.path, headers: r.headers(e.request.headers) as Record<string, string>, body: e.request.body ? text(e.request.body, e.request.headers) : null },
+        primary: { status: e.primary.status, body: text(e.primary.body, e.primary.headers), ms: e.primary.ms },
+        shadow: { status: e.shadow.status, body: text(e.shadow.body, e.shadow.headers), ms: e.shadow.ms },
         differences: c.differences.slice(0, 100),
       },
     };

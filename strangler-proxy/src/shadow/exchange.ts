@@ -1,3 +1,5 @@
+import type { Redactor } from '../parity/redact';
+
 /**
  * One shadowed request with both answers: what the parity engine compares.
  * Bodies are kept as received (capped); `truncated` says when a cap cut one.
@@ -56,11 +58,25 @@ export class RecentExchanges {
   }
 }
 
-/** A JSON-friendly view: bodies as UTF-8 text when they are, base64 otherwise. */
-export function exchangeJson(e: ShadowExchange): unknown {
-  const body = (b: Buffer | null) => (b === null ? null : isUtf8(b) ? b.toString('utf8') : { base64: b.toString('base64') });
-  const resp = (r: ShadowExchange['shadow']) => ('error' in r ? r : { ...r, body: body(r.body) });
-  return { ...e, request: { ...e.request, body: body(e.request.body) }, primary: resp(e.primary), shadow: resp(e.shadow) };
+/**
+ * A JSON-friendly view for the admin API, redacted as stored mismatches are:
+ * the configured headers (set-cookie of the answers among them) and JSON
+ * paths; bodies decoded as a client reads them, as UTF-8 text when they are,
+ * base64 otherwise.
+ */
+export function exchangeJson(e: ShadowExchange, r: Redactor): unknown {
+  const body = (raw: Buffer | null, headers: Readonly<Record<string, string | string[]>>) => {
+    const b = r.body(raw, headers['content-encoding']);
+    return b === null ? null : isUtf8(b) ? b.toString('utf8') : { base64: b.toString('base64') };
+  };
+  const resp = (a: CapturedResponse) => ({ ...a, headers: r.headers(a.headers), body: body(a.body, a.headers) });
+  return {
+    ...e,
+    request: { ...e.request, headers: r.headers(e.request.headers), body: body(e.request.body, e.request.headers) },
+    primary: resp(e.primary),
+    shadow: 'error' in e.shadow ? e.shadow : resp(e.shadow),
+    ...(e.primaryAgain ? { primaryAgain: resp(e.primaryAgain) } : {}),
+  };
 }
 
 function isUtf8(b: Buffer): boolean {

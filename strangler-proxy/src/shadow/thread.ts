@@ -126,7 +126,7 @@ port.on('message', (m: ToThread) => {
       return;
     }
     case 'query':
-      if (m.what === 'recent') send({ t: 'answer', id: m.id, data: recent.list().map(exchangeJson) });
+      if (m.what === 'recent') send({ t: 'answer', id: m.id, data: recent.list().map((e) => exchangeJson(e, redact!)) });
       else send({ t: 'answer', id: m.id, data: m.routes.map((route) => ({ route, learned: judge.learnedNoise(route) })).filter((n) => n.learned.length > 0) });
       return;
     case 'close':
