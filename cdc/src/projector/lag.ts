@@ -55,7 +55,7 @@ export async function projectionLag(serviceDbUrl: string, kafka: KafkaClients): 
 }
 
 export function formatProjectionLag(rows: readonly ProjectionLagRow[]): string {
-  if (rows.length === 0) return 'no projection checkpoints in this database';
+  if (rows.length === 0) return 'no projection has applied an event here yet (a projection writes its checkpoint with its first event)';
   const head = ['PROJECTION', 'TOPIC', 'PART', 'LAG', 'LAST SOURCE COMMIT', 'APPLIED AFTER'];
   const body = rows.map((r) => [r.projection, r.topic, String(r.partition), String(r.consumerLag), r.lastSourceCommit ?? '-', r.endToEndMs === null ? '-' : `${r.endToEndMs} ms`]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
