@@ -92,6 +92,9 @@ describe('tenant resolution', () => {
 
   it('parses host names', () => {
     expect(hostName('[::1]:8080')).toBe('[::1]');
+    expect(hostName('Acme.Localhost:8080')).toBe('acme.localhost');
+    expect(hostName('acme.localhost.')).toBe('acme.localhost');
+    expect(hostName('acme.localhost.:8080')).toBe('acme.localhost');
     expect(hostName(undefined)).toBeNull();
   });
 });

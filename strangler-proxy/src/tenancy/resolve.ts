@@ -81,7 +81,10 @@ function refusal(cfg: CompiledConfig, candidate: string, source: string, tenant:
   return null;
 }
 
-/** "Acme.Localhost:8080" → "acme.localhost"; IPv6 literals keep their brackets. */
+/**
+ * "Acme.Localhost:8080" → "acme.localhost"; a fully qualified "acme.localhost."
+ * names the same host (as nginx reads it); IPv6 literals keep their brackets.
+ */
 export function hostName(host: string | undefined): string | null {
   if (!host) return null;
   const h = host.toLowerCase();
@@ -90,5 +93,6 @@ export function hostName(host: string | undefined): string | null {
     return end < 0 ? null : h.slice(0, end + 1);
   }
   const colon = h.indexOf(':');
-  return colon < 0 ? h : h.slice(0, colon);
+  const name = colon < 0 ? h : h.slice(0, colon);
+  return name.endsWith('.') ? name.slice(0, -1) : name;
 }
