@@ -87,6 +87,8 @@ describe('flips', () => {
     expect(noReason.status).toBe(400);
     expect(noReason.json.error.code).toBe('STR_ERR_ADMIN_BAD_REQUEST');
     expect((await admin(a, 'PUT', '/routes/nope/mode', { mode: 'extracted', reason: 'x' })).json.error.code).toBe('STR_ERR_ROUTE_UNKNOWN');
+    const form = await fetch(`${a.admin}/routes/rooms/mode`, { method: 'PUT', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'mode=extracted&reason=x' });
+    expect({ status: form.status, body: await form.json() }).toEqual({ status: 400, body: { error: { code: 'STR_ERR_ADMIN_BAD_REQUEST', message: 'send a JSON object with Content-Type: application/json' } } });
     expect((await admin(a, 'PUT', '/routes/rooms/mode', { mode: 'canary', reason: 'x' })).status).toBe(400);
 
     const t0 = Date.now();

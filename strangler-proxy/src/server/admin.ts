@@ -169,6 +169,8 @@ function routeView(rt: ProxyRuntime, r: CompiledRoute) {
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  // express.json() leaves the body undefined when the request is not JSON at all.
+  if (body === undefined) throw new ProxyError('STR_ERR_ADMIN_BAD_REQUEST', 'send a JSON object with Content-Type: application/json', { status: 400 });
   const r = schema.safeParse(body);
   if (r.success) return r.data;
   throw new ProxyError('STR_ERR_ADMIN_BAD_REQUEST', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '), {
