@@ -341,19 +341,74 @@ describe('projector runtime', () => {
     expect(await snapshot(dst, 'crashy_counts')).toEqual(await snapshot(dst, 'steady_counts'));
   });
 
-  it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
-    const other = randomName('odd');
-    const db = await scratchDatabase(other);
-    const odd = knexFactory({ client: 'pg', connection: db.url, pool: { min: 0, max: 2 } });
+  /**
+   * A database of its own (a tenant named `<prefix>_...`) holding one table made by `ddl`, streamed by its own
+   * connector; `fn` gets it, and everything is removed afterwards, pass or fail.
+   */
+  async function foreignTable(prefix: string, ddl: string, table: string, fn: (t: { tenant: string; url: string; db: Knex }) => Promise<void>): Promise<void> {
+    const other = randomName(prefix);
+    const scratch = await scratchDatabase(other);
+    const db = knexFactory({ client: 'pg', connection: scratch.url, pool: { min: 0, max: 2 } });
     try {
-      await migrate('monolith-cdc', db.url);
-      await odd.raw(`CREATE TABLE ledger_entries (
+      await migrate('monolith-cdc', scratch.url);
+      await db.raw(ddl);
+      const pg = new URL(scratch.url);
+      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: scratch.name, user: 'postgres', tables: [`public.${table}`] });
+      await waitUntilStreaming(connect, other, scratch.url);
+      await fn({ tenant: other, url: scratch.url, db });
+    } finally {
+      await removeTenantConnector(connect, other, scratch.url).catch(() => {});
+      await db.destroy();
+      await scratch.drop();
+      await deleteTenantTopics([other]);
+    }
+  }
+
+  it("follows the monolith's migrations while it runs: a column added is taken in, a column dropped is never written over", async () => {
+    await foreignTable('mig', 'CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL, legacy_code text NOT NULL)', 'accounts', async ({ tenant: other, url, db: mono }) => {
+      const spec = () => readTableSpec(url, 'public.accounts', 'migrating.accounts');
+      const rows = async () => (await dst.raw('SELECT id, name, legacy_code, iban FROM migrating.accounts ORDER BY id')).rows as unknown[];
+      const group = randomName('g');
+      const first = await start(mirrorProjection('migrating', [await spec()], { tenants: [other], refresh: () => spec() }), group);
+      await mono('accounts').insert({ id: 1, name: 'Ada', legacy_code: 'L1' });
+      await eventually(async () => (await dst.raw('SELECT count(*)::int AS n FROM migrating.accounts')).rows[0].n === 1);
+
+      // A release adds a column and fills it: the copy gains it, typed as in the source, without a restart.
+      await mono.raw('ALTER TABLE accounts ADD COLUMN iban varchar(34)');
+      await mono('accounts').where({ id: 1 }).update({ iban: 'CH9300762011623852957' });
+      await mono('accounts').insert({ id: 2, name: 'Grace', legacy_code: 'L2', iban: 'DE89370400440532013000' });
+      await eventually(async () => JSON.stringify(await rows().catch(() => null)) === JSON.stringify([
+        { id: 1, name: 'Ada', legacy_code: 'L1', iban: 'CH9300762011623852957' },
+        { id: 2, name: 'Grace', legacy_code: 'L2', iban: 'DE89370400440532013000' },
+      ]));
+      const type = await dst.raw("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'migrating.accounts'::regclass AND attname = 'iban'");
+      expect(type.rows[0].t).toBe('character varying(34)');
+
+      // The next release drops a column: updates leave the copy's value, new rows have none.
+      await mono.raw('ALTER TABLE accounts DROP COLUMN legacy_code');
+      await mono('accounts').where({ id: 1 }).update({ name: 'Ada L.' });
+      await mono('accounts').insert({ id: 3, name: 'Hedy', iban: null });
+      await eventually(async () => JSON.stringify(await rows()) === JSON.stringify([
+        { id: 1, name: 'Ada L.', legacy_code: 'L1', iban: 'CH9300762011623852957' },
+        { id: 2, name: 'Grace', legacy_code: 'L2', iban: 'DE89370400440532013000' },
+        { id: 3, name: 'Hedy', legacy_code: null, iban: null },
+      ]));
+
+      // A column added while the projection was stopped: the copy takes it in when it starts with the new spec.
+      await first.stop();
+      await mono.raw('ALTER TABLE accounts ADD COLUMN opened_on date');
+      await mono('accounts').insert({ id: 4, name: 'Joan', opened_on: '2026-12-01' });
+      await start(mirrorProjection('migrating', [await spec()], { tenants: [other] }), group);
+      await eventually(async () => (await dst.raw("SELECT to_char(opened_on, 'YYYY-MM-DD') AS d FROM migrating.accounts WHERE id = 4")).rows[0]?.d === '2026-12-01');
+    });
+  });
+
+  it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
+    const ddl = `CREATE TABLE ledger_entries (
         entry_id uuid PRIMARY KEY, amount numeric(30,12), booked_on date, booked_at timestamp(3), cut_off time, hold interval,
-        flags boolean[], counts int[], raw bytea, meta jsonb, label jsonb, note text, "Mixed Case" text)`);
-      const pg = new URL(db.url);
-      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: db.name, user: 'postgres', tables: ['public.ledger_entries'] });
-      await waitUntilStreaming(connect, other, db.url);
-      const table = await readTableSpec(db.url, 'public.ledger_entries', 'foreign_copy.ledger_entries');
+        flags boolean[], counts int[], raw bytea, meta jsonb, label jsonb, note text, "Mixed Case" text)`;
+    await foreignTable('odd', ddl, 'ledger_entries', async ({ tenant: other, url, db: odd }) => {
+      const table = await readTableSpec(url, 'public.ledger_entries', 'foreign_copy.ledger_entries');
       await start(mirrorProjection('foreign-copy', [table], { tenants: [other] }));
       await odd('ledger_entries').insert([
         { entry_id: '6f1c1f0e-1d2b-4c1a-9a51-0b6f8f1a2c3d', amount: '123456789012345678.123456789012', booked_on: '2026-11-25', booked_at: '2026-11-25 10:00:00.123', cut_off: '17:30:00', hold: '2 days 03:04:05', flags: [true, false], counts: [1, 2, 3], raw: Buffer.from([0, 1, 2, 254, 255]), meta: JSON.stringify({ a: [1, { b: null }] }), label: JSON.stringify('just a string'), note: 'tab\there, newline\nthere, back\\slash, "quotes"', 'Mixed Case': 'x' },
@@ -366,11 +421,6 @@ describe('projector runtime', () => {
         expect(await exact(dst, 'foreign_copy.ledger_entries')).toEqual(await exact(odd, 'ledger_entries'));
       });
       expect((await exact(dst, 'foreign_copy.ledger_entries')).join()).toContain('123456789012345678.123456789012');
-    } finally {
-      await removeTenantConnector(connect, other, db.url).catch(() => {});
-      await odd.destroy();
-      await db.drop();
-      await deleteTenantTopics([other]);
-    }
+    });
   });
 });

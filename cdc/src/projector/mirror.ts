@@ -3,6 +3,7 @@ import pg from 'pg';
 import { redactUrl } from '@strangler/common';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { CdcError } from '../errors';
+import { MirrorSchema, type RefreshSpec } from './mirror-schema';
 import type { Projection } from './types';
 
 export interface MirrorColumn {
@@ -68,14 +69,26 @@ export function tenantTopics(source: string): RegExp {
   return new RegExp(`^[a-z][a-z0-9_]*\\.${esc}$`);
 }
 
+export interface MirrorOptions {
+  /** Only these tenants' topics (default: every tenant's, by pattern). */
+  readonly tenants?: readonly string[];
+  /**
+   * Reads a table's spec again from its source catalog when events carry a
+   * column the mirror does not know (a migration added it); without it, such
+   * events wait (a retriable error) until the projection starts again.
+   */
+  readonly refresh?: RefreshSpec;
+}
+
 /**
  * A projection that keeps a copy of monolith tables in the service's database,
  * for every tenant: every column with its source type, a tenant column in
- * front, deletes and truncates applied, primary-key changes followed, and a
- * value Debezium could not send (unchanged TOAST) never written over a real one.
+ * front, deletes and truncates applied, primary-key changes followed, a
+ * value Debezium could not send (unchanged TOAST) never written over a real
+ * one, and the monolith's migrations followed (see MirrorSchema).
  */
-export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: { tenants?: readonly string[] } = {}): Projection {
-  const bySource = new Map(tables.map((t) => [t.source, t]));
+export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: MirrorOptions = {}): Projection {
+  const bySource = new Map(tables.map((t) => [t.source, new MirrorSchema(t, options.refresh)]));
   // Every tenant's topics by pattern (kafkajs matches a pattern when it subscribes: a tenant added later needs a restart), or named tenants' topics.
   const topics = options.tenants
     ? options.tenants.flatMap((tenant) => tables.map((t) => `${tenant}.${t.source}`))
@@ -98,6 +111,7 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
         const schema = t.target.includes('.') ? t.target.split('.')[0]! : null;
         if (schema) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`);
         await db.raw(`CREATE TABLE IF NOT EXISTS ${qt(t.target)} (tenant text NOT NULL, ${cols.join(', ')}, PRIMARY KEY (tenant, ${t.key.map(q).join(', ')}))`);
+        await reconcile(db, t);
         for (const idx of t.indexes ?? []) {
           const idxName = `${t.target.replace(/\W/g, '_')}_${idx.join('_')}_idx`.slice(0, 63);
           await db.raw(`CREATE INDEX IF NOT EXISTS ${q(idxName)} ON ${qt(t.target)} (tenant, ${idx.map(q).join(', ')})`);
@@ -106,9 +120,10 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
     },
     async apply(events, trx) {
       const first = events[0]!;
-      const table = bySource.get(`${first.source.schema}.${first.source.table}`);
-      if (!table) return; // a topic of this pattern for a table not mirrored here
-      await applyMirror(table, events, trx);
+      const schema = bySource.get(`${first.source.schema}.${first.source.table}`);
+      if (!schema) return; // a topic of this pattern for a table not mirrored here
+      await schema.follow(events, trx);
+      await applyMirror(schema.table, events, trx);
     },
   };
 }
@@ -170,24 +185,38 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
     const tuple = `(${table.key.map(() => '?').join(', ')})`;
     await trx.raw(`DELETE FROM ${target} WHERE tenant = ? AND (${table.key.map(q).join(', ')}) IN (${part.map(() => tuple).join(', ')})`, [tenant, ...part.flatMap((p) => p.key as Knex.Value[])]);
   }
-  const full = upserts.filter((u) => !u.action.partial);
-  const cols = table.columns;
-  const setList = cols.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = excluded.${q(c.name)}`);
-  const conflict = `ON CONFLICT (tenant, ${table.key.map(q).join(', ')}) DO ${setList.length ? `UPDATE SET ${setList.join(', ')}` : 'NOTHING'}`;
-  const list = ['tenant', ...cols.map((c) => c.name)].map(q).join(', ');
-  // One parameter per statement: the rows as a JSON array, typed by PostgreSQL after the copy's own row type
-  // (json_populate_recordset). Far cheaper to build and to parse than tens of thousands of bound values.
-  for (let i = 0; i < full.length; i += ROWS_PER_STATEMENT) {
-    const rows = full.slice(i, i + ROWS_PER_STATEMENT).map((u) => {
-      const o: Record<string, unknown> = { tenant };
-      for (const c of cols) o[c.name] = toJsonValue(u.action.row[c.name]);
-      return o;
-    });
-    await trx.raw(`INSERT INTO ${target} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${target}, ?::json) ${conflict}`, [JSON.stringify(rows)]);
+  // Rows are written by the columns they carry: a column the monolith dropped is absent from its events and is
+  // never written over (updates leave it, new rows get NULL). Nearly always one group.
+  const groups = new Map<string, { cols: MirrorColumn[]; rows: typeof upserts }>();
+  for (const u of upserts) {
+    if (u.action.partial) continue;
+    const row = u.action.row;
+    let carried = table.columns.length;
+    for (const c of table.columns) if (!(c.name in row)) carried--;
+    const cols = carried === table.columns.length ? table.columns : table.columns.filter((c) => c.name in row);
+    const sig = carried === table.columns.length ? '' : cols.map((c) => c.name).join('\u0000');
+    const g = groups.get(sig) ?? { cols: [...cols], rows: [] };
+    groups.set(sig, g);
+    g.rows.push(u);
+  }
+  for (const { cols, rows: group } of groups.values()) {
+    const setList = cols.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = excluded.${q(c.name)}`);
+    const conflict = `ON CONFLICT (tenant, ${table.key.map(q).join(', ')}) DO ${setList.length ? `UPDATE SET ${setList.join(', ')}` : 'NOTHING'}`;
+    const list = ['tenant', ...cols.map((c) => c.name)].map(q).join(', ');
+    // One parameter per statement: the rows as a JSON array, typed by PostgreSQL after the copy's own row type
+    // (json_populate_recordset). Far cheaper to build and to parse than tens of thousands of bound values.
+    for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
+      const rows = group.slice(i, i + ROWS_PER_STATEMENT).map((u) => {
+        const o: Record<string, unknown> = { tenant };
+        for (const c of cols) o[c.name] = toJsonValue(u.action.row[c.name]);
+        return o;
+      });
+      await trx.raw(`INSERT INTO ${target} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${target}, ?::json) ${conflict}`, [JSON.stringify(rows)]);
+    }
   }
   // Rows with values still unknown: update only what is known; never insert a guess.
   for (const u of upserts.filter((x) => x.action.partial)) {
-    const known = cols.filter((c) => u.action.row[c.name] !== UNAVAILABLE && !table.key.includes(c.name));
+    const known = table.columns.filter((c) => c.name in u.action.row && u.action.row[c.name] !== UNAVAILABLE && !table.key.includes(c.name));
     if (known.length === 0) continue;
     await trx.raw(
       `UPDATE ${target} SET ${known.map((c) => `${q(c.name)} = ?`).join(', ')} WHERE tenant = ? AND ${table.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
@@ -197,6 +226,22 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
 }
 
 const ROWS_PER_STATEMENT = 5000;
+
+/**
+ * A copy that exists already meets the spec read at start: columns the
+ * monolith added while the service was down are added (nullable: the rows
+ * copied before have no value), and columns it dropped stop being required.
+ */
+async function reconcile(db: Knex, t: MirrorTable): Promise<void> {
+  const { rows } = await db.raw<{ rows: Array<{ name: string; not_null: boolean }> }>(
+    'SELECT attname AS name, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
+    [t.target],
+  );
+  const present = new Map(rows.map((r) => [r.name, r.not_null]));
+  const keep = new Set(['tenant', ...t.key]);
+  for (const c of t.columns) if (!present.has(c.name)) await db.raw(`ALTER TABLE ${qt(t.target)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${c.type}`);
+  for (const [name, notNull] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
+}
 
 /** A value as json_populate_recordset reads it into the column's type: bytes as bytea's hex text, JSON kept as JSON. */
 function toJsonValue(v: unknown): unknown {

@@ -17,5 +17,7 @@ export const PROJECTION = 'messaging-mirror';
  */
 export async function messagingProjection(schemaSourceUrl: string, tenants?: readonly string[]): Promise<Projection> {
   const tables: MirrorTable[] = await Promise.all(MIRRORED.map((t) => readTableSpec(schemaSourceUrl, t.source, t.target, t.indexes)));
-  return mirrorProjection(PROJECTION, tables, tenants ? { tenants } : {});
+  // A monolith migration that adds a column is followed while running: the catalog is read again.
+  const refresh = (t: MirrorTable) => readTableSpec(schemaSourceUrl, t.source, t.target, t.indexes);
+  return mirrorProjection(PROJECTION, tables, tenants ? { tenants, refresh } : { refresh });
 }
