@@ -67,6 +67,7 @@ describe('malformed requests never reach an upstream', () => {
     ['a chunked body over the limit', `POST /x HTTP/1.1\r\nHost: acme.localhost\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n${'a'.repeat(2048)}\r\n0\r\n\r\n`, 413, 'STR_ERR_PROXY_BODY_TOO_LARGE'],
     ['a dot-segment in the path', 'GET /api/../admin HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
     ['an encoded dot-segment in the path', 'GET /api/%2e%2E/admin HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
+    ['a CONNECT request (a forward proxy\'s method)', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'STR_ERR_PROXY_METHOD_NOT_ALLOWED'],
     ['an absolute-form target', 'GET http://other.example/x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
   ];
 

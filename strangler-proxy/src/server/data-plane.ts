@@ -134,6 +134,11 @@ export class DataPlane {
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     this.tunnels = new Tunnels(deps.metrics, deps.logger);
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
+    // A reverse proxy never opens tunnels to where a client asks: said plainly, instead of Node's silent close.
+    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      socket.on('error', () => {});
+      socket.end(rawAnswer(405, 'STR_ERR_PROXY_METHOD_NOT_ALLOWED', 'CONNECT is not served: this is a reverse proxy, not a forward one'));
+    });
   }
 
   get inFlight(): number {
