@@ -1,5 +1,5 @@
 import { Client } from 'pg';
-import { sleep } from '@strangler/common';
+import { redactUrl, sleep } from '@strangler/common';
 import { ConnectClient, type ConnectorConfig } from './connect-client';
 import { connectorName, POSTGRES_CONNECTOR_CLASS, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
 import { CdcError } from './errors';
@@ -24,13 +24,17 @@ function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean 
  * Registers (or updates) the Debezium connector of one tenant database,
  * idempotently: an identical config already in place is left alone, so a
  * second run changes nothing and restarts nothing. Connect validates the
- * config first, and every rejected field is reported at once.
+ * config first, and every rejected field is reported at once. The
+ * publication is made first (see ensurePublication).
  */
 export async function registerTenantConnector(connect: ConnectClient, source: TenantSource): Promise<RegisterResult> {
   const name = connectorName(source.tenant);
   const config = tenantConnectorConfig(source);
   const current = await connect.getConfig(name);
-  if (current && sameConfig(current, config)) return { name, action: 'unchanged', config };
+  if (current && sameConfig(current, config)) {
+    await ensurePublication(source);
+    return { name, action: 'unchanged', config };
+  }
   const validation = await connect.validate(POSTGRES_CONNECTOR_CLASS, { ...config, name });
   if (validation.error_count > 0) {
     const problems = validation.configs
@@ -40,8 +44,37 @@ export async function registerTenantConnector(connect: ConnectClient, source: Te
       context: { tenant: source.tenant, connector: name },
     });
   }
+  await ensurePublication(source);
   await connect.putConfig(name, config);
   return { name, action: current ? 'updated' : 'created', config };
+}
+
+/**
+ * The tenant's publication, made before Debezium makes its own, with
+ * publish_via_partition_root: a partitioned table's changes are then
+ * published as the table's own, on `<tenant>.<schema>.<table>`. Without it,
+ * PostgreSQL publishes them under each partition's name, which the
+ * connector's table list does not hold, and they never reach Kafka (a
+ * partitioned messages table is common in a monolith of some age).
+ * Debezium ("filtered" mode) then sets the publication's tables and keeps
+ * the option. Idempotent; an existing publication gets the option too.
+ */
+export async function ensurePublication(source: TenantSource): Promise<void> {
+  const url = `postgresql://${encodeURIComponent(source.user)}${source.password ? `:${encodeURIComponent(source.password)}` : ''}@${source.host}:${source.port}/${encodeURIComponent(source.database)}`;
+  const db = new Client({ connectionString: url });
+  try {
+    await db.connect();
+  } catch (err) {
+    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot reach tenant ${source.tenant}'s database ${redactUrl(url)} to make its publication: ${(err as Error).message}`, { cause: err, retriable: true });
+  }
+  try {
+    const publication = `"${slotName(source.tenant)}"`;
+    const { rows } = await db.query<{ viaroot: boolean }>('SELECT pubviaroot AS viaroot FROM pg_publication WHERE pubname = $1', [slotName(source.tenant)]);
+    if (!rows[0]) await db.query(`CREATE PUBLICATION ${publication} WITH (publish_via_partition_root = true)`);
+    else if (!rows[0].viaroot) await db.query(`ALTER PUBLICATION ${publication} SET (publish_via_partition_root = true)`);
+  } finally {
+    await db.end();
+  }
 }
 
 /**
