@@ -87,6 +87,16 @@ export class ConnectClient {
     return res !== undefined;
   }
 
+  /** Stops a connector (Connect 3.5+): its tasks shut down; its config and offsets stay. */
+  async stop(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${encodeURIComponent(name)}/stop`);
+  }
+
+  /** Forgets a stopped connector's source offsets (Connect 3.6+). */
+  async resetOffsets(name: string): Promise<void> {
+    await this.request('DELETE', `/connectors/${encodeURIComponent(name)}/offsets`);
+  }
+
   async restart(name: string): Promise<void> {
     await this.request('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=false`);
   }

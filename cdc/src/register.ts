@@ -122,11 +122,20 @@ export async function waitUntilStreaming(
 }
 
 /**
- * Removes a tenant's connector and then its replication slot and publication,
- * so the database stops retaining WAL for it. Used by tests and by teardown.
+ * Removes a tenant's connector (with its offsets) and then its replication
+ * slot and publication, so the database stops retaining WAL for it and the
+ * tenant can be registered again from scratch. Used by tests and by teardown.
  */
 export async function removeTenantConnector(connect: ConnectClient, tenant: string, databaseUrl: string): Promise<void> {
-  await connect.deleteConnector(connectorName(tenant));
+  const name = connectorName(tenant);
+  if (await connect.getConfig(name)) {
+    // Its offsets go too: Connect keeps them under the name, and a connector registered again under it would
+    // ask the new slot for a position it never had, and fail ("no longer available on the server").
+    await connect.stop(name);
+    for (let i = 0; i < 100 && (await connect.status(name))?.connector.state !== 'STOPPED'; i++) await sleep(100);
+    await connect.resetOffsets(name);
+  }
+  await connect.deleteConnector(name);
   const db = new Client({ connectionString: databaseUrl });
   await db.connect();
   try {

@@ -47,6 +47,10 @@ describe('connector registration over the Kafka Connect REST API', () => {
       const slots = await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`strangler_${tenant}`]);
       await admin.end();
       expect(slots.rowCount).toBe(0);
+
+      // Registered again under the same name, it starts afresh: no offset left behind that the new slot never had.
+      expect((await registerTenantConnector(connect, source)).action).toBe('created');
+      await waitUntilStreaming(connect, tenant, db.url);
     } finally {
       await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
       await db.drop();
