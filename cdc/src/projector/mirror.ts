@@ -38,9 +38,21 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
     throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot read ${source}: the source database ${redactUrl(sourceUrl)} does not accept connections (${(err as Error).message})`, { cause: err, retriable: true });
   }
   try {
+    // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
+    // Debezium sends it), an array of enums as text[], and a domain as its base type (with its typmod).
     const cols = await client.query<{ name: string; type: string; not_null: boolean }>(
-      `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
+      `WITH RECURSIVE base AS (
+         SELECT a.attnum, a.atttypid AS typ, a.atttypmod AS mod, 0 AS depth FROM pg_attribute a
+         WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
+           AND a.attnum > 0 AND NOT a.attisdropped
+         UNION ALL
+         SELECT b.attnum, t.typbasetype, t.typtypmod, b.depth + 1 FROM base b JOIN pg_type t ON t.oid = b.typ WHERE t.typtype = 'd'
+       )
+       SELECT a.attname AS name, a.attnotnull AS not_null,
+         CASE WHEN t.typtype = 'e' THEN 'text' WHEN e.typtype = 'e' THEN 'text[]' ELSE format_type(r.typ, r.mod) END AS type
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN LATERAL (SELECT typ, mod FROM base WHERE base.attnum = a.attnum ORDER BY depth DESC LIMIT 1) r ON true
+       JOIN pg_type t ON t.oid = r.typ LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
        WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       [schema, table],
     );
