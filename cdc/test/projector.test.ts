@@ -423,16 +423,17 @@ describe('projector runtime', () => {
     });
   });
 
-  it("mirrors columns of the monolith's own types (enums, domains) into a database that has none of them", async () => {
-    const ddl = `CREATE TYPE account_status AS ENUM ('open', 'frozen', 'closed');
+  it("mirrors columns of the monolith's own types (enums, domains, an extension's) into a database that has none of them", async () => {
+    const ddl = `CREATE EXTENSION IF NOT EXISTS citext;
+      CREATE TYPE account_status AS ENUM ('open', 'frozen', 'closed');
       CREATE DOMAIN iban AS varchar(34) CHECK (VALUE ~ '^[A-Z]{2}[0-9]{2}');
       CREATE DOMAIN money_amount AS numeric(18,2);
-      CREATE TABLE accounts_t (id int PRIMARY KEY, status account_status NOT NULL, history account_status[], account iban, balance money_amount)`;
+      CREATE TABLE accounts_t (id int PRIMARY KEY, status account_status NOT NULL, history account_status[], account iban, balance money_amount, email citext)`;
     await foreignTable('typ', ddl, 'accounts_t', async ({ tenant: other, url, db: mono }) => {
       const spec = await readTableSpec(url, 'public.accounts_t', 'typed.accounts_t');
-      expect(spec.columns.map((c) => `${c.name} ${c.type}`)).toEqual(['id integer', 'status text', 'history text[]', 'account character varying(34)', 'balance numeric(18,2)']);
+      expect(spec.columns.map((c) => `${c.name} ${c.type}`)).toEqual(['id integer', 'status text', 'history text[]', 'account character varying(34)', 'balance numeric(18,2)', 'email text']);
       await start(mirrorProjection('typed', [spec], { tenants: [other] }));
-      await mono.raw(`INSERT INTO accounts_t VALUES (1, 'open', '{open,frozen}', 'CH9300762011623852957', 1250.10), (2, 'closed', NULL, NULL, NULL)`);
+      await mono.raw(`INSERT INTO accounts_t VALUES (1, 'open', '{open,frozen}', 'CH9300762011623852957', 1250.10, 'Ada@Bank.example'), (2, 'closed', NULL, NULL, NULL, NULL)`);
       await mono.raw(`UPDATE accounts_t SET status = 'frozen' WHERE id = 1`);
       const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
       await eventually(async () => JSON.stringify(await exact(mono, 'accounts_t')) === JSON.stringify(await exact(dst, 'typed.accounts_t').catch(() => null)), 60_000).catch(async () => {

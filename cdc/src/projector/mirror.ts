@@ -39,7 +39,8 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
   }
   try {
     // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
-    // Debezium sends it), an array of enums as text[], and a domain as its base type (with its typmod).
+    // Debezium sends it), a domain as its base type (with its typmod), an extension's type (citext, hstore)
+    // as text; arrays of those as text[].
     const cols = await client.query<{ name: string; type: string; not_null: boolean }>(
       `WITH RECURSIVE base AS (
          SELECT a.attnum, a.atttypid AS typ, a.atttypmod AS mod, 0 AS depth FROM pg_attribute a
@@ -49,7 +50,9 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
          SELECT b.attnum, t.typbasetype, t.typtypmod, b.depth + 1 FROM base b JOIN pg_type t ON t.oid = b.typ WHERE t.typtype = 'd'
        )
        SELECT a.attname AS name, a.attnotnull AS not_null,
-         CASE WHEN t.typtype = 'e' THEN 'text' WHEN e.typtype = 'e' THEN 'text[]' ELSE format_type(r.typ, r.mod) END AS type
+         CASE WHEN t.typtype = 'e' OR (e.oid IS NULL AND t.typnamespace <> 'pg_catalog'::regnamespace) THEN 'text'
+              WHEN e.typtype = 'e' OR e.typnamespace <> 'pg_catalog'::regnamespace THEN 'text[]'
+              ELSE format_type(r.typ, r.mod) END AS type
        FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
        JOIN LATERAL (SELECT typ, mod FROM base WHERE base.attnum = a.attnum ORDER BY depth DESC LIMIT 1) r ON true
        JOIN pg_type t ON t.oid = r.typ LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
