@@ -62,10 +62,19 @@ describe('connector registration over the Kafka Connect REST API', () => {
     const db = await scratchDatabase(tenant);
     const printed: string[] = [];
     const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void printed.push(a.join(' ')));
+    // In process: the exit code `status` sets (1 when any connector on this Connect is not running, another
+    // test's or a stray one) is read and put back, never left for the test runner to exit with.
+    let exitCode: typeof process.exitCode;
     const run = async (...args: string[]) => {
       const program = new Command('strangler').exitOverride();
       registerCdcCommands(program);
-      await program.parseAsync(['cdc', ...args, '--connect-url', testStack().connectUrl], { from: 'user' });
+      const before = process.exitCode;
+      try {
+        await program.parseAsync(['cdc', ...args, '--connect-url', testStack().connectUrl], { from: 'user' });
+      } finally {
+        exitCode = process.exitCode;
+        process.exitCode = before;
+      }
     };
     try {
       await migrate('monolith', db.url);
@@ -76,6 +85,8 @@ describe('connector registration over the Kafka Connect REST API', () => {
       await run('status', '--json', '--kafka', testStack().kafka);
       const status = JSON.parse(printed.join('\n')) as { connectors: { name: string; connectorState: string; slot: { active: boolean } | null }[]; projections: unknown[] };
       expect(status.connectors.find((c) => c.name === connectorName(tenant))).toMatchObject({ connectorState: 'RUNNING', slot: { active: true } });
+      const allRunning = status.connectors.every((c: { connectorState: string; tasks?: Array<{ state: string }> }) => c.connectorState === 'RUNNING' && (c.tasks ?? []).every((t) => t.state === 'RUNNING'));
+      expect(exitCode === 1).toBe(!allRunning);
       expect(Array.isArray(status.projections)).toBe(true);
       // A bad URL is a usage error that says what is expected, before anything is sent.
       jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
