@@ -3,8 +3,29 @@ import type { ChangeEvent } from '../events/change-event';
 import { CdcError } from '../errors';
 import type { MirrorColumn, MirrorTable } from './mirror';
 
-const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
-const qt = (name: string) => name.split('.').map(q).join('.');
+export const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
+export const qt = (name: string) => name.split('.').map(q).join('.');
+
+/** The copy's columns as its catalog has them now: name -> NOT NULL. */
+async function copyColumns(db: Knex | Knex.Transaction, target: string): Promise<Map<string, boolean>> {
+  const { rows } = await db.raw<{ rows: Array<{ name: string; not_null: boolean }> }>(
+    'SELECT attname AS name, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
+    [target],
+  );
+  return new Map(rows.map((r) => [r.name, r.not_null]));
+}
+
+/**
+ * A copy that exists already meets the spec read at start: columns the
+ * monolith added while the service was down are added (nullable: the rows
+ * copied before have no value), and columns it dropped stop being required.
+ */
+export async function reconcileCopy(db: Knex, t: MirrorTable): Promise<void> {
+  const present = await copyColumns(db, t.target);
+  const keep = new Set(['tenant', ...t.key]);
+  for (const c of t.columns) if (!present.has(c.name)) await db.raw(`ALTER TABLE ${qt(t.target)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${c.type}`);
+  for (const [name, notNull] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
+}
 
 /** Reads a mirrored table's spec again from its source catalog (readTableSpec), for columns a migration added. */
 export type RefreshSpec = (table: MirrorTable) => Promise<MirrorTable>;
@@ -89,11 +110,7 @@ export class MirrorSchema {
 
   /** Issues what is pending and not yet in the copy's catalog; forgets what a committed transaction already made. */
   private async ensure(trx: Knex.Transaction): Promise<void> {
-    const { rows } = await trx.raw<{ rows: Array<{ name: string; not_null: boolean }> }>(
-      'SELECT attname AS name, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
-      [this.table.target],
-    );
-    const catalog = new Map(rows.map((r) => [r.name, r.not_null]));
+    const catalog = await copyColumns(trx, this.table.target);
     for (const [name, want] of this.pending) {
       const notNull = catalog.get(name);
       if (notNull === false) {

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { redactUrl } from '@strangler/common';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { CdcError } from '../errors';
-import { MirrorSchema, type RefreshSpec } from './mirror-schema';
+import { MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
 import type { Projection } from './types';
 
 export interface MirrorColumn {
@@ -75,8 +75,6 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
   }
 }
 
-const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
-const qt = (name: string) => name.split('.').map(q).join('.');
 
 /** The topic pattern of one source table across every tenant: `<tenant>.<schema>.<table>`. */
 export function tenantTopics(source: string): RegExp {
@@ -126,7 +124,7 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
         const schema = t.target.includes('.') ? t.target.split('.')[0]! : null;
         if (schema) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`);
         await db.raw(`CREATE TABLE IF NOT EXISTS ${qt(t.target)} (tenant text NOT NULL, ${cols.join(', ')}, PRIMARY KEY (tenant, ${t.key.map(q).join(', ')}))`);
-        await reconcile(db, t);
+        await reconcileCopy(db, t);
         for (const idx of t.indexes ?? []) {
           const idxName = `${t.target.replace(/\W/g, '_')}_${idx.join('_')}_idx`.slice(0, 63);
           await db.raw(`CREATE INDEX IF NOT EXISTS ${q(idxName)} ON ${qt(t.target)} (tenant, ${idx.map(q).join(', ')})`);
@@ -241,22 +239,6 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
 }
 
 const ROWS_PER_STATEMENT = 5000;
-
-/**
- * A copy that exists already meets the spec read at start: columns the
- * monolith added while the service was down are added (nullable: the rows
- * copied before have no value), and columns it dropped stop being required.
- */
-async function reconcile(db: Knex, t: MirrorTable): Promise<void> {
-  const { rows } = await db.raw<{ rows: Array<{ name: string; not_null: boolean }> }>(
-    'SELECT attname AS name, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
-    [t.target],
-  );
-  const present = new Map(rows.map((r) => [r.name, r.not_null]));
-  const keep = new Set(['tenant', ...t.key]);
-  for (const c of t.columns) if (!present.has(c.name)) await db.raw(`ALTER TABLE ${qt(t.target)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${c.type}`);
-  for (const [name, notNull] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
-}
 
 /** A value as json_populate_recordset reads it into the column's type: bytes as bytea's hex text, JSON kept as JSON. */
 function toJsonValue(v: unknown): unknown {
