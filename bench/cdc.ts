@@ -117,7 +117,7 @@ async function benchTenant(env: Env, name: string, seed: { messages: number; use
   await admin.query(`CREATE DATABASE ${name}_svc`);
   await migrate('extracted', target);
   const db = knexFactory({ client: 'pg', connection: target, pool: { min: 0, max: 8 } });
-  const table = await readTableSpec(source, 'public.messages', 'messages', [['room_id', 'id']]);
+  const table = await readTableSpec(source, 'public.messages', 'messages', { indexes: [['room_id', 'id']] });
   return {
     source,
     db,

@@ -23,7 +23,7 @@ export type { ChangeEvent, Decoded, Op, Row, SourcePosition, Tombstone } from '.
 export { kafkaClients, type KafkaClients, type KafkaClientOptions } from './kafka';
 export { Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';
 export { PoisonEventError, type Projection } from './projector/types';
-export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn, type MirrorOptions } from './projector/mirror';
+export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn, type MirrorOptions, type TableSpecOptions } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
 export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';
 export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';

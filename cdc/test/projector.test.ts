@@ -73,7 +73,7 @@ describe('projector runtime', () => {
     const tables = await Promise.all([
       readTableSpec(source.url, 'public.users', 'mirror.users'),
       readTableSpec(source.url, 'public.rooms', 'mirror.rooms'),
-      readTableSpec(source.url, 'public.messages', 'mirror.messages', [['room_id', 'id']]),
+      readTableSpec(source.url, 'public.messages', 'mirror.messages', { indexes: [['room_id', 'id']] }),
     ]);
     expect(tables[2]!.columns.find((c) => c.name === 'amount')!.type).toBe('numeric(18,2)');
     await start(mirrorProjection('mirror', tables, { tenants: [tenant] }));
@@ -400,6 +400,55 @@ describe('projector runtime', () => {
       await mono('accounts').insert({ id: 4, name: 'Joan', opened_on: '2026-12-01' });
       await start(mirrorProjection('migrating', [await spec()], { tenants: [other] }), group);
       await eventually(async () => (await dst.raw("SELECT to_char(opened_on, 'YYYY-MM-DD') AS d FROM migrating.accounts WHERE id = 4")).rows[0]?.d === '2026-12-01');
+    });
+  });
+
+  it('mirrors tables without a primary key: by a unique index on NOT NULL columns, or by the key the user configures', async () => {
+    const ddl = `CREATE TABLE room_links (room_id int NOT NULL, user_id int NOT NULL, role text, ref text, UNIQUE (ref), UNIQUE (room_id, user_id));
+      CREATE TABLE legacy_marks (account text NOT NULL, mark text);
+      INSERT INTO room_links VALUES (1, 1, 'owner', NULL), (1, 2, 'member', NULL);
+      INSERT INTO legacy_marks VALUES ('A-1', 'red')`;
+    await foreignTable('nokey', ddl, 'room_links', async ({ tenant: other, url, db: mono }) => {
+      // The nullable unique column cannot identify a row: the two-column index on NOT NULL columns is the key.
+      const links = await readTableSpec(url, 'public.room_links', 'keyless.room_links');
+      expect(links.key).toEqual(['room_id', 'user_id']);
+      // No key at all: refused with what to do, unless the user names the columns that identify a row.
+      await expect(readTableSpec(url, 'public.legacy_marks', 'keyless.legacy_marks')).rejects.toMatchObject({
+        code: 'STR_ERR_CDC_TABLE_UNSUITABLE',
+        message: expect.stringMatching(/^table public\.legacy_marks has no primary key and no unique index on NOT NULL columns, so a mirror cannot tell its rows apart: add a primary key .* or configure the columns that identify a row \(key: \[\.\.\.\]\)$/),
+      });
+      await expect(readTableSpec(url, 'public.legacy_marks', 'keyless.legacy_marks', { key: ['acount'] })).rejects.toMatchObject({ code: 'STR_ERR_CDC_TABLE_UNSUITABLE', message: expect.stringContaining('columns the table does not have: acount (its columns: account, mark)') });
+      await expect(readTableSpec(url, 'public.room_links', 'keyless.room_links', { key: ['role'] })).rejects.toMatchObject({ code: 'STR_ERR_CDC_TABLE_UNSUITABLE', message: expect.stringContaining('has a key of its own (unique index room_links_room_id_user_id_key on room_id, user_id)') });
+      const marks = await readTableSpec(url, 'public.legacy_marks', 'keyless.legacy_marks', { key: ['account'] });
+      // The second table is streamed too (its connector captures both).
+      await removeTenantConnector(connect, other, url);
+      const pg = new URL(url);
+      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: pg.pathname.slice(1), user: 'postgres', tables: ['public.room_links', 'public.legacy_marks'] });
+      await waitUntilStreaming(connect, other, url);
+      await start(mirrorProjection('keyless', [links, marks], { tenants: [other] }));
+
+      await mono('room_links').insert({ room_id: 2, user_id: 1, role: 'member', ref: 'r-21' });
+      await mono('room_links').where({ room_id: 1, user_id: 2 }).update({ role: 'admin' });
+      await mono('room_links').where({ room_id: 1, user_id: 1 }).update({ user_id: 3 }); // the key moves
+      await mono('room_links').where({ room_id: 2, user_id: 1 }).delete();
+      await mono('room_links').insert({ room_id: 2, user_id: 1, role: 'guest', ref: null });
+      await mono('legacy_marks').insert({ account: 'B-2', mark: 'green' });
+      await mono('legacy_marks').where({ account: 'A-1' }).update({ mark: 'amber' });
+      await mono('legacy_marks').where({ account: 'B-2' }).delete();
+      await mono('legacy_marks').insert({ account: 'C-3', mark: null });
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
+      const same = async () =>
+        JSON.stringify(await exact(mono, 'room_links')) === JSON.stringify(await exact(dst, 'keyless.room_links').catch(() => null)) &&
+        JSON.stringify(await exact(mono, 'legacy_marks')) === JSON.stringify(await exact(dst, 'keyless.legacy_marks').catch(() => null));
+      await eventually(same, 60_000).catch(async () => {
+        expect(await exact(dst, 'keyless.room_links')).toEqual(await exact(mono, 'room_links'));
+        expect(await exact(dst, 'keyless.legacy_marks')).toEqual(await exact(mono, 'legacy_marks'));
+      });
+      expect(await exact(dst, 'keyless.room_links')).toEqual([
+        '{"ref": null, "role": "admin", "room_id": 1, "user_id": 2}',
+        '{"ref": null, "role": "guest", "room_id": 2, "user_id": 1}',
+        '{"ref": null, "role": "owner", "room_id": 1, "user_id": 3}',
+      ]);
     });
   });
 

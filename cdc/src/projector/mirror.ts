@@ -25,11 +25,26 @@ export interface MirrorTable {
   readonly indexes?: readonly (readonly string[])[];
 }
 
+export interface TableSpecOptions {
+  /** Extra indexes on the copy, as column lists (tenant is put first). */
+  readonly indexes?: readonly (readonly string[])[];
+  /**
+   * The columns that identify a row, for a table with neither a primary key
+   * nor a unique index on NOT NULL columns (an inherited join table, say).
+   * They must identify a row in the source: rows that share them are one row
+   * in the copy. Refused where the table has a key of its own.
+   */
+  readonly key?: readonly string[];
+}
+
 /**
- * Reads a table's columns and primary key from a source database's catalog,
- * exactly as declared, so the copy keeps every type: works on any table.
+ * Reads a table's columns and key from a source database's catalog, exactly
+ * as declared, so the copy keeps every type: works on any table. The key is
+ * the primary key, else the narrowest unique index on NOT NULL columns
+ * (neither partial nor on expressions), else the configured `key`.
  */
-export async function readTableSpec(sourceUrl: string, source: string, target: string, indexes: readonly (readonly string[])[] = []): Promise<MirrorTable> {
+export async function readTableSpec(sourceUrl: string, source: string, target: string, options: TableSpecOptions = {}): Promise<MirrorTable> {
+  const indexes = options.indexes ?? [];
   const [schema, table] = source.includes('.') ? (source.split('.') as [string, string]) : ['public', source];
   const client = new pg.Client({ connectionString: sourceUrl });
   try {
@@ -59,14 +74,10 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
        WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
       [schema, table],
     );
-    if (cols.rows.length === 0) throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `table ${source} not found in the source database`, { context: { source } });
-    const pk = await client.query<{ name: string }>(
-      `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-       WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
-      [`"${schema}"."${table}"`],
-    );
-    if (pk.rows.length === 0) throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `table ${source} has no primary key: a mirror needs one`, { context: { source } });
-    return { source: `${schema}.${table}`, target, columns: cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null })), key: pk.rows.map((r) => r.name), indexes };
+    if (cols.rows.length === 0) throw unsuitable(source, `table ${source} not found in the source database`);
+    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null }));
+    const key = chooseKey(source, columns, await identifyingIndexes(client, schema, table), options.key);
+    return { source: `${schema}.${table}`, target, columns, key, indexes };
   } catch (err) {
     if (err instanceof CdcError) throw err;
     throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot read ${source} from the source database: ${(err as Error).message}`, { cause: err, retriable: true });
@@ -75,6 +86,56 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
   }
 }
 
+
+interface IdentifyingIndex {
+  readonly name: string;
+  readonly primary: boolean;
+  readonly columns: readonly string[];
+}
+
+/** The table's primary key and unique indexes that can identify a row (plain columns, not partial), narrowest first. */
+async function identifyingIndexes(client: pg.Client, schema: string, table: string): Promise<IdentifyingIndex[]> {
+  const { rows } = await client.query<{ name: string; primary: boolean; columns: string[] }>(
+    `SELECT ic.relname AS name, i.indisprimary AS primary,
+            array_agg(a.attname::text ORDER BY k.ord) AS columns
+       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+       CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+       JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+      WHERE i.indrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
+        AND i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL AND k.ord <= i.indnkeyatts
+        AND i.indisvalid
+      GROUP BY ic.relname, i.indisprimary, i.indnkeyatts
+      ORDER BY i.indisprimary DESC, i.indnkeyatts, ic.relname`,
+    [schema, table],
+  );
+  return rows;
+}
+
+/**
+ * The key the copy is keyed by (tenant in front): a row's identity in the
+ * source, so updates, deletes and key changes land on the right row.
+ */
+export function chooseKey(source: string, columns: readonly MirrorColumn[], indexes: readonly IdentifyingIndex[], configured: readonly string[] | undefined): string[] {
+  const notNull = new Set(columns.filter((c) => c.notNull).map((c) => c.name));
+  const own = indexes.find((i) => i.primary) ?? indexes.find((i) => i.columns.every((c) => notNull.has(c)));
+  if (configured !== undefined) {
+    if (own) throw unsuitable(source, `table ${source} has a key of its own (${own.primary ? 'primary key' : `unique index ${own.name}`} on ${own.columns.join(', ')}): remove the configured key [${configured.join(', ')}]`);
+    const unknown = configured.filter((c) => !columns.some((col) => col.name === c));
+    if (configured.length === 0 || unknown.length > 0) {
+      throw unsuitable(source, `the key configured for ${source} names ${configured.length === 0 ? 'no column' : `columns the table does not have: ${unknown.join(', ')}`} (its columns: ${columns.map((c) => c.name).join(', ')})`);
+    }
+    return [...configured];
+  }
+  if (own) return [...own.columns];
+  throw unsuitable(
+    source,
+    `table ${source} has no primary key and no unique index on NOT NULL columns, so a mirror cannot tell its rows apart: add a primary key to the monolith's table, or configure the columns that identify a row (key: [...])`,
+  );
+}
+
+function unsuitable(source: string, message: string): CdcError {
+  return new CdcError('STR_ERR_CDC_TABLE_UNSUITABLE', message, { context: { source } });
+}
 
 /** The topic pattern of one source table across every tenant: `<tenant>.<schema>.<table>`. */
 export function tenantTopics(source: string): RegExp {

@@ -16,8 +16,8 @@ export const PROJECTION = 'messaging-mirror';
  * share the legacy schema).
  */
 export async function messagingProjection(schemaSourceUrl: string, tenants?: readonly string[]): Promise<Projection> {
-  const tables: MirrorTable[] = await Promise.all(MIRRORED.map((t) => readTableSpec(schemaSourceUrl, t.source, t.target, t.indexes)));
+  const tables: MirrorTable[] = await Promise.all(MIRRORED.map((t) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes })));
   // A monolith migration that adds a column is followed while running: the catalog is read again.
-  const refresh = (t: MirrorTable) => readTableSpec(schemaSourceUrl, t.source, t.target, t.indexes);
+  const refresh = (t: MirrorTable) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes });
   return mirrorProjection(PROJECTION, tables, tenants ? { tenants, refresh } : { refresh });
 }
