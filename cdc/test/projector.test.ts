@@ -452,6 +452,47 @@ describe('projector runtime', () => {
     });
   });
 
+  it("follows the monolith's column type changes: widened, made bigint, made nullable, while running and while stopped", async () => {
+    const ddl = 'CREATE TABLE accounts_r (id int PRIMARY KEY, iban varchar(10) NOT NULL, balance numeric(6,2), note text NOT NULL)';
+    await foreignTable('ret', ddl, 'accounts_r', async ({ tenant: other, url, db: mono }) => {
+      const spec = () => readTableSpec(url, 'public.accounts_r', 'retyped.accounts_r');
+      const group = randomName('g');
+      const first = await start(mirrorProjection('retyped', [await spec()], { tenants: [other], refresh: () => spec() }), group);
+      await mono('accounts_r').insert({ id: 1, iban: 'CH93', balance: '10.50', note: 'first' });
+      await eventually(async () => (await dst.raw('SELECT count(*)::int AS n FROM retyped.accounts_r').catch(() => ({ rows: [{ n: 0 }] }))).rows[0].n === 1);
+
+      // Releases that widen a column, make a key bigint, widen a numeric and relax a NOT NULL, each followed by a value only the new type holds.
+      await mono.raw('ALTER TABLE accounts_r ALTER COLUMN iban TYPE varchar(34)');
+      await mono('accounts_r').where({ id: 1 }).update({ iban: 'CH9300762011623852957' });
+      await mono.raw('ALTER TABLE accounts_r ALTER COLUMN id TYPE bigint');
+      await mono('accounts_r').insert({ id: '5000000000', iban: 'DE89', balance: '1.00', note: 'big key' });
+      await mono.raw('ALTER TABLE accounts_r ALTER COLUMN balance TYPE numeric(14,2)');
+      await mono('accounts_r').insert({ id: 2, iban: 'FR76', balance: '12345678.90', note: 'rich' });
+      await mono.raw('ALTER TABLE accounts_r ALTER COLUMN note DROP NOT NULL');
+      await mono('accounts_r').insert({ id: 3, iban: 'GB29', balance: null, note: null });
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
+      const same = async () => JSON.stringify(await exact(mono, 'accounts_r')) === JSON.stringify(await exact(dst, 'retyped.accounts_r').catch(() => null));
+      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'retyped.accounts_r')).toEqual(await exact(mono, 'accounts_r')));
+      const types = async () =>
+        (await dst.raw("SELECT attname AS name, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null FROM pg_attribute WHERE attrelid = 'retyped.accounts_r'::regclass AND attnum > 1 ORDER BY attnum")).rows;
+      expect(await types()).toEqual([
+        { name: 'id', type: 'bigint', not_null: true },
+        { name: 'iban', type: 'character varying(34)', not_null: true },
+        { name: 'balance', type: 'numeric(14,2)', not_null: false },
+        { name: 'note', type: 'text', not_null: false },
+      ]);
+      expect((await dst.raw("SELECT count(*)::int AS n FROM retyped.accounts_r WHERE note IS NULL")).rows[0].n).toBe(1);
+
+      // A release while the projection is stopped: the copy is converted when it starts with the new spec.
+      await first.stop();
+      await mono.raw('ALTER TABLE accounts_r ALTER COLUMN iban TYPE text');
+      await mono('accounts_r').insert({ id: 4, iban: 'X'.repeat(60), note: 'long' });
+      await start(mirrorProjection('retyped', [await spec()], { tenants: [other] }), group);
+      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'retyped.accounts_r')).toEqual(await exact(mono, 'accounts_r')));
+      expect((await types())[1]).toEqual({ name: 'iban', type: 'text', not_null: true });
+    });
+  });
+
   it("mirrors a partitioned table as one table: its partitions' changes reach the table's own topic", async () => {
     const ddl = `CREATE TABLE messages_p (id int, sent_on date, body text, PRIMARY KEY (id, sent_on)) PARTITION BY RANGE (sent_on);
       CREATE TABLE messages_p_2026_11 PARTITION OF messages_p FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');

@@ -30,3 +30,42 @@ describe('MirrorSchema, before any DDL', () => {
     expect(schema.table.columns.map((c) => c.name)).toEqual(['id', 'name']); // nothing assumed
   });
 });
+
+describe('MirrorSchema, when the copy refuses a value', () => {
+  const tooLong = Object.assign(new Error('value too long for type character varying(4)'), { code: '22001' });
+  const wide: MirrorTable = { ...table, columns: [{ name: 'id', type: 'integer', notNull: true }, { name: 'name', type: 'character varying(4)', notNull: true }] };
+
+  it('follows a column the source retyped or made nullable: the events wait (retriable) and the next transaction converts the copy', async () => {
+    const schema = new MirrorSchema(wide, async (t) => ({ ...t, columns: [{ name: 'id', type: 'bigint', notNull: true }, { name: 'name', type: 'character varying(40)', notNull: false }] }));
+    const error = await schema.explain(tooLong);
+    expect(error).toMatchObject({ code: 'STR_ERR_CDC_SCHEMA_CHANGED', retriable: true, cause: tooLong });
+    expect((error as Error).message).toBe('public.accounts: the copy refused a value (value too long for type character varying(4)); the monolith changed id to bigint, name to character varying(40) (nullable): the copy follows, and the events are applied again');
+    expect(schema.table.columns).toEqual([{ name: 'id', type: 'bigint', notNull: true }, { name: 'name', type: 'character varying(40)', notNull: false }]);
+    // The next transaction issues the conversion before writing.
+    const issued: string[] = [];
+    const trx = {
+      raw: async (sql: string) => {
+        issued.push(sql);
+        return sql.startsWith('SELECT') ? { rows: [{ name: 'tenant', type: 'text', not_null: true }, { name: 'id', type: 'integer', not_null: true }, { name: 'name', type: 'character varying(4)', not_null: true }] } : {};
+      },
+    } as unknown as Knex.Transaction;
+    await schema.follow([event({ id: 1, name: 'a longer name' })], trx);
+    expect(issued.slice(1)).toEqual([
+      'ALTER TABLE "accounts" ALTER COLUMN "id" TYPE bigint USING "id"::bigint',
+      'ALTER TABLE "accounts" ALTER COLUMN "name" TYPE character varying(40) USING "name"::character varying(40)',
+      'ALTER TABLE "accounts" ALTER COLUMN "name" DROP NOT NULL',
+    ]);
+  });
+
+  it('lets the error stand, saying so, where the source shows no change: a poison event goes to the dead letters', async () => {
+    const error = await new MirrorSchema(wide, async (t) => t).explain(tooLong);
+    expect(error).toBe(tooLong);
+    expect(tooLong).toMatchObject({ code: '22001', message: expect.stringContaining('the schema source shows no change to its columns') });
+    expect(await new MirrorSchema(wide, undefined).explain(Object.assign(new Error('out of range'), { code: '22003' }))).toMatchObject({ code: '22003', message: expect.stringContaining('start the projection again to read its schema') });
+  });
+
+  it('never asks the source about errors that are not about a value (a lost connection, a deadlock)', async () => {
+    const lost = Object.assign(new Error('terminating connection'), { code: '57P01' });
+    expect(await new MirrorSchema(wide, () => Promise.reject(new Error('not asked'))).explain(lost)).toBe(lost);
+  });
+});

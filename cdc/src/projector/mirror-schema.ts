@@ -6,25 +6,40 @@ import type { MirrorColumn, MirrorTable } from './mirror';
 export const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
 export const qt = (name: string) => name.split('.').map(q).join('.');
 
-/** The copy's columns as its catalog has them now: name -> NOT NULL. */
-async function copyColumns(db: Knex | Knex.Transaction, target: string): Promise<Map<string, boolean>> {
-  const { rows } = await db.raw<{ rows: Array<{ name: string; not_null: boolean }> }>(
-    'SELECT attname AS name, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
+/** The copy's columns as its catalog has them now: name -> type (format_type) and NOT NULL. */
+async function copyColumns(db: Knex | Knex.Transaction, target: string): Promise<Map<string, { type: string; notNull: boolean }>> {
+  const { rows } = await db.raw<{ rows: Array<{ name: string; type: string; not_null: boolean }> }>(
+    'SELECT attname AS name, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null FROM pg_attribute WHERE attrelid = to_regclass(?) AND attnum > 0 AND NOT attisdropped',
     [target],
   );
-  return new Map(rows.map((r) => [r.name, r.not_null]));
+  return new Map(rows.map((r) => [r.name, { type: r.type, notNull: r.not_null }]));
+}
+
+/** The statements that make the copy's column `have` (undefined: absent) what `want` says: added nullable, retyped, NOT NULL dropped. */
+function alterations(target: string, want: MirrorColumn, have: { type: string; notNull: boolean } | undefined, keepNotNull: boolean): string[] {
+  const column = `${qt(target)} ALTER COLUMN ${q(want.name)}`;
+  if (!have) return [`ALTER TABLE ${qt(target)} ADD COLUMN IF NOT EXISTS ${q(want.name)} ${want.type}`];
+  const out: string[] = [];
+  // The source converted its own rows the same way, and the copy holds the same values.
+  if (have.type !== want.type) out.push(`ALTER TABLE ${column} TYPE ${want.type} USING ${q(want.name)}::${want.type}`);
+  if (have.notNull && !want.notNull && !keepNotNull) out.push(`ALTER TABLE ${column} DROP NOT NULL`);
+  return out;
 }
 
 /**
  * A copy that exists already meets the spec read at start: columns the
  * monolith added while the service was down are added (nullable: the rows
- * copied before have no value), and columns it dropped stop being required.
+ * copied before have no value), columns whose type it changed are converted,
+ * and columns it dropped or relaxed stop being required.
  */
 export async function reconcileCopy(db: Knex, t: MirrorTable): Promise<void> {
   const present = await copyColumns(db, t.target);
   const keep = new Set(['tenant', ...t.key]);
-  for (const c of t.columns) if (!present.has(c.name)) await db.raw(`ALTER TABLE ${qt(t.target)} ADD COLUMN IF NOT EXISTS ${q(c.name)} ${c.type}`);
-  for (const [name, notNull] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
+  for (const c of t.columns) {
+    const have = present.get(c.name);
+    for (const sql of alterations(t.target, have ? c : { ...c, notNull: false }, have, keep.has(c.name))) await db.raw(sql);
+  }
+  for (const [name, { notNull }] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
 }
 
 /** Reads a mirrored table's spec again from its source catalog (readTableSpec), for columns a migration added. */
@@ -40,15 +55,20 @@ export type RefreshSpec = (table: MirrorTable) => Promise<MirrorTable>;
  *   nothing is dropped;
  * - a column that the spec has and events no longer carry (dropped by a
  *   migration) is never written over: updates leave it as it was, new rows
- *   get NULL, so the copy's column is made nullable.
+ *   get NULL, so the copy's column is made nullable;
+ * - a value the copy refuses (too long, out of range, NULL where the copy
+ *   says NOT NULL) sends it to the source catalog: a column whose type
+ *   changed (varchar(34) widened, int made bigint) is converted in the copy,
+ *   one made nullable is made so, and the events are applied again; where
+ *   the catalog shows no such change the error stands (a poison event).
  * Changes to the copy run inside the projection's transaction; one is taken
  * as done only once a later transaction finds it in the catalog, so a
  * transaction that rolls back leaves nothing assumed.
  */
 export class MirrorSchema {
   private names: Set<string>;
-  /** DDL issued but not yet seen committed: column name -> what it must look like. */
-  private readonly pending = new Map<string, { readonly column: MirrorColumn; readonly nullable: boolean }>();
+  /** DDL issued but not yet seen committed: column name -> the column as the copy must have it. */
+  private readonly pending = new Map<string, MirrorColumn>();
 
   constructor(
     public table: MirrorTable,
@@ -65,9 +85,48 @@ export class MirrorSchema {
       const column = this.table.columns.find((c) => c.name === name)!;
       if (!column.notNull) continue;
       this.replace({ ...column, notNull: false });
-      this.pending.set(name, { column: { ...column, notNull: false }, nullable: true });
+      this.pending.set(name, { ...column, notNull: false });
     }
     if (this.pending.size > 0) await this.ensure(trx);
+  }
+
+  /**
+   * What to throw for an error the copy raised while writing `events`: when
+   * the value did not fit (a data exception, a NOT NULL violation) and the
+   * source catalog shows the column changed, the change is noted for the next
+   * transaction and the events wait (retriable); otherwise the error itself.
+   */
+  async explain(err: unknown): Promise<unknown> {
+    const code = (err as { code?: unknown } | null)?.code;
+    if (typeof code !== 'string' || !(code.startsWith('22') || code === '23502')) return err;
+    const what = `${this.table.source}: the copy refused a value (${(err as Error).message})`;
+    if (!this.refresh) return withHint(err, `${what}; if the monolith changed the column, start the projection again to read its schema, then retry the dead letters`);
+    let fresh: MirrorTable;
+    try {
+      fresh = await this.refresh(this.table);
+    } catch (e) {
+      return e; // the catalog cannot be read now (retriable): the events wait
+    }
+    const changed: MirrorColumn[] = [];
+    for (const c of fresh.columns) {
+      const mine = this.table.columns.find((m) => m.name === c.name);
+      if (!mine) continue; // a column added: learnt from the events that carry it
+      // Followed: a new type, and NOT NULL dropped (never added: the copy may hold rows the source has not yet sent again).
+      const notNull = mine.notNull && c.notNull;
+      if (c.type !== mine.type || notNull !== mine.notNull) changed.push({ ...mine, type: c.type, notNull });
+    }
+    if (changed.length === 0) {
+      return withHint(err, `${what}; the schema source shows no change to its columns (if this tenant's monolith runs a newer release than the schema source, retry the dead letters once it has it)`);
+    }
+    for (const c of changed) {
+      this.replace(c);
+      this.pending.set(c.name, c);
+    }
+    return new CdcError('STR_ERR_CDC_SCHEMA_CHANGED', `${what}; the monolith changed ${changed.map((c) => `${c.name} to ${c.type}${c.notNull ? '' : ' (nullable)'}`).join(', ')}: the copy follows, and the events are applied again`, {
+      retriable: true,
+      cause: err,
+      context: { source: this.table.source, columns: changed.map((c) => c.name) },
+    });
   }
 
   /** Columns the events carry that the spec lacks, and spec columns the events no longer carry. */
@@ -104,7 +163,7 @@ export class MirrorSchema {
       const column = { ...c, notNull: false };
       this.table = { ...this.table, columns: [...this.table.columns, column] };
       this.names = new Set([...this.names, c.name]);
-      this.pending.set(c.name, { column, nullable: false });
+      this.pending.set(c.name, column);
     }
   }
 
@@ -112,17 +171,19 @@ export class MirrorSchema {
   private async ensure(trx: Knex.Transaction): Promise<void> {
     const catalog = await copyColumns(trx, this.table.target);
     for (const [name, want] of this.pending) {
-      const notNull = catalog.get(name);
-      if (notNull === false) {
-        this.pending.delete(name); // committed by an earlier transaction: done
-        continue;
-      }
-      if (notNull === undefined) await trx.raw(`ALTER TABLE ${qt(this.table.target)} ADD COLUMN IF NOT EXISTS ${q(name)} ${want.column.type}`);
-      else await trx.raw(`ALTER TABLE ${qt(this.table.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
+      const statements = alterations(this.table.target, want, catalog.get(name), this.table.key.includes(name));
+      if (statements.length === 0) this.pending.delete(name); // committed by an earlier transaction: done
+      for (const sql of statements) await trx.raw(sql);
     }
   }
 
   private replace(column: MirrorColumn): void {
     this.table = { ...this.table, columns: this.table.columns.map((c) => (c.name === column.name ? column : c)) };
   }
+}
+
+/** The error, with what the mirror knows added to its message (its code and class kept, so it is judged as before). */
+function withHint(err: unknown, message: string): unknown {
+  if (err instanceof Error) err.message = message;
+  return err;
 }

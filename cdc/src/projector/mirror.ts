@@ -197,7 +197,11 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
       const schema = bySource.get(`${first.source.schema}.${first.source.table}`);
       if (!schema) return; // a topic of this pattern for a table not mirrored here
       await schema.follow(events, trx);
-      await applyMirror(schema.table, events, trx);
+      try {
+        await applyMirror(schema.table, events, trx);
+      } catch (err) {
+        throw await schema.explain(err);
+      }
     },
   };
 }
