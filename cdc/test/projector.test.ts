@@ -493,6 +493,29 @@ describe('projector runtime', () => {
     });
   });
 
+  it("takes in a tenant onboarded while it runs: a pattern's new topics are subscribed to within seconds, no restart", async () => {
+    const base = randomName('onb');
+    const added: string[] = [];
+    const ddl = 'CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL)';
+    const count = async (tenant: string) => (await dst.raw('SELECT count(*)::int AS n FROM onboarding.accounts WHERE tenant = ?', [tenant]).catch(() => ({ rows: [{ n: -1 }] }))).rows[0].n as number;
+    // Every tenant of this test, by pattern, as the messaging service reads every tenant's tables; none exists yet.
+    const pattern = new RegExp(`^${base}_[0-9a-f]{8}\\.public\\.accounts$`);
+    await foreignTable(base, `${ddl}; INSERT INTO accounts VALUES (1, 'first tenant')`, 'accounts', async ({ tenant: first, url }) => {
+      const spec = await readTableSpec(url, 'public.accounts', 'onboarding.accounts');
+      const projector = new Projector({ ...mirrorProjection('onboarding', [spec]), topics: pattern }, { kafka, db: dst, groupId: randomName('g'), topicRefreshMs: 300, onTopicsAdded: (t) => added.push(...t) });
+      running.push(projector);
+      await projector.start();
+      await eventually(async () => (await count(first)) === 1);
+      await foreignTable(base, `${ddl}; INSERT INTO accounts VALUES (1, 'second'), (2, 'tenant')`, 'accounts', async ({ tenant: second, db: mono }) => {
+        await eventually(async () => (await count(second)) === 2, 30_000);
+        await mono('accounts').insert({ id: 3, name: 'streamed after' });
+        await eventually(async () => (await count(second)) === 3, 30_000);
+        expect(added).toEqual([`${second}.public.accounts`]);
+      });
+      expect(projector.restarts).toBe(0);
+    });
+  });
+
   it("mirrors a partitioned table as one table: its partitions' changes reach the table's own topic", async () => {
     const ddl = `CREATE TABLE messages_p (id int, sent_on date, body text, PRIMARY KEY (id, sent_on)) PARTITION BY RANGE (sent_on);
       CREATE TABLE messages_p_2026_11 PARTITION OF messages_p FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');

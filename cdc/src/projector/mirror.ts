@@ -163,7 +163,7 @@ export interface MirrorOptions {
  */
 export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: MirrorOptions = {}): Projection {
   const bySource = new Map(tables.map((t) => [t.source, new MirrorSchema(t, options.refresh)]));
-  // Every tenant's topics by pattern (kafkajs matches a pattern when it subscribes: a tenant added later needs a restart), or named tenants' topics.
+  // Every tenant's topics by pattern (the projector looks for new matching topics every few seconds: a tenant onboarded is taken in), or named tenants' topics.
   const topics = options.tenants
     ? options.tenants.flatMap((tenant) => tables.map((t) => `${tenant}.${t.source}`))
     : new RegExp(tables.map((t) => tenantTopics(t.source).source).join('|'));

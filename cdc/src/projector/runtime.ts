@@ -30,6 +30,15 @@ export interface ProjectorOptions {
   readonly startAtCheckpoints?: boolean;
   /** Called after each transaction committed, with the events it applied (not the skipped duplicates). */
   readonly onApplied?: (events: readonly ChangeEvent[], committedAtMs: number) => void;
+  /**
+   * For a projection whose topics are a pattern: how often to look for
+   * matching topics that appeared since the consumer subscribed (a tenant
+   * onboarded, a table's first event); the consumer then subscribes again.
+   * kafkajs matches a pattern only when it subscribes. @default 5000
+   */
+  readonly topicRefreshMs?: number;
+  /** Called when the consumer subscribed again to take in topics that appeared. */
+  readonly onTopicsAdded?: (topics: readonly string[]) => void;
 }
 
 /** Lag of one topic partition as last seen. */
@@ -64,6 +73,9 @@ export class Projector {
   private wake: (() => void) | null = null;
   /** Per topic partition: the chain of chunk applies, in order. */
   private readonly lanes = new Map<string, Lane>();
+  /** The topics the consumer subscribed to, for a pattern (kafkajs resolves it once, when subscribing). */
+  private subscribed = new Set<string>();
+  private topicWatch: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly projection: Projection,
@@ -91,18 +103,47 @@ export class Projector {
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
     await this.startConsumer();
+    if (topics instanceof RegExp) this.watchTopics(topics);
+  }
+
+  /** Looks for topics that match the pattern and appeared since the consumer subscribed; subscribes again to take them in. */
+  private watchTopics(pattern: RegExp): void {
+    const every = this.options.topicRefreshMs ?? 5000;
+    const tick = async () => {
+      try {
+        if (this.stopped || this.recovering) return;
+        const admin = this.options.kafka.admin();
+        await admin.connect();
+        let added: string[];
+        try {
+          added = (await admin.listTopics()).filter((t) => pattern.test(t) && !this.subscribed.has(t)).sort();
+        } finally {
+          await admin.disconnect();
+        }
+        if (added.length === 0 || this.stopped || this.recovering || !this.consumer) return;
+        this.recovering = this.restartConsumer(this.consumer, { added });
+        await this.recovering;
+      } catch (err) {
+        if (!this.stopped) this.options.onError?.(new CdcError('STR_ERR_CDC_KAFKA_UNREACHABLE', `projection ${this.projection.name}: cannot list topics to find new ones matching ${pattern} (${(err as Error).message}); next look in ${every / 1000} s`, { cause: err, retriable: true }));
+      } finally {
+        if (!this.stopped) this.topicWatch = setTimeout(tick, every).unref();
+      }
+    };
+    this.topicWatch = setTimeout(tick, every).unref();
   }
 
   /** The consumer half of a start: the group aligned with the checkpoints, then consuming. */
   private async startConsumer(): Promise<void> {
     const topics = this.projection.topics;
-    await this.alignGroupWithCheckpoints(topics);
+    const names = await this.alignGroupWithCheckpoints(topics);
     const consumer = this.options.kafka.consumer(this.groupId);
     this.consumer = consumer;
     // kafkajs restarts its consumer after retriable failures, not after the others: it would stop for good, silently.
     consumer.on(consumer.events.CRASH, ({ payload }) => {
-      if (!payload.restart && !this.stopped && this.consumer === consumer) this.recovering ??= this.recover(consumer, payload.error);
+      if (!payload.restart && !this.stopped && this.consumer === consumer) this.recovering ??= this.restartConsumer(consumer, { crash: payload.error });
     });
+    // Resolved again when subscribing below: the pattern may match a topic made meanwhile, which the next look finds subscribed.
+    this.subscribed = new Set(names);
     await this.consumer.connect();
     await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
     await this.consumer.run({
@@ -125,7 +166,7 @@ export class Projector {
    * then the group is moved back to the checkpoints (or to the beginning
    * where there is none), before anything is fetched.
    */
-  private async alignGroupWithCheckpoints(topics: Projection['topics']): Promise<void> {
+  private async alignGroupWithCheckpoints(topics: Projection['topics']): Promise<string[]> {
     const rows = await listCheckpoints(this.options.db, this.projection.name).catch((err: unknown) => {
       throw checkpointFailure(this.projection.name, err);
     });
@@ -133,15 +174,16 @@ export class Projector {
     const admin = this.options.kafka.admin();
     await admin.connect();
     try {
-      const group = (await admin.describeGroups([this.groupId])).groups[0];
-      if (group && group.members.length > 0) return; // other replicas run: they hold the same database
       const names = topics instanceof RegExp ? (await admin.listTopics()).filter((t) => topics.test(t)) : [...topics];
+      const group = (await admin.describeGroups([this.groupId])).groups[0];
+      if (group && group.members.length > 0) return names; // other replicas run: they hold the same database
       for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.groupId, topics: names })) {
         const moves = partitions
           .map((p) => ({ partition: p.partition, committed: BigInt(p.offset), resume: at.get(`${topic}:${p.partition}`) ?? 0n }))
           .filter((p) => p.committed > p.resume);
         if (moves.length > 0) await admin.setOffsets({ groupId: this.groupId, topic, partitions: moves.map((m) => ({ partition: m.partition, offset: m.resume.toString() })) });
       }
+      return names;
     } finally {
       await admin.disconnect();
     }
@@ -165,28 +207,35 @@ export class Projector {
   }
 
   /**
-   * After a crash kafkajs will not restart from: the chunks in flight finish,
-   * then the consumer starts again (the group realigned with the database's
-   * checkpoints, so nothing is applied twice), backing off from 1 s to 30 s
-   * while starting fails. Each failure is reported through onError.
+   * Starts the consumer again: after a crash kafkajs will not restart from
+   * (reported through onError and counted), or to subscribe to topics that
+   * appeared (at once). The chunks in flight finish first, then the group is
+   * realigned with the database's checkpoints, so nothing is applied twice;
+   * while starting fails it backs off from 1 s to 30 s, reporting each try.
    */
-  private async recover(crashed: Consumer, error: Error): Promise<void> {
-    this.crashes++;
-    this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer stopped (${error.message}); starting it again`, { cause: error, retriable: true }));
-    await crashed.disconnect().catch(() => {});
+  private async restartConsumer(old: Consumer, why: { crash: Error } | { added: readonly string[] }): Promise<void> {
+    if ('crash' in why) {
+      this.crashes++;
+      this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer stopped (${why.crash.message}); starting it again`, { cause: why.crash, retriable: true }));
+    }
+    await old.disconnect().catch(() => {});
     await Promise.all([...this.lanes.values()].map((l) => l.tail));
-    for (let wait = 1000; !this.stopped; wait = Math.min(wait * 2, 30_000)) {
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        setTimeout(resolve, wait).unref();
-      });
-      this.wake = null;
+    for (let wait = ('crash' in why) ? 1000 : 0; !this.stopped; wait = Math.min(Math.max(wait * 2, 1000), 30_000)) {
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+          setTimeout(resolve, wait).unref();
+        });
+        this.wake = null;
+      }
       if (this.stopped) break;
       try {
         await this.startConsumer();
+        if ('added' in why) this.options.onTopicsAdded?.(why.added);
         break;
       } catch (err) {
-        this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer could not start again (${(err as Error).message}); next try in ${Math.min(wait * 2, 30_000) / 1000} s`, { cause: err, retriable: true }));
+        const next = Math.min(Math.max(wait * 2, 1000), 30_000);
+        this.options.onError?.(new CdcError('STR_ERR_CDC_CONSUMER_CRASHED', `projection ${this.projection.name}: the Kafka consumer could not start again (${(err as Error).message}); next try in ${next / 1000} s`, { cause: err, retriable: true }));
         await this.consumer?.disconnect().catch(() => {});
       }
     }
@@ -195,6 +244,7 @@ export class Projector {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    if (this.topicWatch) clearTimeout(this.topicWatch);
     this.wake?.();
     await this.recovering;
     await this.consumer?.disconnect().catch(() => {});

@@ -18,6 +18,8 @@ export interface MessagingOptions {
   readonly tenants?: readonly string[];
   readonly groupId?: string;
   readonly onError?: (err: unknown) => void;
+  /** Topics of tenants (or tables) that appeared while running, now consumed. */
+  readonly onTopicsAdded?: (topics: readonly string[]) => void;
 }
 
 export interface RunningMessaging {
@@ -36,6 +38,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     db,
     ...(o.groupId ? { groupId: o.groupId } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
+    ...(o.onTopicsAdded ? { onTopicsAdded: o.onTopicsAdded } : {}),
   });
   try {
     await projector.start();
