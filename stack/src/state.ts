@@ -70,9 +70,12 @@ export async function reapOrphans(layout: StackLayout): Promise<string[]> {
   }
   // Every child's command line names the state folder, except PostgreSQL's when its data folder lives elsewhere.
   const orphans = state.processes.filter((p) => belongsToStack(p.pid, layout.stateDir) || belongsToStack(p.pid, layout.postgresData));
-  for (const p of orphans) signalGroup(p.pid, 'SIGTERM');
+  // PostgreSQL takes SIGTERM as a smart shutdown, which waits for every client to leave: SIGINT is its fast one, as at a normal stop.
+  for (const p of orphans) signalGroup(p.pid, p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
   for (let i = 0; i < 100 && orphans.some((p) => isAlive(p.pid)); i++) await sleep(100);
   for (const p of orphans) if (isAlive(p.pid)) signalGroup(p.pid, 'SIGKILL');
+  // Gone, not only signalled: the ports they hold are checked next.
+  for (let i = 0; i < 50 && orphans.some((p) => isAlive(p.pid)); i++) await sleep(100);
   removeState(layout);
   return orphans.map((p) => `${p.name} (pid ${p.pid})`);
 }
