@@ -1,8 +1,9 @@
 import { Client } from 'pg';
 import { redactUrl, sleep } from '@strangler/common';
 import { ConnectClient, type ConnectorConfig } from './connect-client';
-import { connectorName, POSTGRES_CONNECTOR_CLASS, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
+import { connectorName, HEARTBEAT_TABLE, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
 import { CdcError } from './errors';
+import { signalSnapshot } from './snapshot';
 
 export type RegisterAction = 'created' | 'updated' | 'unchanged';
 
@@ -10,6 +11,17 @@ export interface RegisterResult {
   readonly name: string;
   readonly action: RegisterAction;
   readonly config: ConnectorConfig;
+  /**
+   * Tables an update added to a running connector: their rows from before
+   * are sent by an incremental snapshot, signalled under `id` (Debezium's
+   * initial snapshot ran long ago and covered only the tables of then).
+   */
+  readonly snapshot?: { readonly id: string; readonly tables: readonly string[] };
+}
+
+export interface RegisterOptions {
+  /** How long an update may take to restart the connector's task with its new tables. @default 60000 */
+  readonly timeoutMs?: number;
 }
 
 function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean {
@@ -27,7 +39,7 @@ function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean 
  * config first, and every rejected field is reported at once. The
  * publication is made first (see ensurePublication).
  */
-export async function registerTenantConnector(connect: ConnectClient, source: TenantSource): Promise<RegisterResult> {
+export async function registerTenantConnector(connect: ConnectClient, source: TenantSource, options: RegisterOptions = {}): Promise<RegisterResult> {
   const name = connectorName(source.tenant);
   const config = tenantConnectorConfig(source);
   const current = await connect.getConfig(name);
@@ -45,8 +57,60 @@ export async function registerTenantConnector(connect: ConnectClient, source: Te
     });
   }
   await ensurePublication(source);
+  const added = current ? tablesOf(config).filter((t) => !tablesOf(current).includes(t)) : [];
+  const before = added.length > 0 ? await slotHolder(source) : null;
   await connect.putConfig(name, config);
-  return { name, action: current ? 'updated' : 'created', config };
+  if (added.length === 0) return { name, action: current ? 'updated' : 'created', config };
+  // The task that reads the signal must be the one with the new tables: Connect restarts it, and the
+  // replication slot changes hands. A signal read by the old task would skip tables it does not capture.
+  await untilSlotChangesHands(connect, source, before, options.timeoutMs ?? 60_000, added);
+  const id = `register-${Date.now().toString(36)}-${source.tenant}`.slice(0, 42);
+  await signalSnapshot(sourceUrlOf(source), source.tenant, added, id);
+  return { name, action: 'updated', config, snapshot: { id, tables: added } };
+}
+
+/** The captured tables of a connector config (without the toolkit's own signal and heartbeat tables). */
+function tablesOf(config: ConnectorConfig): string[] {
+  return (config['table.include.list'] ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t && t !== SIGNAL_TABLE && t !== HEARTBEAT_TABLE);
+}
+
+/** The tenant's monolith database as a URL, from its source. */
+export function sourceUrlOf(source: TenantSource): string {
+  return `postgresql://${encodeURIComponent(source.user)}${source.password ? `:${encodeURIComponent(source.password)}` : ''}@${source.host}:${source.port}/${encodeURIComponent(source.database)}`;
+}
+
+/** The backend pid streaming the tenant's slot now (null: no one). */
+async function slotHolder(source: TenantSource): Promise<number | null> {
+  const db = new Client({ connectionString: sourceUrlOf(source) });
+  try {
+    await db.connect();
+    const { rows } = await db.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slotName(source.tenant)]);
+    return rows[0]?.pid ?? null;
+  } catch (err) {
+    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot reach tenant ${source.tenant}'s database ${redactUrl(sourceUrlOf(source))}: ${(err as Error).message}`, { cause: err, retriable: true });
+  } finally {
+    await db.end().catch(() => {});
+  }
+}
+
+async function untilSlotChangesHands(connect: ConnectClient, source: TenantSource, before: number | null, timeoutMs: number, added: readonly string[]): Promise<void> {
+  const name = connectorName(source.tenant);
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await connect.status(name).catch(() => undefined);
+    const running = status?.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
+    const holder = running ? await slotHolder(source) : null;
+    if (holder !== null && holder !== before) return;
+    await sleep(200);
+  }
+  throw new CdcError(
+    'STR_ERR_CDC_CONNECTOR_NOT_STREAMING',
+    `connector ${name} was updated with ${added.join(', ')} but did not stream again within ${timeoutMs} ms, so their rows from before were not asked for: once it streams, run \`strangler cdc snapshot --tenant ${source.tenant} --database-url <url> ${added.map((t) => `--table ${t}`).join(' ')}\``,
+    { retriable: true, context: { tenant: source.tenant, connector: name, tables: added } },
+  );
 }
 
 /**
@@ -60,7 +124,7 @@ export async function registerTenantConnector(connect: ConnectClient, source: Te
  * the option. Idempotent; an existing publication gets the option too.
  */
 export async function ensurePublication(source: TenantSource): Promise<void> {
-  const url = `postgresql://${encodeURIComponent(source.user)}${source.password ? `:${encodeURIComponent(source.password)}` : ''}@${source.host}:${source.port}/${encodeURIComponent(source.database)}`;
+  const url = sourceUrlOf(source);
   const db = new Client({ connectionString: url });
   try {
     await db.connect();

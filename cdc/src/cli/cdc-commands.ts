@@ -2,7 +2,10 @@ import { Command } from 'commander';
 import { ConnectClient } from '../connect-client';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
 import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../projector/lag';
-import { registerTenantConnector, waitUntilStreaming } from '../register';
+import { sleep } from '@strangler/common';
+import { connectorName, MONOLITH_TABLES, notificationTopic, type TenantSource } from '../connector-config';
+import { registerTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
+import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';
 import { cdcStatus, formatStatus } from '../status';
 
 const DEFAULT_SERVICE_DB = 'postgresql://postgres@127.0.0.1:54329/extracted_messaging';
@@ -43,30 +46,83 @@ export function addCdcSubcommands(parent: Command): void {
 
   parent
     .command('register')
-    .description("create (or update) a tenant's Debezium connector for its monolith database")
+    .description("create (or update) a tenant's Debezium connector for its monolith database; tables added to an existing connector get their existing rows by an incremental snapshot")
     .requiredOption('--tenant <name>', 'the tenant (topics are <tenant>.<schema>.<table>)')
     .requiredOption('--database-url <url>', "the tenant's monolith database, postgres://user@host:port/db")
+    .option('--table <schema.table...>', `the tables to capture (default the sample monolith's: ${MONOLITH_TABLES.join(' ')})`)
     .option('--wait', 'wait until the connector streams (task running, slot active)')
-    .action(async (opts: { tenant: string; databaseUrl: string; wait?: boolean }, cmd: Command) => {
-      let url: URL;
-      try {
-        url = new URL(opts.databaseUrl);
-      } catch {
-        cmd.error(`--database-url is not a URL: ${opts.databaseUrl} (expected postgres://user@host:port/db)`, { exitCode: 2 });
-      }
+    .action(async (opts: { tenant: string; databaseUrl: string; table?: string[]; wait?: boolean }, cmd: Command) => {
+      const source = tenantSource(cmd, opts);
       const client = connect(cmd);
-      const result = await registerTenantConnector(client, {
-        tenant: opts.tenant,
-        host: url.hostname,
-        port: Number(url.port || 5432),
-        database: decodeURIComponent(url.pathname.slice(1)),
-        user: decodeURIComponent(url.username || 'postgres'),
-        password: decodeURIComponent(url.password),
-      });
+      const result = await registerTenantConnector(client, source);
       console.log(`${result.name}: ${result.action}`);
+      if (result.snapshot) {
+        console.log(`${result.name}: ${result.snapshot.tables.join(', ')} added; their existing rows come by an incremental snapshot (signal ${result.snapshot.id}, progress on ${notificationTopic(opts.tenant)})`);
+      }
       if (opts.wait) {
         await waitUntilStreaming(client, opts.tenant, opts.databaseUrl);
         console.log(`${result.name}: streaming`);
       }
     });
+
+  parent
+    .command('snapshot')
+    .description("ask a tenant's connector to send every current row of some tables again (an incremental snapshot, beside the live changes): for a table added by hand, or a topic whose retention lost its history")
+    .requiredOption('--tenant <name>', 'the tenant')
+    .requiredOption('--database-url <url>', "the tenant's monolith database (the signal goes into its strangler.debezium_signal)")
+    .requiredOption('--table <schema.table...>', 'the tables, as the connector captures them')
+    .option('--kafka <host:port>', 'bootstrap broker, for --wait (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)')
+    .option('--wait', 'wait until the connector reports the snapshot COMPLETED')
+    .option('--timeout <seconds>', 'with --wait: give up after this long', '600')
+    .action(async (opts: { tenant: string; databaseUrl: string; table: string[]; kafka?: string; wait?: boolean; timeout: string }, cmd: Command) => {
+      const source = tenantSource(cmd, opts);
+      const config = await connect(cmd).getConfig(connectorName(opts.tenant));
+      if (!config) cmd.error(`tenant ${opts.tenant} has no connector: register it first (strangler cdc register --tenant ${opts.tenant} --database-url ...)`, { exitCode: 2 });
+      const captured = (config['table.include.list'] ?? '').split(',');
+      const unknown = opts.table.filter((t) => !captured.includes(t));
+      if (unknown.length > 0) {
+        cmd.error(`the connector of ${opts.tenant} does not capture ${unknown.join(', ')} (it captures ${captured.filter((t) => !t.startsWith('strangler.')).join(', ')}): add them with strangler cdc register --table ...`, { exitCode: 2 });
+      }
+      const seconds = Number(opts.timeout);
+      if (!Number.isFinite(seconds) || seconds <= 0) cmd.error(`--timeout must be a number of seconds above 0, not ${JSON.stringify(opts.timeout)}`, { exitCode: 2 });
+      const id = `snapshot-${Date.now().toString(36)}-${opts.tenant}`.slice(0, 42);
+      const brokers = commandBrokers(opts.kafka);
+      const kafka = kafkaClients(brokers, 'strangler-cdc-snapshot', COMMAND_KAFKA_OPTIONS);
+      if (opts.wait) await explainingKafka(brokers, () => ensureNotificationTopics(kafka, [opts.tenant]));
+      await signalSnapshot(sourceUrlOf(source), opts.tenant, opts.table, id);
+      console.log(`${connectorName(opts.tenant)}: snapshot of ${opts.table.join(', ')} signalled (${id})`);
+      if (!opts.wait) return;
+      const watch = await explainingKafka(brokers, () => watchSnapshots(kafka, `strangler-cdc-${id}`, new Map([[id, opts.tenant]])));
+      try {
+        const deadline = Date.now() + seconds * 1000;
+        while (!watch.completed()) {
+          if (Date.now() > deadline) cmd.error(`the snapshot ${id} did not complete within ${seconds} s: see the Connect log, and \`strangler cdc status\``, { exitCode: 1 });
+          await sleep(500);
+        }
+        console.log(`${connectorName(opts.tenant)}: snapshot ${id} completed`);
+      } finally {
+        await watch.close();
+      }
+    });
+}
+
+/** A tenant's source from --tenant, --database-url and --table, or a usage error that says what is wrong. */
+function tenantSource(cmd: Command, opts: { tenant: string; databaseUrl: string; table?: string[] }): TenantSource {
+  let url: URL;
+  try {
+    url = new URL(opts.databaseUrl);
+  } catch {
+    cmd.error(`--database-url is not a URL: ${opts.databaseUrl} (expected postgres://user@host:port/db)`, { exitCode: 2 });
+  }
+  const bad = (opts.table ?? []).filter((t) => !/^[^.\s]+\.[^.\s]+$/.test(t));
+  if (bad.length > 0) cmd.error(`--table takes <schema>.<table>, as in public.rooms: ${bad.join(', ')}`, { exitCode: 2 });
+  return {
+    tenant: opts.tenant,
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    database: decodeURIComponent(url.pathname.slice(1)),
+    user: decodeURIComponent(url.username || 'postgres'),
+    password: decodeURIComponent(url.password),
+    ...(opts.table ? { tables: opts.table } : {}),
+  };
 }

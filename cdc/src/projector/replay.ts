@@ -1,9 +1,8 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import pg from 'pg';
 import { sleep } from '@strangler/common';
-import { notificationTopic, SIGNAL_TABLE } from '../connector-config';
 import { CdcError } from '../errors';
+import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';
 import type { KafkaClients } from '../kafka';
 import { clearCheckpoints, writeCheckpoint } from './checkpoints';
 import { Projector } from './runtime';
@@ -179,57 +178,17 @@ async function startSnapshot(live: Projection, shadow: Projection, groupId: stri
         }
       });
     }
-    const existing = new Set(await admin.listTopics());
-    const missing = [...byTenant.keys()].map(notificationTopic).filter((t) => !existing.has(t));
-    if (missing.length > 0) await admin.createTopics({ topics: missing.map((topic) => ({ topic })), waitForLeaders: true });
   } finally {
     await admin.disconnect();
   }
+  await ensureNotificationTopics(o.kafka, [...byTenant.keys()]);
   const signals = new Map<string, string>(); // signal id -> tenant
   for (const [tenant, tables] of byTenant) {
     const signalId = `replay-${id}-${tenant}`.slice(0, 42);
-    const client = new pg.Client({ connectionString: o.sourceUrl(tenant) });
-    await client.connect();
-    try {
-      await client.query(`INSERT INTO ${SIGNAL_TABLE} (id, type, data) VALUES ($1, 'execute-snapshot', $2)`, [signalId, JSON.stringify({ 'data-collections': tables, type: 'incremental' })]);
-    } catch (err) {
-      throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot signal a snapshot in ${tenant}'s database: ${(err as Error).message}`, { cause: err, retriable: true });
-    } finally {
-      await client.end();
-    }
+    await signalSnapshot(o.sourceUrl(tenant), tenant, tables, signalId);
     signals.set(signalId, tenant);
   }
-  const done = new Set<string>();
-  let failure: CdcError | null = null;
-  const watcher = o.kafka.consumer(`${groupId}-notifications`);
-  await watcher.connect();
-  await watcher.subscribe({ topics: [...byTenant.keys()].map(notificationTopic), fromBeginning: true });
-  await watcher.run({
-    eachMessage: async ({ message }) => {
-      const n = parseNotification(message.value);
-      if (!n || !signals.has(n.id)) return;
-      if (n.type === 'COMPLETED') done.add(n.id);
-      if (n.type === 'ABORTED') failure = new CdcError('STR_ERR_CDC_REPLAY_STOPPED', `Debezium aborted the snapshot of ${signals.get(n.id)}: ${JSON.stringify(n.additional_data ?? {})}`);
-    },
-  });
-  return {
-    completed(): boolean {
-      if (failure) throw failure;
-      return done.size === signals.size;
-    },
-    close: () => watcher.disconnect(),
-  };
-}
-
-function parseNotification(value: Buffer | null): { id: string; type: string; additional_data?: unknown } | null {
-  if (!value) return null;
-  try {
-    const v = JSON.parse(value.toString('utf8')) as { payload?: { id?: unknown; type?: unknown } } & { id?: unknown; type?: unknown };
-    const p = (v.payload ?? v) as { id?: unknown; type?: unknown; additional_data?: unknown };
-    return typeof p.id === 'string' && typeof p.type === 'string' ? { id: p.id, type: p.type, additional_data: p.additional_data } : null;
-  } catch {
-    return null;
-  }
+  return watchSnapshots(o.kafka, `${groupId}-notifications`, signals);
 }
 
 /**
