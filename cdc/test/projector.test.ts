@@ -527,7 +527,8 @@ describe('projector runtime', () => {
       // Written while the connector does not capture the table: in no stream, only in the table.
       await mono('branches').insert({ id: 3, city: 'Basel' });
       const cli = (...args: string[]) =>
-        promisify(execFile)(process.execPath, [path.join(__dirname, '../../cli/bin/strangler.cjs'), 'cdc', '--connect-url', testStack().connectUrl, ...args], { timeout: 120_000 }).catch(
+        promisify(execFile)(process.execPath, [path.join(__dirname, '../../cli/bin/strangler.cjs'), 'cdc', '--connect-url', testStack().connectUrl, ...args], { timeout: 120_000 }).then(
+          (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
           (e: { code: number; stdout: string; stderr: string }) => e,
         );
       const registered = await cli('register', '--tenant', other, '--database-url', url, '--table', 'public.accounts', '--table', 'public.branches');

@@ -68,7 +68,10 @@ describe('malformed requests never reach an upstream', () => {
     ['a dot-segment in the path', 'GET /api/../admin HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
     ['an encoded dot-segment in the path', 'GET /api/%2e%2E/admin HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
     ['a CONNECT request (a forward proxy\'s method)', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', 405, 'STR_ERR_PROXY_METHOD_NOT_ALLOWED'],
-    ['an absolute-form target', 'GET http://other.example/x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
+    ['an absolute-form target with user info', 'GET http://user:secret@acme.localhost/x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
+    ['an absolute-form target of another scheme', 'GET ftp://acme.localhost/x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
+    ['an absolute-form target without a host', 'GET http:///x HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
+    ['an absolute-form target with a dot-segment', 'GET http://acme.localhost/api/../admin HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n', 400, 'STR_ERR_PROXY_BAD_TARGET'],
   ];
 
   it.each(cases.map(([name, bytes, status, code]) => ({ name, bytes, status, code })))('$name: answered $status, nothing forwarded', async ({ bytes, status, code }) => {
@@ -91,6 +94,20 @@ describe('malformed requests never reach an upstream', () => {
     const answer = await raw(`${ok}Connection: close\r\n\r\n`);
     expect(answer).toMatch(/^HTTP\/1\.1 200 /);
     expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('an absolute-form target is accepted (RFC 9112, 3.2.2): its authority replaces the Host header, and the upstream gets origin-form', async () => {
+    const answer = await raw('GET HTTP://ACME.localhost/api/rooms?x=1 HTTP/1.1\r\nHost: nobody.localhost\r\nConnection: close\r\n\r\n');
+    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.requests.map((r) => ({ url: r.url, forwardedHost: r.headers['x-forwarded-host'] }))).toEqual([{ url: '/api/rooms?x=1', forwardedHost: 'ACME.localhost' }]);
+    const bare = await raw('GET http://acme.localhost?y=2 HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n');
+    expect(bare).toMatch(/^HTTP\/1\.1 200 /);
+    expect(upstream.requests[1]!.url).toBe('/?y=2');
+    // The target's host names the tenant, as a Host header would: one no tenant has is refused.
+    const unknown = await raw('GET http://nobody.localhost/api/rooms HTTP/1.1\r\nHost: acme.localhost\r\nConnection: close\r\n\r\n');
+    expect(unknown).toMatch(/^HTTP\/1\.1 400 /);
+    expect(unknown).toContain('STR_ERR_PROXY_TENANT_UNRESOLVED');
+    expect(upstream.requests).toHaveLength(2);
   });
 
   it('a chunked body under the limit is forwarded whole, with a Content-Length', async () => {

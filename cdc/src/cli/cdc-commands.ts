@@ -1,8 +1,8 @@
 import { Command } from 'commander';
+import { sleep } from '@strangler/common';
 import { ConnectClient } from '../connect-client';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
 import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../projector/lag';
-import { sleep } from '@strangler/common';
 import { connectorName, MONOLITH_TABLES, notificationTopic, type TenantSource } from '../connector-config';
 import { registerTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
 import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';

@@ -59,15 +59,37 @@ interface Located {
   readonly target: 'monolith' | 'extracted';
 }
 
-/** The request target: a path starting with /, with no dot segments, and a Host header. */
+/**
+ * The request target: a path starting with /, with no dot segments, and a
+ * Host header. An absolute-form target (`GET http://acme.example/x`), which
+ * a server must accept (RFC 9112, 3.2.2), is made origin-form here, its
+ * authority taking the place of the Host header, so everything after
+ * (tenancy by host, forwarding, copies) sees one request shape.
+ */
 function checkTarget(req: IncomingMessage): { url: string; path: string } | { refused: string; code: string } {
-  const url = req.url ?? '';
+  let url = req.url ?? '';
   if (req.headers.host === undefined) return { refused: 'an HTTP/1.1 request needs a Host header', code: 'STR_ERR_PROXY_MALFORMED_REQUEST' };
-  if (url.charCodeAt(0) !== 47 /* / */) return { refused: 'request target must be a path starting with /', code: 'STR_ERR_PROXY_BAD_TARGET' };
+  if (url.charCodeAt(0) !== 47 /* / */) {
+    const absolute = ABSOLUTE_FORM.exec(url);
+    if (!absolute) return { refused: 'request target must be a path starting with /, or an absolute http(s) URL with a host and no user info', code: 'STR_ERR_PROXY_BAD_TARGET' };
+    url = absolute[2] === '' ? '/' : absolute[2]!.charCodeAt(0) === 63 /* ? */ ? `/${absolute[2]}` : absolute[2]!;
+    replaceHost(req, absolute[1]!);
+    req.url = url;
+  }
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   if (DOT_SEGMENT.test(path)) return { refused: 'request path must not hold . or .. segments', code: 'STR_ERR_PROXY_BAD_TARGET' };
   return { url, path };
+}
+
+/** scheme://authority then an optional path or query: no user info (`@`), a non-empty host. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#@\s]+)((?:[/?][^#]*)?)$/i;
+
+/** The Host header, in the parsed headers and the raw list the forwarder copies from, set to `host`. */
+function replaceHost(req: IncomingMessage, host: string): void {
+  req.headers.host = host;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') raw[i + 1] = host;
 }
 
 /** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
