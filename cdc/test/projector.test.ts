@@ -553,6 +553,21 @@ describe('projector runtime', () => {
     });
   });
 
+  it('mirrors generated columns (which PostgreSQL does not publish) by generating them in the copy too', async () => {
+    const ddl = `CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL, amount numeric(10,2), amount_cents bigint GENERATED ALWAYS AS ((amount * 100)::bigint) STORED,
+      search tsvector GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED);
+      INSERT INTO notes (id, body, amount) VALUES (1, 'wire transfer pending', 12.34)`;
+    await foreignTable('gen', ddl, 'notes', async ({ tenant: other, url, db: mono }) => {
+      await start(mirrorProjection('generated', [await readTableSpec(url, 'public.notes', 'generated.notes')], { tenants: [other] }));
+      await mono('notes').insert({ id: 2, body: 'card limit raised', amount: '500.00' });
+      await mono('notes').where({ id: 1 }).update({ body: 'wire transfer done', amount: '12.50' });
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
+      const same = async () => JSON.stringify(await exact(mono, 'notes')) === JSON.stringify(await exact(dst, 'generated.notes').catch(() => null));
+      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'generated.notes')).toEqual(await exact(mono, 'notes')));
+      expect((await dst.raw(`SELECT id FROM generated.notes WHERE search @@ to_tsquery('simple', 'done')`)).rows).toEqual([{ id: 1 }]);
+    });
+  });
+
   it("mirrors a partitioned table as one table: its partitions' changes reach the table's own topic", async () => {
     const ddl = `CREATE TABLE messages_p (id int, sent_on date, body text, PRIMARY KEY (id, sent_on)) PARTITION BY RANGE (sent_on);
       CREATE TABLE messages_p_2026_11 PARTITION OF messages_p FOR VALUES FROM ('2026-11-01') TO ('2026-12-01');

@@ -15,13 +15,19 @@ async function copyColumns(db: Knex | Knex.Transaction, target: string): Promise
   return new Map(rows.map((r) => [r.name, { type: r.type, notNull: r.not_null }]));
 }
 
+/** A column of the copy's CREATE TABLE or ADD COLUMN: its type, a generated column's expression, NOT NULL. */
+export function columnDefinition(c: MirrorColumn): string {
+  return `${q(c.name)} ${c.type}${c.generated !== undefined ? ` GENERATED ALWAYS AS (${c.generated}) STORED` : ''}${c.notNull ? ' NOT NULL' : ''}`;
+}
+
 /** The statements that make the copy's column `have` (undefined: absent) what `want` says: added nullable, retyped, NOT NULL dropped. */
 function alterations(target: string, want: MirrorColumn, have: { type: string; notNull: boolean } | undefined, keepNotNull: boolean): string[] {
   const column = `${qt(target)} ALTER COLUMN ${q(want.name)}`;
-  if (!have) return [`ALTER TABLE ${qt(target)} ADD COLUMN IF NOT EXISTS ${q(want.name)} ${want.type}`];
+  if (!have) return [`ALTER TABLE ${qt(target)} ADD COLUMN IF NOT EXISTS ${columnDefinition({ ...want, notNull: false })}`];
   const out: string[] = [];
   // The source converted its own rows the same way, and the copy holds the same values.
-  if (have.type !== want.type) out.push(`ALTER TABLE ${column} TYPE ${want.type} USING ${q(want.name)}::${want.type}`);
+  // (A generated column takes no USING: it is computed again.)
+  if (have.type !== want.type) out.push(`ALTER TABLE ${column} TYPE ${want.type}${want.generated === undefined ? ` USING ${q(want.name)}::${want.type}` : ''}`);
   if (have.notNull && !want.notNull && !keepNotNull) out.push(`ALTER TABLE ${column} DROP NOT NULL`);
   return out;
 }
@@ -66,7 +72,10 @@ export type RefreshSpec = (table: MirrorTable) => Promise<MirrorTable>;
  * transaction that rolls back leaves nothing assumed.
  */
 export class MirrorSchema {
+  /** Every column the spec knows. */
   private names: Set<string>;
+  /** The columns every event must carry (not generated: PostgreSQL does not publish those). */
+  private carried: Set<string>;
   /** DDL issued but not yet seen committed: column name -> the column as the copy must have it. */
   private readonly pending = new Map<string, MirrorColumn>();
 
@@ -75,6 +84,7 @@ export class MirrorSchema {
     private readonly refresh: RefreshSpec | undefined,
   ) {
     this.names = new Set(table.columns.map((c) => c.name));
+    this.carried = new Set(table.columns.filter((c) => c.generated === undefined).map((c) => c.name));
   }
 
   /** Brings the spec and the copy in line with what `events` carry; throws a retriable error while it cannot. */
@@ -136,12 +146,12 @@ export class MirrorSchema {
     for (const e of events) {
       const row = e.after ?? e.before;
       if (!row) continue;
-      let known = 0;
+      let carried = 0;
       for (const k in row) {
-        if (this.names.has(k)) known++;
-        else unknown.add(k);
+        if (this.carried.has(k)) carried++;
+        else if (!this.names.has(k)) unknown.add(k);
       }
-      if (known < this.names.size) for (const n of this.names) if (!(n in row)) absent.add(n);
+      if (carried < this.carried.size) for (const n of this.carried) if (!(n in row)) absent.add(n);
     }
     return { unknown, absent };
   }
@@ -163,6 +173,7 @@ export class MirrorSchema {
       const column = { ...c, notNull: false };
       this.table = { ...this.table, columns: [...this.table.columns, column] };
       this.names = new Set([...this.names, c.name]);
+      if (c.generated === undefined) this.carried = new Set([...this.carried, c.name]);
       this.pending.set(c.name, column);
     }
   }

@@ -3,7 +3,7 @@ import pg from 'pg';
 import { redactUrl } from '@strangler/common';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { CdcError } from '../errors';
-import { MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
+import { columnDefinition, MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
 import type { Projection } from './types';
 
 export interface MirrorColumn {
@@ -11,6 +11,12 @@ export interface MirrorColumn {
   /** The source's own type, as format_type() spells it: numeric(18,2), text[], jsonb, timestamp with time zone. */
   readonly type: string;
   readonly notNull: boolean;
+  /**
+   * A stored generated column's expression (pg_get_expr). PostgreSQL does
+   * not publish generated columns, so the copy computes them itself from the
+   * same expression, and nothing ever writes them.
+   */
+  readonly generated?: string;
 }
 
 export interface MirrorTable {
@@ -56,7 +62,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
     // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
     // Debezium sends it), a domain as its base type (with its typmod), an extension's type (citext, hstore)
     // as text; arrays of those as text[].
-    const cols = await client.query<{ name: string; type: string; not_null: boolean }>(
+    const cols = await client.query<{ name: string; type: string; not_null: boolean; generated: string | null }>(
       `WITH RECURSIVE base AS (
          SELECT a.attnum, a.atttypid AS typ, a.atttypmod AS mod, 0 AS depth FROM pg_attribute a
          WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
@@ -65,6 +71,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
          SELECT b.attnum, t.typbasetype, t.typtypmod, b.depth + 1 FROM base b JOIN pg_type t ON t.oid = b.typ WHERE t.typtype = 'd'
        )
        SELECT a.attname AS name, a.attnotnull AS not_null,
+         CASE WHEN a.attgenerated = 's' THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END AS generated,
          CASE WHEN t.typtype = 'e' OR (e.oid IS NULL AND t.typnamespace <> 'pg_catalog'::regnamespace) THEN 'text'
               WHEN e.typtype = 'e' OR e.typnamespace <> 'pg_catalog'::regnamespace THEN 'text[]'
               ELSE format_type(r.typ, r.mod) END AS type
@@ -75,7 +82,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
       [schema, table],
     );
     if (cols.rows.length === 0) throw unsuitable(source, `table ${source} not found in the source database`);
-    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null }));
+    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null, ...(c.generated ? { generated: c.generated } : {}) }));
     const key = chooseKey(source, columns, await identifyingIndexes(client, schema, table), options.key);
     return { source: `${schema}.${table}`, target, columns, key, indexes };
   } catch (err) {
@@ -181,7 +188,7 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
     },
     async setup(db) {
       for (const t of tables) {
-        const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}`);
+        const cols = t.columns.map(columnDefinition);
         const schema = t.target.includes('.') ? t.target.split('.')[0]! : null;
         if (schema) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`);
         await db.raw(`CREATE TABLE IF NOT EXISTS ${qt(t.target)} (tenant text NOT NULL, ${cols.join(', ')}, PRIMARY KEY (tenant, ${t.key.map(q).join(', ')}))`);
@@ -265,14 +272,16 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
   }
   // Rows are written by the columns they carry: a column the monolith dropped is absent from its events and is
   // never written over (updates leave it, new rows get NULL). Nearly always one group.
+  // Generated columns are the copy's to compute: never written (a snapshot's rows carry them, the stream's do not).
+  const writable = table.columns.some((c) => c.generated !== undefined) ? table.columns.filter((c) => c.generated === undefined) : table.columns;
   const groups = new Map<string, { cols: MirrorColumn[]; rows: typeof upserts }>();
   for (const u of upserts) {
     if (u.action.partial) continue;
     const row = u.action.row;
-    let carried = table.columns.length;
-    for (const c of table.columns) if (!(c.name in row)) carried--;
-    const cols = carried === table.columns.length ? table.columns : table.columns.filter((c) => c.name in row);
-    const sig = carried === table.columns.length ? '' : cols.map((c) => c.name).join('\u0000');
+    let carried = writable.length;
+    for (const c of writable) if (!(c.name in row)) carried--;
+    const cols = carried === writable.length ? writable : writable.filter((c) => c.name in row);
+    const sig = carried === writable.length ? '' : cols.map((c) => c.name).join('\u0000');
     const g = groups.get(sig) ?? { cols: [...cols], rows: [] };
     groups.set(sig, g);
     g.rows.push(u);
@@ -294,7 +303,7 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
   }
   // Rows with values still unknown: update only what is known; never insert a guess.
   for (const u of upserts.filter((x) => x.action.partial)) {
-    const known = table.columns.filter((c) => c.name in u.action.row && u.action.row[c.name] !== UNAVAILABLE && !table.key.includes(c.name));
+    const known = writable.filter((c) => c.name in u.action.row && u.action.row[c.name] !== UNAVAILABLE && !table.key.includes(c.name));
     if (known.length === 0) continue;
     await trx.raw(
       `UPDATE ${target} SET ${known.map((c) => `${q(c.name)} = ?`).join(', ')} WHERE tenant = ? AND ${table.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
