@@ -93,6 +93,35 @@ describe('data parity', () => {
     }
   }, 120_000);
 
+  it("pairs the rows of a table without a primary key by the copy's key, or by the columns named", async () => {
+    const [a, b] = await Promise.all([scratchDatabase('dpka'), scratchDatabase('dpkb')]);
+    try {
+      const ca = new Client({ connectionString: a.url });
+      const cb = new Client({ connectionString: b.url });
+      await Promise.all([ca.connect(), cb.connect()]);
+      const rows = `SELECT g % 10 AS room_id, g AS user_id, CASE WHEN g % 3 = 0 THEN 'owner' ELSE 'member' END AS role FROM generate_series(1, 200) g`;
+      await Promise.all([
+        ca.query(`CREATE TABLE links (room_id int NOT NULL, user_id int NOT NULL, role text, UNIQUE (room_id, user_id)); INSERT INTO links ${rows}`),
+        cb.query(`CREATE TABLE links (tenant text NOT NULL, room_id int NOT NULL, user_id int NOT NULL, role text, PRIMARY KEY (tenant, room_id, user_id)); INSERT INTO links SELECT 'acme', x.* FROM (${rows}) x;
+          CREATE TABLE loose (tenant text NOT NULL, room_id int NOT NULL, user_id int NOT NULL, role text); INSERT INTO loose SELECT 'acme', x.* FROM (${rows}) x`),
+      ]);
+      await cb.query(`UPDATE links SET role = 'admin' WHERE room_id = 7 AND user_id = 17; UPDATE loose SET role = 'admin' WHERE room_id = 7 AND user_id = 17`);
+      const base = { sourceUrl: a.url, serviceUrl: b.url, tenant: 'acme', table: 'links' };
+      const byCopy = await compareTableData(base);
+      expect(byCopy.differences).toEqual([{ key: { room_id: '7', user_id: '17' }, kind: 'changed', columns: [{ column: 'role', source: '"member"', service: '"admin"' }] }]);
+      await expect(compareTableData({ ...base, serviceTable: 'loose' })).rejects.toMatchObject({
+        code: 'STR_ERR_PARITY_DATA_SOURCE',
+        message: 'links has no primary key in the monolith database, nor its copy loose in the service\'s: name the columns that pair the rows (--key col,col)',
+      });
+      const named = await compareTableData({ ...base, serviceTable: 'loose', key: ['room_id', 'user_id'] });
+      expect(named.differences).toEqual(byCopy.differences);
+      await expect(compareTableData({ ...base, key: ['room', 'user_id'] })).rejects.toMatchObject({ code: 'STR_ERR_PARITY_DATA_SOURCE', message: expect.stringContaining('column(s) links does not have in the monolith database: room') });
+      await Promise.all([ca.end(), cb.end()]);
+    } finally {
+      await Promise.all([a.drop(), b.drop()]);
+    }
+  }, 120_000);
+
   it('runs from the CLI, exits 1 on a difference, and refuses an unknown table clearly', async () => {
     const cli = (...args: string[]) => run(process.execPath, [path.join(REPO, 'cli/bin/strangler.cjs'), 'parity', 'data', '--source-url', source.url, '--service-url', service.url, ...args], { cwd: REPO }).then(
       (r) => ({ code: 0, ...r }),

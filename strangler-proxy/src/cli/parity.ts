@@ -67,14 +67,16 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
     .option('--service-table <name>', 'the copy in the service database (default: the same name)')
     .option('--buckets <n>', 'hash buckets the keys are spread over', positive, 1024)
     .option('--max-rows <n>', 'differing rows printed at most', positive, 50)
+    .option('--key <col,col>', "the columns that pair the rows (default the monolith table's primary key, else the copy's without tenant)", (v: string) => v.split(',').map((c) => c.trim()).filter(Boolean))
     .option('--json', 'print the report as JSON')
-    .action(async (o: { tenant: string; table: string; sourceUrl?: string; serviceUrl?: string; serviceTable?: string; buckets: number; maxRows: number; json?: boolean }) => {
+    .action(async (o: { tenant: string; table: string; sourceUrl?: string; serviceUrl?: string; serviceTable?: string; buckets: number; maxRows: number; key?: string[]; json?: boolean }) => {
       const report = await compareTableData({
         sourceUrl: o.sourceUrl ?? dbOf(`monolith_${o.tenant}`),
         serviceUrl: o.serviceUrl ?? dbOf('extracted_messaging'),
         tenant: o.tenant,
         table: o.table,
         ...(o.serviceTable ? { serviceTable: o.serviceTable } : {}),
+        ...(o.key ? { key: o.key } : {}),
         buckets: o.buckets,
         maxRows: o.maxRows,
       });

@@ -16,10 +16,16 @@ export interface DataParityOptions {
   readonly buckets?: number;
   /** Differing rows printed at most. @default 50 */
   readonly maxRows?: number;
+  /**
+   * The columns that pair a monolith row with its copy. @default the
+   * monolith table's primary key, else the copy's (without `tenant`): for a
+   * table without one, the key the mirror chose or was given.
+   */
+  readonly key?: readonly string[];
 }
 
 export interface RowDifference {
-  /** The primary key, column by column, each value as PostgreSQL prints it. */
+  /** The key that pairs the rows, column by column, each value as PostgreSQL prints it. */
   readonly key: Readonly<Record<string, string>>;
   /** missing: only the monolith has it; extra: only the service has it; changed: both, different values. */
   readonly kind: 'missing' | 'extra' | 'changed';
@@ -86,7 +92,9 @@ export async function compareTableData(o: DataParityOptions): Promise<DataParity
   try {
     const sourceCols = await columns(source, o.table, 'monolith');
     const serviceCols = await columns(service, serviceTable, 'service');
-    const key = await primaryKey(source, o.table);
+    const key = o.key ? [...o.key] : await pairingKey(source, o.table, service, serviceTable);
+    const missingInSource = key.filter((k) => !sourceCols.includes(k));
+    if (key.length === 0 || missingInSource.length > 0) throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `the key ${JSON.stringify(key)} names column(s) ${o.table} does not have in the monolith database: ${missingInSource.join(', ') || 'none named'}`);
     const common = sourceCols.filter((c) => serviceCols.includes(c));
     const schema = { onlyInSource: sourceCols.filter((c) => !serviceCols.includes(c)), onlyInService: serviceCols.filter((c) => !sourceCols.includes(c) && c !== 'tenant') };
     const missingKey = key.filter((k) => !serviceCols.includes(k));
@@ -187,14 +195,22 @@ async function columns(client: pg.Client, table: string, what: string): Promise<
   return rows.map((r) => r.name);
 }
 
-async function primaryKey(client: pg.Client, table: string): Promise<string[]> {
+async function primaryKeyOf(client: pg.Client, table: string): Promise<string[]> {
   const { rows } = await client.query<{ name: string }>(
     `SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
      WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY array_position(i.indkey, a.attnum)`,
     [qt(table.includes('.') ? table : `public.${table}`)],
   );
-  if (rows.length === 0) throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `${table} has no primary key in the monolith database: rows cannot be paired`);
   return rows.map((r) => r.name);
+}
+
+/** The monolith table's primary key, else the copy's without its tenant column (a mirror keys a table without one by a unique index, or as configured). */
+async function pairingKey(source: pg.Client, table: string, service: pg.Client, serviceTable: string): Promise<string[]> {
+  const own = await primaryKeyOf(source, table);
+  if (own.length > 0) return own;
+  const copy = (await primaryKeyOf(service, serviceTable)).filter((k) => k !== 'tenant');
+  if (copy.length > 0) return copy;
+  throw new ProxyError('STR_ERR_PARITY_DATA_SOURCE', `${table} has no primary key in the monolith database, nor its copy ${serviceTable} in the service's: name the columns that pair the rows (--key col,col)`);
 }
 
 /** A terminal report. */
