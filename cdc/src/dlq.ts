@@ -1,3 +1,4 @@
+import { CdcError } from './errors';
 import type { KafkaClients } from './kafka';
 
 /** One dead letter as stored: the original message with the failure in its headers. */
@@ -41,7 +42,18 @@ export async function listDeadLetterTopics(kafka: KafkaClients): Promise<Array<{
 export async function readDeadLetters(kafka: KafkaClients, dlqTopic: string, limit = 100): Promise<DeadLetter[]> {
   const admin = kafka.admin();
   await admin.connect();
-  const offsets = await admin.fetchTopicOffsets(dlqTopic).finally(() => admin.disconnect());
+  const offsets = await (async () => {
+    const topics = await admin.listTopics();
+    if (!dlqTopic.endsWith('.dlq') || !topics.includes(dlqTopic)) {
+      const known = topics.filter((t) => t.endsWith('.dlq')).sort();
+      throw new CdcError(
+        'STR_ERR_CDC_DLQ_UNKNOWN',
+        `${dlqTopic} is not a dead-letter topic${dlqTopic.endsWith('.dlq') ? ' on this broker' : ' (their names end in .dlq)'}: ${known.length > 0 ? `there are ${known.join(', ')}` : 'there are none'} (strangler dlq list)`,
+        { context: { topic: dlqTopic } },
+      );
+    }
+    return admin.fetchTopicOffsets(dlqTopic);
+  })().finally(() => admin.disconnect());
   const total = offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
   const want = Math.min(total, limit);
   if (want === 0) return [];
@@ -88,6 +100,9 @@ export async function readDeadLetters(kafka: KafkaClients, dlqTopic: string, lim
  */
 export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, offset?: string): Promise<number> {
   const letters = (await readDeadLetters(kafka, dlqTopic, 100_000)).filter((l) => offset === undefined || l.dlqOffset === offset);
+  if (letters.length === 0 && offset !== undefined) {
+    throw new CdcError('STR_ERR_CDC_DLQ_UNKNOWN', `${dlqTopic} holds no dead letter at offset ${offset} (strangler dlq show ${dlqTopic} lists them)`, { context: { topic: dlqTopic, offset } });
+  }
   if (letters.length === 0) return 0;
   const producer = kafka.producer();
   await producer.connect();

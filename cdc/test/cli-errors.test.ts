@@ -48,6 +48,31 @@ describe('cdc commands when what they need is not there', () => {
     }
   }, 120_000);
 
+  it('names the dead-letter topics there are when asked for one that is not, and an offset that holds none', async () => {
+    const kafka = testStack().kafka;
+    const none = await strangler(['dlq', 'show', 'acme.public.nope.dlq', '--kafka', kafka]);
+    expect(none.code).toBe(1);
+    expect(none.stderr.trim()).toMatch(/^strangler: acme\.public\.nope\.dlq is not a dead-letter topic on this broker: there (are .*\.dlq|are none) \(strangler dlq list\) \[STR_ERR_CDC_DLQ_UNKNOWN\]$/);
+    const notDlq = await strangler(['dlq', 'retry', 'acme.public.rooms', '--kafka', kafka]);
+    expect(notDlq.code).toBe(1);
+    expect(notDlq.stderr.trim()).toMatch(/^strangler: acme\.public\.rooms is not a dead-letter topic \(their names end in \.dlq\): .* \[STR_ERR_CDC_DLQ_UNKNOWN\]$/);
+
+    const topic = `${randomName('clierr')}.public.rooms.dlq`;
+    const client = new Kafka({ brokers: [kafka], logLevel: logLevel.NOTHING });
+    const admin = client.admin();
+    const producer = client.producer();
+    await Promise.all([admin.connect(), producer.connect()]);
+    try {
+      await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+      await producer.send({ topic, messages: [{ value: '{}', headers: { 'strangler.original.topic': 'x.public.rooms' } }] });
+      const offset = await strangler(['dlq', 'retry', topic, '--offset', '5', '--kafka', kafka]);
+      expect({ code: offset.code, stderr: offset.stderr.trim() }).toEqual({ code: 1, stderr: `strangler: ${topic} holds no dead letter at offset 5 (strangler dlq show ${topic} lists them) [STR_ERR_CDC_DLQ_UNKNOWN]` });
+    } finally {
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await Promise.all([admin.disconnect(), producer.disconnect()]);
+    }
+  }, 120_000);
+
   it("refuses a replay whose source or target database is away, before it touches the group's offsets", async () => {
     const { pgAdminUrl, kafka } = testStack();
     const tenant = randomName('clierr');

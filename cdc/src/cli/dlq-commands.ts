@@ -39,10 +39,11 @@ export function registerDlqCommands(program: Command): void {
 
   dlq
     .command('retry <dlqTopic>')
-    .description('send dead letters back to their topic (all, or one by --offset); the projection applies them again')
+    .description("send dead letters back to their topic (all, or one by --offset); the projection that failed applies them again. They are old events: for a projection that keeps rows (a mirror), rows changed since would go back to them; ask for those tables' rows again instead (strangler cdc snapshot)")
     .option('--offset <n>', 'only the dead letter at this offset of the DLQ topic')
     .action(async (topic: string, opts: { offset?: string }, cmd: Command) => {
       const n = await withKafka(cmd, (k) => retryDeadLetters(k, topic, opts.offset));
       console.log(n === 0 ? 'nothing to retry' : `sent ${n} event(s) back to their topic`);
+      if (n > 0) console.error('note: these are old events; a projection that keeps rows (a mirror) sets rows changed since back to them. For a mirror, `strangler cdc snapshot` the table instead.');
     });
 }

@@ -110,7 +110,7 @@ export class MirrorSchema {
     const code = (err as { code?: unknown } | null)?.code;
     if (typeof code !== 'string' || !(code.startsWith('22') || code === '23502')) return err;
     const what = `${this.table.source}: the copy refused a value (${(err as Error).message})`;
-    if (!this.refresh) return withHint(err, `${what}; if the monolith changed the column, start the projection again to read its schema, then retry the dead letters`);
+    if (!this.refresh) return withHint(err, `${what}; if the monolith changed the column, start the projection again to read its schema, then ask for the table's rows again (strangler cdc snapshot): retrying the dead letters would set rows changed since back to these old values`);
     let fresh: MirrorTable;
     try {
       fresh = await this.refresh(this.table);
@@ -126,7 +126,7 @@ export class MirrorSchema {
       if (c.type !== mine.type || notNull !== mine.notNull) changed.push({ ...mine, type: c.type, notNull });
     }
     if (changed.length === 0) {
-      return withHint(err, `${what}; the schema source shows no change to its columns (if this tenant's monolith runs a newer release than the schema source, retry the dead letters once it has it)`);
+      return withHint(err, `${what}; the schema source shows no change to its columns (if this tenant's monolith runs a newer release than the schema source, ask for the table's rows again once it has it: strangler cdc snapshot)`);
     }
     for (const c of changed) {
       this.replace(c);
