@@ -397,6 +397,14 @@ describe('projector runtime', () => {
         { id: 3, name: 'Hedy', legacy_code: null, iban: null },
       ]));
 
+      // A column added with a constant default: rows older than it hold the default without any event saying so.
+      await mono.raw(`ALTER TABLE accounts ADD COLUMN tier text NOT NULL DEFAULT 'it''s standard'`);
+      await mono('accounts').insert({ id: 5, name: 'Ida', iban: null, tier: 'gold' });
+      const tiers = async () => (await dst.raw('SELECT id, tier FROM migrating.accounts ORDER BY id').catch(() => ({ rows: [] }))).rows as unknown[];
+      await eventually(async () => JSON.stringify(await tiers()) === JSON.stringify([1, 2, 3].map((id) => ({ id, tier: "it's standard" })).concat([{ id: 5, tier: 'gold' }])), 60_000).catch(async () => {
+        expect(await tiers()).toEqual([1, 2, 3].map((id) => ({ id, tier: "it's standard" })).concat([{ id: 5, tier: 'gold' }]));
+      });
+
       // A column added while the projection was stopped: the copy takes it in when it starts with the new spec.
       await first.stop();
       await mono.raw('ALTER TABLE accounts ADD COLUMN opened_on date');

@@ -15,6 +15,9 @@ async function copyColumns(db: Knex | Knex.Transaction, target: string): Promise
   return new Map(rows.map((r) => [r.name, { type: r.type, notNull: r.not_null }]));
 }
 
+/** A string as an SQL literal (standard_conforming_strings: only quotes are doubled). */
+const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
+
 /** A column of the copy's CREATE TABLE or ADD COLUMN: its type, a generated column's expression, NOT NULL. */
 export function columnDefinition(c: MirrorColumn): string {
   return `${q(c.name)} ${c.type}${c.generated !== undefined ? ` GENERATED ALWAYS AS (${c.generated}) STORED` : ''}${c.notNull ? ' NOT NULL' : ''}`;
@@ -23,7 +26,13 @@ export function columnDefinition(c: MirrorColumn): string {
 /** The statements that make the copy's column `have` (undefined: absent) what `want` says: added nullable, retyped, NOT NULL dropped. */
 function alterations(target: string, want: MirrorColumn, have: { type: string; notNull: boolean } | undefined, keepNotNull: boolean): string[] {
   const column = `${qt(target)} ALTER COLUMN ${q(want.name)}`;
-  if (!have) return [`ALTER TABLE ${qt(target)} ADD COLUMN IF NOT EXISTS ${columnDefinition({ ...want, notNull: false })}`];
+  if (!have) {
+    const add = `ALTER TABLE ${qt(target)} ADD COLUMN IF NOT EXISTS ${columnDefinition({ ...want, notNull: false })}`;
+    if (want.missing === undefined || want.generated !== undefined) return [add];
+    // Rows older than the column hold the source's value for them (its constant default), and keep it when the
+    // default goes again at once: new rows get what their events carry (or NULL, from a tenant yet to migrate).
+    return [`${add} DEFAULT ${literal(want.missing)}::${want.type}`, `ALTER TABLE ${column} DROP DEFAULT`];
+  }
   const out: string[] = [];
   // The source converted its own rows the same way, and the copy holds the same values.
   // (A generated column takes no USING: it is computed again.)

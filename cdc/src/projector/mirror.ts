@@ -17,6 +17,12 @@ export interface MirrorColumn {
    * same expression, and nothing ever writes them.
    */
   readonly generated?: string;
+  /**
+   * The value rows older than the column hold, as text: a column added with a
+   * constant default (PostgreSQL's "missing value": those rows are not
+   * rewritten, so no event ever carries it). Added to an existing copy with it.
+   */
+  readonly missing?: string;
 }
 
 export interface MirrorTable {
@@ -62,7 +68,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
     // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
     // Debezium sends it), a domain as its base type (with its typmod), an extension's type (citext, hstore)
     // as text; arrays of those as text[].
-    const cols = await client.query<{ name: string; type: string; not_null: boolean; generated: string | null }>(
+    const cols = await client.query<{ name: string; type: string; not_null: boolean; generated: string | null; missing: string | null }>(
       `WITH RECURSIVE base AS (
          SELECT a.attnum, a.atttypid AS typ, a.atttypmod AS mod, 0 AS depth FROM pg_attribute a
          WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
@@ -72,6 +78,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
        )
        SELECT a.attname AS name, a.attnotnull AS not_null,
          CASE WHEN a.attgenerated = 's' THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END AS generated,
+         CASE WHEN a.atthasmissing AND t.typcategory <> 'A' THEN (a.attmissingval::text::text[])[1] END AS missing,
          CASE WHEN t.typtype = 'e' OR (e.oid IS NULL AND t.typnamespace <> 'pg_catalog'::regnamespace) THEN 'text'
               WHEN e.typtype = 'e' OR e.typnamespace <> 'pg_catalog'::regnamespace THEN 'text[]'
               ELSE format_type(r.typ, r.mod) END AS type
@@ -82,7 +89,13 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
       [schema, table],
     );
     if (cols.rows.length === 0) throw unsuitable(source, `table ${source} not found in the source database`);
-    const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, notNull: c.not_null, ...(c.generated ? { generated: c.generated } : {}) }));
+    const columns = cols.rows.map((c) => ({
+      name: c.name,
+      type: c.type,
+      notNull: c.not_null,
+      ...(c.generated ? { generated: c.generated } : {}),
+      ...(c.missing !== null ? { missing: c.missing } : {}),
+    }));
     const key = chooseKey(source, columns, await identifyingIndexes(client, schema, table), options.key);
     return { source: `${schema}.${table}`, target, columns, key, indexes };
   } catch (err) {
