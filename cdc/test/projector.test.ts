@@ -356,7 +356,7 @@ describe('projector runtime', () => {
       await migrate('monolith-cdc', scratch.url);
       await db.raw(ddl);
       const pg = new URL(scratch.url);
-      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: scratch.name, user: 'postgres', tables: [`public.${table}`] });
+      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: scratch.name, user: 'postgres', tables: [table.includes('.') ? table : `public.${table}`] });
       await waitUntilStreaming(connect, other, scratch.url);
       await fn({ tenant: other, url: scratch.url, db });
     } finally {
@@ -573,6 +573,17 @@ describe('projector runtime', () => {
       const same = async () => JSON.stringify(await exact(mono, 'notes')) === JSON.stringify(await exact(dst, 'generated.notes').catch(() => null));
       await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'generated.notes')).toEqual(await exact(mono, 'notes')));
       expect((await dst.raw(`SELECT id FROM generated.notes WHERE search @@ to_tsquery('simple', 'done')`)).rows).toEqual([{ id: 1 }]);
+    });
+  });
+
+  it('mirrors a table of a schema other than public, named with capitals, to a topic of its own', async () => {
+    const ddl = `CREATE SCHEMA billing; CREATE TABLE billing."Invoices" ("InvoiceId" int PRIMARY KEY, total numeric(12,2)); INSERT INTO billing."Invoices" VALUES (1, 10.00)`;
+    await foreignTable('sch', ddl, 'billing.Invoices', async ({ tenant: other, url, db: mono }) => {
+      await start(mirrorProjection('billing', [await readTableSpec(url, 'billing.Invoices', 'billing_copy.invoices')], { tenants: [other] }));
+      await mono.raw(`INSERT INTO billing."Invoices" VALUES (2, 20.50); UPDATE billing."Invoices" SET total = 11.00 WHERE "InvoiceId" = 1`);
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
+      const same = async () => JSON.stringify(await exact(mono, 'billing."Invoices"')) === JSON.stringify(await exact(dst, 'billing_copy.invoices').catch(() => null));
+      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'billing_copy.invoices')).toEqual(await exact(mono, 'billing."Invoices"')));
     });
   });
 
