@@ -201,7 +201,11 @@ export async function removeTenantConnector(connect: ConnectClient, tenant: stri
   }
   await connect.deleteConnector(name);
   const db = new Client({ connectionString: databaseUrl });
-  await db.connect();
+  try {
+    await db.connect();
+  } catch (err) {
+    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `connector ${name} is gone, but tenant ${tenant}'s database ${redactUrl(databaseUrl)} does not accept connections, so its replication slot and publication are still there (and the slot keeps WAL): run this again once it does (${(err as Error).message})`, { cause: err, retriable: true });
+  }
   try {
     const slot = slotName(tenant);
     // The walsender lets go of the slot a moment after the task stops.

@@ -91,6 +91,26 @@ describe('connector registration over the Kafka Connect REST API', () => {
       // A bad URL is a usage error that says what is expected, before anything is sent.
       jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
       await expect(run('register', '--tenant', tenant, '--database-url', 'nope')).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('expected postgres://user@host:port/db') });
+
+      // Offboarding: refused without --yes; then the connector, its slot and its publication are gone.
+      const slotAndPublication = async () => {
+        const c = new Client({ connectionString: db.url });
+        await c.connect();
+        try {
+          const slot = await c.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`strangler_${tenant}`]);
+          const publication = await c.query('SELECT 1 FROM pg_publication WHERE pubname = $1', [`strangler_${tenant}`]);
+          return { slot: slot.rowCount, publication: publication.rowCount };
+        } finally {
+          await c.end();
+        }
+      };
+      await expect(run('remove', '--tenant', tenant, '--database-url', db.url)).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining(`drops its replication slot (strangler_${tenant}): changes made meanwhile are never streamed. Pass --yes`) });
+      expect(await slotAndPublication()).toEqual({ slot: 1, publication: 1 });
+      printed.length = 0;
+      await run('remove', '--tenant', tenant, '--database-url', db.url, '--yes');
+      expect(printed).toEqual([`${connectorName(tenant)}: removed (connector, offsets, slot strangler_${tenant} and publication); topics ${tenant}.* kept`]);
+      expect(await connect.getConfig(connectorName(tenant))).toBeUndefined();
+      expect(await slotAndPublication()).toEqual({ slot: 0, publication: 0 });
     } finally {
       jest.restoreAllMocks();
       log.mockRestore();

@@ -3,8 +3,8 @@ import { sleep } from '@strangler/common';
 import { ConnectClient } from '../connect-client';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
 import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../projector/lag';
-import { connectorName, MONOLITH_TABLES, notificationTopic, type TenantSource } from '../connector-config';
-import { registerTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
+import { connectorName, MONOLITH_TABLES, notificationTopic, slotName, type TenantSource } from '../connector-config';
+import { registerTenantConnector, removeTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
 import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';
 import { cdcStatus, formatStatus } from '../status';
 
@@ -63,6 +63,21 @@ export function addCdcSubcommands(parent: Command): void {
         await waitUntilStreaming(client, opts.tenant, opts.databaseUrl);
         console.log(`${result.name}: streaming`);
       }
+    });
+
+  parent
+    .command('remove')
+    .description("offboard a tenant's capture: stop and delete its connector with its offsets, then drop its replication slot and publication, so its database stops keeping WAL for it (its topics stay)")
+    .requiredOption('--tenant <name>', 'the tenant')
+    .requiredOption('--database-url <url>', "the tenant's monolith database (its slot and publication are dropped there)")
+    .option('--yes', 'confirm: a connector registered again later starts with a fresh snapshot')
+    .action(async (opts: { tenant: string; databaseUrl: string; yes?: boolean }, cmd: Command) => {
+      tenantSource(cmd, opts);
+      if (!opts.yes) {
+        cmd.error(`this stops capturing ${opts.tenant} and drops its replication slot (${slotName(opts.tenant)}): changes made meanwhile are never streamed. Pass --yes to do it`, { exitCode: 2 });
+      }
+      await removeTenantConnector(connect(cmd), opts.tenant, opts.databaseUrl);
+      console.log(`${connectorName(opts.tenant)}: removed (connector, offsets, slot ${slotName(opts.tenant)} and publication); topics ${opts.tenant}.* kept`);
     });
 
   parent
