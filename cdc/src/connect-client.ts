@@ -34,7 +34,9 @@ export class ConnectClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (err) {
-      throw new CdcError('STR_ERR_CDC_CONNECT_UNREACHABLE', `Kafka Connect at ${this.baseUrl} did not answer ${method} ${path}: ${(err as Error).message}`, {
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, a timeout) is its cause.
+      const reason = [(err as Error).message, ((err as Error).cause as Error | undefined)?.message].filter(Boolean).join(': ');
+      throw new CdcError('STR_ERR_CDC_CONNECT_UNREACHABLE', `Kafka Connect at ${this.baseUrl} did not answer ${method} ${path} (${reason}): is the stack running (npm start)? For another Connect pass --connect-url or set STRANGLER_CONNECT_URL`, {
         cause: err,
         retriable: true,
         context: { url: this.baseUrl, method, path },

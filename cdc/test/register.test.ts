@@ -1,3 +1,4 @@
+import net from 'node:net';
 import { ConnectClient, cdcStatus, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { Command } from 'commander';
 import { migrate } from '@strangler/migrations';
@@ -136,7 +137,15 @@ describe('connector registration over the Kafka Connect REST API', () => {
   });
 
   it('says when Connect is not there, as a retriable error', async () => {
-    const error = await new ConnectClient('http://127.0.0.1:1', 2000).listConnectors().catch((err: unknown) => err);
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    await new Promise((resolve) => server.close(resolve)); // a port nothing listens on
+    const error = await new ConnectClient(`http://127.0.0.1:${port}`, 2000).listConnectors().catch((err: unknown) => err);
     expect(error).toMatchObject({ code: 'STR_ERR_CDC_CONNECT_UNREACHABLE', retriable: true });
+    // Why (fetch's own message is only "fetch failed") and what to do.
+    expect((error as Error).message).toBe(
+      `Kafka Connect at http://127.0.0.1:${port} did not answer GET /connectors (fetch failed: connect ECONNREFUSED 127.0.0.1:${port}): is the stack running (npm start)? For another Connect pass --connect-url or set STRANGLER_CONNECT_URL`,
+    );
   });
 });
