@@ -27,8 +27,7 @@ describe("the mirror's key", () => {
     expect(() => chooseKey('s.t', columns, [], [])).toThrow('the key configured for s.t names no column');
   });
 
-  it('is never configured over a key the table has: the two could disagree about which rows are one', () => {
-    expect(() => chooseKey('s.t', columns, [index('t_pkey', ['a'], true)], ['b'])).toThrow('table s.t has a key of its own (primary key on a): remove the configured key [b]');
-    expect(() => chooseKey('s.t', columns, [index('t_b_key', ['b'])], ['a'])).toThrow(expect.objectContaining({ code: 'STR_ERR_CDC_TABLE_UNSUITABLE' }));
+  it('is the configured one even where the table has a key (one the monolith adds later must not change which rows are one)', () => {
+    expect(chooseKey('s.t', columns, [index('t_pkey', ['a'], true)], ['b', 'd'])).toEqual(['b', 'd']);
   });
 });

@@ -44,7 +44,7 @@ export interface TableSpecOptions {
    * The columns that identify a row, for a table with neither a primary key
    * nor a unique index on NOT NULL columns (an inherited join table, say).
    * They must identify a row in the source: rows that share them are one row
-   * in the copy. Refused where the table has a key of its own.
+   * in the copy. Used as given, even where the table has a key of its own.
    */
   readonly key?: readonly string[];
 }
@@ -138,8 +138,9 @@ async function identifyingIndexes(client: pg.Client, schema: string, table: stri
 export function chooseKey(source: string, columns: readonly MirrorColumn[], indexes: readonly IdentifyingIndex[], configured: readonly string[] | undefined): string[] {
   const notNull = new Set(columns.filter((c) => c.notNull).map((c) => c.name));
   const own = indexes.find((i) => i.primary) ?? indexes.find((i) => i.columns.every((c) => notNull.has(c)));
+  // A configured key wins: the copy was made with it, and a key the monolith adds later (a migration read
+  // again by refresh) must not change which rows are one.
   if (configured !== undefined) {
-    if (own) throw unsuitable(source, `table ${source} has a key of its own (${own.primary ? 'primary key' : `unique index ${own.name}`} on ${own.columns.join(', ')}): remove the configured key [${configured.join(', ')}]`);
     const unknown = configured.filter((c) => !columns.some((col) => col.name === c));
     if (configured.length === 0 || unknown.length > 0) {
       throw unsuitable(source, `the key configured for ${source} names ${configured.length === 0 ? 'no column' : `columns the table does not have: ${unknown.join(', ')}`} (its columns: ${columns.map((c) => c.name).join(', ')})`);
