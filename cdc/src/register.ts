@@ -1,8 +1,9 @@
 import { Client } from 'pg';
-import { redactUrl, sleep } from '@strangler/common';
+import { sleep } from '@strangler/common';
 import { ConnectClient, type ConnectorConfig } from './connect-client';
 import { connectorName, HEARTBEAT_TABLE, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
 import { CdcError } from './errors';
+import { connectSource } from './source-db';
 import { signalSnapshot } from './snapshot';
 
 export type RegisterAction = 'created' | 'updated' | 'unchanged';
@@ -63,7 +64,14 @@ export async function registerTenantConnector(connect: ConnectClient, source: Te
   if (added.length === 0) return { name, action: current ? 'updated' : 'created', config };
   // The task that reads the signal must be the one with the new tables: Connect restarts it, and the
   // replication slot changes hands. A signal read by the old task would skip tables it does not capture.
-  await untilSlotChangesHands(connect, source, before, options.timeoutMs ?? 60_000, added);
+  await waitUntilStreaming(connect, source.tenant, sourceUrlOf(source), options.timeoutMs ?? 60_000, { replacing: before ?? null }).catch((err: unknown) => {
+    if ((err as CdcError).code !== 'STR_ERR_CDC_CONNECTOR_NOT_STREAMING') throw err;
+    throw new CdcError(
+      'STR_ERR_CDC_CONNECTOR_NOT_STREAMING',
+      `${(err as Error).message}, so the rows ${added.join(', ')} held before were not asked for: once it streams, run \`strangler cdc snapshot --tenant ${source.tenant} --database-url <url> ${added.map((t) => `--table ${t}`).join(' ')}\``,
+      { cause: err, retriable: true, context: { tenant: source.tenant, connector: name, tables: added } },
+    );
+  });
   const id = `register-${Date.now().toString(36)}-${source.tenant}`.slice(0, 42);
   await signalSnapshot(sourceUrlOf(source), source.tenant, added, id);
   return { name, action: 'updated', config, snapshot: { id, tables: added } };
@@ -83,34 +91,19 @@ export function sourceUrlOf(source: TenantSource): string {
 }
 
 /** The backend pid streaming the tenant's slot now (null: no one). */
-async function slotHolder(source: TenantSource): Promise<number | null> {
-  const db = new Client({ connectionString: sourceUrlOf(source) });
+async function slotHolder(source: TenantSource): Promise<number | null | undefined> {
+  const db = await connectSource(sourceUrlOf(source), (reason, at) => `cannot reach tenant ${source.tenant}'s database ${at}: ${reason}`);
   try {
-    await db.connect();
-    const { rows } = await db.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slotName(source.tenant)]);
-    return rows[0]?.pid ?? null;
-  } catch (err) {
-    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot reach tenant ${source.tenant}'s database ${redactUrl(sourceUrlOf(source))}: ${(err as Error).message}`, { cause: err, retriable: true });
+    return await slotPid(db, source.tenant);
   } finally {
     await db.end().catch(() => {});
   }
 }
 
-async function untilSlotChangesHands(connect: ConnectClient, source: TenantSource, before: number | null, timeoutMs: number, added: readonly string[]): Promise<void> {
-  const name = connectorName(source.tenant);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const status = await connect.status(name).catch(() => undefined);
-    const running = status?.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING');
-    const holder = running ? await slotHolder(source) : null;
-    if (holder !== null && holder !== before) return;
-    await sleep(200);
-  }
-  throw new CdcError(
-    'STR_ERR_CDC_CONNECTOR_NOT_STREAMING',
-    `connector ${name} was updated with ${added.join(', ')} but did not stream again within ${timeoutMs} ms, so their rows from before were not asked for: once it streams, run \`strangler cdc snapshot --tenant ${source.tenant} --database-url <url> ${added.map((t) => `--table ${t}`).join(' ')}\``,
-    { retriable: true, context: { tenant: source.tenant, connector: name, tables: added } },
-  );
+/** The backend streaming the tenant's replication slot (null: none), undefined when there is no slot. */
+async function slotPid(db: Client, tenant: string): Promise<number | null | undefined> {
+  const { rows } = await db.query<{ pid: number | null }>('SELECT active_pid AS pid FROM pg_replication_slots WHERE slot_name = $1', [slotName(tenant)]);
+  return rows[0] === undefined ? undefined : rows[0].pid;
 }
 
 /**
@@ -124,13 +117,7 @@ async function untilSlotChangesHands(connect: ConnectClient, source: TenantSourc
  * the option. Idempotent; an existing publication gets the option too.
  */
 export async function ensurePublication(source: TenantSource): Promise<void> {
-  const url = sourceUrlOf(source);
-  const db = new Client({ connectionString: url });
-  try {
-    await db.connect();
-  } catch (err) {
-    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot reach tenant ${source.tenant}'s database ${redactUrl(url)} to make its publication: ${(err as Error).message}`, { cause: err, retriable: true });
-  }
+  const db = await connectSource(sourceUrlOf(source), (reason, at) => `cannot reach tenant ${source.tenant}'s database ${at} to make its publication: ${reason}`);
   try {
     const publication = `"${slotName(source.tenant)}"`;
     const { rows } = await db.query<{ viaroot: boolean }>('SELECT pubviaroot AS viaroot FROM pg_publication WHERE pubname = $1', [slotName(source.tenant)]);
@@ -150,11 +137,11 @@ export async function waitUntilStreaming(
   tenant: string,
   databaseUrl: string,
   timeoutMs = 60_000,
+  options: { /** Streaming by another backend than this one (the task before a config update). */ readonly replacing?: number | null } = {},
 ): Promise<void> {
   const name = connectorName(tenant);
   const deadline = Date.now() + timeoutMs;
-  const db = new Client({ connectionString: databaseUrl });
-  await db.connect();
+  const db = await connectSource(databaseUrl, (reason, at) => `cannot reach tenant ${tenant}'s database ${at}: ${reason}`);
   let last = 'no status yet';
   try {
     while (Date.now() < deadline) {
@@ -170,9 +157,9 @@ export async function waitUntilStreaming(
       }
       if (status) last = `connector ${status.connector.state}, tasks ${status.tasks.map((t) => t.state).join(',') || 'none'}`;
       if (status?.connector.state === 'RUNNING' && status.tasks.length > 0 && status.tasks.every((t) => t.state === 'RUNNING')) {
-        const slot = await db.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slotName(tenant)]);
-        if (slot.rows[0]?.active) return;
-        last += slot.rows[0] ? ', slot inactive (snapshot running?)' : ', no slot yet';
+        const pid = await slotPid(db, tenant);
+        if (pid != null && (options.replacing == null || pid !== options.replacing)) return;
+        last += pid === undefined ? ', no slot yet' : pid === null ? ', slot inactive (snapshot running?)' : ', slot still held by the task before the update';
       }
       await sleep(200);
     }
@@ -200,12 +187,10 @@ export async function removeTenantConnector(connect: ConnectClient, tenant: stri
     await connect.resetOffsets(name);
   }
   await connect.deleteConnector(name);
-  const db = new Client({ connectionString: databaseUrl });
-  try {
-    await db.connect();
-  } catch (err) {
-    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `connector ${name} is gone, but tenant ${tenant}'s database ${redactUrl(databaseUrl)} does not accept connections, so its replication slot and publication are still there (and the slot keeps WAL): run this again once it does (${(err as Error).message})`, { cause: err, retriable: true });
-  }
+  const db = await connectSource(
+    databaseUrl,
+    (reason, at) => `connector ${name} is gone, but tenant ${tenant}'s database ${at} does not accept connections, so its replication slot and publication are still there (and the slot keeps WAL): run this again once it does (${reason})`,
+  );
   try {
     const slot = slotName(tenant);
     // The walsender lets go of the slot a moment after the task stops.

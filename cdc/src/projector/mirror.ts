@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import pg from 'pg';
-import { redactUrl } from '@strangler/common';
+import type pg from 'pg';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { CdcError } from '../errors';
+import { connectSource } from '../source-db';
 import { columnDefinition, MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
 import type { Projection } from './types';
 
@@ -58,12 +58,7 @@ export interface TableSpecOptions {
 export async function readTableSpec(sourceUrl: string, source: string, target: string, options: TableSpecOptions = {}): Promise<MirrorTable> {
   const indexes = options.indexes ?? [];
   const [schema, table] = source.includes('.') ? (source.split('.') as [string, string]) : ['public', source];
-  const client = new pg.Client({ connectionString: sourceUrl });
-  try {
-    await client.connect();
-  } catch (err) {
-    throw new CdcError('STR_ERR_CDC_SOURCE_UNAVAILABLE', `cannot read ${source}: the source database ${redactUrl(sourceUrl)} does not accept connections (${(err as Error).message})`, { cause: err, retriable: true });
-  }
+  const client = await connectSource(sourceUrl, (reason, at) => `cannot read ${source}: the source database ${at} does not accept connections (${reason})`);
   try {
     // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
     // Debezium sends it), a domain as its base type (with its typmod), an extension's type (citext, hstore)
