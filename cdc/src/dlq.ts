@@ -1,5 +1,8 @@
 import { CdcError } from './errors';
+import { letterHistories, letterId, RETRY_HEADER, type LetterHistory } from './dlq-history';
 import type { KafkaClients } from './kafka';
+
+export { RETRY_HEADER };
 
 /** One dead letter as stored: the original message with the failure in its headers. */
 export interface DeadLetter {
@@ -16,8 +19,6 @@ export interface DeadLetter {
   readonly value: Buffer | null;
 }
 
-/** Header marking a message re-published from a dead-letter topic: the runtime applies it even though its stream position is old. */
-export const RETRY_HEADER = 'strangler.retry';
 /** On a retried copy: the projection that dead-lettered it. The others on the topic applied the original already and skip the copy. */
 export const RETRY_PROJECTION_HEADER = 'strangler.retry.projection';
 
@@ -91,30 +92,68 @@ export async function readDeadLetters(kafka: KafkaClients, dlqTopic: string, lim
   return out.sort((a, b) => Number(BigInt(a.dlqOffset) - BigInt(b.dlqOffset)));
 }
 
+export interface RetryOptions {
+  /** Only the dead letter at this offset of the DLQ topic. */
+  readonly offset?: string;
+  /** Only the dead letters of this projection. */
+  readonly projection?: string;
+  /** Send letters a later event of the same row has overtaken too (a mirror then sets the row back to the old event). */
+  readonly includeSuperseded?: boolean;
+  /** Send letters that an earlier retry sent back already (they are applied again). */
+  readonly again?: boolean;
+}
+
+export interface RetryResult {
+  readonly sent: readonly DeadLetter[];
+  /** Not sent: a later event of the same row was applied by the letter's projection, at this offset of the original partition. */
+  readonly superseded: ReadonlyArray<{ readonly letter: DeadLetter; readonly by: string }>;
+  /** Not sent: an earlier retry sent this letter back already, at this offset of the original partition. */
+  readonly retried: ReadonlyArray<{ readonly letter: DeadLetter; readonly at: string }>;
+}
+
 /**
- * Sends dead letters back to their original topics (all, or one by its DLQ
- * offset), marked with RETRY_HEADER so the projection that dead-lettered
- * them (RETRY_PROJECTION_HEADER) applies them although their stream position
- * is behind its checkpoint; every other projection of the topic skips them
- * as the duplicates they are. Returns how many were sent.
+ * Sends dead letters back to their original topics, marked with RETRY_HEADER
+ * so the projection that dead-lettered them (RETRY_PROJECTION_HEADER) applies
+ * them although their stream position is behind its checkpoint; every other
+ * projection of the topic skips them as the duplicates they are.
+ *
+ * A dead letter is an old event. Before sending, the original partition is
+ * read from the letter on: a letter whose row (Kafka key) changed again later,
+ * in an event its projection applied, is not sent (a projection that keeps rows,
+ * a mirror, would set the row back to the old event), nor is a letter an
+ * earlier retry sent back already (a projection that counts would count it
+ * twice), unless asked.
  */
-export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, offset?: string): Promise<number> {
-  const letters = (await readDeadLetters(kafka, dlqTopic, 100_000)).filter((l) => offset === undefined || l.dlqOffset === offset);
-  if (letters.length === 0 && offset !== undefined) {
-    throw new CdcError('STR_ERR_CDC_DLQ_UNKNOWN', `${dlqTopic} holds no dead letter at offset ${offset} (strangler dlq show ${dlqTopic} lists them)`, { context: { topic: dlqTopic, offset } });
+export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, options: RetryOptions = {}): Promise<RetryResult> {
+  const { offset, projection } = options;
+  const all = await readDeadLetters(kafka, dlqTopic, 1_000_000);
+  const letters = all.filter((l) => (offset === undefined || l.dlqOffset === offset) && (projection === undefined || l.projection === projection));
+  if (letters.length === 0 && (offset !== undefined || projection !== undefined)) {
+    const which = [offset === undefined ? '' : `at offset ${offset}`, projection === undefined ? '' : `of projection ${projection}`].filter(Boolean).join(' ');
+    throw new CdcError('STR_ERR_CDC_DLQ_UNKNOWN', `${dlqTopic} holds no dead letter ${which} (strangler dlq show ${dlqTopic} lists them)`, { context: { topic: dlqTopic, offset, projection } });
   }
-  if (letters.length === 0) return 0;
+  const histories = letters.length === 0 ? new Map<string, LetterHistory>() : await letterHistories(kafka, letters, all);
+  const sent: DeadLetter[] = [];
+  const superseded: Array<{ letter: DeadLetter; by: string }> = [];
+  const retried: Array<{ letter: DeadLetter; at: string }> = [];
+  for (const letter of letters) {
+    const h = histories.get(letterId(letter)) ?? {};
+    if (h.retriedAt !== undefined && !options.again) retried.push({ letter, at: h.retriedAt });
+    else if (h.supersededBy !== undefined && !options.includeSuperseded) superseded.push({ letter, by: h.supersededBy });
+    else sent.push(letter);
+  }
+  if (sent.length === 0) return { sent, superseded, retried };
   const producer = kafka.producer();
   await producer.connect();
   try {
-    for (const l of letters) {
+    for (const l of sent) {
       await producer.send({
         topic: l.originalTopic,
-        messages: [{ key: l.key, value: l.value, partition: l.originalPartition, headers: { [RETRY_HEADER]: `${l.dlqTopic}@${l.dlqOffset}`, ...(l.projection ? { [RETRY_PROJECTION_HEADER]: l.projection } : {}) } }],
+        messages: [{ key: l.key, value: l.value, partition: l.originalPartition, headers: { [RETRY_HEADER]: letterId(l), ...(l.projection ? { [RETRY_PROJECTION_HEADER]: l.projection } : {}) } }],
       });
     }
   } finally {
     await producer.disconnect();
   }
-  return letters.length;
+  return { sent, superseded, retried };
 }

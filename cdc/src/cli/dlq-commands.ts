@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listDeadLetterTopics, readDeadLetters, retryDeadLetters } from '../dlq';
+import { listDeadLetterTopics, readDeadLetters, retryDeadLetters, type DeadLetter } from '../dlq';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients, type KafkaClients } from '../kafka';
 
 /** `strangler dlq list | show <dlq-topic> | retry <dlq-topic> [--offset N]`. */
@@ -39,11 +39,27 @@ export function registerDlqCommands(program: Command): void {
 
   dlq
     .command('retry <dlqTopic>')
-    .description("send dead letters back to their topic (all, or one by --offset); the projection that failed applies them again. They are old events: for a projection that keeps rows (a mirror), rows changed since would go back to them; ask for those tables' rows again instead (strangler cdc snapshot)")
+    .description(
+      'send dead letters back to their topic (all, or by --offset or --projection); the projection that failed applies them again. ' +
+        'A letter whose row changed again later is not sent (a mirror would set the row back to the old event), nor one an earlier retry sent already',
+    )
     .option('--offset <n>', 'only the dead letter at this offset of the DLQ topic')
-    .action(async (topic: string, opts: { offset?: string }, cmd: Command) => {
-      const n = await withKafka(cmd, (k) => retryDeadLetters(k, topic, opts.offset));
-      console.log(n === 0 ? 'nothing to retry' : `sent ${n} event(s) back to their topic`);
-      if (n > 0) console.error('note: these are old events; a projection that keeps rows (a mirror) sets rows changed since back to them. For a mirror, `strangler cdc snapshot` the table instead.');
+    .option('--projection <name>', 'only the dead letters of this projection')
+    .option('--include-superseded', 'send letters whose row changed again later too (their projection counts events rather than keeping rows)')
+    .option('--again', 'send letters an earlier retry sent already')
+    .action(async (topic: string, opts: { offset?: string; projection?: string; includeSuperseded?: boolean; again?: boolean }, cmd: Command) => {
+      const r = await withKafka(cmd, (k) => retryDeadLetters(k, topic, opts));
+      const where = (l: DeadLetter) => `#${l.dlqOffset} (${l.originalTopic}[${l.originalPartition}]@${l.originalOffset}, projection ${l.projection})`;
+      for (const { letter, by } of r.superseded) console.log(`not sent ${where(letter)}: its row changed again at offset ${by}, which the projection applied`);
+      for (const { letter, at } of r.retried) console.log(`not sent ${where(letter)}: sent back already, at offset ${at}`);
+      for (const l of r.sent) console.log(`sent ${where(l)}`);
+      console.log(r.sent.length === 0 ? 'nothing sent' : `sent ${r.sent.length} event(s) back to their topic`);
+      if (r.superseded.length > 0) {
+        console.log(
+          `${r.superseded.length} superseded letter(s) kept back: a projection that keeps rows (a mirror) is right without them. ` +
+            'To send them anyway (a projection that counts events), add --include-superseded; to re-read a table in full, strangler cdc snapshot.',
+        );
+      }
+      if (r.retried.length > 0) console.log(`${r.retried.length} letter(s) sent back before: add --again to send them once more`);
     });
 }
