@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type Consumer, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import { CdcError } from './errors';
 
 /**
@@ -87,4 +87,4 @@ export async function explainingKafka<T>(brokers: readonly string[], fn: () => P
   }
 }
 
-export type { Consumer, Producer };
+export type { Admin, Consumer, Producer };

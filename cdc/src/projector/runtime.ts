@@ -4,7 +4,7 @@ import { sleep } from '@strangler/common';
 import { comparePosition, decode, isSnapshot, type ChangeEvent, type Decoded } from '../events/change-event';
 import { CdcError } from '../errors';
 import { RETRY_HEADER, RETRY_PROJECTION_HEADER } from '../dlq';
-import type { Consumer, KafkaClients, Producer } from '../kafka';
+import type { Admin, Consumer, KafkaClients, Producer } from '../kafka';
 import { type Checkpoint, listCheckpoints, readCheckpoint, writeCheckpoint } from './checkpoints';
 import type { Projection } from './types';
 
@@ -76,6 +76,8 @@ export class Projector {
   /** The topics the consumer subscribed to, for a pattern (kafkajs resolves it once, when subscribing). */
   private subscribed = new Set<string>();
   private topicWatch: NodeJS.Timeout | null = null;
+  /** The watch's connection, kept between looks (one metadata request every few seconds, not a new connection). */
+  private watchAdmin: Admin | null = null;
 
   constructor(
     private readonly projection: Projection,
@@ -112,24 +114,31 @@ export class Projector {
     const tick = async () => {
       try {
         if (this.stopped || this.recovering) return;
-        const admin = this.options.kafka.admin();
-        await admin.connect();
-        let added: string[];
-        try {
-          added = (await admin.listTopics()).filter((t) => pattern.test(t) && !this.subscribed.has(t)).sort();
-        } finally {
-          await admin.disconnect();
+        if (this.watchAdmin === null) {
+          const admin = this.options.kafka.admin();
+          await admin.connect();
+          if (this.stopped) return void (await admin.disconnect().catch(() => {}));
+          this.watchAdmin = admin;
         }
+        const added = (await this.watchAdmin.listTopics()).filter((t) => pattern.test(t) && !this.subscribed.has(t)).sort();
         if (added.length === 0 || this.stopped || this.recovering || !this.consumer) return;
         this.recovering = this.restartConsumer(this.consumer, { added });
         await this.recovering;
       } catch (err) {
+        // The next look starts from a new connection.
+        await this.closeWatchAdmin();
         if (!this.stopped) this.options.onError?.(new CdcError('STR_ERR_CDC_KAFKA_UNREACHABLE', `projection ${this.projection.name}: cannot list topics to find new ones matching ${pattern} (${(err as Error).message}); next look in ${every / 1000} s`, { cause: err, retriable: true }));
       } finally {
         if (!this.stopped) this.topicWatch = setTimeout(tick, every).unref();
       }
     };
     this.topicWatch = setTimeout(tick, every).unref();
+  }
+
+  private async closeWatchAdmin(): Promise<void> {
+    const admin = this.watchAdmin;
+    this.watchAdmin = null;
+    await admin?.disconnect().catch(() => {});
   }
 
   /** The consumer half of a start: the group aligned with the checkpoints, then consuming. */
@@ -245,6 +254,7 @@ export class Projector {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.topicWatch) clearTimeout(this.topicWatch);
+    await this.closeWatchAdmin();
     this.wake?.();
     await this.recovering;
     await this.consumer?.disconnect().catch(() => {});
