@@ -122,14 +122,28 @@ describe('data parity', () => {
     }
   }, 120_000);
 
-  it('runs from the CLI, exits 1 on a difference, and refuses an unknown table clearly', async () => {
+  it('runs from the CLI, exits 0 on equal tables and 1 on a difference, and refuses an unknown table clearly', async () => {
     const cli = (...args: string[]) => run(process.execPath, [path.join(REPO, 'cli/bin/strangler.cjs'), 'parity', 'data', '--source-url', source.url, '--service-url', service.url, ...args], { cwd: REPO }).then(
       (r) => ({ code: 0, ...r }),
       (e: { code: number; stdout: string; stderr: string }) => e,
     );
-    const r = await cli('--tenant', 'acme', '--table', 'ledger');
+    // Tables of its own, so that what the other tests changed does not matter.
+    const src = new Client({ connectionString: source.url });
+    await src.connect();
+    const small = generated.replace(`generate_series(1, ${ROWS})`, 'generate_series(1, 5000)');
+    const columns = 'id bigint, account text NOT NULL, amount numeric(18,2), booked_at timestamptz(6), tags text[], meta jsonb';
+    await Promise.all([
+      src.query(`CREATE TABLE cli_ledger (${columns}, PRIMARY KEY (id)); INSERT INTO cli_ledger ${small}`).finally(() => src.end()),
+      svc.query(`CREATE TABLE cli_ledger (tenant text NOT NULL, ${columns}, PRIMARY KEY (tenant, id)); INSERT INTO cli_ledger SELECT 'acme', x.* FROM (${small}) x`),
+    ]);
+    const same = await cli('--tenant', 'acme', '--table', 'cli_ledger');
+    expect({ code: same.code, stderr: same.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(same.stdout).toMatch(/^EQUAL {2}acme: cli_ledger \(5000 rows\) vs service cli_ledger \(5000 rows\) {2}0\/\d+ buckets differ/);
+    await svc.query(`UPDATE cli_ledger SET account = 'moved' WHERE id = 4321`);
+    const r = await cli('--tenant', 'acme', '--table', 'cli_ledger');
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^DIFFERENT {2}acme: ledger \(1000000 rows\) vs service ledger \(1000000 rows\) {2}3\/1024 buckets differ/);
+    expect(r.stdout).toMatch(/^DIFFERENT {2}acme: cli_ledger \(5000 rows\) vs service cli_ledger \(5000 rows\) {2}1\/\d+ buckets differ/);
+    expect(r.stdout).toContain(`changed id="4321": account "acct-4321" -> "moved"`);
     const missing = await cli('--tenant', 'acme', '--table', 'nope');
     expect(missing.code).not.toBe(0);
     expect(missing.stderr).toMatch(/no table nope in the monolith database \[STR_ERR_PARITY_DATA_SOURCE\]/);
