@@ -26,6 +26,7 @@ export async function letterHistories(
   kafka: KafkaClients,
   letters: readonly DeadLetter[],
   all: readonly DeadLetter[],
+  onScan?: (scan: { topic: string; partition: number; from: string; to: string }) => void,
   idleMs = 5_000,
 ): Promise<Map<string, LetterHistory>> {
   const out = new Map<string, LetterHistory>();
@@ -42,7 +43,7 @@ export async function letterHistories(
     const byKey = new Map<string, DeadLetter[]>();
     for (const l of group) if (l.key !== null) byKey.set(l.key.toString('hex'), [...(byKey.get(l.key.toString('hex')) ?? []), l]);
     const byRetry = new Map(group.map((l) => [letterId(l), l]));
-    await scanPartition(kafka, topic, partition, from, idleMs, (offset, key, retry) => {
+    await scanPartition(kafka, topic, partition, from, idleMs, onScan, (offset, key, retry) => {
       const copyOf = retry === undefined ? undefined : allById.get(retry);
       if (retry !== undefined) {
         const l = byRetry.get(retry);
@@ -82,6 +83,7 @@ async function scanPartition(
   partition: number,
   from: bigint,
   idleMs: number,
+  onScan: ((scan: { topic: string; partition: number; from: string; to: string }) => void) | undefined,
   each: (offset: string, key: Buffer | null, retry: string | undefined) => void,
 ): Promise<void> {
   const admin = kafka.admin();
@@ -91,6 +93,7 @@ async function scanPartition(
     .then((offsets) => BigInt(offsets.find((o) => o.partition === partition)?.high ?? '0'))
     .finally(() => admin.disconnect());
   if (from >= high) return;
+  onScan?.({ topic, partition, from: String(from), to: String(high - 1n) });
   const consumer = kafka.consumer(`strangler-dlq-history-${process.pid}-${Date.now()}`);
   await consumer.connect();
   try {

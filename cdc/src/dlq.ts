@@ -101,6 +101,8 @@ export interface RetryOptions {
   readonly includeSuperseded?: boolean;
   /** Send letters that an earlier retry sent back already (they are applied again). */
   readonly again?: boolean;
+  /** Told before each original partition is read (from the first letter on: a long read on a big topic). */
+  readonly onScan?: (scan: { topic: string; partition: number; from: string; to: string }) => void;
 }
 
 export interface RetryResult {
@@ -132,7 +134,7 @@ export async function retryDeadLetters(kafka: KafkaClients, dlqTopic: string, op
     const which = [offset === undefined ? '' : `at offset ${offset}`, projection === undefined ? '' : `of projection ${projection}`].filter(Boolean).join(' ');
     throw new CdcError('STR_ERR_CDC_DLQ_UNKNOWN', `${dlqTopic} holds no dead letter ${which} (strangler dlq show ${dlqTopic} lists them)`, { context: { topic: dlqTopic, offset, projection } });
   }
-  const histories = letters.length === 0 ? new Map<string, LetterHistory>() : await letterHistories(kafka, letters, all);
+  const histories = letters.length === 0 ? new Map<string, LetterHistory>() : await letterHistories(kafka, letters, all, options.onScan);
   const sent: DeadLetter[] = [];
   const superseded: Array<{ letter: DeadLetter; by: string }> = [];
   const retried: Array<{ letter: DeadLetter; at: string }> = [];

@@ -298,6 +298,7 @@ describe('projector runtime', () => {
       );
     const retried = await cli('--projection', 'fussy');
     expect(retried.code).toBe(0);
+    expect(retried.stderr).toMatch(new RegExp(`^reading ${escapeRe(tenant)}\\.public\\.messages\\[0\\] from offset ${Number(first!.originalOffset) + 1} to \\d+, to see which rows changed since their dead letter$`, 'm'));
     const line = (l: typeof first) => `#${l!.dlqOffset} (${tenant}.public.messages[0]@${l!.originalOffset}, projection fussy)`;
     expect(retried.stdout).toMatch(new RegExp(`^not sent ${escapeRe(line(first))}: its row changed again at offset \\d+, which the projection applied$`, 'm'));
     expect(retried.stdout).toContain(`sent ${line(second)}\nsent 1 event(s) back to their topic\n1 superseded letter(s) kept back`);

@@ -48,7 +48,9 @@ export function registerDlqCommands(program: Command): void {
     .option('--include-superseded', 'send letters whose row changed again later too (their projection counts events rather than keeping rows)')
     .option('--again', 'send letters an earlier retry sent already')
     .action(async (topic: string, opts: { offset?: string; projection?: string; includeSuperseded?: boolean; again?: boolean }, cmd: Command) => {
-      const r = await withKafka(cmd, (k) => retryDeadLetters(k, topic, opts));
+      const onScan = (s: { topic: string; partition: number; from: string; to: string }) =>
+        console.error(`reading ${s.topic}[${s.partition}] from offset ${s.from} to ${s.to}, to see which rows changed since their dead letter`);
+      const r = await withKafka(cmd, (k) => retryDeadLetters(k, topic, { ...opts, onScan }));
       const where = (l: DeadLetter) => `#${l.dlqOffset} (${l.originalTopic}[${l.originalPartition}]@${l.originalOffset}, projection ${l.projection})`;
       for (const { letter, by } of r.superseded) console.log(`not sent ${where(letter)}: its row changed again at offset ${by}, which the projection applied`);
       for (const { letter, at } of r.retried) console.log(`not sent ${where(letter)}: sent back already, at offset ${at}`);
