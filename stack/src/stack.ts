@@ -243,6 +243,7 @@ export function formatSummary(stack: RunningStack): string {
           ['proxy', `${stack.proxy.url.replace('127.0.0.1', '<tenant>.localhost')}  e.g. curl http://acme.localhost:${new URL(stack.proxy.url).port}/api/rooms`],
           ['', `config ${stack.proxy.configFile} (edit and save to flip; reloads within a second)`],
           ['proxy admin', `${stack.proxy.adminUrl}  token in ${stack.proxy.tokenFile}`],
+          ['', `dashboard ${stack.proxy.adminUrl}/dashboard (paste the token)`],
           ['', 'npm run strangler -- routes list | set <route> <mode> --reason "..." | rollback <route> | history <route>'],
           ['parity', 'npm run traffic (demo traffic; room-get is shadowed for the first tenant behind a gate), then npm run strangler -- parity status | parity run --corpus ...'],
           ['control store', stack.proxy.controlUrl],

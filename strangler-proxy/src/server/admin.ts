@@ -7,6 +7,7 @@ import { isStranglerError } from '@strangler/common';
 import { MODES } from '../config/schema';
 import { ProxyError } from '../errors';
 import { effectiveMode, formatSetting } from '../routes/modes';
+import { mountDashboard } from './dashboard';
 import type { CompiledRoute } from '../routes/table';
 import type { ProxyRuntime } from './runtime';
 import { hostPort, listen } from './runtime';
@@ -36,8 +37,9 @@ const windowMs = (v: unknown) => Math.min(600_000, Math.max(1_000, Number(v ?? 3
 
 /**
  * The admin API, on its own port: bearer tokens compared in constant time,
- * read and write roles. Probes (/healthz, /readyz) need no token; everything
- * else does, /metrics included.
+ * read and write roles. Probes (/healthz, /readyz) and the dashboard's page
+ * (which holds no data: it reads this API with the operator's token) need no
+ * token; everything else does, /metrics included.
  */
 export async function startAdmin(rt: ProxyRuntime, port: number, host: string): Promise<AdminServer> {
   const app = express();
@@ -45,6 +47,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   app.use(express.json({ limit: '64kb' }));
 
   app.get('/healthz', (_req, res) => void res.json({ status: 'ok' }));
+  mountDashboard(app);
   app.get('/readyz', (_req, res) => {
     const ready = rt.ready;
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', config: rt.lastReload });

@@ -1,0 +1,248 @@
+import crypto from 'node:crypto';
+import type { Express } from 'express';
+
+/**
+ * The operator's dashboard on the admin port: one self-contained page (no
+ * asset from anywhere else) that reads the admin API with a token the
+ * operator types in, kept in the tab's sessionStorage only. The page itself
+ * holds no data, so it needs no token; every figure on it comes from the
+ * token-checked endpoints, and what the token may not do (a read-only token
+ * rolling back) is refused by the API and said on the page. Data is put in
+ * the page as text, never as markup; a per-response nonce and a strict
+ * Content-Security-Policy keep any other script out.
+ *
+ * It shows the routes with each tenant's mode, frozen routes and paused
+ * gates, parity per route and tenant over the last five minutes, and a
+ * route's audit log; with a write token, a reason and a click it rolls a
+ * route back, freezes or unfreezes it, and pauses or resumes the gates.
+ */
+export function mountDashboard(app: Express): void {
+  app.get('/', (_req, res) => res.redirect(302, '/dashboard'));
+  app.get('/dashboard', (_req, res) => {
+    const nonce = crypto.randomBytes(16).toString('base64');
+    res.set({
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': `default-src 'none'; script-src 'nonce-${nonce}'; style-src 'nonce-${nonce}'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+      'cache-control': 'no-store',
+    });
+    res.send(page(nonce));
+  });
+}
+
+function page(nonce: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>strangler-proxy</title>
+<style nonce="${nonce}">${STYLE}</style>
+</head>
+<body>
+<header>
+  <h1>strangler-proxy</h1>
+  <form id="login" autocomplete="off">
+    <label>admin token <input id="token" type="password" size="32" placeholder="Bearer token (admin.tokens)"></label>
+    <button type="submit">Connect</button>
+    <button type="button" id="forget">Forget</button>
+  </form>
+</header>
+<p id="status" role="status">Type an admin token to see the routes. It stays in this tab only.</p>
+<main id="main" hidden>
+  <section>
+    <p id="summary"></p>
+    <p class="actions"><label>reason <input id="reason" size="48" placeholder="why (goes to the audit log)"></label>
+      <button type="button" id="pause">Pause gates</button> <button type="button" id="resume">Resume gates</button></p>
+    <p id="outcome" role="alert"></p>
+  </section>
+  <section><h2>Routes</h2><table id="routes"></table></section>
+  <section><h2>Parity, last 5 minutes</h2><table id="parity"></table></section>
+  <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>
+</main>
+<script nonce="${nonce}">${SCRIPT}</script>
+</body>
+</html>`;
+}
+
+const STYLE = `
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0 1.5rem 2rem; color: #1d2430; }
+header { display: flex; align-items: baseline; gap: 2rem; border-bottom: 1px solid #d5dae1; }
+h1 { font-size: 1.2rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
+table { border-collapse: collapse; min-width: 40rem; }
+th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #e6e9ee; vertical-align: top; }
+th { font-weight: 600; background: #f4f6f8; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.pick { cursor: pointer; } tr.pick:hover { background: #f8fafc; }
+.mode { display: inline-block; padding: 0 .45rem; border-radius: .6rem; font-size: .85rem; }
+.mode-monolith { background: #e6e9ee; } .mode-shadow { background: #e3ecfb; } .mode-canary { background: #fdf0d5; } .mode-extracted { background: #dcf3e3; }
+.frozen { color: #8a5a00; font-size: .8rem; margin-left: .3rem; }
+.bad { color: #b3261e; font-weight: 600; }
+#status.error, #outcome.error { color: #b3261e; }
+button.small { font-size: .75rem; padding: 0 .35rem; margin-left: .2rem; }
+`;
+
+/** The page's script: plain browser JavaScript, no framework, data set as text only. */
+const SCRIPT = `
+'use strict';
+const KEY = 'strangler.admin.token';
+const $ = (id) => document.getElementById(id);
+let token = sessionStorage.getItem(KEY) || '';
+let selected = null;
+let timer = null;
+
+function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === 'on') for (const [ev, fn] of Object.entries(v)) e.addEventListener(ev, fn);
+    else if (k === 'class') e.className = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) e.append(c instanceof Node ? c : String(c));
+  return e;
+}
+
+async function api(path, init) {
+  const res = await fetch(path, {
+    method: (init && init.method) || 'GET',
+    headers: Object.assign({ authorization: 'Bearer ' + token, 'x-strangler-actor': 'dashboard' }, init && init.body ? { 'content-type': 'application/json' } : {}),
+    body: init && init.body ? JSON.stringify(init.body) : undefined,
+  });
+  const body = await res.json().catch(() => null);
+  if (!res.ok) {
+    const err = new Error(body && body.error ? body.error.message + ' [' + body.error.code + ']' : 'HTTP ' + res.status);
+    err.status = res.status;
+    throw err;
+  }
+  return body;
+}
+
+function say(text, error) {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+}
+
+function mode(setting) {
+  const label = setting.mode === 'canary' ? 'canary ' + setting.percent + '%' : setting.mode;
+  return el('span', { class: 'mode mode-' + setting.mode }, label);
+}
+
+const pct = (x) => (x * 100).toFixed(1) + ' %';
+const ms = (x) => (x ? x.toFixed(1) + ' ms' : '');
+
+async function act(label, path, body) {
+  const reason = $('reason').value.trim();
+  if (!reason) return outcome('Say why first: the reason goes to the audit log.', true);
+  try {
+    await api(path, { method: 'POST', body: Object.assign({ reason }, body) });
+    outcome(label + ': done.', false);
+    await refresh();
+  } catch (e) {
+    outcome(label + ': ' + e.message, true);
+  }
+}
+
+function outcome(text, error) {
+  $('outcome').textContent = text;
+  $('outcome').className = error ? 'error' : '';
+}
+
+function renderRoutes(routes, tenants, frozen) {
+  const t = $('routes');
+  t.replaceChildren(el('tr', null, el('th', null, 'route'), el('th', null, 'match'), el('th', null, 'service'), ...tenants.map((n) => el('th', null, n))));
+  for (const r of routes) {
+    const match = (r.match.methods ? r.match.methods.join(',') + ' ' : '') + r.match.path + (r.match.host ? ' host ' + r.match.host : '');
+    const cells = tenants.map((n) => {
+      const isFrozen = frozen.has(r.id) || frozen.has(r.id + ':' + n);
+      const path = '/routes/' + encodeURIComponent(r.id);
+      return el('td', { 'data-tenant': n },
+        mode(r.tenants[n]),
+        isFrozen ? el('span', { class: 'frozen' }, 'frozen') : null,
+        el('button', { type: 'button', class: 'small', title: 'back to the previous mode for ' + n, on: { click: (ev) => { ev.stopPropagation(); act('Roll back ' + r.id + ' for ' + n, path + '/rollback', { tenant: n }); } } }, 'roll back'),
+        el('button', { type: 'button', class: 'small', on: { click: (ev) => { ev.stopPropagation(); act((isFrozen ? 'Unfreeze ' : 'Freeze ') + r.id + ' for ' + n, path + (isFrozen ? '/unfreeze' : '/freeze'), { tenant: n }); } } }, isFrozen ? 'unfreeze' : 'freeze'));
+    });
+    t.append(el('tr', { class: 'pick', 'data-route': r.id, on: { click: () => { selected = r.id; history(); } } }, el('td', null, r.id), el('td', null, match), el('td', null, r.service || ''), ...cells));
+  }
+}
+
+function renderParity(rows) {
+  const t = $('parity');
+  const head = ['route', 'tenant', 'samples', 'mismatches', 'noise filtered', 'shadow errors', 'served by service', 'service errors', 'monolith', 'service'];
+  t.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
+  if (rows.length === 0) t.append(el('tr', null, el('td', { colspan: String(head.length) }, 'no shadow or served traffic in the window')));
+  for (const s of rows) {
+    t.append(el('tr', { 'data-route': s.route, 'data-tenant': s.tenant },
+      el('td', null, s.route), el('td', null, s.tenant), el('td', { class: 'num' }, s.samples),
+      el('td', { class: 'num' + (s.mismatches > 0 ? ' bad' : '') }, s.mismatches + ' (' + pct(s.mismatchRate) + ')'),
+      el('td', { class: 'num' }, s.noiseFiltered), el('td', { class: 'num' }, pct(s.shadowErrorRate)),
+      el('td', { class: 'num' }, s.served), el('td', { class: 'num' }, pct(s.servedErrorRate)),
+      el('td', { class: 'num' }, ms(s.primaryMsAvg)), el('td', { class: 'num' }, ms(s.shadowMsAvg))));
+  }
+}
+
+async function history() {
+  const t = $('history');
+  if (!selected) {
+    $('history-route').textContent = '';
+    return t.replaceChildren(el('tr', null, el('td', null, 'click a route to see its changes')));
+  }
+  $('history-route').textContent = 'of ' + selected;
+  const { data } = await api('/routes/' + encodeURIComponent(selected) + '/history?limit=20');
+  const fmt = (s) => (s ? (s.mode === 'canary' ? 'canary ' + s.percent + '%' : s.mode) : '(default)');
+  t.replaceChildren(el('tr', null, ...['at', 'scope', 'change', 'by', 'source', 'reason'].map((h) => el('th', null, h))));
+  for (const c of data) t.append(el('tr', null, el('td', null, c.at), el('td', null, c.scope), el('td', null, fmt(c.previous) + ' \\u2192 ' + fmt(c.next)), el('td', null, c.actor), el('td', null, c.source), el('td', null, c.reason)));
+}
+
+async function refresh() {
+  try {
+    const [config, routes, parity, gates] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates')]);
+    const frozen = new Set(gates.controls.filter((c) => c.scope !== '*').map((c) => c.scope));
+    $('main').hidden = false;
+    $('summary').replaceChildren(
+      config.routes + ' routes, tenants ' + config.tenants.map((x) => x.name || x).join(', ') + '; config ' + (config.lastReload.ok ? 'loaded ' : 'REFUSED ') + config.lastReload.at + '; gates ',
+      el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
+    renderRoutes(routes.data, config.tenants.map((x) => x.name || x), frozen);
+    renderParity(parity.data);
+    await history();
+    say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);
+  } catch (e) {
+    if (e.status === 401) {
+      stop();
+      $('main').hidden = true;
+      return say('Not signed in: ' + e.message, true);
+    }
+    say('Could not refresh: ' + e.message, true);
+  }
+}
+
+function stop() {
+  if (timer) clearInterval(timer);
+  timer = null;
+}
+
+function start() {
+  stop();
+  if (!token) return;
+  refresh();
+  timer = setInterval(refresh, 2000);
+}
+
+$('login').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  token = $('token').value.trim();
+  $('token').value = '';
+  sessionStorage.setItem(KEY, token);
+  start();
+});
+$('forget').addEventListener('click', () => {
+  sessionStorage.removeItem(KEY);
+  token = '';
+  stop();
+  $('main').hidden = true;
+  say('Token forgotten.', false);
+});
+$('pause').addEventListener('click', () => act('Pause gates', '/gates/pause', {}));
+$('resume').addEventListener('click', () => act('Resume gates', '/gates/resume', {}));
+start();
+`;
