@@ -141,6 +141,10 @@ describe('extracted messaging service', () => {
     const metrics = (await request(service.url).get('/metrics').expect(200)).text;
     expect(metrics).toMatch(new RegExp(`strangler_projection_consumer_lag\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
     expect(metrics).toMatch(/strangler_projection_end_to_end_lag_seconds\{/);
+    expect(metrics).toMatch(new RegExp(`strangler_projection_behind_seconds\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
+    // The proxy's freshness check reads this: every tenant, caught up.
+    const freshness = (await request(service.url).get('/freshness').expect(200)).body;
+    expect(freshness.tenants.filter((x: { tenant: string }) => tenants.some((t) => t.name === x.tenant))).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: 0, pending: 0 })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
   });
 
   it("keeps tenants apart: tenant B asking for tenant A's room or message gets 404, and nothing answers without a tenant", async () => {

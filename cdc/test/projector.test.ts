@@ -9,6 +9,7 @@ import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../..
 import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '../src';
 import { kafkaClients } from '../src/kafka';
 import { readDeadLetters, retryDeadLetters } from '../src/dlq';
+import { freshnessReport } from '../src/projector/freshness';
 import { mirrorProjection, readTableSpec } from '../src/projector/mirror';
 import { Projector } from '../src/projector/runtime';
 import { PoisonEventError, type Projection } from '../src/projector/types';
@@ -313,6 +314,34 @@ describe('projector runtime', () => {
     const forced = await cli('--offset', first!.dlqOffset, '--include-superseded');
     expect(forced.stdout).toContain(`sent ${line(first)}\n`);
     await eventually(async () => (await body(changed.id)) === 'fussy poison, then edited');
+  });
+
+  it('reports how old the oldest change it has not applied is, per partition and per tenant (freshness), and 0 once applied', async () => {
+    await dst.raw('CREATE TABLE IF NOT EXISTS held_bodies (id bigint PRIMARY KEY, body text)');
+    let hold = false;
+    const held: Projection = {
+      name: 'held',
+      topics: [`${tenant}.public.messages`],
+      async apply(events, trx) {
+        while (hold) await new Promise((r) => setTimeout(r, 20));
+        for (const e of events) if (e.op !== 'd') await trx.raw('INSERT INTO held_bodies (id, body) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET body = excluded.body', [e.after!.id as number, e.after!.body as string]);
+      },
+    };
+    const roomId = (await src('rooms').first('id')).id;
+    const authorId = (await src('users').first('id')).id;
+    const projector = await start(held);
+    const messages = () => projector.status().find((s) => s.topic === `${tenant}.public.messages`);
+    await eventually(async () => messages()?.consumerLag === 0 && messages()!.behindMs === 0);
+    hold = true;
+    const [late] = await src('messages').insert({ room_id: roomId, author_id: authorId, body: 'held back' }).returning('id');
+    await eventually(async () => (messages()?.behindMs ?? 0) > 1500, 30_000);
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: expect.any(Number), pending: expect.any(Number) }]);
+    expect(freshnessReport(projector.status()).tenants[0]!.behindMs).toBeGreaterThan(1500);
+    expect(await dst('held_bodies').where({ id: late.id }).first()).toBeUndefined();
+    hold = false;
+    await eventually(async () => (await dst('held_bodies').where({ id: late.id }).first()) ?? undefined);
+    expect(messages()).toMatchObject({ consumerLag: 0, behindMs: 0 });
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0 }]);
   });
 
   it('goes back to a chunk that failed after kafkajs had moved on (the dead-letter topic unreachable once): nothing lost, nothing applied twice', async () => {

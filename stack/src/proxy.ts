@@ -51,7 +51,8 @@ export function writeDemoProxyConfig(
     controlStore: { url: { value: controlUrl } },
     tenancy: { byHost: true },
     tenants: Object.fromEntries(Object.entries(monoliths).map(([t, url]) => [t, { monolith: url, hosts: [`${t}.localhost`] }])),
-    services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz' } },
+    // Reads of a tenant go back to the monolith while the service is more than 5 s behind that tenant's changes.
+    services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz', freshness: { path: '/freshness', maxBehindMs: 5000 } } },
     routes: [
       { id: 'rooms-list', match: { method: 'GET', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
       // Shadowed for the first tenant: parity fills up, and the gate promotes the route once it holds.

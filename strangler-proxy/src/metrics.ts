@@ -15,6 +15,8 @@ export class ProxyMetrics {
   private readonly hot = new HotMetrics();
   readonly fallbacks: Counter<'route' | 'service' | 'reason'>;
   private readonly breaker: Gauge<'service'>;
+  private readonly behindGauge: Gauge<'service' | 'tenant'>;
+  private readonly freshnessKnown: Gauge<'service'>;
   /** Counted on the request thread for every shadowed request: off prom-client, like the request series. */
   readonly shadow: HotCounter;
   readonly reloads: Counter<'result'>;
@@ -29,9 +31,11 @@ export class ProxyMetrics {
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'strangler_proxy_' });
     this.fallbacks = new Counter({ name: 'strangler_proxy_fallbacks_total', help: 'Requests for an extracted service served by the monolith instead, by reason', labelNames: ['route', 'service', 'reason'], registers });
     this.breaker = new Gauge({ name: 'strangler_proxy_breaker_state', help: 'Circuit breaker per service: 0 closed, 1 half-open, 2 open', labelNames: ['service'], registers });
+    this.behindGauge = new Gauge({ name: 'strangler_proxy_service_behind_seconds', help: "Per extracted service and tenant, the age of the oldest change it had not applied, as last polled (services with freshness)", labelNames: ['service', 'tenant'], registers });
+    this.freshnessKnown = new Gauge({ name: 'strangler_proxy_service_freshness_known', help: 'Per extracted service with freshness: 1 while its freshness report answers, 0 while it does not (its reads are then not held back)', labelNames: ['service'], registers });
     this.shadow = new HotCounter(
       'strangler_proxy_shadow_total',
-      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
+      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_behind (the service is behind its change streams for the tenant: services with freshness), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
       ['route', 'outcome'],
     );
     this.reloads = new Counter({ name: 'strangler_proxy_config_reloads_total', help: 'Config file reloads: applied or rejected', labelNames: ['result'], registers });
@@ -70,6 +74,16 @@ export class ProxyMetrics {
   /** The whole exposition: the hot-path series, then everything prom-client holds. */
   async render(): Promise<string> {
     return `${this.hot.render()}${this.shadow.render()}${await this.registry.metrics()}`;
+  }
+
+  /** A service's freshness report: each tenant's figure, replacing the last. */
+  freshness(service: string, tenants: ReadonlyMap<string, number>): void {
+    this.freshnessKnown.labels(service).set(1);
+    for (const [tenant, ms] of tenants) this.behindGauge.labels(service, tenant).set(ms / 1000);
+  }
+
+  freshnessLost(service: string): void {
+    this.freshnessKnown.labels(service).set(0);
   }
 
   breakerState(service: string, state: BreakerState): void {

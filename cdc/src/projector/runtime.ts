@@ -52,7 +52,23 @@ export interface PartitionLag {
   readonly endToEndMs: number | null;
   readonly applied: number;
   readonly deadLettered: number;
+  /**
+   * How old the oldest event fetched and not yet applied is (its Kafka
+   * timestamp to now), ms; 0 when everything fetched is applied. What the
+   * service's state lacks is at most this old: the proxy's freshness check
+   * (reads to the monolith while a service is behind) reads it. It cannot see
+   * events the source has not yet published (a stalled capture: cdc status).
+   */
+  readonly behindMs: number;
 }
+
+/** A partition's lag as the runtime keeps it: PartitionLag's counters, and what behindMs is computed from. */
+type LagState = { -readonly [K in Exclude<keyof PartitionLag, 'behindMs'>]: PartitionLag[K] } & {
+  /** The highest high watermark seen on the partition. */
+  highWatermark: bigint;
+  /** The Kafka timestamp of the oldest event fetched and not applied (approached from below: never younger than it), or null. */
+  pendingSince: number | null;
+};
 
 /**
  * Runs one projection: consumes its topics, applies each topic partition's
@@ -65,7 +81,7 @@ export interface PartitionLag {
 export class Projector {
   private consumer: Consumer | null = null;
   private producer: Producer | null = null;
-  private readonly lag = new Map<string, { -readonly [K in keyof PartitionLag]: PartitionLag[K] }>();
+  private readonly lag = new Map<string, LagState>();
   private stopped = false;
   private crashes = 0;
   private recovering: Promise<void> | null = null;
@@ -287,15 +303,18 @@ export class Projector {
   }
 
   status(): PartitionLag[] {
-    return [...this.lag.values()].map((l) => ({ ...l }));
+    const now = Date.now();
+    return [...this.lag.values()].map(({ highWatermark: _hw, pendingSince, ...l }) => ({ ...l, behindMs: pendingSince === null ? 0 : Math.max(0, now - pendingSince) }));
   }
 
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, applied: 0, deadLettered: 0 };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
     this.lag.set(key, lag);
+    if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
+    if (lag.pendingSince === null && batch.messages.length > 0) lag.pendingSince = Number(batch.messages[0]!.timestamp);
     const max = this.options.maxBatch ?? 5000;
     const messages = batch.messages;
     const lane = this.laneOf(key);
@@ -319,7 +338,7 @@ export class Projector {
       const chunk = await decoding;
       decoding = i + max < messages.length ? decodeChunk(topic, partition, messages.slice(i + max, i + 2 * max)) : null;
       const last = chunk.messages[chunk.messages.length - 1]!.offset;
-      const highWatermark = batch.highWatermark;
+      const lastTs = Number(chunk.messages[chunk.messages.length - 1]!.timestamp);
       const generation = lane.generation;
       const done = lane.tail.then(async () => {
         if (generation !== lane.generation || this.stopped) return;
@@ -332,7 +351,9 @@ export class Projector {
           if (!this.stopped) this.consumer?.seek({ topic, partition, offset: lane.failedFrom });
           return;
         }
-        lag.consumerLag = Math.max(0, Number(BigInt(highWatermark) - BigInt(last) - 1n));
+        lag.consumerLag = Math.max(0, Number(lag.highWatermark - BigInt(last) - 1n));
+        // What is still pending came after the last event applied, so it is no older than that event.
+        lag.pendingSince = lag.consumerLag === 0 ? null : lastTs;
         // Best effort: the checkpoint is the truth, and a restart aligns the group with it.
         await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);
       });

@@ -1,7 +1,7 @@
 import express, { type Express, type Request } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { listCheckpoints, type PartitionLag } from '@strangler/cdc';
+import { freshnessReport, listCheckpoints, type PartitionLag } from '@strangler/cdc';
 import { Gauge, Registry } from 'prom-client';
 import { TENANT_NAME } from '@strangler/common';
 import { ApiError, errorHandler, id, notFound, pageQuery, query, shape, toPage } from './contract';
@@ -41,6 +41,9 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
     await db.raw('SELECT 1');
     res.json({ status: 'ok', service: 'messaging' });
   });
+
+  /** Per tenant, how old the oldest change not yet applied is (the proxy sends reads to the monolith while that is too old). */
+  app.get('/freshness', (_req, res) => void res.json(freshnessReport(lag())));
 
   /** Per tenant, how far this service's state has got in each source table (the proxy's read-your-writes needs it). */
   app.get('/position', async (req, res) => {
@@ -133,6 +136,7 @@ function projectionMetrics(lag: () => readonly PartitionLag[]): Registry {
     });
   gauge('strangler_projection_consumer_lag', 'Messages on the partition not yet applied', (l) => l.consumerLag);
   gauge('strangler_projection_end_to_end_lag_seconds', 'Source commit to applied, for the newest event applied', (l) => (l.endToEndMs === null ? null : l.endToEndMs / 1000));
+  gauge('strangler_projection_behind_seconds', 'Age of the oldest event fetched and not yet applied (0: nothing pending)', (l) => l.behindMs / 1000);
   gauge('strangler_projection_applied_events', 'Events applied since the process started', (l) => l.applied);
   gauge('strangler_projection_dead_lettered_events', 'Events sent to the dead-letter topic since the process started', (l) => l.deadLettered);
   return registry;

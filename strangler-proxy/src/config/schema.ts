@@ -155,6 +155,21 @@ const serviceSchema = z
       .prefault({}),
     /** A header the service honours by rolling the request's writes back; enables mirrored writes. */
     dryRunHeader: headerName.optional(),
+    /**
+     * Reads fall back to the monolith while the service is behind its change
+     * streams for the request's tenant: the proxy polls `path` (the
+     * FreshnessReport of cdc/) every `pollMs`, and an idempotent request whose
+     * tenant's oldest pending change is older than `maxBehindMs` goes to the
+     * monolith. Without an answer for `3 x pollMs`, the service is trusted.
+     */
+    freshness: z
+      .object({
+        path: z.string().regex(/^\//, 'must be a path starting with /').default('/freshness'),
+        maxBehindMs: ms(5000),
+        pollMs: ms(500),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

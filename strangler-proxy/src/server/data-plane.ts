@@ -40,6 +40,8 @@ export interface DataPlaneDeps {
   readonly served?: (route: string, tenant: string, servedBy: string, status: number) => void;
   /** Corpus capture: asked per matched request whether to record it; absent or null when capture is off. */
   readonly capture?: () => CorpusCapture | null;
+  /** Whether the service is too far behind its change streams for this tenant to answer a read (services with freshness). */
+  readonly behind?: (service: CompiledService, tenant: string) => boolean;
 }
 
 export interface ServerLimits {
@@ -286,12 +288,19 @@ export class DataPlane {
     }
     // A request left out of the route's sample (shadow.sampleRate), a full queue, or copies that keep failing
     // (a shadow target that hangs) are known before anything is captured: the request then costs what it
-    // costs in monolith mode, and the skip is counted (skipped_sample, dropped_queue_full, skipped_shadow_failing).
+    // costs in monolith mode, and the skip is counted (skipped_sample, skipped_behind, dropped_queue_full, skipped_shadow_failing).
     // (A write that is not mirrored anyway is left to shadowBody, which counts it as skipped_write.)
     if (setting?.mode === 'shadow' && route !== null && service !== null) {
       const mirrorable = SAFE.has(req.method!) || (route.mirrorWrites && !!service.dryRunHeader);
       const rate = route.shadowSampleRate ?? ctx.config.config.shadow.sampleRate;
-      const admitted = !mirrorable ? 'yes' : rate < 1 && !(Math.random() < rate) ? 'skipped_sample' : this.deps.mirror.admits(service.name);
+      // A service behind its change streams would answer from old state: the copy would count as a mismatch it is not.
+      const admitted = !mirrorable
+        ? 'yes'
+        : rate < 1 && !(Math.random() < rate)
+          ? 'skipped_sample'
+          : service.freshness !== undefined && this.deps.behind?.(service, ctx.tenantId)
+            ? 'skipped_behind'
+            : this.deps.mirror.admits(service.name);
       if (admitted !== 'yes') this.deps.metrics.shadow.inc(route.id, admitted);
       else {
         this.shadowed(ctx, res, route, service, body).catch((err: Error) => this.failed(req, res, err));
@@ -316,6 +325,12 @@ export class DataPlane {
   private async extracted(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, service: CompiledService, body: Attempt['body']): Promise<void> {
     const { req, requestId, routeLabel } = ctx;
     const via = ctx.config.config.forwarding.via;
+    if (service.freshness !== undefined && SAFE.has(req.method!) && this.deps.behind?.(service, ctx.tenantId)) {
+      // The service lacks recent changes of this tenant: the monolith answers the read (not a failure: gates do not count it).
+      this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'behind').inc();
+      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
+      return;
+    }
     const breaker = this.deps.breaker(service.name);
     if (!breaker.allow()) {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();

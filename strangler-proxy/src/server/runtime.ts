@@ -9,6 +9,7 @@ import type { ModeSetting } from '../config/schema';
 import { ControlStore, type RouteChange } from '../control/store';
 import { ProxyError } from '../errors';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
+import { FreshnessWatch } from '../forward/freshness';
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
@@ -61,6 +62,15 @@ export class ProxyRuntime {
   /** Shadow parity in flight: the sliding-window figures the gates judge by (comparisons run in the shadow thread). */
   readonly parity = new ShadowParity();
   private readonly gates: GateEvaluator;
+  /** Services that declare freshness, polled: reads go to the monolith while one is behind for the tenant. */
+  private readonly freshness = new FreshnessWatch({
+    reported: (service, tenants) => this.metrics.freshness(service, tenants),
+    lost: (service, reason) => {
+      this.metrics.freshnessLost(service);
+      this.logger.warn({ service, reason }, 'the service does not report its freshness: its reads are not held back meanwhile');
+    },
+    found: (service) => this.logger.info({ service }, 'the service reports its freshness again'),
+  });
   private gateTimer: NodeJS.Timeout | null = null;
   private shareTimer: NodeJS.Timeout | null = null;
   private readonly startedAt = new Date().toISOString();
@@ -149,6 +159,7 @@ export class ProxyRuntime {
         logger: this.logger,
         served: (route, tenant, servedBy, status) => this.parity.served(route, tenant, servedBy, status),
         capture: () => this.capture(),
+        behind: (service, tenant) => this.freshness.behind(service, tenant),
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
@@ -161,6 +172,7 @@ export class ProxyRuntime {
       this.shareTimer = setInterval(() => link.share(this.parity.take()), SHARE_EVERY_MS);
       this.shareTimer.unref();
     }
+    this.freshness.sync(this.config.services.values());
     await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
     this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
     this.store.watch(cfg.controlStore.pollMs, () => void this.refreshModes().catch((err) => this.logger.warn({ err }, 'control store refresh failed')));
@@ -304,6 +316,7 @@ export class ProxyRuntime {
     this.config = next;
     this.state = routingOf(next, this.state.overrides);
     this.mirror.reconfigure(threadConfig(next), next.config.shadow.threadPriority);
+    this.freshness.sync(next.services.values());
     const origins = new Set([...[...next.tenants.values()].map((t) => t.monolith), ...[...next.services.values()].map((s) => s.url)]);
     this.upstreams.retain((o) => origins.has(o));
     this.metrics.reloads.labels('applied').inc();
@@ -414,6 +427,7 @@ export class ProxyRuntime {
       this.watcher?.close();
       if (this.filePoll) clearInterval(this.filePoll);
       if (this.gateTimer) clearInterval(this.gateTimer);
+      this.freshness.stop();
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       await this.mirror.close();
       // What the last requests and copies counted goes to the other workers before this one leaves.

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import type { CompiledService } from '../config/compile';
+
+/** The part of a service's `GET /freshness` (cdc's FreshnessReport) the proxy reads. */
+const Report = z.object({ tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0) })) });
+
+export interface FreshnessEvents {
+  /** A service's answer, per tenant (metrics). */
+  readonly reported: (service: string, tenants: ReadonlyMap<string, number>) => void;
+  /** A poll failed or answered something else than a report; said once until it answers again. */
+  readonly lost: (service: string, reason: string) => void;
+  /** Answering again after `lost`. */
+  readonly found: (service: string) => void;
+}
+
+interface Poller {
+  /** The settings it polls with: a reload that changes them starts a new poller. */
+  readonly key: string;
+  timer: NodeJS.Timeout | null;
+  /** When the last report came, and each tenant's behindMs in it. */
+  known: { readonly at: number; readonly behind: ReadonlyMap<string, number> } | null;
+  lost: boolean;
+}
+
+/**
+ * Polls each extracted service that declares `freshness`, off the request
+ * path, and answers per service and tenant whether the service is too far
+ * behind its change streams to answer a read: the oldest change it has not
+ * applied is older than `maxBehindMs` (the figure grows with the time since
+ * the poll while something is pending). A service that has not answered for
+ * 3 polls is trusted again: its failures are the breaker's business.
+ */
+export class FreshnessWatch {
+  private readonly pollers = new Map<string, Poller>();
+  private stopped = false;
+
+  constructor(
+    private readonly events: FreshnessEvents,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Starts, restarts or stops pollers to match the config's services (at start and after every reload). */
+  sync(services: Iterable<CompiledService>): void {
+    const wanted = new Map([...services].filter((s) => s.freshness !== undefined).map((s) => [s.name, s]));
+    for (const [name, p] of this.pollers) {
+      const s = wanted.get(name);
+      if (s === undefined || keyOf(s) !== p.key) {
+        if (p.timer) clearTimeout(p.timer);
+        this.pollers.delete(name);
+      }
+    }
+    for (const [name, s] of wanted) {
+      if (this.pollers.has(name)) continue;
+      const p: Poller = { key: keyOf(s), timer: null, known: null, lost: false };
+      this.pollers.set(name, p);
+      this.schedule(s, p, 0);
+    }
+  }
+
+  /** Whether reads for this tenant should go to the monolith now. */
+  behind(service: CompiledService, tenant: string): boolean {
+    const f = service.freshness;
+    if (f === undefined) return false;
+    const known = this.pollers.get(service.name)?.known;
+    if (!known) return false;
+    const age = this.now() - known.at;
+    if (age > 3 * f.pollMs) return false;
+    const behind = known.behind.get(tenant) ?? 0;
+    return behind > 0 && behind + age > f.maxBehindMs;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const p of this.pollers.values()) if (p.timer) clearTimeout(p.timer);
+    this.pollers.clear();
+  }
+
+  private schedule(s: CompiledService, p: Poller, delayMs: number): void {
+    p.timer = setTimeout(() => void this.poll(s, p), delayMs);
+    p.timer.unref();
+  }
+
+  private async poll(s: CompiledService, p: Poller): Promise<void> {
+    const f = s.freshness!;
+    try {
+      const res = await fetch(`${s.url.replace(/\/$/, '')}${f.path}`, { signal: AbortSignal.timeout(Math.max(f.pollMs, 1000)), headers: { accept: 'application/json' } });
+      if (!res.ok) throw new Error(`it answered ${res.status}`);
+      const report = Report.safeParse(await res.json().catch(() => null));
+      if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
+      p.known = { at: this.now(), behind: new Map(report.data.tenants.map((t) => [t.tenant, t.behindMs])) };
+      this.events.reported(s.name, p.known.behind);
+      if (p.lost) this.events.found(s.name);
+      p.lost = false;
+    } catch (err) {
+      if (!p.lost) this.events.lost(s.name, reasonOf(err));
+      p.lost = true;
+    } finally {
+      if (!this.stopped && this.pollers.get(s.name) === p) this.schedule(s, p, f.pollMs);
+    }
+  }
+}
+
+function reasonOf(err: unknown): string {
+  const e = err as Error & { cause?: { code?: string } };
+  if (e.name === 'TimeoutError') return 'no answer in time';
+  return e.cause?.code ? `${e.message} (${e.cause.code})` : e.message;
+}
+
+const keyOf = (s: CompiledService) => JSON.stringify([s.url, s.freshness]);

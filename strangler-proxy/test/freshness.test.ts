@@ -1,0 +1,108 @@
+import type { ProxyConfigInput } from '../src/config/schema';
+import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
+
+/**
+ * Freshness: a service that reports how far behind its change streams it is
+ * per tenant (GET /freshness, cdc's FreshnessReport), polled by the proxy.
+ * Reads of a tenant it is behind for go to the monolith, writes still to
+ * the service, shadow copies are skipped (an old answer is not a mismatch),
+ * and a service that stops reporting is trusted again after three polls.
+ */
+describe('freshness: reads go to the monolith while the service is behind', () => {
+  let monolith: Upstream;
+  let service: Upstream;
+  let store: Awaited<ReturnType<typeof controlStore>>;
+  let proxy: TestProxy;
+  /** What the service's /freshness answers: per tenant behindMs, or an HTTP status. */
+  let report: Record<string, number> | number = {};
+
+  beforeAll(async () => {
+    monolith = await startUpstream('monolith');
+    service = await startUpstream('service', (req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.url === '/freshness') {
+        if (typeof report === 'number') return void res.writeHead(report).end('{"error":"down"}');
+        return void res.end(JSON.stringify({ at: new Date().toISOString(), tenants: Object.entries(report).map(([tenant, behindMs]) => ({ tenant, behindMs, pending: behindMs > 0 ? 7 : 0 })) }));
+      }
+      res.end(JSON.stringify({ from: 'service', method: req.method, url: req.url }));
+    });
+    store = await controlStore();
+    const config: ProxyConfigInput = baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
+      services: { messaging: { url: service.url, freshness: { maxBehindMs: 2000, pollMs: 100 } } },
+      routes: [
+        { id: 'rooms', match: { path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { acme: { mode: 'extracted' }, globex: { mode: 'shadow' } } },
+      ],
+    });
+    proxy = await startProxy(config);
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([monolith?.close(), service?.close()]);
+    await store?.drop();
+  });
+
+  const from = async (method: string, tenant = 'acme') => (await get(`${proxy.url}/api/rooms/1`, `${tenant}.localhost`, { method, ...(method === 'GET' ? {} : { body: '{}', headers: { 'content-type': 'application/json' } }) })).json?.from;
+  const metrics = async () => (await admin(proxy, 'GET', '/metrics')).text;
+  const polled = () => service.requests.filter((r) => r.url === '/freshness').length;
+
+  it('serves reads from the service while it keeps up, from the monolith while it is behind for the tenant, and writes from the service throughout', async () => {
+    report = { acme: 0, globex: 0 };
+    await eventually(async () => polled() >= 2);
+    expect(await from('GET')).toBe('service');
+
+    report = { acme: 60_000, globex: 0 };
+    await eventually(async () => (await from('GET')) === 'monolith', 5_000);
+    await get(`${proxy.url}/api/rooms/1`, 'acme.localhost', { method: 'HEAD' }); // a read too
+    expect(monolith.requests.at(-1)?.method).toBe('HEAD');
+    expect(await from('POST')).toBe('service');
+    expect(await from('PUT')).toBe('service');
+    const text = await metrics();
+    expect(text).toMatch(/strangler_proxy_fallbacks_total\{route="rooms",service="messaging",reason="behind"\} [2-9]/);
+    expect(text).toMatch(/strangler_proxy_service_behind_seconds\{service="messaging",tenant="acme"\} 60\n/);
+    expect(text).toMatch(/strangler_proxy_service_freshness_known\{service="messaging"\} 1\n/);
+
+    // A little behind, under maxBehindMs: the service answers.
+    report = { acme: 500, globex: 0 };
+    await eventually(async () => (await from('GET')) === 'service', 5_000);
+  });
+
+  it('skips shadow copies while the service is behind for the tenant, counted', async () => {
+    report = { acme: 0, globex: 30_000 };
+    await eventually(async () => /strangler_proxy_service_behind_seconds\{service="messaging",tenant="globex"\} 30\n/.test(await metrics()), 5_000);
+    const copies = () => service.requests.filter((r) => r.url === '/api/rooms/1' && r.headers['x-strangler-tenant'] === 'globex').length;
+    const before = copies();
+    for (let i = 0; i < 5; i++) expect(await from('GET', 'globex')).toBe('monolith');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(copies()).toBe(before);
+    expect(await metrics()).toMatch(/strangler_proxy_shadow_total\{route="rooms",outcome="skipped_behind"\} 5\n/);
+
+    report = { acme: 0, globex: 0 };
+    await eventually(async () => {
+      await from('GET', 'globex');
+      return copies() > before;
+    }, 5_000);
+  });
+
+  it('trusts a service that stops reporting again after three polls, and says so in its metrics', async () => {
+    report = { acme: 60_000 };
+    await eventually(async () => (await from('GET')) === 'monolith', 5_000);
+    report = 503;
+    await eventually(async () => (await from('GET')) === 'service', 5_000);
+    expect(await metrics()).toMatch(/strangler_proxy_service_freshness_known\{service="messaging"\} 0\n/);
+    report = { acme: 60_000 };
+    await eventually(async () => (await from('GET')) === 'monolith', 5_000);
+  });
+
+  it('stops polling a service whose freshness a reload removed', async () => {
+    const config: ProxyConfigInput = baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
+      services: { messaging: { url: service.url } },
+      routes: [{ id: 'rooms', match: { path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { acme: { mode: 'extracted' }, globex: { mode: 'shadow' } } }],
+    });
+    proxy.write(config);
+    await eventually(async () => (await from('GET')) === 'service', 5_000);
+    const n = polled();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(polled()).toBeLessThanOrEqual(n + 1);
+  });
+});
