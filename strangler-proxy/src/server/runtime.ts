@@ -67,9 +67,9 @@ export class ProxyRuntime {
     reported: (service, tenants) => this.metrics.freshness(service, tenants),
     lost: (service, reason) => {
       this.metrics.freshnessLost(service);
-      this.logger.warn({ service, reason }, 'the service does not report its freshness: its reads are not held back meanwhile');
+      this.logger.warn({ extracted: service, reason }, 'the service does not report its freshness: its reads are not held back meanwhile');
     },
-    found: (service) => this.logger.info({ service }, 'the service reports its freshness again'),
+    found: (service) => this.logger.info({ extracted: service }, 'the service reports its freshness again'),
   });
   private gateTimer: NodeJS.Timeout | null = null;
   private shareTimer: NodeJS.Timeout | null = null;
@@ -270,7 +270,7 @@ export class ProxyRuntime {
     if (!b) {
       b = new CircuitBreaker(this.breakerOptions(service), (state) => {
         this.metrics.breakerState(service, state);
-        this.logger.warn({ service, state }, 'circuit breaker changed state');
+        this.logger.warn({ extracted: service, state }, 'circuit breaker changed state'); // "service" is the logger's own field (strangler-proxy)
       });
       this.metrics.breakerState(service, 'closed');
       this.breakers.set(service, b);
