@@ -120,6 +120,10 @@ describe('cluster mode: two workers on one port', () => {
 
     const recent = (await admin(adminUrl, 'GET', '/shadow/recent')).json as { data: unknown[] };
     expect(recent.data).toHaveLength(40);
+
+    // Each worker has its own breaker: GET /services gives the worst state and each worker's.
+    const services = (await admin(adminUrl, 'GET', '/services')).json as { data: Array<{ service: string; breaker: string; freshness: unknown; breakerByWorker: Record<string, string> }> };
+    expect(services.data).toEqual([{ service: 'svc', url: svc.url, breaker: 'closed', freshness: null, breakerByWorker: { '1': 'closed', '2': 'closed' } }]);
   });
 
   it('a flip by the admin API reaches every worker within a second', async () => {

@@ -77,6 +77,7 @@ describe('admin dashboard', () => {
       expect(await cell('rooms-read', 'acme').textContent()).toBe('shadow');
       expect(await cell('rooms-read', 'globex').textContent()).toBe('monolith');
       expect(await page.textContent('#gates')).toBe('running');
+      expect(await page.locator('#services tr[data-service="messaging"] td').allTextContents()).toEqual(['messaging', service.url, 'closed', 'not declared']);
 
       // A flip made elsewhere (the API, as the CLI does) shows within a refresh.
       expect((await admin(proxy, 'PUT', '/routes/messages-read/mode', { mode: 'canary', percent: 25, tenant: 'globex', reason: 'first canary' })).status).toBe(200);

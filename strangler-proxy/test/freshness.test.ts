@@ -61,6 +61,15 @@ describe('freshness: reads go to the monolith while the service is behind', () =
     expect(text).toMatch(/strangler_proxy_fallbacks_total\{route="rooms",service="messaging",reason="behind"\} [2-9]/);
     expect(text).toMatch(/strangler_proxy_service_behind_seconds\{service="messaging",tenant="acme"\} 60\n/);
     expect(text).toMatch(/strangler_proxy_service_freshness_known\{service="messaging"\} 1\n/);
+    const services = (await admin(proxy, 'GET', '/services')).json.data;
+    expect(services).toEqual([
+      {
+        service: 'messaging',
+        url: service.url,
+        breaker: 'closed',
+        freshness: { maxBehindMs: 2000, reporting: true, polledAt: expect.any(String), tenants: { acme: { behindMs: 60_000, heldBack: true }, globex: { behindMs: 0, heldBack: false } } },
+      },
+    ]);
 
     // A little behind, under maxBehindMs: the service answers.
     report = { acme: 500, globex: 0 };

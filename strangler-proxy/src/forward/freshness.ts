@@ -13,6 +13,15 @@ export interface FreshnessEvents {
   readonly found: (service: string) => void;
 }
 
+export interface FreshnessView {
+  readonly maxBehindMs: number;
+  /** Whether the last poll answered and is recent enough to act on. */
+  readonly reporting: boolean;
+  readonly polledAt: string | null;
+  /** Per tenant, as last reported, and whether its reads go to the monolith now. */
+  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly heldBack: boolean }>>;
+}
+
 interface Poller {
   /** The settings it polls with: a reload that changes them starts a new poller. */
   readonly key: string;
@@ -67,6 +76,21 @@ export class FreshnessWatch {
     if (age > 3 * f.pollMs) return false;
     const behind = known.behind.get(tenant) ?? 0;
     return behind > 0 && behind + age > f.maxBehindMs;
+  }
+
+  /** What the proxy knows of a service's freshness (GET /services): null for a service that does not declare it. */
+  view(service: CompiledService): FreshnessView | null {
+    const f = service.freshness;
+    if (f === undefined) return null;
+    const p = this.pollers.get(service.name);
+    const known = p?.known ?? null;
+    const current = known !== null && this.now() - known.at <= 3 * f.pollMs;
+    return {
+      maxBehindMs: f.maxBehindMs,
+      reporting: current && !p!.lost,
+      polledAt: known === null ? null : new Date(known.at).toISOString(),
+      tenants: Object.fromEntries([...(known?.behind ?? new Map<string, number>())].map(([t, ms]) => [t, { behindMs: ms, heldBack: this.behind(service, t) }])),
+    };
   }
 
   stop(): void {

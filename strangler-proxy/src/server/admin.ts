@@ -129,6 +129,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   }
   app.get('/shadow/recent', auth('read'), async (_req, res) => void res.json({ data: await rt.recentExchanges(), queueDepth: rt.shadowQueueDepth, thread: rt.shadowThread }));
   app.get('/workers', auth('read'), async (_req, res) => void res.json(await rt.workers()));
+  app.get('/services', auth('read'), async (_req, res) => void res.json({ data: await rt.services() }));
 
   app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {

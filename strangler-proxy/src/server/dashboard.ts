@@ -12,7 +12,8 @@ import type { Express } from 'express';
  * Content-Security-Policy keep any other script out.
  *
  * It shows the routes with each tenant's mode, frozen routes and paused
- * gates, parity per route and tenant over the last five minutes, and a
+ * gates, each extracted service's breaker and freshness, parity per route
+ * and tenant over the last five minutes, and a
  * route's audit log; with a write token, a reason and a click it rolls a
  * route back, freezes or unfreezes it, and pauses or resumes the gates.
  */
@@ -58,6 +59,7 @@ function page(nonce: string): string {
     <p id="outcome" role="alert"></p>
   </section>
   <section><h2>Routes</h2><table id="routes"></table></section>
+  <section><h2>Extracted services</h2><table id="services"></table></section>
   <section><h2>Parity, last 5 minutes</h2><table id="parity"></table></section>
   <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>
 </main>
@@ -166,6 +168,22 @@ function renderRoutes(routes, tenants, frozen) {
   }
 }
 
+function renderServices(rows) {
+  const t = $('services');
+  t.replaceChildren(el('tr', null, ...['service', 'url', 'breaker', 'freshness (reads held back over the limit)'].map((h) => el('th', null, h))));
+  for (const s of rows) {
+    const f = s.freshness;
+    const fresh = !f
+      ? 'not declared'
+      : !f.reporting
+        ? el('span', { class: 'bad' }, 'not reporting (reads not held back)')
+        : el('span', null, ...Object.entries(f.tenants).flatMap(([tenant, x]) => [
+            el('span', { class: x.heldBack ? 'bad' : '', 'data-tenant': tenant }, tenant + ' ' + (x.behindMs / 1000).toFixed(1) + ' s' + (x.heldBack ? ' (held back)' : '')), ' ',
+          ]), 'limit ' + (f.maxBehindMs / 1000).toFixed(1) + ' s');
+    t.append(el('tr', { 'data-service': s.service }, el('td', null, s.service), el('td', null, s.url), el('td', { class: s.breaker === 'closed' ? '' : 'bad' }, s.breaker), el('td', null, fresh)));
+  }
+}
+
 function renderParity(rows) {
   const t = $('parity');
   const head = ['route', 'tenant', 'samples', 'mismatches', 'noise filtered', 'shadow errors', 'served by service', 'service errors', 'monolith', 'service'];
@@ -196,13 +214,14 @@ async function history() {
 
 async function refresh() {
   try {
-    const [config, routes, parity, gates] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates')]);
+    const [config, routes, parity, gates, services] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates'), api('/services')]);
     const frozen = new Set(gates.controls.filter((c) => c.scope !== '*').map((c) => c.scope));
     $('main').hidden = false;
     $('summary').replaceChildren(
       config.routes + ' routes, tenants ' + config.tenants.map((x) => x.name || x).join(', ') + '; config ' + (config.lastReload.ok ? 'loaded ' : 'REFUSED ') + config.lastReload.at + '; gates ',
       el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
     renderRoutes(routes.data, config.tenants.map((x) => x.name || x), frozen);
+    renderServices(services.data);
     renderParity(parity.data);
     await history();
     say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);

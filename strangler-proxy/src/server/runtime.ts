@@ -8,8 +8,8 @@ import { type CompiledConfig, compileConfigText, readConfigText } from '../confi
 import type { ModeSetting } from '../config/schema';
 import { ControlStore, type RouteChange } from '../control/store';
 import { ProxyError } from '../errors';
-import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
-import { FreshnessWatch } from '../forward/freshness';
+import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from '../forward/breaker';
+import { FreshnessWatch, type FreshnessView } from '../forward/freshness';
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
@@ -48,6 +48,17 @@ export interface ReloadResult {
   readonly issues: readonly ConfigIssue[];
   readonly restartNeeded: readonly string[];
 }
+
+export interface ServiceView {
+  readonly service: string;
+  readonly url: string;
+  readonly breaker: BreakerState;
+  readonly freshness: FreshnessView | null;
+  /** In a cluster: each worker's breaker. */
+  readonly breakerByWorker?: Readonly<Record<string, BreakerState>>;
+}
+
+const BREAKER_RANK: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
 /**
  * One proxy replica: the data plane, the admin API, the config file watcher
@@ -239,7 +250,29 @@ export class ProxyRuntime {
   }
 
   private info() {
-    return { worker: this.options.link?.worker ?? null, pid: process.pid, startedAt: this.startedAt, ready: this.ready, inFlight: this.dataPlane?.inFlight ?? 0, shadowQueueDepth: this.mirror.depth };
+    return { worker: this.options.link?.worker ?? null, pid: process.pid, startedAt: this.startedAt, ready: this.ready, inFlight: this.dataPlane?.inFlight ?? 0, shadowQueueDepth: this.mirror.depth, services: this.serviceViews() };
+  }
+
+  /** This process's view of each extracted service: its breaker and, where declared, its freshness. */
+  private serviceViews(): ServiceView[] {
+    return [...this.config.services.values()].map((s) => ({ service: s.name, url: s.url, breaker: this.breakers.get(s.name)?.state ?? 'closed', freshness: this.freshness.view(s) }));
+  }
+
+  /**
+   * GET /services: each extracted service's breaker and freshness. In a
+   * cluster every worker has its own breaker: the worst state is given, with
+   * each worker's; the freshness is the most recent poll's.
+   */
+  async services(): Promise<ServiceView[]> {
+    if (!this.options.link) return this.serviceViews();
+    const g = await this.options.link.gather<{ worker: number; services: ServiceView[] } | null>({ what: 'info' });
+    const answers = g.results.flatMap((r) => (r.data ? [r.data] : []));
+    return this.serviceViews().map((mine) => {
+      const views = answers.flatMap((a) => a.services.filter((v) => v.service === mine.service).map((v) => ({ worker: a.worker, v })));
+      const worst = views.reduce((w, { v }) => (BREAKER_RANK[v.breaker] > BREAKER_RANK[w] ? v.breaker : w), mine.breaker);
+      const latest = views.map(({ v }) => v.freshness).reduce((a, b) => ((b?.polledAt ?? '') > (a?.polledAt ?? '') ? b : a), mine.freshness);
+      return { ...mine, breaker: worst, freshness: latest, breakerByWorker: Object.fromEntries(views.map(({ worker, v }) => [String(worker), v.breaker])) };
+    });
   }
 
   /** This worker's own answer to a sibling's admin question. */
