@@ -7,7 +7,7 @@ import request from 'supertest';
 import YAML from 'yaml';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ConnectClient, kafkaClients, registerTenantConnector, removeTenantConnector, replay, waitUntilStreaming } from '@strangler/cdc';
+import { ConnectClient, connectorName, kafkaClients, registerTenantConnector, removeTenantConnector, replay, waitUntilStreaming } from '@strangler/cdc';
 import { messagingProjection, startMessaging, type RunningMessaging } from '@strangler/messaging';
 import { migrate } from '@strangler/migrations';
 import { createApp, createDb } from '@strangler/monolith';
@@ -135,7 +135,7 @@ describe('extracted messaging service', () => {
     expect(b.body.body).toContain(tenants[1]!.name);
     const position = await request(service.url).get('/position').set('x-strangler-tenant', tenants[0]!.name).expect(200);
     expect(position.body.tables.map((x: { topic: string }) => x.topic).sort()).toEqual(
-      ['messages', 'room_members', 'rooms', 'users'].map((tb) => `${tenants[0]!.name}.public.${tb}`),
+      [...['messages', 'room_members', 'rooms', 'users'].map((tb) => `${tenants[0]!.name}.public.${tb}`), `${tenants[0]!.name}.strangler.cdc_heartbeat`],
     );
     expect((await request(service.url).get('/api/rooms')).body.error.code).toBe('tenant_required');
     const metrics = (await request(service.url).get('/metrics').expect(200)).text;
@@ -144,7 +144,25 @@ describe('extracted messaging service', () => {
     expect(metrics).toMatch(new RegExp(`strangler_projection_behind_seconds\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
     // The proxy's freshness check reads this: every tenant, caught up.
     const freshness = (await request(service.url).get('/freshness').expect(200)).body;
-    expect(freshness.tenants.filter((x: { tenant: string }) => tenants.some((t) => t.name === x.tenant))).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: 0, pending: 0 })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
+    expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
+    for (const t of freshness.tenants) expect(t.behindMs).toBeLessThan(3_000);
+  });
+
+  it('says in /freshness that a tenant\'s capture stalled (its connector paused: no heartbeat), and that it caught up once resumed', async () => {
+    const [steady, paused] = tenants;
+    const behind = async () => {
+      const r = (await request(service.url).get('/freshness').expect(200)).body as { tenants: Array<{ tenant: string; behindMs: number }> };
+      return Object.fromEntries(r.tenants.map((t) => [t.tenant, t.behindMs]));
+    };
+    await connect.pause(connectorName(paused!.name));
+    try {
+      // The last heartbeat ages: one interval (5 s) after it, the tenant counts as behind by the rest.
+      await eventually(async () => (await behind())[paused!.name]! > 4_000, 40_000, 500);
+      expect((await behind())[steady!.name]).toBeLessThan(3_000);
+    } finally {
+      await connect.resume(connectorName(paused!.name));
+    }
+    await eventually(async () => (await behind())[paused!.name]! < 3_000, 60_000, 500);
   });
 
   it("keeps tenants apart: tenant B asking for tenant A's room or message gets 404, and nothing answers without a tenant", async () => {

@@ -99,6 +99,15 @@ export class ConnectClient {
     await this.request('DELETE', `/connectors/${encodeURIComponent(name)}/offsets`);
   }
 
+  /** Pauses a connector: its tasks stop producing (a capture stalled, for an operator or a test); resume() takes up where it was. */
+  async pause(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${encodeURIComponent(name)}/pause`);
+  }
+
+  async resume(name: string): Promise<void> {
+    await this.request('PUT', `/connectors/${encodeURIComponent(name)}/resume`);
+  }
+
   async restart(name: string): Promise<void> {
     await this.request('POST', `/connectors/${encodeURIComponent(name)}/restart?includeTasks=true&onlyFailed=false`);
   }

@@ -9,6 +9,8 @@ export const MONOLITH_TABLES = Object.freeze(['public.users', 'public.rooms', 'p
 /** The toolkit's own tables in each monolith database (migration set monolith-cdc). */
 export const SIGNAL_TABLE = 'strangler.debezium_signal';
 export const HEARTBEAT_TABLE = 'strangler.cdc_heartbeat';
+/** How often the connector writes HEARTBEAT_TABLE: its change events say how far the capture has got even while the tables are idle. */
+export const HEARTBEAT_INTERVAL_MS = 5000;
 
 export interface TenantSource {
   /** Names the topics (`<tenant>.<schema>.<table>`), the slot and the publication. */
@@ -70,7 +72,7 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'notification.enabled.channels': 'sink',
     'notification.sink.topic.name': notificationTopic(source.tenant),
     'incremental.snapshot.chunk.size': '4096',
-    'heartbeat.interval.ms': '5000',
+    'heartbeat.interval.ms': String(HEARTBEAT_INTERVAL_MS),
     // A write in this database on every heartbeat keeps the slot's restart LSN moving while the captured tables are idle.
     'heartbeat.action.query': `INSERT INTO ${HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at`,
     'decimal.handling.mode': 'string',

@@ -9,6 +9,7 @@ export {
   MONOLITH_TABLES,
   SIGNAL_TABLE,
   HEARTBEAT_TABLE,
+  HEARTBEAT_INTERVAL_MS,
   POSTGRES_CONNECTOR_CLASS,
 } from './connector-config';
 export type { TenantSource } from './connector-config';

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
+import { HEARTBEAT_TABLE } from '../connector-config';
 import { CdcError } from '../errors';
 import { connectSource } from '../source-db';
 import { columnDefinition, MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
@@ -168,6 +169,13 @@ export interface MirrorOptions {
    * events wait (a retriable error) until the projection starts again.
    */
   readonly refresh?: RefreshSpec;
+  /**
+   * Also reads each tenant's heartbeat topic (`<tenant>.strangler.cdc_heartbeat`,
+   * which the connector writes every few seconds) and applies nothing from
+   * it: its checkpoint then says how far the capture has got while the
+   * tables are idle, and freshnessReport sees a capture or Kafka that stalled.
+   */
+  readonly heartbeats?: boolean;
 }
 
 /**
@@ -180,9 +188,10 @@ export interface MirrorOptions {
 export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: MirrorOptions = {}): Projection {
   const bySource = new Map(tables.map((t) => [t.source, new MirrorSchema(t, options.refresh)]));
   // Every tenant's topics by pattern (the projector looks for new matching topics every few seconds: a tenant onboarded is taken in), or named tenants' topics.
+  const sources = [...tables.map((t) => t.source), ...(options.heartbeats ? [HEARTBEAT_TABLE] : [])];
   const topics = options.tenants
-    ? options.tenants.flatMap((tenant) => tables.map((t) => `${tenant}.${t.source}`))
-    : new RegExp(tables.map((t) => tenantTopics(t.source).source).join('|'));
+    ? options.tenants.flatMap((tenant) => sources.map((source) => `${tenant}.${source}`))
+    : new RegExp(sources.map((source) => tenantTopics(source).source).join('|'));
   return {
     name,
     topics,
@@ -211,7 +220,7 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
     async apply(events, trx) {
       const first = events[0]!;
       const schema = bySource.get(`${first.source.schema}.${first.source.table}`);
-      if (!schema) return; // a topic of this pattern for a table not mirrored here
+      if (!schema) return; // the heartbeat topic, or a topic of this pattern for a table not mirrored here
       await schema.follow(events, trx);
       try {
         await applyMirror(schema.table, events, trx);

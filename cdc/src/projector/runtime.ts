@@ -50,6 +50,8 @@ export interface PartitionLag {
   readonly consumerLag: number;
   /** Source commit time to applied time of the newest event applied, ms. */
   readonly endToEndMs: number | null;
+  /** Source commit time of the newest event applied (ms since the epoch), or null before the first. */
+  readonly sourceTs: number | null;
   readonly applied: number;
   readonly deadLettered: number;
   /**
@@ -311,7 +313,7 @@ export class Projector {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
     this.lag.set(key, lag);
     if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
     if (lag.pendingSince === null && batch.messages.length > 0) lag.pendingSince = Number(batch.messages[0]!.timestamp);
@@ -375,7 +377,7 @@ export class Projector {
   }
 
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
-  private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: { applied: number; endToEndMs: number | null; deadLettered: number }): Promise<void> {
+  private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: { applied: number; endToEndMs: number | null; sourceTs: number | null; deadLettered: number }): Promise<void> {
     const { messages, decoded } = chunk;
     const retried = new Set(messages.filter((m) => this.retriedForMe(m)).map((m) => m.offset));
     if (decoded.every((d) => !(d.e instanceof Error))) {
@@ -420,7 +422,7 @@ export class Projector {
     tenant: string,
     events: readonly Decoded[],
     lastOffset: string,
-    lag: { applied: number; endToEndMs: number | null },
+    lag: { applied: number; endToEndMs: number | null; sourceTs: number | null },
     retried: ReadonlySet<string> = new Set(),
   ): Promise<void> {
     const applied = await this.options.db.transaction(async (trx) => {
@@ -458,7 +460,10 @@ export class Projector {
     });
     // Counted once committed: a rolled-back attempt applied nothing.
     lag.applied += applied.fresh.length;
-    if (applied.newestTs !== null) lag.endToEndMs = Date.now() - applied.newestTs;
+    if (applied.newestTs !== null) {
+      lag.endToEndMs = Date.now() - applied.newestTs;
+      lag.sourceTs = applied.newestTs;
+    }
     if (applied.fresh.length > 0) this.options.onApplied?.(applied.fresh, Date.now());
   }
 

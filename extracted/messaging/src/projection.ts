@@ -19,5 +19,6 @@ export async function messagingProjection(schemaSourceUrl: string, tenants?: rea
   const tables: MirrorTable[] = await Promise.all(MIRRORED.map((t) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes })));
   // A monolith migration that adds a column is followed while running: the catalog is read again.
   const refresh = (t: MirrorTable) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes });
-  return mirrorProjection(PROJECTION, tables, tenants ? { tenants, refresh } : { refresh });
+  // The heartbeat topics too: /freshness then sees a capture that stalled, not only events not yet applied.
+  return mirrorProjection(PROJECTION, tables, tenants ? { tenants, refresh, heartbeats: true } : { refresh, heartbeats: true });
 }
