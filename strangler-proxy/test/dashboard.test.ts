@@ -101,7 +101,7 @@ describe('admin dashboard', () => {
     expect(blocked.filter((m) => /Content Security Policy|Refused to/.test(m))).toEqual([]);
   });
 
-  it('rolls a route back and freezes it with a write token and a reason, both in the audit log', async () => {
+  it('sets a mode, rolls a route back and freezes it with a write token and a reason, all in the audit log', async () => {
     const page = await browser.newPage();
     try {
       await page.goto(`${proxy.admin}/dashboard`);
@@ -116,13 +116,25 @@ describe('admin dashboard', () => {
       await td.locator('button', { hasText: 'roll back' }).click();
       await waitText(page, '#outcome', 'Roll back messages-read for globex: done.');
       await waitText(page, '#routes tr[data-route="messages-read"] td[data-tenant="globex"] .mode', 'monolith');
+      // A flip from the page: a canary needs its percent, and the API's refusal is shown as it is.
+      await page.selectOption('#flip-route', 'messages-read');
+      await page.selectOption('#flip-tenant', 'acme');
+      await page.selectOption('#flip-mode', 'canary');
+      await page.click('#flip-set');
+      await waitText(page, '#outcome', 'Set messages-read to canary for acme: percent: is required when mode is canary [STR_ERR_ADMIN_BAD_REQUEST]');
+      await page.fill('#flip-percent', '30');
+      await page.click('#flip-set');
+      await waitText(page, '#routes tr[data-route="messages-read"] td[data-tenant="acme"] .mode', 'canary 30%');
+      expect((await admin(proxy, 'GET', '/routes/messages-read/history')).json.data[0]).toMatchObject({ scope: 'acme', source: 'api', actor: 'ops:dashboard', next: { mode: 'canary', percent: 30 } });
+      expect(await page.inputValue('#flip-route')).toBe('messages-read'); // the refresh keeps what was chosen
+
       await td.locator('button', { hasText: 'freeze' }).click();
       await page.waitForSelector('#routes tr[data-route="messages-read"] td[data-tenant="globex"] .frozen');
       await page.click('#pause');
       await waitText(page, '#gates', 'paused');
 
       const history = (await admin(proxy, 'GET', '/routes/messages-read/history')).json.data;
-      expect(history[0]).toMatchObject({ scope: 'globex', source: 'rollback', actor: 'ops:dashboard', reason: 'mismatches seen by the desk', next: null });
+      expect(history[1]).toMatchObject({ scope: 'globex', source: 'rollback', actor: 'ops:dashboard', reason: 'mismatches seen by the desk', next: null });
       const gates = (await admin(proxy, 'GET', '/gates')).json;
       expect(gates.paused).toBe(true);
       expect(gates.controls.map((c: { scope: string; actor: string }) => [c.scope, c.actor])).toEqual([['*', 'ops:dashboard'], ['messages-read:globex', 'ops:dashboard']]);

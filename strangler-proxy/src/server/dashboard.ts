@@ -14,8 +14,9 @@ import type { Express } from 'express';
  * It shows the routes with each tenant's mode, frozen routes and paused
  * gates, each extracted service's breaker and freshness, parity per route
  * and tenant over the last five minutes, and a
- * route's audit log; with a write token, a reason and a click it rolls a
- * route back, freezes or unfreezes it, and pauses or resumes the gates.
+ * route's audit log; with a write token, a reason and a click it sets a
+ * route's mode (for a tenant or all), rolls it back, freezes or unfreezes it,
+ * and pauses or resumes the gates.
  */
 export function mountDashboard(app: Express): void {
   app.get('/', (_req, res) => res.redirect(302, '/dashboard'));
@@ -56,6 +57,11 @@ function page(nonce: string): string {
     <p id="summary"></p>
     <p class="actions"><label>reason <input id="reason" size="48" placeholder="why (goes to the audit log)"></label>
       <button type="button" id="pause">Pause gates</button> <button type="button" id="resume">Resume gates</button></p>
+    <p class="actions"><label>route <select id="flip-route"></select></label>
+      <label>tenant <select id="flip-tenant"></select></label>
+      <label>mode <select id="flip-mode"><option>monolith</option><option>shadow</option><option>canary</option><option>extracted</option></select></label>
+      <label>percent <input id="flip-percent" type="number" min="0" max="100" step="1" size="4" placeholder="canary"></label>
+      <button type="button" id="flip-set">Set mode</button></p>
     <p id="outcome" role="alert"></p>
   </section>
   <section><h2>Routes</h2><table id="routes"></table></section>
@@ -133,11 +139,11 @@ function mode(setting) {
 const pct = (x) => (x * 100).toFixed(1) + ' %';
 const ms = (x) => (x ? x.toFixed(1) + ' ms' : '');
 
-async function act(label, path, body) {
+async function act(label, path, body, method) {
   const reason = $('reason').value.trim();
   if (!reason) return outcome('Say why first: the reason goes to the audit log.', true);
   try {
-    await api(path, { method: 'POST', body: Object.assign({ reason }, body) });
+    await api(path, { method: method || 'POST', body: Object.assign({ reason }, body) });
     outcome(label + ': done.', false);
     await refresh();
   } catch (e) {
@@ -150,7 +156,26 @@ function outcome(text, error) {
   $('outcome').className = error ? 'error' : '';
 }
 
+/** Refills a select with these values, keeping what was chosen. */
+function options(select, values) {
+  const was = select.value;
+  select.replaceChildren(...values.map(([value, label]) => el('option', { value }, label)));
+  if (values.some(([v]) => v === was)) select.value = was;
+}
+
+function flip() {
+  const route = $('flip-route').value;
+  const tenant = $('flip-tenant').value;
+  const mode = $('flip-mode').value;
+  const body = { mode };
+  if (tenant) body.tenant = tenant;
+  if ($('flip-percent').value !== '') body.percent = Number($('flip-percent').value);
+  act('Set ' + route + ' to ' + mode + (body.percent !== undefined ? ' ' + body.percent + '%' : '') + ' for ' + (tenant || 'every tenant'), '/routes/' + encodeURIComponent(route) + '/mode', body, 'PUT');
+}
+
 function renderRoutes(routes, tenants, frozen) {
+  options($('flip-route'), routes.map((r) => [r.id, r.id]));
+  options($('flip-tenant'), [['', '(every tenant)'], ...tenants.map((n) => [n, n])]);
   const t = $('routes');
   t.replaceChildren(el('tr', null, el('th', null, 'route'), el('th', null, 'match'), el('th', null, 'service'), ...tenants.map((n) => el('th', null, n))));
   for (const r of routes) {
@@ -261,6 +286,7 @@ $('forget').addEventListener('click', () => {
   $('main').hidden = true;
   say('Token forgotten.', false);
 });
+$('flip-set').addEventListener('click', flip);
 $('pause').addEventListener('click', () => act('Pause gates', '/gates/pause', {}));
 $('resume').addEventListener('click', () => act('Resume gates', '/gates/resume', {}));
 start();
