@@ -58,8 +58,9 @@ export interface PartitionLag {
    * How old the oldest event fetched and not yet applied is (its Kafka
    * timestamp to now), ms; 0 when everything fetched is applied. What the
    * service's state lacks is at most this old: the proxy's freshness check
-   * (reads to the monolith while a service is behind) reads it. It cannot see
-   * events the source has not yet published (a stalled capture: cdc status).
+   * (reads to the monolith while a service is behind) reads it. Events the
+   * source has not yet published (a stalled capture) are not seen here: the
+   * heartbeat topic's sourceTs is, by freshnessReport.
    */
   readonly behindMs: number;
 }
