@@ -143,6 +143,12 @@ describe('admin dashboard', () => {
       for (let i = 0; i < 5; i++) expect((await get(`${proxy.url}/api/rooms/${i}`, 'acme.localhost')).status).toBe(200);
       await page.waitForFunction(() => Number((globalThis as unknown as { document: { querySelector(q: string): { textContent: string | null } | null } }).document.querySelector('#parity tr[data-route="rooms-read"][data-tenant="acme"] td:nth-child(3)')?.textContent) >= 5, null, { timeout: 15_000 });
       expect(await page.locator('#parity tr[data-route="rooms-read"][data-tenant="acme"] td:nth-child(4)').textContent()).toMatch(/^[1-5] \(\d+\.\d %\)$/);
+      // A parity row's sampled mismatches, field by field (the two echo upstreams name themselves).
+      await page.click('#parity tr[data-route="rooms-read"][data-tenant="acme"]');
+      await page.waitForSelector('#mismatches .mismatch');
+      expect(await page.textContent('#mismatch-of')).toBe('of rooms-read for acme');
+      expect(await page.locator('#mismatches .mismatch').first().locator('p').textContent()).toMatch(/^GET \/api\/rooms\/\d at \S+: monolith 200 in \d+\.\d ms, service 200 in \d+\.\d ms$/);
+      expect(await page.locator('#mismatches .mismatch').first().locator('tr:has(td)').first().locator('td').allTextContents()).toEqual(['$.from', expect.any(String), '"monolith"', '"service"']);
 
       const artifacts = path.join(REPO, 'test-artifacts');
       fs.mkdirSync(artifacts, { recursive: true });

@@ -13,7 +13,8 @@ import type { Express } from 'express';
  *
  * It shows the routes with each tenant's mode, frozen routes and paused
  * gates, each extracted service's breaker and freshness, parity per route
- * and tenant over the last five minutes, and a
+ * and tenant over the last five minutes with a row's sampled mismatches on
+ * a click (what differed, field by field), and a
  * route's audit log; with a write token, a reason and a click it sets a
  * route's mode (for a tenant or all), rolls it back, freezes or unfreezes it,
  * and pauses or resumes the gates.
@@ -67,6 +68,7 @@ function page(nonce: string): string {
   <section><h2>Routes</h2><table id="routes"></table></section>
   <section><h2>Extracted services</h2><table id="services"></table></section>
   <section><h2>Parity, last 5 minutes</h2><table id="parity"></table></section>
+  <section><h2>Mismatches <span id="mismatch-of"></span></h2><div id="mismatches"></div></section>
   <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>
 </main>
 <script nonce="${nonce}">${SCRIPT}</script>
@@ -89,6 +91,7 @@ tr.pick { cursor: pointer; } tr.pick:hover { background: #f8fafc; }
 .bad { color: #b3261e; font-weight: 600; }
 #status.error, #outcome.error { color: #b3261e; }
 button.small { font-size: .75rem; padding: 0 .35rem; margin-left: .2rem; }
+.mismatch { margin-bottom: 1rem; } .mismatch p { margin: .3rem 0; }
 `;
 
 /** The page's script: plain browser JavaScript, no framework, data set as text only. */
@@ -98,6 +101,8 @@ const KEY = 'strangler.admin.token';
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem(KEY) || '';
 let selected = null;
+/** The parity row clicked: its sampled mismatches are shown. */
+let mismatchesOf = null;
 let timer = null;
 
 function el(tag, props, ...children) {
@@ -189,7 +194,7 @@ function renderRoutes(routes, tenants, frozen) {
         el('button', { type: 'button', class: 'small', title: 'back to the previous mode for ' + n, on: { click: (ev) => { ev.stopPropagation(); act('Roll back ' + r.id + ' for ' + n, path + '/rollback', { tenant: n }); } } }, 'roll back'),
         el('button', { type: 'button', class: 'small', on: { click: (ev) => { ev.stopPropagation(); act((isFrozen ? 'Unfreeze ' : 'Freeze ') + r.id + ' for ' + n, path + (isFrozen ? '/unfreeze' : '/freeze'), { tenant: n }); } } }, isFrozen ? 'unfreeze' : 'freeze'));
     });
-    t.append(el('tr', { class: 'pick', 'data-route': r.id, on: { click: () => { selected = r.id; history(); } } }, el('td', null, r.id), el('td', null, match), el('td', null, r.service || ''), ...cells));
+    t.append(el('tr', { class: 'pick', 'data-route': r.id, on: { click: () => { selected = r.id; history().catch((e) => outcome(e.message, true)); } } }, el('td', null, r.id), el('td', null, match), el('td', null, r.service || ''), ...cells));
   }
 }
 
@@ -215,13 +220,35 @@ function renderParity(rows) {
   t.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
   if (rows.length === 0) t.append(el('tr', null, el('td', { colspan: String(head.length) }, 'no shadow or served traffic in the window')));
   for (const s of rows) {
-    t.append(el('tr', { 'data-route': s.route, 'data-tenant': s.tenant },
+    t.append(el('tr', { class: 'pick', 'data-route': s.route, 'data-tenant': s.tenant, on: { click: () => { mismatchesOf = { route: s.route, tenant: s.tenant }; mismatches().catch((e) => outcome(e.message, true)); } } },
       el('td', null, s.route), el('td', null, s.tenant), el('td', { class: 'num' }, s.samples),
       el('td', { class: 'num' + (s.mismatches > 0 ? ' bad' : '') }, s.mismatches + ' (' + pct(s.mismatchRate) + ')'),
       el('td', { class: 'num' }, s.noiseFiltered), el('td', { class: 'num' }, pct(s.shadowErrorRate)),
       el('td', { class: 'num' }, s.served), el('td', { class: 'num' }, pct(s.servedErrorRate)),
       el('td', { class: 'num' }, ms(s.primaryMsAvg)), el('td', { class: 'num' }, ms(s.shadowMsAvg))));
   }
+}
+
+const short = (v) => {
+  const text = v === undefined ? '(absent)' : JSON.stringify(v);
+  return text.length > 120 ? text.slice(0, 117) + '...' : text;
+};
+
+/** The sampled mismatches of the parity row clicked (redacted as stored): what differed, field by field. */
+async function mismatches() {
+  const box = $('mismatches');
+  if (!mismatchesOf) {
+    $('mismatch-of').textContent = '';
+    return box.replaceChildren(el('p', null, 'click a parity row to see its sampled mismatches'));
+  }
+  $('mismatch-of').textContent = 'of ' + mismatchesOf.route + ' for ' + mismatchesOf.tenant;
+  const { data } = await api('/parity/mismatches?limit=10&route=' + encodeURIComponent(mismatchesOf.route) + '&tenant=' + encodeURIComponent(mismatchesOf.tenant));
+  if (data.length === 0) return box.replaceChildren(el('p', null, 'none sampled'));
+  box.replaceChildren(...data.map((m) => el('div', { class: 'mismatch' },
+    el('p', null, el('strong', null, m.request.method + ' ' + m.request.path), ' at ' + m.at + ': monolith ' + m.primary.status + ' in ' + m.primary.ms.toFixed(1) + ' ms, service ' + m.shadow.status + ' in ' + m.shadow.ms.toFixed(1) + ' ms'),
+    el('table', null,
+      el('tr', null, ...['field', 'difference', 'monolith', 'service'].map((h) => el('th', null, h))),
+      ...m.differences.map((d) => el('tr', null, el('td', null, d.path), el('td', null, d.kind), el('td', null, short(d.primary)), el('td', null, short(d.candidate))))))));
 }
 
 async function history() {
@@ -249,6 +276,7 @@ async function refresh() {
     renderServices(services.data);
     renderParity(parity.data);
     await history();
+    await mismatches();
     say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);
   } catch (e) {
     if (e.status === 401) {
