@@ -342,6 +342,15 @@ describe('projector runtime', () => {
     await eventually(async () => (await dst('held_bodies').where({ id: late.id }).first()) ?? undefined);
     expect(messages()).toMatchObject({ consumerLag: 0, behindMs: 0 });
     expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0, heartbeatAt: null }]);
+
+    // Started again with nothing new on the topic (no batch comes): the checkpoint's source time is known at once.
+    const appliedAt = messages()!.sourceTs!;
+    await projector.stop();
+    running.splice(running.indexOf(projector), 1);
+    const again = await start(held, groupOf(projector));
+    expect(again.status().find((s) => s.topic === `${tenant}.public.messages`)).toMatchObject({ sourceTs: appliedAt, consumerLag: 0, behindMs: 0, applied: 0 });
+    // Read as a heartbeat, it says how old the state is.
+    expect(freshnessReport(again.status(), { heartbeatTable: 'public.messages', heartbeatIntervalMs: 0 }).tenants[0]!.behindMs).toBeGreaterThanOrEqual(Date.now() - appliedAt - 50);
   });
 
   it('goes back to a chunk that failed after kafkajs had moved on (the dead-letter topic unreachable once): nothing lost, nothing applied twice', async () => {

@@ -123,8 +123,26 @@ export class Projector {
     if (!(topics instanceof RegExp)) await this.ensureTopics(topics);
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
+    await this.seedLag();
     await this.startConsumer();
     if (topics instanceof RegExp) this.watchTopics(topics);
+  }
+
+  /**
+   * Each partition the checkpoints know starts with the source time it was
+   * left at, before its first batch (which may take a while, or never come
+   * when nothing is new): a restarted service reports how old its state is,
+   * not nothing (freshnessReport's heartbeat term reads it).
+   */
+  private async seedLag(): Promise<void> {
+    const topics = this.projection.topics;
+    const mine = (topic: string) => (topics instanceof RegExp ? topics.test(topic) : topics.includes(topic));
+    for (const r of await listCheckpoints(this.options.db, this.projection.name)) {
+      const key = `${r.topic}:${r.partition}`;
+      if (!mine(r.topic) || this.lag.has(key)) continue;
+      const sourceTs = r.source_ts?.getTime() ?? null;
+      this.lag.set(key, { topic: r.topic, partition: r.partition, tenant: r.tenant, consumerLag: 0, endToEndMs: null, sourceTs, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null });
+    }
   }
 
   /** Looks for topics that match the pattern and appeared since the consumer subscribed; subscribes again to take them in. */
