@@ -53,8 +53,14 @@ export async function letterHistories(
         if (retry === undefined) {
           // An event of the row after the letter, unless the letter's projection dead-lettered it too.
           if (BigInt(offset) > BigInt(l.originalOffset) && !failed.has(`${l.projection}|${topic}|${partition}|${offset}`)) record(out, l, { supersededBy: offset });
-        } else if (copyOf !== undefined && copyOf.projection === l.projection && copyOf.originalTopic === topic && BigInt(copyOf.originalOffset) > BigInt(l.originalOffset)) {
-          // A later dead letter of the row, sent back and applied since.
+        } else if (
+          copyOf !== undefined &&
+          copyOf.projection === l.projection &&
+          copyOf.originalTopic === topic &&
+          BigInt(copyOf.originalOffset) > BigInt(l.originalOffset) &&
+          !failed.has(`${l.projection}|${topic}|${partition}|${offset}`)
+        ) {
+          // A later dead letter of the row, sent back and applied since (the copy was not dead-lettered in its turn).
           record(out, l, { supersededBy: offset });
         }
       }

@@ -163,6 +163,8 @@ function outcome(text, error) {
 
 /** Refills a select with these values, keeping what was chosen. */
 function options(select, values) {
+  // Unchanged: left alone, so that a list the operator has open stays open through a refresh.
+  if (select.options.length === values.length && values.every(([v, l], i) => select.options[i].value === v && select.options[i].text === l)) return;
   const was = select.value;
   select.replaceChildren(...values.map(([value, label]) => el('option', { value }, label)));
   if (values.some(([v]) => v === was)) select.value = was;
