@@ -1,5 +1,6 @@
 import type { DeadLetter } from './dlq';
 import type { KafkaClients } from './kafka';
+import { readPartition } from './partition-reader';
 
 /** Header marking a message re-published from a dead-letter topic, valued `<dlq topic>@<dlq offset>`. */
 export const RETRY_HEADER = 'strangler.retry';
@@ -77,12 +78,7 @@ function record(out: Map<string, LetterHistory>, l: DeadLetter, h: LetterHistory
   out.set(letterId(l), { supersededBy: was.supersededBy ?? h.supersededBy, retriedAt: was.retriedAt ?? h.retriedAt });
 }
 
-/**
- * Reads one partition from `from` to its high watermark at the start, with a
- * throwaway group that commits nothing. Stops at the last offset, or once
- * nothing has come for `idleMs` (the offsets at the end may be gone: control
- * records, compaction).
- */
+/** Reads one partition from `from` to its high watermark at the start (readPartition), saying so first. */
 async function scanPartition(
   kafka: KafkaClients,
   topic: string,
@@ -100,34 +96,16 @@ async function scanPartition(
     .finally(() => admin.disconnect());
   if (from >= high) return;
   onScan?.({ topic, partition, from: String(from), to: String(high - 1n) });
-  const consumer = kafka.consumer(`strangler-dlq-history-${process.pid}-${Date.now()}`);
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      let idle = setTimeout(resolve, idleMs * 3);
-      consumer
-        .run({
-          autoCommit: false,
-          eachBatch: async ({ batch }) => {
-            if (batch.partition !== partition) return;
-            clearTimeout(idle);
-            idle = setTimeout(resolve, idleMs);
-            for (const m of batch.messages) {
-              if (BigInt(m.offset) < from) continue;
-              if (BigInt(m.offset) >= high) return resolve();
-              const retry = m.headers?.[RETRY_HEADER];
-              each(m.offset, m.key ?? null, retry === undefined ? undefined : String(retry));
-              if (BigInt(m.offset) >= high - 1n) {
-                clearTimeout(idle);
-                return resolve();
-              }
-            }
-          },
-        })
-        .then(() => consumer.seek({ topic, partition, offset: String(from) }), reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await readPartition(
+    kafka,
+    topic,
+    partition,
+    from,
+    high,
+    (m) => {
+      const retry = m.headers?.[RETRY_HEADER];
+      each(m.offset, m.key ?? null, retry === undefined ? undefined : String(retry));
+    },
+    idleMs,
+  );
 }

@@ -1,6 +1,7 @@
 import { CdcError } from './errors';
 import { letterHistories, letterId, RETRY_HEADER, type LetterHistory } from './dlq-history';
 import type { KafkaClients } from './kafka';
+import { readPartition } from './partition-reader';
 
 export { RETRY_HEADER };
 
@@ -55,39 +56,26 @@ export async function readDeadLetters(kafka: KafkaClients, dlqTopic: string, lim
     }
     return admin.fetchTopicOffsets(dlqTopic);
   })().finally(() => admin.disconnect());
-  const total = offsets.reduce((n, o) => n + Number(BigInt(o.high) - BigInt(o.low)), 0);
-  const want = Math.min(total, limit);
-  if (want === 0) return [];
-  const consumer = kafka.consumer(`strangler-dlq-reader-${process.pid}-${Date.now()}`);
-  await consumer.connect();
   const out: DeadLetter[] = [];
-  try {
-    await consumer.subscribe({ topic: dlqTopic, fromBeginning: true });
-    await new Promise<void>((resolve) => {
-      void consumer.run({
-        autoCommit: false,
-        eachMessage: async ({ message }) => {
-          if (out.length >= want) return;
-          const h = (k: string) => (message.headers?.[k] === undefined ? '' : String(message.headers[k]));
-          out.push({
-            dlqTopic,
-            dlqOffset: message.offset,
-            originalTopic: h('strangler.original.topic'),
-            originalPartition: Number(h('strangler.original.partition') || 0),
-            originalOffset: h('strangler.original.offset'),
-            projection: h('strangler.projection'),
-            errorCode: h('strangler.error.code'),
-            errorMessage: h('strangler.error.message'),
-            failedAt: h('strangler.failed.at'),
-            key: message.key,
-            value: message.value,
-          });
-          if (out.length >= want) resolve();
-        },
+  for (const p of [...offsets].sort((a, b) => a.partition - b.partition)) {
+    if (out.length >= limit) break;
+    await readPartition(kafka, dlqTopic, p.partition, BigInt(p.low), BigInt(p.high), (message) => {
+      const h = (k: string) => (message.headers?.[k] === undefined ? '' : String(message.headers[k]));
+      out.push({
+        dlqTopic,
+        dlqOffset: message.offset,
+        originalTopic: h('strangler.original.topic'),
+        originalPartition: Number(h('strangler.original.partition') || 0),
+        originalOffset: h('strangler.original.offset'),
+        projection: h('strangler.projection'),
+        errorCode: h('strangler.error.code'),
+        errorMessage: h('strangler.error.message'),
+        failedAt: h('strangler.failed.at'),
+        key: message.key,
+        value: message.value,
       });
+      return out.length < limit;
     });
-  } finally {
-    await consumer.disconnect();
   }
   return out.sort((a, b) => Number(BigInt(a.dlqOffset) - BigInt(b.dlqOffset)));
 }

@@ -42,7 +42,7 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
     res.json({ status: 'ok', service: 'messaging' });
   });
 
-  /** Per tenant, how old the oldest change not yet applied is (the proxy sends reads to the monolith while that is too old). */
+  /** Per tenant, how old the changes this service may lack can be (freshnessReport: pending events and the heartbeat); the proxy sends reads to the monolith while that is too old. */
   app.get('/freshness', (_req, res) => void res.json(freshnessReport(lag())));
 
   /** Per tenant, how far this service's state has got in each source table (the proxy's read-your-writes needs it). */

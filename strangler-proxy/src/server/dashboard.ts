@@ -272,9 +272,9 @@ async function refresh() {
     const frozen = new Set(gates.controls.filter((c) => c.scope !== '*').map((c) => c.scope));
     $('main').hidden = false;
     $('summary').replaceChildren(
-      config.routes + ' routes, tenants ' + config.tenants.map((x) => x.name || x).join(', ') + '; config ' + (config.lastReload.ok ? 'loaded ' : 'REFUSED ') + config.lastReload.at + '; gates ',
+      config.routes + ' routes, tenants ' + config.tenants.map((x) => x.name).join(', ') + '; config ' + (config.lastReload.ok ? 'loaded ' : 'REFUSED ') + config.lastReload.at + '; gates ',
       el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
-    renderRoutes(routes.data, config.tenants.map((x) => x.name || x), frozen);
+    renderRoutes(routes.data, config.tenants.map((x) => x.name), frozen);
     renderServices(services.data);
     renderParity(parity.data);
     await history();
