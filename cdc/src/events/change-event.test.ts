@@ -1,4 +1,4 @@
-import { comparePosition, decode, isSnapshot, UNAVAILABLE, type ChangeEvent } from './change-event';
+import { comparePosition, decode, exactIntegers, isSnapshot, UNAVAILABLE, type ChangeEvent } from './change-event';
 
 const schema = {
   type: 'struct',
@@ -67,6 +67,21 @@ describe('change events', () => {
       if ('note' in e.after!) expect(e.after).toEqual({ ...row, attachments: [], note: { n: 1 } });
       else expect(e.after).toEqual({ ...row, attachments: [] });
     }
+  });
+
+  it('keeps 64-bit integers beyond 2^53 exact, as decimal strings: in rows, in arrays, in the key; other values unchanged', () => {
+    const wide = { ...schema, fields: [{ ...schema.fields[0]!, fields: [...schema.fields[0]!.fields, { field: 'ids', type: 'array', items: { type: 'int64' } }, { field: 'ratio', type: 'double' }] }] };
+    // JSON text as Debezium writes it: the digits are in the text, and JSON.parse alone would round them.
+    const value = `{"schema":${JSON.stringify(wide)},"payload":{"op":"u","before":{"id":9007199254740993,"body":"x"},"after":{"id":9223372036854775807,"ids":[1,-9223372036854775808,9007199254740992],"body":"id 12345678901234567890, kept","ratio":1.0E20,"amount":"123456789012345678.5"},"source":${JSON.stringify(source)},"ts_ns":1795612815117000000}}`;
+    const key = Buffer.from('{"schema":{},"payload":{"id":9223372036854775807}}');
+    const e = decode({ topic: 'acme.public.messages', partition: 0, offset: '8', key, value: Buffer.from(value) }) as ChangeEvent;
+    expect(e.before).toEqual({ id: '9007199254740993', body: 'x' });
+    expect(e.after).toEqual({ id: '9223372036854775807', ids: [1, '-9223372036854775808', '9007199254740992'], body: 'id 12345678901234567890, kept', ratio: 1e20, amount: '123456789012345678.5' });
+    expect(e.key).toEqual({ id: '9223372036854775807' });
+    expect(e.source.lsn).toBe(273081448n);
+    // Integers a number holds stay numbers.
+    expect((decode(message({ op: 'c', before: null, after: { id: 9007199254740991 }, source })) as ChangeEvent).after).toEqual({ id: 9007199254740991 });
+    expect(exactIntegers('{"a":"9007199254740993","b":[9007199254740993,-1.5e300,12],"c":"\\"}')).toBe('{"a":"9007199254740993","b":["9007199254740993",-1.5e300,12],"c":"\\"}');
   });
 
   it('turns the TOAST placeholder into UNAVAILABLE, never into a value', () => {

@@ -71,21 +71,31 @@ interface FieldSchema {
   readonly items?: FieldSchema;
 }
 
+/** What a row schema says how to decode: the converters, and which fields are 64-bit integers. */
+interface RowDecoder {
+  readonly decodeRow: (row: Row) => Row;
+  /** Fields typed int64, or arrays of int64: a value beyond 2^53 needs its digits from the text (see exactIntegers). */
+  readonly int64: readonly string[];
+}
+
 /** Row decoders cached by the schema's JSON text (it rarely changes). */
-const decoderCache = new Map<string, (row: Row) => Row>();
+const decoderCache = new Map<string, RowDecoder>();
 
 /**
  * Decodes one Kafka message written by Debezium's JSON converter (schemas
  * enabled) into a typed change event. Values keep their exactness: decimals
  * stay strings, timestamps stay ISO strings with their precision, JSON is
- * parsed, bytes become Buffers, and an unchanged TOASTed value becomes
- * UNAVAILABLE. Throws STR_ERR_CDC_EVENT_MALFORMED (not retriable) otherwise.
+ * parsed, bytes become Buffers, a 64-bit integer beyond what a JavaScript
+ * number holds exactly (above 2^53 - 1 or below its negative: a snowflake
+ * id, an int8 counter) becomes its decimal string, and an unchanged TOASTed
+ * value becomes UNAVAILABLE. Throws STR_ERR_CDC_EVENT_MALFORMED (not
+ * retriable) otherwise.
  */
 export function decode(m: RawMessage): Decoded {
   const tenant = m.topic.slice(0, m.topic.indexOf('.'));
   let key: Row = {};
   try {
-    if (m.key) key = (payloadOf(m.key) as Row | undefined) ?? {};
+    if (m.key) key = keyOf(m.key);
   } catch (err) {
     throw malformed(m, 'key is not JSON', err);
   }
@@ -96,7 +106,11 @@ export function decode(m: RawMessage): Decoded {
   } catch (err) {
     throw malformed(m, 'value is not JSON', err);
   }
-  const p = envelope.payload;
+  let p = envelope.payload;
+  // JSON.parse rounded a 64-bit integer that a number cannot hold: the payload is read again with such integers as strings.
+  if (envelope.int64.length > 0 && p && typeof p === 'object' && (inexact(p.before, envelope.int64) || inexact(p.after, envelope.int64))) {
+    p = envelope.whole ? (JSON.parse(exactIntegers(envelope.text)) as { payload?: Record<string, unknown> }).payload : (JSON.parse(exactIntegers(envelope.text)) as Record<string, unknown>);
+  }
   if (!p || typeof p !== 'object' || typeof p.op !== 'string' || !['c', 'u', 'd', 'r', 't'].includes(p.op)) {
     throw malformed(m, 'value is not a Debezium change event (no op)');
   }
@@ -142,7 +156,7 @@ export function comparePosition(a: { commitLsn: bigint | null; lsn: bigint | nul
 
 function sequence(seq: unknown, lsn: unknown): [bigint | null, bigint | null] {
   let commit: bigint | null = null;
-  let own: bigint | null = typeof lsn === 'number' ? BigInt(lsn) : null;
+  let own: bigint | null = typeof lsn === 'number' || typeof lsn === 'string' ? BigInt(lsn) : null;
   if (typeof seq === 'string') {
     try {
       const [c, l] = JSON.parse(seq) as [string | null, string | null];
@@ -155,9 +169,66 @@ function sequence(seq: unknown, lsn: unknown): [bigint | null, bigint | null] {
   return [commit, own];
 }
 
-interface Envelope {
+interface Envelope extends RowDecoder {
   readonly payload?: Record<string, unknown>;
-  readonly decodeRow: (row: Row) => Row;
+  /** The JSON text parsed: the payload's, or the whole message's (whole). */
+  readonly text: string;
+  readonly whole: boolean;
+}
+
+/** Whether a row holds an int64 value that JSON.parse could not keep exact. */
+function inexact(row: unknown, int64: readonly string[]): boolean {
+  if (!row || typeof row !== 'object') return false;
+  for (const name of int64) {
+    const v = (row as Row)[name];
+    if (typeof v === 'number' ? !Number.isSafeInteger(v) : Array.isArray(v) && v.some((x) => typeof x === 'number' && !Number.isSafeInteger(x))) return true;
+  }
+  return false;
+}
+
+/**
+ * The JSON text with every integer literal that a JavaScript number cannot
+ * hold exactly turned into a string of its digits (text inside strings
+ * untouched; fractions and exponents are not integer literals): JSON.parse
+ * then keeps them exact. Called only for a text that holds one, which is rare.
+ */
+export function exactIntegers(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      for (i++; i < text.length && text.charCodeAt(i) !== 0x22; i++) if (text.charCodeAt(i) === 0x5c) i++;
+      continue;
+    }
+    if (c !== 0x2d && !isDigit(c)) continue;
+    let j = i + 1;
+    while (j < text.length && isDigit(text.charCodeAt(j))) j++;
+    const next = text.charCodeAt(j);
+    if (next === 0x2e || next === 0x65 || next === 0x45) {
+      // A fraction or an exponent: a double, as JSON.parse reads it.
+      while (j < text.length && (isDigit(text.charCodeAt(j)) || '.eE+-'.includes(text[j]!))) j++;
+    } else if (j - i >= 16 && !Number.isSafeInteger(Number(text.slice(i, j)))) {
+      out += `${text.slice(from, i)}"${text.slice(i, j)}"`;
+      from = j;
+    }
+    i = j - 1;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/** A key's payload (the row's key columns): a key column beyond 2^53 kept exact, as the row's own values are. */
+function keyOf(b: Buffer): Row {
+  const key = (payloadOf(b) as Row | undefined) ?? {};
+  for (const k in key) {
+    const v = key[k];
+    if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) return (payloadOf(b, exactIntegers) as Row | undefined) ?? {};
+  }
+  return key;
 }
 
 const SCHEMA_OPEN = Buffer.from('{"schema":');
@@ -177,15 +248,15 @@ function payloadSpan(b: Buffer): { at: number; start: number; end: number } | nu
   return { at, start: at + PAYLOAD_AT.length, end: b.length - 1 };
 }
 
-/** A key's payload (the row's key columns), read without parsing its schema. */
-function payloadOf(b: Buffer): unknown {
+/** A message's payload, read without parsing its schema. */
+function payloadOf(b: Buffer, rewrite: (text: string) => string = (text) => text): unknown {
   const span = payloadSpan(b);
-  if (span) return JSON.parse(b.toString('utf8', span.start, span.end)) as unknown;
-  return (JSON.parse(b.toString('utf8')) as { payload?: unknown }).payload;
+  if (span) return JSON.parse(rewrite(b.toString('utf8', span.start, span.end))) as unknown;
+  return (JSON.parse(rewrite(b.toString('utf8'))) as { payload?: unknown }).payload;
 }
 
 /** The last schema seen and its decoder: a topic's schema bytes repeat in every event. */
-let lastSchema: { bytes: Buffer; decodeRow: (row: Row) => Row } | null = null;
+let lastSchema: { bytes: Buffer; decoder: RowDecoder } | null = null;
 
 /**
  * The JSON converter writes `{"schema":{...},"payload":{...}}`, and a table's
@@ -209,7 +280,8 @@ function parseEnvelope(b: Buffer): Envelope {
       b.compare(last.bytes, 0, last.bytes.length, SCHEMA_OPEN.length, schemaEnd) === 0 &&
       b.compare(PAYLOAD_AT, 1, PAYLOAD_AT.length, schemaEnd, start) === 0
     ) {
-      return { payload: JSON.parse(b.toString('utf8', start, b.length - 1)) as Record<string, unknown>, decodeRow: last.decodeRow };
+      const text = b.toString('utf8', start, b.length - 1);
+      return { payload: JSON.parse(text) as Record<string, unknown>, text, whole: false, ...last.decoder };
     }
   }
   const span = payloadSpan(b);
@@ -217,24 +289,27 @@ function parseEnvelope(b: Buffer): Envelope {
     const schemaStart = SCHEMA_OPEN.length;
     const schemaEnd = span.at + 1;
     const schemaText = b.toString('utf8', schemaStart, schemaEnd);
-    let decodeRow = decoderCache.get(schemaText);
-    if (!decodeRow) {
-      decodeRow = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
+    let decoder = decoderCache.get(schemaText);
+    if (!decoder) {
+      decoder = rowDecoder((JSON.parse(schemaText) as { fields?: FieldSchema[] }).fields);
       if (decoderCache.size > 1000) decoderCache.clear();
-      decoderCache.set(schemaText, decodeRow);
+      decoderCache.set(schemaText, decoder);
     }
-    lastSchema = { bytes: Buffer.from(b.subarray(schemaStart, schemaEnd)), decodeRow };
-    return { payload: JSON.parse(b.toString('utf8', span.start, span.end)) as Record<string, unknown>, decodeRow };
+    lastSchema = { bytes: Buffer.from(b.subarray(schemaStart, schemaEnd)), decoder };
+    const text = b.toString('utf8', span.start, span.end);
+    return { payload: JSON.parse(text) as Record<string, unknown>, text, whole: false, ...decoder };
   }
-  const whole = JSON.parse(b.toString('utf8')) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
-  return { payload: whole.payload, decodeRow: rowDecoder(whole.schema?.fields) };
+  const text = b.toString('utf8');
+  const whole = JSON.parse(text) as { schema?: { fields?: FieldSchema[] }; payload?: Record<string, unknown> };
+  return { payload: whole.payload, text, whole: true, ...rowDecoder(whole.schema?.fields) };
 }
 
-function rowDecoder(envelopeFields: FieldSchema[] | undefined): (row: Row) => Row {
+function rowDecoder(envelopeFields: FieldSchema[] | undefined): RowDecoder {
   const fields = envelopeFields?.find((f) => f.field === 'after' || f.field === 'before')?.fields;
-  if (!fields) return (row) => row;
+  if (!fields) return { decodeRow: (row) => row, int64: [] };
+  const int64 = fields.filter((f) => f.type === 'int64' || (f.type === 'array' && f.items?.type === 'int64')).map((f) => f.field);
   const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
-  return (row: Row) => {
+  const decodeRow = (row: Row) => {
     for (const k in row) if (row[k] === DEBEZIUM_UNAVAILABLE) row[k] = UNAVAILABLE;
     for (const [name, convert] of converters) {
       const v = row[name];
@@ -242,6 +317,7 @@ function rowDecoder(envelopeFields: FieldSchema[] | undefined): (row: Row) => Ro
     }
     return row;
   };
+  return { decodeRow, int64 };
 }
 
 function valueDecoder(f: FieldSchema): ((v: unknown) => unknown) | null {

@@ -348,48 +348,72 @@ export class Projector {
       }
       lane.failedFrom = null;
     }
-    // Pipelined: chunks are decoded here and applied in order by the partition's lane, one
-    // transaction at a time, while kafkajs fetches the next batch (resolveOffset only moves its
-    // fetch position; Kafka is told an offset only after the transaction that covers it committed,
-    // and every transaction re-checks the checkpoint, so nothing applies twice). At most two
-    // chunks wait per partition. A failed chunk stops the chunks queued behind it (generation)
-    // and sends the partition back to it.
-    let decoding: Promise<DecodedChunk> | null = messages.length > 0 ? decodeChunk(topic, partition, messages.slice(0, max)) : null;
-    for (let i = 0; decoding !== null && isRunning() && !isStale() && !this.stopped && lane.failedFrom === null; i += max) {
-      const chunk = await decoding;
-      decoding = i + max < messages.length ? decodeChunk(topic, partition, messages.slice(i + max, i + 2 * max)) : null;
-      const last = chunk.messages[chunk.messages.length - 1]!.offset;
-      const lastTs = Number(chunk.messages[chunk.messages.length - 1]!.timestamp);
-      const generation = lane.generation;
-      const done = lane.tail.then(async () => {
-        if (generation !== lane.generation || this.stopped) return;
-        try {
-          await this.applyChunk(topic, partition, tenant, chunk, lag);
-        } catch (err) {
-          lane.generation++;
-          lane.failedFrom = chunk.messages[0]!.offset;
-          this.options.onError?.(err);
-          if (!this.stopped) this.consumer?.seek({ topic, partition, offset: lane.failedFrom });
-          return;
-        }
-        lag.consumerLag = Math.max(0, Number(lag.highWatermark - BigInt(last) - 1n));
-        // What is still pending came after the last event applied, so it is no older than that event.
-        lag.pendingSince = lag.consumerLag === 0 ? null : lastTs;
-        // Best effort: the checkpoint is the truth, and a restart aligns the group with it.
-        await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(last) + 1n).toString() }]).catch(() => undefined);
-      });
+    // Taken now, before anything is awaited: a chunk of this batch decoded after a failure (of an
+    // earlier chunk) carries the old generation and is dropped, never applied past the failed one.
+    const generation = lane.generation;
+    // Pipelined: each chunk is handed to the partition's lane at once, decoding on the way, and
+    // applied in order, one transaction at a time, while kafkajs fetches the next batch (it fetches
+    // only once this returns; resolveOffset only moves its fetch position; Kafka is told an offset
+    // only after the transaction that covers it committed, and every transaction re-checks the
+    // checkpoint, so nothing applies twice). At most MAX_QUEUED chunks wait per partition; when the
+    // lane gets to them, the ones waiting go together, up to maxBatch events, in one transaction
+    // (see drainLane). A failed chunk drops the chunks queued behind it (generation) and sends the
+    // partition back to it.
+    for (let i = 0; i < messages.length && isRunning() && !isStale() && !this.stopped && lane.failedFrom === null && generation === lane.generation; i += max) {
+      const part = messages.slice(i, i + max);
+      lane.waiting.push({ messages: part, decoded: decodeChunk(topic, partition, part), generation });
+      const done = lane.tail.then(() => this.drainLane(lane, { topic, partition, tenant }, lag, max));
       lane.queued.push(done);
       lane.tail = done;
-      resolveOffset(last);
-      while (lane.queued.length > 2) await lane.queued.shift();
+      resolveOffset(part[part.length - 1]!.offset);
+      while (lane.queued.length > MAX_QUEUED) await lane.queued.shift();
       await heartbeat();
     }
+  }
+
+  /**
+   * Applies the chunks waiting in a partition's lane: as many as fit in
+   * maxBatch events, in one transaction. An idle lane gets a chunk alone, at
+   * once; a lane kept busy (a replay, a backlog) gets the chunks fetched
+   * meanwhile together, so its transactions grow with the load and each
+   * one's fixed cost (checkpoint read and write, commit) is paid less often.
+   */
+  private async drainLane(lane: Lane, at: { topic: string; partition: number; tenant: string }, lag: LagState, max: number): Promise<void> {
+    while (lane.waiting.length > 0 && lane.waiting[0]!.generation !== lane.generation) lane.waiting.shift();
+    if (lane.waiting.length === 0 || this.stopped) return;
+    const first = lane.waiting.shift()!;
+    const take = [first.decoded];
+    let events = first.messages.length;
+    while (lane.waiting.length > 0 && events + lane.waiting[0]!.messages.length <= max) {
+      const next = lane.waiting.shift()!;
+      take.push(next.decoded);
+      events += next.messages.length;
+    }
+    const decoded = await Promise.all(take);
+    const chunk: DecodedChunk = decoded.length === 1 ? decoded[0]! : { messages: decoded.flatMap((c) => c.messages), decoded: decoded.flatMap((c) => c.decoded) };
+    const lastMessage = chunk.messages[chunk.messages.length - 1]!;
+    const { topic, partition, tenant } = at;
+    try {
+      await this.applyChunk(topic, partition, tenant, chunk, lag);
+    } catch (err) {
+      lane.generation++;
+      lane.waiting.length = 0;
+      lane.failedFrom = chunk.messages[0]!.offset;
+      this.options.onError?.(err);
+      if (!this.stopped) this.consumer?.seek({ topic, partition, offset: lane.failedFrom });
+      return;
+    }
+    lag.consumerLag = Math.max(0, Number(lag.highWatermark - BigInt(lastMessage.offset) - 1n));
+    // What is still pending came after the last event applied, so it is no older than that event.
+    lag.pendingSince = lag.consumerLag === 0 ? null : Number(lastMessage.timestamp);
+    // Best effort: the checkpoint is the truth, and a restart aligns the group with it.
+    await this.consumer?.commitOffsets([{ topic, partition, offset: (BigInt(lastMessage.offset) + 1n).toString() }]).catch(() => undefined);
   }
 
   private laneOf(key: string): Lane {
     let lane = this.lanes.get(key);
     if (!lane) {
-      lane = { tail: Promise.resolve(), queued: [], generation: 0, failedFrom: null };
+      lane = { tail: Promise.resolve(), queued: [], waiting: [], generation: 0, failedFrom: null };
       this.lanes.set(key, lane);
     }
     return lane;
@@ -455,18 +479,14 @@ export class Projector {
         if (e.op === 'tombstone') continue;
         if (cp !== null && BigInt(e.offset) <= cp.offset) continue; // Kafka redelivery
         const streamed = !isSnapshot(e) && !retried.has(e.offset);
-        const identity = `${e.op}:${JSON.stringify(e.key)}`;
-        if (streamed && (position.commitLsn !== null || position.lsn !== null)) {
+        if (streamed) {
+          const identity = `${e.op}:${JSON.stringify(e.key)}`;
+          const cmp = position.commitLsn !== null || position.lsn !== null ? comparePosition(e.source, position) : 1;
           // Debezium re-emits after a restart: same changes, new offsets, old stream positions.
-          const cmp = comparePosition(e.source, position);
-          if (cmp < 0) continue;
-          if (cmp === 0 && position.atPosition.includes(identity)) continue;
+          if (cmp < 0 || (cmp === 0 && position.atPosition.includes(identity))) continue;
+          position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: cmp === 0 ? [...position.atPosition, identity] : [identity] };
         }
         fresh.push(e);
-        if (streamed) {
-          const same = comparePosition(e.source, position) === 0;
-          position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: same ? [...position.atPosition, identity] : [identity] };
-        }
         newestTs = e.source.tsMs;
       }
       if (fresh.length > 0) await this.projection.apply(fresh, trx);
@@ -534,7 +554,10 @@ export class Projector {
 
 interface Lane {
   tail: Promise<void>;
+  /** One drain per chunk enqueued, in order (a drain finds nothing to do when an earlier one took its chunk). */
   readonly queued: Promise<void>[];
+  /** Chunks not yet applied, in offset order, each decoding (or decoded) and with the generation it was fetched in. */
+  readonly waiting: Array<{ messages: readonly KafkaMessage[]; decoded: Promise<DecodedChunk>; generation: number }>;
   /** Bumped when a chunk fails: chunks queued before that do not apply. */
   generation: number;
   /** The first offset of the chunk that failed, until the partition is back there. */
@@ -545,6 +568,9 @@ interface DecodedChunk {
   readonly messages: KafkaMessage[];
   readonly decoded: Array<{ m: KafkaMessage; e: Decoded | Error }>;
 }
+
+/** Chunks a partition's lane holds, decoded and not yet applied, before its batch waits. */
+const MAX_QUEUED = 3;
 
 const DECODE_SLICE = 500;
 
