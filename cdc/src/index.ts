@@ -19,7 +19,7 @@ export { cdcStatus, formatStatus } from './status';
 export type { ConnectorReport, SlotStatus } from './status';
 export { CdcError } from './errors';
 export type { CdcErrorCode } from './errors';
-export { decode, isSnapshot, comparePosition, UNAVAILABLE } from './events/change-event';
+export { decode, isSnapshot, comparePosition, jsonText, UNAVAILABLE } from './events/change-event';
 export type { ChangeEvent, Decoded, Op, Row, SourcePosition, Tombstone } from './events/change-event';
 export { kafkaClients, type KafkaClients, type KafkaClientOptions } from './kafka';
 export { Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';

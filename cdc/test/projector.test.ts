@@ -780,6 +780,26 @@ describe('projector runtime', () => {
     });
   });
 
+  it('mirrors json and jsonb as the source holds them: numbers of any precision, JSON null, json text verbatim', async () => {
+    const ddl = 'CREATE TABLE documents (id int PRIMARY KEY, body jsonb, raw json, note text)';
+    await foreignTable('docs', ddl, 'documents', async ({ tenant: other, url, db: mono }) => {
+      const table = await readTableSpec(url, 'public.documents', 'docs_copy.documents');
+      await start(mirrorProjection('docs-copy', [table], { tenants: [other] }));
+      await mono('documents').insert([
+        // jsonb keeps a number's digits and scale (numeric): 1.10 stays 1.10, a 20-digit integer stays whole.
+        { id: 1, body: '{"limit": 1000000.00, "rate": 1.10, "id": 12345678901234567890, "tiny": 1e-400}', raw: '{"b": 1,   "a": [1.50, 2]}', note: 'numbers' },
+        // JSON null is a value, not SQL NULL; json keeps its text (spacing, key order, a duplicate key) verbatim.
+        { id: 2, body: 'null', raw: '{"k": 1, "k": 2}', note: 'nulls' },
+        { id: 3, body: null, raw: null, note: 'sql null' },
+      ]);
+      await mono('documents').where({ id: 2 }).update({ note: 'updated', body: '[0.10, {"x": 9007199254740993}]' });
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT id, body::text AS body, raw::text AS raw, body IS NULL AS body_null, raw IS NULL AS raw_null, note FROM ${t} ORDER BY id`)).rows;
+      await eventually(async () => JSON.stringify(await exact(mono, 'documents')) === JSON.stringify(await exact(dst, 'docs_copy.documents')), 60_000).catch(async () => {
+        expect(await exact(dst, 'docs_copy.documents')).toEqual(await exact(mono, 'documents'));
+      });
+    });
+  });
+
   it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
     const ddl = `CREATE TABLE ledger_entries (
         entry_id uuid PRIMARY KEY, amount numeric(30,12), booked_on date, booked_at timestamp(3), cut_off time, hold interval,

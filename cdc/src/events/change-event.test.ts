@@ -1,4 +1,4 @@
-import { comparePosition, decode, exactIntegers, isSnapshot, UNAVAILABLE, type ChangeEvent } from './change-event';
+import { comparePosition, copyColumn, copyRow, decode, exactIntegers, isSnapshot, jsonText, UNAVAILABLE, type ChangeEvent } from './change-event';
 
 const schema = {
   type: 'struct',
@@ -82,6 +82,23 @@ describe('change events', () => {
     // Integers a number holds stay numbers.
     expect((decode(message({ op: 'c', before: null, after: { id: 9007199254740991 }, source })) as ChangeEvent).after).toEqual({ id: 9007199254740991 });
     expect(exactIntegers('{"a":"9007199254740993","b":[9007199254740993,-1.5e300,12],"c":"\\"}')).toBe('{"a":"9007199254740993","b":["9007199254740993",-1.5e300,12],"c":"\\"}');
+  });
+
+  it("keeps a JSON column's text as sent beside its parsed value, out of the row's columns, through copies", () => {
+    const e = decode(message({ op: 'c', before: null, after: { id: 1, attachments: '{"rate": 1.10,  "n": null}', body: 'x' }, source })) as ChangeEvent;
+    expect(e.after).toEqual({ id: 1, attachments: { rate: 1.1, n: null }, body: 'x' });
+    expect(Object.keys(e.after!)).toEqual(['id', 'attachments', 'body']);
+    expect(jsonText(e.after!, 'attachments')).toBe('{"rate": 1.10,  "n": null}');
+    expect(jsonText(e.after!, 'body')).toBeUndefined();
+    const copy = copyRow(e.after!);
+    expect(jsonText(copy, 'attachments')).toBe('{"rate": 1.10,  "n": null}');
+    const jsonNull = decode(message({ op: 'c', before: null, after: { id: 2, attachments: 'null' }, source })) as ChangeEvent;
+    expect(jsonNull.after!.attachments).toBeNull();
+    expect(jsonText(jsonNull.after!, 'attachments')).toBe('null');
+    copyColumn(copy, jsonNull.after!, 'attachments');
+    expect(jsonText(copy, 'attachments')).toBe('null');
+    copyColumn(copy, { attachments: null }, 'attachments');
+    expect(jsonText(copy, 'attachments')).toBeUndefined();
   });
 
   it('turns the TOAST placeholder into UNAVAILABLE, never into a value', () => {

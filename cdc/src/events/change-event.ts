@@ -13,6 +13,41 @@ export const DEBEZIUM_UNAVAILABLE = '__debezium_unavailable_value';
 
 export type Row = Record<string, unknown>;
 
+/** Where a decoded row keeps its JSON columns' text (not enumerable: not a column). */
+const JSON_TEXTS: unique symbol = Symbol('strangler.cdc.jsonTexts');
+
+/**
+ * A json or jsonb column's text exactly as the source sent it. The decoded
+ * value (JSON.parse's) is a JavaScript value: a number in it has a double's
+ * precision (jsonb keeps 1.10, 1e-400 and 20-digit integers exactly), JSON
+ * null reads as null, and json's own text (spacing, key order, duplicate
+ * keys) is gone. A copy that must equal the source writes this text.
+ */
+export function jsonText(row: Row, column: string): string | undefined {
+  return (row as { [JSON_TEXTS]?: Record<string, string> })[JSON_TEXTS]?.[column];
+}
+
+/** Sets `to[column]` from `from`, with its JSON text when it has one. */
+export function copyColumn(to: Row, from: Row, column: string): void {
+  to[column] = from[column];
+  const text = jsonText(from, column);
+  const texts = (to as { [JSON_TEXTS]?: Record<string, string> })[JSON_TEXTS];
+  if (text === undefined) {
+    if (texts) delete texts[column];
+    return;
+  }
+  if (texts) texts[column] = text;
+  else Object.defineProperty(to, JSON_TEXTS, { value: { [column]: text } });
+}
+
+/** A shallow copy of a decoded row, its JSON columns' text included. */
+export function copyRow(row: Row): Row {
+  const copy = { ...row };
+  const texts = (row as { [JSON_TEXTS]?: Record<string, string> })[JSON_TEXTS];
+  if (texts) Object.defineProperty(copy, JSON_TEXTS, { value: { ...texts } });
+  return copy;
+}
+
 /** Where in the source's WAL an event comes from. */
 export interface SourcePosition {
   /** LSN of this change. */
@@ -308,9 +343,16 @@ function rowDecoder(envelopeFields: FieldSchema[] | undefined): RowDecoder {
   const fields = envelopeFields?.find((f) => f.field === 'after' || f.field === 'before')?.fields;
   if (!fields) return { decodeRow: (row) => row, int64: [] };
   const int64 = fields.filter((f) => f.type === 'int64' || (f.type === 'array' && f.items?.type === 'int64')).map((f) => f.field);
+  const json = fields.filter((f) => f.name === 'io.debezium.data.Json').map((f) => f.field);
   const converters = fields.map((f) => [f.field, valueDecoder(f)] as const).filter(([, c]) => c !== null) as Array<readonly [string, (v: unknown) => unknown]>;
   const decodeRow = (row: Row) => {
     for (const k in row) if (row[k] === DEBEZIUM_UNAVAILABLE) row[k] = UNAVAILABLE;
+    let texts: Record<string, string> | undefined;
+    for (const name of json) {
+      const v = row[name];
+      if (typeof v === 'string') (texts ??= {})[name] = v;
+    }
+    if (texts) Object.defineProperty(row, JSON_TEXTS, { value: texts });
     for (const [name, convert] of converters) {
       const v = row[name];
       if (v !== null && v !== undefined && v !== UNAVAILABLE) row[name] = convert(v);

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type pg from 'pg';
-import { UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
+import { copyColumn, copyRow, jsonText, UNAVAILABLE, type ChangeEvent, type Row } from '../events/change-event';
 import { HEARTBEAT_TABLE } from '../connector-config';
 import { CdcError } from '../errors';
 import { connectSource } from '../source-db';
@@ -262,21 +262,26 @@ async function applyMirror(table: MirrorTable, events: readonly ChangeEvent[], t
     const ks = JSON.stringify(k);
     const prev = pending.get(ks);
     let row = after;
-    let partial = Object.values(after).some((v) => v === UNAVAILABLE);
+    let partial = hasUnavailable(after);
     if (partial) {
       // Fill what Debezium could not send from the before-image, or from an earlier event of this batch.
-      const filled: Row = { ...after };
+      const filled = copyRow(after);
       for (const c of Object.keys(filled)) {
         if (filled[c] !== UNAVAILABLE) continue;
-        if (prev?.action.kind === 'upsert' && prev.action.row[c] !== UNAVAILABLE) filled[c] = prev.action.row[c];
-        else if (e.before && e.before[c] !== UNAVAILABLE && e.before[c] !== undefined) filled[c] = e.before[c];
+        if (prev?.action.kind === 'upsert' && prev.action.row[c] !== UNAVAILABLE) copyColumn(filled, prev.action.row, c);
+        else if (e.before && e.before[c] !== UNAVAILABLE && e.before[c] !== undefined) copyColumn(filled, e.before, c);
       }
       row = filled;
-      partial = Object.values(filled).some((v) => v === UNAVAILABLE);
+      partial = hasUnavailable(filled);
     }
     pending.set(ks, { key: k, action: { kind: 'upsert', row, partial } });
   }
   await flush();
+}
+
+function hasUnavailable(row: Row): boolean {
+  for (const k in row) if (row[k] === UNAVAILABLE) return true;
+  return false;
 }
 
 async function writeActions(table: MirrorTable, tenant: string, actions: Array<{ key: unknown[]; action: Action }>, trx: Knex.Transaction): Promise<void> {
@@ -308,15 +313,26 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
     const setList = cols.filter((c) => !table.key.includes(c.name)).map((c) => `${q(c.name)} = excluded.${q(c.name)}`);
     const conflict = `ON CONFLICT (tenant, ${table.key.map(q).join(', ')}) DO ${setList.length ? `UPDATE SET ${setList.join(', ')}` : 'NOTHING'}`;
     const list = ['tenant', ...cols.map((c) => c.name)].map(q).join(', ');
+    // A json or jsonb column travels as its source text in a JSON string, made the column's value again from that
+    // text: exact (jsonb's numbers are numeric, json keeps its text), where a JavaScript value would round.
+    const json = cols.filter(isJson);
+    const select = json.length === 0 ? list : ['tenant', ...cols.map((c) => c.name)].map((n) => (json.some((c) => c.name === n) ? `(${q(n)} #>> '{}')::${json.find((c) => c.name === n)!.type}` : q(n))).join(', ');
     // One parameter per statement: the rows as a JSON array, typed by PostgreSQL after the copy's own row type
     // (json_populate_recordset). Far cheaper to build and to parse than tens of thousands of bound values.
     for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
       const rows = group.slice(i, i + ROWS_PER_STATEMENT).map((u) => {
+        const row = u.action.row;
         const o: Record<string, unknown> = { tenant };
-        for (const c of cols) o[c.name] = toJsonValue(u.action.row[c.name]);
+        for (const c of cols) o[c.name] = toJsonValue(row[c.name]);
+        for (const c of json) {
+          // JSON null has its text ("null"), SQL NULL has none.
+          const text = jsonText(row, c.name);
+          if (text !== undefined) o[c.name] = text;
+          else if (o[c.name] !== null) o[c.name] = JSON.stringify(o[c.name]);
+        }
         return o;
       });
-      await trx.raw(`INSERT INTO ${target} (${list}) SELECT ${list} FROM json_populate_recordset(NULL::${target}, ?::json) ${conflict}`, [JSON.stringify(rows)]);
+      await trx.raw(`INSERT INTO ${target} (${list}) SELECT ${select} FROM json_populate_recordset(NULL::${target}, ?::json) ${conflict}`, [JSON.stringify(rows)]);
     }
   }
   // Rows with values still unknown: update only what is known; never insert a guess.
@@ -325,7 +341,7 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
     if (known.length === 0) continue;
     await trx.raw(
       `UPDATE ${target} SET ${known.map((c) => `${q(c.name)} = ?`).join(', ')} WHERE tenant = ? AND ${table.key.map((k) => `${q(k)} = ?`).join(' AND ')}`,
-      [...known.map((c) => toSql(c, u.action.row[c.name])), tenant, ...(u.key as Knex.Value[])],
+      [...known.map((c) => toSql(c, u.action.row, c.name)), tenant, ...(u.key as Knex.Value[])],
     );
   }
 }
@@ -344,9 +360,14 @@ function toJsonValue(v: unknown): unknown {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): unknown };
 
-function toSql(c: MirrorColumn, v: unknown): Knex.Value {
+const isJson = (c: MirrorColumn) => c.type === 'json' || c.type === 'jsonb';
+
+function toSql(c: MirrorColumn, row: Row, column: string): Knex.Value {
+  const v = row[column];
+  const text = isJson(c) ? jsonText(row, column) : undefined;
+  if (text !== undefined) return text;
   if (v === undefined || v === null) return null;
-  if (c.type === 'json' || c.type === 'jsonb') return JSON.stringify(v);
+  if (isJson(c)) return JSON.stringify(v);
   if (Array.isArray(v)) return prepareValue(v) as string;
   return v as Knex.Value;
 }
