@@ -101,6 +101,14 @@ describe('change events', () => {
     expect(jsonText(copy, 'attachments')).toBeUndefined();
   });
 
+  it("turns Debezium's out-of-range instants for PostgreSQL's infinite dates and timestamps back into infinity", () => {
+    const times = { ...schema, fields: [{ ...schema.fields[0]!, fields: [{ field: 'id', type: 'int64' }, { field: 'd', type: 'string', name: 'io.debezium.time.IsoDate' }, { field: 'ts', type: 'string', name: 'io.debezium.time.IsoTimestamp' }, { field: 'tstz', type: 'string', name: 'io.debezium.time.ZonedTimestamp' }, { field: 'note', type: 'string' }] }] };
+    const after = { id: 1, d: '-5877611-06-22Z', ts: '+292278994-08-16T23:00:00Z', tstz: '+10000-01-01T00:00:00Z', note: '+292278994-08-16' };
+    const e = decode({ ...message(null), value: Buffer.from(JSON.stringify({ schema: times, payload: { op: 'c', before: null, after, source } })) }) as ChangeEvent;
+    // A year with a sign that PostgreSQL can hold stays as sent; a text column is never read as a time.
+    expect(e.after).toEqual({ id: 1, d: '-infinity', ts: 'infinity', tstz: '+10000-01-01T00:00:00Z', note: '+292278994-08-16' });
+  });
+
   it('turns the TOAST placeholder into UNAVAILABLE, never into a value', () => {
     const e = decode(message({ op: 'u', before: null, after: { id: 1, body: '__debezium_unavailable_value', attachments: '__debezium_unavailable_value', tags: ['__debezium_unavailable_value'] }, source })) as ChangeEvent;
     expect(e.after!.body).toBe(UNAVAILABLE);

@@ -362,7 +362,22 @@ function rowDecoder(envelopeFields: FieldSchema[] | undefined): RowDecoder {
   return { decodeRow, int64 };
 }
 
+/**
+ * PostgreSQL's infinite dates and timestamps, which Debezium sends as ISO
+ * strings of instants no PostgreSQL date reaches (year +292278994 or
+ * -5877611, say), back to 'infinity' and '-infinity'. A year with a sign is
+ * otherwise kept: PostgreSQL's dates run from 4713 BC to 5874897 AD.
+ */
+function infinity(v: unknown): unknown {
+  if (typeof v !== 'string' || (v[0] !== '+' && v[0] !== '-')) return v;
+  const year = Number.parseInt(v.slice(1), 10);
+  if (v[0] === '+' && year > 5_874_897) return 'infinity';
+  if (v[0] === '-' && year > 4_712) return '-infinity';
+  return v;
+}
+
 function valueDecoder(f: FieldSchema): ((v: unknown) => unknown) | null {
+  if (f.name === 'io.debezium.time.IsoDate' || f.name === 'io.debezium.time.IsoTimestamp' || f.name === 'io.debezium.time.ZonedTimestamp') return infinity;
   if (f.name === 'io.debezium.data.Json') return (v) => (typeof v === 'string' ? JSON.parse(v) : v);
   if (f.type === 'bytes' && f.name !== 'org.apache.kafka.connect.data.Decimal') return (v) => (typeof v === 'string' ? Buffer.from(v, 'base64') : v);
   if (f.type === 'array' && f.items) {

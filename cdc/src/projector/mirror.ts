@@ -316,6 +316,7 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
     // A json or jsonb column travels as its source text in a JSON string, made the column's value again from that
     // text: exact (jsonb's numbers are numeric, json keeps its text), where a JavaScript value would round.
     const json = cols.filter(isJson);
+    const special = cols.flatMap((c) => (sqlText(c) ? [[c.name, sqlText(c)!] as const] : []));
     const select = json.length === 0 ? list : ['tenant', ...cols.map((c) => c.name)].map((n) => (json.some((c) => c.name === n) ? `(${q(n)} #>> '{}')::${json.find((c) => c.name === n)!.type}` : q(n))).join(', ');
     // One parameter per statement: the rows as a JSON array, typed by PostgreSQL after the copy's own row type
     // (json_populate_recordset). Far cheaper to build and to parse than tens of thousands of bound values.
@@ -324,6 +325,7 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
         const row = u.action.row;
         const o: Record<string, unknown> = { tenant };
         for (const c of cols) o[c.name] = toJsonValue(row[c.name]);
+        for (const [name, write] of special) if (o[name] !== null) o[name] = write(row[name]);
         for (const c of json) {
           // JSON null has its text ("null"), SQL NULL has none.
           const text = jsonText(row, c.name);
@@ -362,12 +364,34 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): 
 
 const isJson = (c: MirrorColumn) => c.type === 'json' || c.type === 'jsonb';
 
+/**
+ * For a column whose values Debezium sends in a form of its own, what makes
+ * the column's input text of one: a point comes as {x, y, wkb, srid}; a
+ * bit(1) as a boolean; a longer bit string as the bytes of its bits read as
+ * one big-endian number, which a bit(n) pads back to n (a bit varying's
+ * leading zeros are not in those bytes: Debezium's encoding loses them).
+ */
+function sqlText(c: MirrorColumn): ((v: unknown) => unknown) | null {
+  if (c.type === 'point') return (v) => (v !== null && typeof v === 'object' && 'x' in v && 'y' in v ? `(${String(v.x)},${String(v.y)})` : v);
+  const bits = /^bit(?: varying)?(?:\((\d+)\))?$/.exec(c.type);
+  if (!bits) return null;
+  const width = c.type.startsWith('bit varying') ? 0 : Number(bits[1] ?? 1);
+  return (v) => {
+    if (typeof v === 'boolean') return v ? '1' : '0';
+    if (!Buffer.isBuffer(v)) return v;
+    const digits = v.length === 0 ? '' : BigInt(`0x${v.toString('hex')}`).toString(2);
+    return digits.padStart(width, '0');
+  };
+}
+
 function toSql(c: MirrorColumn, row: Row, column: string): Knex.Value {
   const v = row[column];
   const text = isJson(c) ? jsonText(row, column) : undefined;
   if (text !== undefined) return text;
   if (v === undefined || v === null) return null;
   if (isJson(c)) return JSON.stringify(v);
+  const write = sqlText(c);
+  if (write) return write(v) as Knex.Value;
   if (Array.isArray(v)) return prepareValue(v) as string;
   return v as Knex.Value;
 }
