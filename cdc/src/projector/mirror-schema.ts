@@ -87,10 +87,13 @@ export class MirrorSchema {
   private carried: Set<string>;
   /** DDL issued but not yet seen committed: column name -> the column as the copy must have it. */
   private readonly pending = new Map<string, MirrorColumn>();
+  /** Columns events lacked that were looked up in the source catalog (dropped there, or never captured). */
+  private readonly looked = new Set<string>();
 
   constructor(
     public table: MirrorTable,
     private readonly refresh: RefreshSpec | undefined,
+    private readonly onWarning: ((warning: CdcError) => void) | undefined = undefined,
   ) {
     this.names = new Set(table.columns.map((c) => c.name));
     this.carried = new Set(table.columns.filter((c) => c.generated === undefined).map((c) => c.name));
@@ -100,6 +103,7 @@ export class MirrorSchema {
   async follow(events: readonly ChangeEvent[], trx: Knex.Transaction): Promise<void> {
     const { unknown, absent } = this.drift(events);
     if (unknown.size > 0) await this.learn(unknown);
+    await this.notCaptured(absent);
     for (const name of absent) {
       const column = this.table.columns.find((c) => c.name === name)!;
       if (!column.notNull) continue;
@@ -146,6 +150,33 @@ export class MirrorSchema {
       cause: err,
       context: { source: this.table.source, columns: changed.map((c) => c.name) },
     });
+  }
+
+  /**
+   * A column events lack is either dropped by the monolith (followed: never
+   * written over) or one Debezium never sends (no converter for its type): the
+   * source catalog tells them apart, once per column. The second is said
+   * (STR_ERR_CDC_COLUMN_NOT_CAPTURED), since the copy's column stays NULL.
+   */
+  private async notCaptured(absent: ReadonlySet<string>): Promise<void> {
+    const fresh = [...absent].filter((n) => !this.looked.has(n));
+    if (fresh.length === 0 || !this.refresh || !this.onWarning) return;
+    let source: MirrorTable;
+    try {
+      source = await this.refresh(this.table);
+    } catch {
+      return; // the catalog cannot be read now: looked at again with the next events
+    }
+    for (const name of fresh) {
+      this.looked.add(name);
+      const column = source.columns.find((c) => c.name === name && c.generated === undefined);
+      if (!column) continue;
+      this.onWarning(
+        new CdcError('STR_ERR_CDC_COLUMN_NOT_CAPTURED', `${this.table.source}.${name} (${column.type}) is in the source table but in none of its change events: Debezium has no converter for that type (its log says "No converter found"), so the copy's ${name} stays NULL; leave it out of what the service reads, or copy it another way`, {
+          context: { source: this.table.source, column: name, type: column.type },
+        }),
+      );
+    }
   }
 
   /** Columns the events carry that the spec lacks, and spec columns the events no longer carry. */

@@ -176,6 +176,12 @@ export interface MirrorOptions {
    * tables are idle, and freshnessReport sees a capture or Kafka that stalled.
    */
   readonly heartbeats?: boolean;
+  /**
+   * Told what the mirror cannot do and goes on without: a source column that
+   * Debezium never sends (STR_ERR_CDC_COLUMN_NOT_CAPTURED; needs `refresh`
+   * to tell it from a column the monolith dropped).
+   */
+  readonly onWarning?: (warning: CdcError) => void;
 }
 
 /**
@@ -186,7 +192,7 @@ export interface MirrorOptions {
  * one, and the monolith's migrations followed (see MirrorSchema).
  */
 export function mirrorProjection(name: string, tables: readonly MirrorTable[], options: MirrorOptions = {}): Projection {
-  const bySource = new Map(tables.map((t) => [t.source, new MirrorSchema(t, options.refresh)]));
+  const bySource = new Map(tables.map((t) => [t.source, new MirrorSchema(t, options.refresh, options.onWarning)]));
   // Every tenant's topics by pattern (the projector looks for new matching topics every few seconds: a tenant onboarded is taken in), or named tenants' topics.
   const sources = [...tables.map((t) => t.source), ...(options.heartbeats ? [HEARTBEAT_TABLE] : [])];
   const topics = options.tenants
@@ -365,6 +371,19 @@ const { prepareValue } = require('pg/lib/utils') as { prepareValue(v: unknown): 
 const isJson = (c: MirrorColumn) => c.type === 'json' || c.type === 'jsonb';
 
 /**
+ * An ISO date or timestamp as PostgreSQL reads it: ISO 8601 writes a year
+ * past 9999 with a sign (+12345) and years before 1 AD as 0, -1, -2 ...
+ * (astronomical numbering), where PostgreSQL wants 12345 and 1 BC, 2 BC, 3 BC.
+ */
+function pgDate(v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  if (v[0] === '+') return v.slice(1);
+  const bc = /^(-?)(\d{4,})(-.*)$/.exec(v);
+  if (!bc || (bc[1] === '' && Number(bc[2]) !== 0)) return v;
+  return `${String(Number(bc[2]) + 1).padStart(4, '0')}${bc[3]} BC`;
+}
+
+/**
  * For a column whose values Debezium sends in a form of its own, what makes
  * the column's input text of one: a point comes as {x, y, wkb, srid}; a
  * bit(1) as a boolean; a longer bit string as the bytes of its bits read as
@@ -372,6 +391,7 @@ const isJson = (c: MirrorColumn) => c.type === 'json' || c.type === 'jsonb';
  * leading zeros are not in those bytes: Debezium's encoding loses them).
  */
 function sqlText(c: MirrorColumn): ((v: unknown) => unknown) | null {
+  if (c.type === 'date' || c.type.startsWith('timestamp')) return pgDate;
   if (c.type === 'point') return (v) => (v !== null && typeof v === 'object' && 'x' in v && 'y' in v ? `(${String(v.x)},${String(v.y)})` : v);
   const bits = /^bit(?: varying)?(?:\((\d+)\))?$/.exec(c.type);
   if (!bits) return null;

@@ -15,10 +15,10 @@ export const PROJECTION = 'messaging-mirror';
  * tables, typed after the source catalog of one tenant database (all tenants
  * share the legacy schema).
  */
-export async function messagingProjection(schemaSourceUrl: string, tenants?: readonly string[]): Promise<Projection> {
+export async function messagingProjection(schemaSourceUrl: string, tenants?: readonly string[], onWarning?: (warning: Error) => void): Promise<Projection> {
   const tables: MirrorTable[] = await Promise.all(MIRRORED.map((t) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes })));
   // A monolith migration that adds a column is followed while running: the catalog is read again.
   const refresh = (t: MirrorTable) => readTableSpec(schemaSourceUrl, t.source, t.target, { indexes: t.indexes });
   // The heartbeat topics too: /freshness then sees a capture that stalled, not only events not yet applied.
-  return mirrorProjection(PROJECTION, tables, tenants ? { tenants, refresh, heartbeats: true } : { refresh, heartbeats: true });
+  return mirrorProjection(PROJECTION, tables, { ...(tenants ? { tenants } : {}), refresh, heartbeats: true, ...(onWarning ? { onWarning } : {}) });
 }

@@ -19,6 +19,7 @@ async function main(): Promise<void> {
     ...(env.HOST ? { host: env.HOST } : {}),
     ...(env.TENANTS ? { tenants: env.TENANTS.split(',') } : {}),
     onError: (err) => console.error(JSON.stringify({ level: 'warn', msg: 'projection', err: (err as Error).message })),
+    onWarning: (w) => console.error(JSON.stringify({ level: 'warn', msg: 'projection', code: (w as { code?: string }).code, warning: w.message })),
     onTopicsAdded: (topics) => console.log(JSON.stringify({ level: 'info', msg: 'new topics consumed (a tenant onboarded, or a table\'s first event)', topics })),
   });
   console.log(JSON.stringify({ level: 'info', msg: 'messaging service listening', url: service.url }));

@@ -18,6 +18,8 @@ export interface MessagingOptions {
   readonly tenants?: readonly string[];
   readonly groupId?: string;
   readonly onError?: (err: unknown) => void;
+  /** What the projection cannot do and goes on without (a source column Debezium never sends). */
+  readonly onWarning?: (warning: Error) => void;
   /** Topics of tenants (or tables) that appeared while running, now consumed. */
   readonly onTopicsAdded?: (topics: readonly string[]) => void;
 }
@@ -33,7 +35,7 @@ export interface RunningMessaging {
 export async function startMessaging(o: MessagingOptions): Promise<RunningMessaging> {
   await migrate('extracted', o.databaseUrl);
   const db = knexFactory({ client: 'pg', connection: o.databaseUrl, pool: { min: 0, max: 10 } });
-  const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants), {
+  const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants, o.onWarning), {
     kafka: kafkaClients(o.brokers, 'strangler-messaging'),
     db,
     ...(o.groupId ? { groupId: o.groupId } : {}),
