@@ -886,6 +886,25 @@ describe('projector runtime', () => {
     });
   });
 
+  it('keeps large TOASTed text and jsonb exact in the copy through updates that leave them unchanged', async () => {
+    // PostgreSQL does not send an unchanged TOASTed value again; with REPLICA IDENTITY FULL (set by the connector)
+    // Debezium takes it from the old tuple, so no placeholder reaches the mirror here (that path is the unit tests').
+    // This proves the whole way: the copy never loses or blanks such a value.
+    const ddl = 'CREATE TABLE dossiers (id int PRIMARY KEY, status text NOT NULL, notes text, facts jsonb)';
+    await foreignTable('toast', ddl, 'dossiers', async ({ tenant: other, url, db: mono }) => {
+      const table = await readTableSpec(url, 'public.dossiers', 'toast_copy.dossiers');
+      await start(mirrorProjection('toast-copy', [table], { tenants: [other] }));
+      // Stored out of line (TOASTed) and not compressible below that: an update that leaves them unchanged does not send them.
+      await mono.raw(`INSERT INTO dossiers SELECT 1, 'open', string_agg(md5(i::text), ''), jsonb_build_object('amounts', jsonb_agg(i + 0.10)) FROM generate_series(1, 2000) i`);
+      await mono.raw(`UPDATE dossiers SET status = 'reviewed' WHERE id = 1`);
+      await mono.raw(`UPDATE dossiers SET status = 'closed' WHERE id = 1`);
+      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT id, status, md5(notes) AS notes, md5(facts::text) AS facts, length(notes) AS n FROM ${t} ORDER BY id`)).rows;
+      await eventually(async () => (await dst.raw('SELECT status FROM toast_copy.dossiers WHERE id = 1')).rows[0]?.status === 'closed');
+      expect(await exact(dst, 'toast_copy.dossiers')).toEqual(await exact(mono, 'dossiers'));
+      expect((await exact(dst, 'toast_copy.dossiers'))[0].n).toBe(64_000);
+    });
+  });
+
   it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
     const ddl = `CREATE TABLE ledger_entries (
         entry_id uuid PRIMARY KEY, amount numeric(30,12), booked_on date, booked_at timestamp(3), cut_off time, hold interval,
