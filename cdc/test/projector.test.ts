@@ -905,6 +905,36 @@ describe('projector runtime', () => {
     });
   });
 
+  it('says which column the monolith added with a volatile default (its older rows rewritten without events), while running and at start, not one with a constant default', async () => {
+    await foreignTable('vol', 'CREATE TABLE ledger (id int PRIMARY KEY, memo text)', 'ledger', async ({ tenant: other, url, db: mono }) => {
+      const spec = () => readTableSpec(url, 'public.ledger', 'vol_copy.ledger');
+      const warnings: string[] = [];
+      const mirror = async () => mirrorProjection('vol-copy', [await spec()], { tenants: [other], refresh: () => spec(), onWarning: (w) => warnings.push(`${w.code} ${(w.context as { column: string }).column}`) });
+      const group = randomName('g');
+      const first = await start(await mirror(), group);
+      const row = async (id: number) => (await dst.raw('SELECT * FROM vol_copy.ledger WHERE id = ?', [id])).rows[0] as Record<string, unknown> | undefined;
+      await mono.raw(`INSERT INTO ledger VALUES (1, 'before')`);
+      await eventually(async () => (await row(1)) !== undefined);
+      // Releases while the mirror runs: a constant default is stored as a missing value; a volatile one rewrites the rows.
+      await mono.raw('ALTER TABLE ledger ADD COLUMN fee int DEFAULT 7');
+      await mono.raw(`INSERT INTO ledger (id, memo) VALUES (2, 'after fee')`);
+      await eventually(async () => (await row(2))?.fee === 7);
+      await mono.raw('ALTER TABLE ledger ADD COLUMN stamped timestamptz DEFAULT clock_timestamp(), ADD COLUMN seq bigserial');
+      await mono.raw(`INSERT INTO ledger (id, memo) VALUES (3, 'after stamped')`);
+      await eventually(async () => (await row(3))?.stamped != null);
+      expect(warnings.sort()).toEqual(['STR_ERR_CDC_COLUMN_NOT_BACKFILLED seq', 'STR_ERR_CDC_COLUMN_NOT_BACKFILLED stamped']);
+      // What the warning is about: the older row has no value there in the copy; the constant default's value it has.
+      expect(await row(1)).toMatchObject({ stamped: null, seq: null, fee: 7 });
+      // A release while the mirror is stopped: said when the copy takes the column in at start.
+      await first.stop();
+      running.splice(running.indexOf(first), 1);
+      await mono.raw('ALTER TABLE ledger ADD COLUMN ref uuid DEFAULT gen_random_uuid()');
+      warnings.length = 0;
+      await start(await mirror(), group);
+      expect(warnings).toEqual(['STR_ERR_CDC_COLUMN_NOT_BACKFILLED ref']);
+    });
+  });
+
   it('mirrors a table this project did not write, with types the legacy schema never uses, exactly', async () => {
     const ddl = `CREATE TABLE ledger_entries (
         entry_id uuid PRIMARY KEY, amount numeric(30,12), booked_on date, booked_at timestamp(3), cut_off time, hold interval,

@@ -47,14 +47,27 @@ function alterations(target: string, want: MirrorColumn, have: { type: string; n
  * copied before have no value), columns whose type it changed are converted,
  * and columns it dropped or relaxed stop being required.
  */
-export async function reconcileCopy(db: Knex, t: MirrorTable): Promise<void> {
+export async function reconcileCopy(db: Knex, t: MirrorTable): Promise<string[]> {
   const present = await copyColumns(db, t.target);
   const keep = new Set(['tenant', ...t.key]);
+  const added: string[] = [];
   for (const c of t.columns) {
     const have = present.get(c.name);
+    if (!have) added.push(c.name);
     for (const sql of alterations(t.target, have ? c : { ...c, notNull: false }, have, keep.has(c.name))) await db.raw(sql);
   }
   for (const [name, { notNull }] of present) if (notNull && !keep.has(name) && !t.columns.some((c) => c.name === name)) await db.raw(`ALTER TABLE ${qt(t.target)} ALTER COLUMN ${q(name)} DROP NOT NULL`);
+  // The names of the columns added to a copy that existed (none to one just created).
+  return present.size === 0 ? [] : added;
+}
+
+/** A column added with a volatile default: the source's existing rows got values without events. */
+export function notBackfilled(t: MirrorTable, c: MirrorColumn): CdcError {
+  return new CdcError(
+    'STR_ERR_CDC_COLUMN_NOT_BACKFILLED',
+    `${t.source}.${c.name} was added with a default that calls a volatile function (${c.volatileDefault}): PostgreSQL wrote a value of its own into every existing row and sent no change events for it, so the copy's rows older than the column have NULL there; ask for the table's rows again for every tenant (strangler cdc snapshot --tenant <tenant> --database-url <its database> --table ${t.source})`,
+    { context: { source: t.source, column: c.name, default: c.volatileDefault } },
+  );
 }
 
 /** Reads a mirrored table's spec again from its source catalog (readTableSpec), for columns a migration added. */
@@ -211,6 +224,7 @@ export class MirrorSchema {
       if (this.names.has(c.name)) continue;
       // Nullable: the rows already copied have no value for it.
       const column = { ...c, notNull: false };
+      if (c.volatileDefault !== undefined) this.onWarning?.(notBackfilled(this.table, c));
       this.table = { ...this.table, columns: [...this.table.columns, column] };
       this.names = new Set([...this.names, c.name]);
       if (c.generated === undefined) this.carried = new Set([...this.carried, c.name]);

@@ -4,7 +4,7 @@ import { copyColumn, copyRow, jsonText, UNAVAILABLE, type ChangeEvent, type Row 
 import { HEARTBEAT_TABLE } from '../connector-config';
 import { CdcError } from '../errors';
 import { connectSource } from '../source-db';
-import { columnDefinition, MirrorSchema, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
+import { columnDefinition, MirrorSchema, notBackfilled, q, qt, reconcileCopy, type RefreshSpec } from './mirror-schema';
 import type { Projection } from './types';
 
 export interface MirrorColumn {
@@ -24,6 +24,13 @@ export interface MirrorColumn {
    * rewritten, so no event ever carries it). Added to an existing copy with it.
    */
   readonly missing?: string;
+  /**
+   * The column's default, when it calls a volatile function (nextval for a
+   * serial, clock_timestamp(), gen_random_uuid()). Added so, the column made
+   * PostgreSQL rewrite every existing row with a value of its own, and a
+   * rewrite sends no change events: a copy's older rows never get them.
+   */
+  readonly volatileDefault?: string;
 }
 
 export interface MirrorTable {
@@ -64,7 +71,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
     // The copy's database has none of the monolith's own types: an enum is kept as text (its label, as
     // Debezium sends it), a domain as its base type (with its typmod), an extension's type (citext, hstore)
     // as text; arrays of those as text[].
-    const cols = await client.query<{ name: string; type: string; not_null: boolean; generated: string | null; missing: string | null }>(
+    const cols = await client.query<{ name: string; type: string; not_null: boolean; generated: string | null; missing: string | null; volatile_default: string | null }>(
       `WITH RECURSIVE base AS (
          SELECT a.attnum, a.atttypid AS typ, a.atttypmod AS mod, 0 AS depth FROM pg_attribute a
          WHERE a.attrelid = (SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2)
@@ -75,6 +82,8 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
        SELECT a.attname AS name, a.attnotnull AS not_null,
          CASE WHEN a.attgenerated = 's' THEN (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum) END AS generated,
          CASE WHEN a.atthasmissing AND t.typcategory <> 'A' THEN (a.attmissingval::text::text[])[1] END AS missing,
+         (SELECT x.expr FROM (SELECT pg_get_expr(d.adbin, d.adrelid) AS expr FROM pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.attgenerated = '') x
+           WHERE EXISTS (SELECT 1 FROM regexp_matches(x.expr, '([A-Za-z_][A-Za-z0-9_$]*)\\(', 'g') m JOIN pg_proc p ON p.proname = m[1] AND p.provolatile = 'v')) AS volatile_default,
          CASE WHEN t.typtype = 'e' OR (e.oid IS NULL AND t.typnamespace <> 'pg_catalog'::regnamespace) THEN 'text'
               WHEN e.typtype = 'e' OR e.typnamespace <> 'pg_catalog'::regnamespace THEN 'text[]'
               ELSE format_type(r.typ, r.mod) END AS type
@@ -91,6 +100,7 @@ export async function readTableSpec(sourceUrl: string, source: string, target: s
       notNull: c.not_null,
       ...(c.generated ? { generated: c.generated } : {}),
       ...(c.missing !== null ? { missing: c.missing } : {}),
+      ...(c.volatile_default !== null ? { volatileDefault: c.volatile_default } : {}),
     }));
     const key = chooseKey(source, columns, await identifyingIndexes(client, schema, table), options.key);
     return { source: `${schema}.${table}`, target, columns, key, indexes };
@@ -216,7 +226,11 @@ export function mirrorProjection(name: string, tables: readonly MirrorTable[], o
         const schema = t.target.includes('.') ? t.target.split('.')[0]! : null;
         if (schema) await db.raw(`CREATE SCHEMA IF NOT EXISTS ${q(schema)}`);
         await db.raw(`CREATE TABLE IF NOT EXISTS ${qt(t.target)} (tenant text NOT NULL, ${cols.join(', ')}, PRIMARY KEY (tenant, ${t.key.map(q).join(', ')}))`);
-        await reconcileCopy(db, t);
+        for (const added of await reconcileCopy(db, t)) {
+          // Added to a copy that existed: the monolith added it while the service was down.
+          const column = t.columns.find((c) => c.name === added);
+          if (column?.volatileDefault !== undefined) options.onWarning?.(notBackfilled(t, column));
+        }
         for (const idx of t.indexes ?? []) {
           const idxName = `${t.target.replace(/\W/g, '_')}_${idx.join('_')}_idx`.slice(0, 63);
           await db.raw(`CREATE INDEX IF NOT EXISTS ${q(idxName)} ON ${qt(t.target)} (tenant, ${idx.map(q).join(', ')})`);
