@@ -17,6 +17,8 @@ export class ProxyMetrics {
   private readonly breaker: Gauge<'service'>;
   private readonly behindGauge: Gauge<'service' | 'tenant'>;
   private readonly freshnessKnown: Gauge<'service'>;
+  /** The tenants each service's last freshness report named. */
+  private readonly behindTenants = new Map<string, ReadonlySet<string>>();
   /** Counted on the request thread for every shadowed request: off prom-client, like the request series. */
   readonly shadow: HotCounter;
   readonly reloads: Counter<'result'>;
@@ -76,9 +78,11 @@ export class ProxyMetrics {
     return `${this.hot.render()}${this.shadow.render()}${await this.registry.metrics()}`;
   }
 
-  /** A service's freshness report: each tenant's figure, replacing the last. */
+  /** A service's freshness report: each tenant's figure, replacing the last (a tenant no longer reported loses its series). */
   freshness(service: string, tenants: ReadonlyMap<string, number>): void {
     this.freshnessKnown.labels(service).set(1);
+    for (const gone of this.behindTenants.get(service) ?? []) if (!tenants.has(gone)) this.behindGauge.remove(service, gone);
+    this.behindTenants.set(service, new Set(tenants.keys()));
     for (const [tenant, ms] of tenants) this.behindGauge.labels(service, tenant).set(ms / 1000);
   }
 
