@@ -71,6 +71,17 @@ describe('projector runtime', () => {
 
   const eventually = <T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000) => waitUntil(fn, timeoutMs, 200);
 
+  /** Each row as PostgreSQL's own JSON text, tenant left out: exact (a numeric read back as a JavaScript number would hide a lost digit). */
+  const exactRows = async (db: Knex, table: string, order = '1'): Promise<string[]> =>
+    (await db.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${table} x ORDER BY ${order}`)).rows.map((r: { r: string }) => r.r);
+
+  /** Waits until the copy holds exactly the source's rows; shows the difference when it never does. */
+  const copyEquals = async (source: Knex, table: string, copy: string, order = '1', timeoutMs = 60_000): Promise<void> => {
+    await eventually(async () => JSON.stringify(await exactRows(source, table, order)) === JSON.stringify(await exactRows(dst, copy, order).catch(() => null)), timeoutMs).catch(async () => {
+      expect(await exactRows(dst, copy, order)).toEqual(await exactRows(source, table, order));
+    });
+  };
+
   const snapshot = async (db: Knex, table: string, where = '') =>
     (await db.raw(`SELECT to_jsonb(t) - 'tenant' AS row FROM ${table} t ${where} ORDER BY 1`)).rows.map((r: { row: unknown }) => JSON.stringify(r.row));
 
@@ -572,15 +583,14 @@ describe('projector runtime', () => {
       await mono('legacy_marks').where({ account: 'A-1' }).update({ mark: 'amber' });
       await mono('legacy_marks').where({ account: 'B-2' }).delete();
       await mono('legacy_marks').insert({ account: 'C-3', mark: null });
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
       const same = async () =>
-        JSON.stringify(await exact(mono, 'room_links')) === JSON.stringify(await exact(dst, 'keyless.room_links').catch(() => null)) &&
-        JSON.stringify(await exact(mono, 'legacy_marks')) === JSON.stringify(await exact(dst, 'keyless.legacy_marks').catch(() => null));
+        JSON.stringify(await exactRows(mono, 'room_links')) === JSON.stringify(await exactRows(dst, 'keyless.room_links').catch(() => null)) &&
+        JSON.stringify(await exactRows(mono, 'legacy_marks')) === JSON.stringify(await exactRows(dst, 'keyless.legacy_marks').catch(() => null));
       await eventually(same, 60_000).catch(async () => {
-        expect(await exact(dst, 'keyless.room_links')).toEqual(await exact(mono, 'room_links'));
-        expect(await exact(dst, 'keyless.legacy_marks')).toEqual(await exact(mono, 'legacy_marks'));
+        expect(await exactRows(dst, 'keyless.room_links')).toEqual(await exactRows(mono, 'room_links'));
+        expect(await exactRows(dst, 'keyless.legacy_marks')).toEqual(await exactRows(mono, 'legacy_marks'));
       });
-      expect(await exact(dst, 'keyless.room_links')).toEqual([
+      expect(await exactRows(dst, 'keyless.room_links')).toEqual([
         '{"ref": null, "role": "admin", "room_id": 1, "user_id": 2}',
         '{"ref": null, "role": "guest", "room_id": 2, "user_id": 1}',
         '{"ref": null, "role": "owner", "room_id": 1, "user_id": 3}',
@@ -606,9 +616,7 @@ describe('projector runtime', () => {
       await mono('accounts_r').insert({ id: 2, iban: 'FR76', balance: '12345678.90', note: 'rich' });
       await mono.raw('ALTER TABLE accounts_r ALTER COLUMN note DROP NOT NULL');
       await mono('accounts_r').insert({ id: 3, iban: 'GB29', balance: null, note: null });
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      const same = async () => JSON.stringify(await exact(mono, 'accounts_r')) === JSON.stringify(await exact(dst, 'retyped.accounts_r').catch(() => null));
-      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'retyped.accounts_r')).toEqual(await exact(mono, 'accounts_r')));
+      await copyEquals(mono, 'accounts_r', 'retyped.accounts_r');
       const types = async () =>
         (await dst.raw("SELECT attname AS name, format_type(atttypid, atttypmod) AS type, attnotnull AS not_null FROM pg_attribute WHERE attrelid = 'retyped.accounts_r'::regclass AND attnum > 1 ORDER BY attnum")).rows;
       expect(await types()).toEqual([
@@ -624,7 +632,7 @@ describe('projector runtime', () => {
       await mono.raw('ALTER TABLE accounts_r ALTER COLUMN iban TYPE text');
       await mono('accounts_r').insert({ id: 4, iban: 'X'.repeat(60), note: 'long' });
       await start(mirrorProjection('retyped', [await spec()], { tenants: [other] }), group);
-      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'retyped.accounts_r')).toEqual(await exact(mono, 'accounts_r')));
+      await copyEquals(mono, 'accounts_r', 'retyped.accounts_r');
       expect((await types())[1]).toEqual({ name: 'iban', type: 'text', not_null: true });
     });
   });
@@ -675,14 +683,12 @@ describe('projector runtime', () => {
       await start(mirrorProjection('added', [await readTableSpec(url, 'public.branches', 'added.branches')], { tenants: [other] }));
       await mono('branches').insert({ id: 4, city: 'Bern' });
       await mono('branches').where({ id: 1 }).update({ city: 'Zürich' });
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      const same = async () => JSON.stringify(await exact(mono, 'branches')) === JSON.stringify(await exact(dst, 'added.branches').catch(() => null));
-      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'added.branches')).toEqual(await exact(mono, 'branches')));
+      await copyEquals(mono, 'branches', 'added.branches');
 
       // Asked by hand: every row again, waited for, and the copy unchanged by the rows read twice.
       const again = await cli('snapshot', '--tenant', other, '--database-url', url, '--table', 'public.branches', '--wait', '--kafka', testStack().kafka, '--timeout', '90');
       expect(again.stdout).toMatch(new RegExp(`snapshot snapshot-\\w+-${other} completed`));
-      expect(await same()).toBe(true);
+      expect(await exactRows(dst, 'added.branches')).toEqual(await exactRows(mono, 'branches'));
       const refused = await cli('snapshot', '--tenant', other, '--database-url', url, '--table', 'public.nope');
       expect({ code: refused.code, stderr: refused.stderr.trim() }).toEqual({
         code: 2,
@@ -699,9 +705,7 @@ describe('projector runtime', () => {
       await start(mirrorProjection('generated', [await readTableSpec(url, 'public.notes', 'generated.notes')], { tenants: [other] }));
       await mono('notes').insert({ id: 2, body: 'card limit raised', amount: '500.00' });
       await mono('notes').where({ id: 1 }).update({ body: 'wire transfer done', amount: '12.50' });
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      const same = async () => JSON.stringify(await exact(mono, 'notes')) === JSON.stringify(await exact(dst, 'generated.notes').catch(() => null));
-      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'generated.notes')).toEqual(await exact(mono, 'notes')));
+      await copyEquals(mono, 'notes', 'generated.notes');
       expect((await dst.raw(`SELECT id FROM generated.notes WHERE search @@ to_tsquery('simple', 'done')`)).rows).toEqual([{ id: 1 }]);
     });
   });
@@ -711,9 +715,7 @@ describe('projector runtime', () => {
     await foreignTable('sch', ddl, 'billing.Invoices', async ({ tenant: other, url, db: mono }) => {
       await start(mirrorProjection('billing', [await readTableSpec(url, 'billing.Invoices', 'billing_copy.invoices')], { tenants: [other] }));
       await mono.raw(`INSERT INTO billing."Invoices" VALUES (2, 20.50); UPDATE billing."Invoices" SET total = 11.00 WHERE "InvoiceId" = 1`);
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      const same = async () => JSON.stringify(await exact(mono, 'billing."Invoices"')) === JSON.stringify(await exact(dst, 'billing_copy.invoices').catch(() => null));
-      await eventually(same, 60_000).catch(async () => expect(await exact(dst, 'billing_copy.invoices')).toEqual(await exact(mono, 'billing."Invoices"')));
+      await copyEquals(mono, 'billing."Invoices"', 'billing_copy.invoices');
     });
   });
 
@@ -749,10 +751,7 @@ describe('projector runtime', () => {
       await start(mirrorProjection('typed', [spec], { tenants: [other] }));
       await mono.raw(`INSERT INTO accounts_t VALUES (1, 'open', '{open,frozen}', 'CH9300762011623852957', 1250.10, 'Ada@Bank.example'), (2, 'closed', NULL, NULL, NULL, NULL)`);
       await mono.raw(`UPDATE accounts_t SET status = 'frozen' WHERE id = 1`);
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      await eventually(async () => JSON.stringify(await exact(mono, 'accounts_t')) === JSON.stringify(await exact(dst, 'typed.accounts_t').catch(() => null)), 60_000).catch(async () => {
-        expect(await exact(dst, 'typed.accounts_t')).toEqual(await exact(mono, 'accounts_t'));
-      });
+      await copyEquals(mono, 'accounts_t', 'typed.accounts_t');
     });
   });
 
@@ -769,11 +768,8 @@ describe('projector runtime', () => {
       ]);
       await mono('snowflakes').where({ id: '9007199254740993' }).update({ note: 'updated' });
       await mono('snowflakes').where({ id: '9007199254740992' }).delete();
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY id`)).rows.map((r: { r: string }) => r.r);
-      await eventually(async () => JSON.stringify(await exact(mono, 'snowflakes')) === JSON.stringify(await exact(dst, 'wide_copy.snowflakes')), 60_000).catch(async () => {
-        expect(await exact(dst, 'wide_copy.snowflakes')).toEqual(await exact(mono, 'snowflakes'));
-      });
-      expect(await exact(dst, 'wide_copy.snowflakes')).toEqual([
+      await copyEquals(mono, 'snowflakes', 'wide_copy.snowflakes', 'id');
+      expect(await exactRows(dst, 'wide_copy.snowflakes', 'id')).toEqual([
         '{"id": -9223372036854775808, "note": "lowest", "path": null, "parent": 1}',
         '{"id": 9007199254740993, "note": "updated", "path": [9007199254740993, -9223372036854775808], "parent": 9223372036854775807}',
       ]);
@@ -836,10 +832,7 @@ describe('projector runtime', () => {
       await mono.raw("INSERT INTO oddities (id, f8) VALUES (37, 1.7976931348623157e308)");
       await mono.raw("INSERT INTO oddities (id, f4) VALUES (38, 3.4028235e38)");
       await mono.raw("INSERT INTO oddities (id, f4) VALUES (39, 0.1)");
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY id`)).rows.map((r: { r: string }) => r.r);
-      await eventually(async () => JSON.stringify(await exact(mono, 'oddities')) === JSON.stringify(await exact(dst, 'oddt_copy.oddities')), 30_000).catch(async () => {
-        expect(await exact(dst, 'oddt_copy.oddities')).toEqual(await exact(mono, 'oddities'));
-      });
+      await copyEquals(mono, 'oddities', 'oddt_copy.oddities', 'id', 30_000);
       // Debezium sends a timetz in UTC: its offset is not in the event, so the copy holds the same time at +00.
       await mono.raw("INSERT INTO oddities (id, tz) VALUES (60, '17:30:00.123+02')");
       await eventually(async () => (await dst.raw("SELECT tz::text AS tz FROM oddt_copy.oddities WHERE id = 60")).rows[0]?.tz === '15:30:00.123+00', 30_000);
@@ -857,10 +850,7 @@ describe('projector runtime', () => {
         ['tsv', "'a fat:2 cat'"], ['dr', "'[2026-01-01,infinity)'"], ['b', "ARRAY['\\x00ff'::bytea]"], ['u', "ARRAY['6f1c1f0e-1d2b-4c1a-9a51-0b6f8f1a2c3d'::uuid]"], ['c', "'10.0.0.0/8'"],
       ];
       for (const [i, [column, value]] of values.entries()) await mono.raw(`INSERT INTO calendar (id, ${column}) VALUES (${i + 1}, ${value})`);
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY id`)).rows.map((r: { r: string }) => r.r);
-      await eventually(async () => JSON.stringify(await exact(mono, 'calendar')) === JSON.stringify(await exact(dst, 'cal_copy.calendar')), 30_000).catch(async () => {
-        expect(await exact(dst, 'cal_copy.calendar')).toEqual(await exact(mono, 'calendar'));
-      });
+      await copyEquals(mono, 'calendar', 'cal_copy.calendar', 'id', 30_000);
     });
   });
 
@@ -948,11 +938,8 @@ describe('projector runtime', () => {
       ]);
       await odd('ledger_entries').where({ entry_id: '00000000-0000-0000-0000-000000000001' }).update({ note: 'updated', raw: Buffer.from('after') });
       // Compared as PostgreSQL's own JSON text: exact (a numeric(30,12) read back as a JS number would hide a lost digit).
-      const exact = async (k: Knex, t: string) => (await k.raw(`SELECT (to_jsonb(x) - 'tenant')::text AS r FROM ${t} x ORDER BY 1`)).rows.map((r: { r: string }) => r.r);
-      await eventually(async () => JSON.stringify(await exact(odd, 'ledger_entries')) === JSON.stringify(await exact(dst, 'foreign_copy.ledger_entries')), 60_000).catch(async () => {
-        expect(await exact(dst, 'foreign_copy.ledger_entries')).toEqual(await exact(odd, 'ledger_entries'));
-      });
-      expect((await exact(dst, 'foreign_copy.ledger_entries')).join()).toContain('123456789012345678.123456789012');
+      await copyEquals(odd, 'ledger_entries', 'foreign_copy.ledger_entries');
+      expect((await exactRows(dst, 'foreign_copy.ledger_entries')).join()).toContain('123456789012345678.123456789012');
     });
   });
 });

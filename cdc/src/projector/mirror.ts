@@ -336,8 +336,11 @@ async function writeActions(table: MirrorTable, tenant: string, actions: Array<{
     // A json or jsonb column travels as its source text in a JSON string, made the column's value again from that
     // text: exact (jsonb's numbers are numeric, json keeps its text), where a JavaScript value would round.
     const json = cols.filter(isJson);
-    const special = cols.flatMap((c) => (sqlText(c) ? [[c.name, sqlText(c)!] as const] : []));
-    const select = json.length === 0 ? list : ['tenant', ...cols.map((c) => c.name)].map((n) => (json.some((c) => c.name === n) ? `(${q(n)} #>> '{}')::${json.find((c) => c.name === n)!.type}` : q(n))).join(', ');
+    const special = cols.flatMap((c) => {
+      const write = sqlText(c);
+      return write ? [[c.name, write] as const] : [];
+    });
+    const select = [q('tenant'), ...cols.map((c) => (isJson(c) ? `(${q(c.name)} #>> '{}')::${c.type}` : q(c.name)))].join(', ');
     // One parameter per statement: the rows as a JSON array, typed by PostgreSQL after the copy's own row type
     // (json_populate_recordset). Far cheaper to build and to parse than tens of thousands of bound values.
     for (let i = 0; i < group.length; i += ROWS_PER_STATEMENT) {
