@@ -346,13 +346,13 @@ describe('projector runtime', () => {
     hold = true;
     const [late] = await src('messages').insert({ room_id: roomId, author_id: authorId, body: 'held back' }).returning('id');
     await eventually(async () => (messages()?.behindMs ?? 0) > 1500, 30_000);
-    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: expect.any(Number), pending: expect.any(Number), heartbeatAt: null }]);
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: expect.any(Number), pending: expect.any(Number), loading: false, heartbeatAt: null }]);
     expect(freshnessReport(projector.status()).tenants[0]!.behindMs).toBeGreaterThan(1500);
     expect(await dst('held_bodies').where({ id: late.id }).first()).toBeUndefined();
     hold = false;
     await eventually(async () => (await dst('held_bodies').where({ id: late.id }).first()) ?? undefined);
     expect(messages()).toMatchObject({ consumerLag: 0, behindMs: 0 });
-    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0, heartbeatAt: null }]);
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0, loading: false, heartbeatAt: null }]);
 
     // Started again with nothing new on the topic (no batch comes): the checkpoint's source time is known at once.
     const appliedAt = messages()!.sourceTs!;
@@ -503,6 +503,58 @@ describe('projector runtime', () => {
       await deleteTenantTopics([other]);
     }
   }
+
+  it('says a tenant is loading while its initial snapshot is applied, after a restart too, and not once all of it is', async () => {
+    const ddl = "CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 2000) g";
+    await foreignTable('load', ddl, 'items', async ({ tenant: other }) => {
+      let hold = true;
+      let itemChunks = 0;
+      const projection: Projection = {
+        name: randomName('loading'),
+        topics: new RegExp(`^${escapeRe(other)}\\.(public\\.items|strangler\\.cdc_heartbeat)$`),
+        async apply(events) {
+          // The first chunk of items goes through; the rest waits, refused as a database away would refuse it (so a stop is not held up).
+          if (events[0]!.source.table === 'items' && itemChunks++ > 0 && hold) throw Object.assign(new Error('held back by the test'), { retriable: true });
+        },
+      };
+      const group = randomName('g');
+      const open = async () => {
+        const p = new Projector(projection, { kafka, db: dst, groupId: group, backoffMs: 20, attempts: 2, maxBatch: 200, topicRefreshMs: 500 });
+        await p.start();
+        running.push(p);
+        return p;
+      };
+      const report = (p: Projector) => freshnessReport(p.status()).tenants.find((t) => t.tenant === other);
+      const items = (p: Projector) => p.status().find((s) => s.topic === `${other}.public.items`);
+
+      // The heartbeat topic first (its first beat follows the snapshot): a lane held as here also holds up the consumer's restart that would take in a topic found later.
+      const admin = kafka.admin();
+      await admin.connect();
+      await eventually(async () => (await admin.listTopics()).includes(`${other}.strangler.cdc_heartbeat`), 30_000).finally(() => admin.disconnect());
+      const first = await open();
+      // One chunk of 200 applied, moments old: not behind, but the copy holds a tenth of the table.
+      await eventually(async () => (items(first)?.applied ?? 0) > 0);
+      expect(items(first)).toMatchObject({ applied: 200, snapshot: 'true' });
+      expect(report(first)).toMatchObject({ loading: true });
+      // The connector's heartbeats (written once its snapshot is over) are applied meanwhile: still loading, items have more waiting.
+      await eventually(async () => first.status().some((s) => s.topic === `${other}.strangler.cdc_heartbeat` && s.applied > 0), 30_000);
+      expect(report(first)).toMatchObject({ loading: true });
+
+      // Restarted half way: the checkpoints and the partitions' ends say so before any batch.
+      await first.stop();
+      running.splice(running.indexOf(first), 1);
+      const second = await open();
+      expect(items(second)).toMatchObject({ applied: 0, snapshot: 'true', consumerLag: 1800 });
+      expect(report(second)).toMatchObject({ loading: true });
+
+      hold = false;
+      await eventually(async () => items(second)?.consumerLag === 0 && report(second)?.loading === false);
+      // The table's last record; the heartbeat after it says the snapshot as a whole is over.
+      expect(items(second)!.snapshot).toMatch(/^last/);
+      const stored = await dst.raw('SELECT snapshot FROM strangler.projection_checkpoints WHERE projection = ? AND topic = ?', [projection.name, `${other}.public.items`]);
+      expect(stored.rows).toEqual([{ snapshot: items(second)!.snapshot }]);
+    });
+  });
 
   it("follows the monolith's migrations while it runs: a column added is taken in, a column dropped is never written over", async () => {
     await foreignTable('mig', 'CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL, legacy_code text NOT NULL)', 'accounts', async ({ tenant: other, url, db: mono }) => {

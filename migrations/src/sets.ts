@@ -4,6 +4,7 @@ import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
 import * as control001 from './control/001_route_modes';
 import * as control002 from './control/002_parity_and_gates';
 import * as extracted001 from './extracted/001_projection_checkpoints';
+import * as extracted002 from './extracted/002_checkpoint_snapshot';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -44,7 +45,7 @@ export const MIGRATION_SETS = Object.freeze({
     description: "an extracted service database (multi-tenant): the projector runtime's checkpoints (schema strangler)",
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_projection_checkpoints': extracted001 },
+    migrations: { '001_projection_checkpoints': extracted001, '002_checkpoint_snapshot': extracted002 },
   },
   control: {
     name: 'control',

@@ -13,8 +13,8 @@ describe('freshness: reads go to the monolith while the service is behind', () =
   let service: Upstream;
   let store: Awaited<ReturnType<typeof controlStore>>;
   let proxy: TestProxy;
-  /** What the service's /freshness answers: per tenant behindMs, or an HTTP status. */
-  let report: Record<string, number> | number = {};
+  /** What the service's /freshness answers: per tenant behindMs (or 'loading': its initial snapshot is being applied), or an HTTP status. */
+  let report: Record<string, number | 'loading'> | number = {};
 
   beforeAll(async () => {
     monolith = await startUpstream('monolith');
@@ -22,7 +22,8 @@ describe('freshness: reads go to the monolith while the service is behind', () =
       res.setHeader('content-type', 'application/json');
       if (req.url === '/freshness') {
         if (typeof report === 'number') return void res.writeHead(report).end('{"error":"down"}');
-        return void res.end(JSON.stringify({ at: new Date().toISOString(), tenants: Object.entries(report).map(([tenant, behindMs]) => ({ tenant, behindMs, pending: behindMs > 0 ? 7 : 0 })) }));
+        const tenants = Object.entries(report).map(([tenant, b]) => (b === 'loading' ? { tenant, behindMs: 0, pending: 0, loading: true } : { tenant, behindMs: b, pending: b > 0 ? 7 : 0, loading: false }));
+        return void res.end(JSON.stringify({ at: new Date().toISOString(), tenants }));
       }
       res.end(JSON.stringify({ from: 'service', method: req.method, url: req.url }));
     });
@@ -67,7 +68,7 @@ describe('freshness: reads go to the monolith while the service is behind', () =
         service: 'messaging',
         url: service.url,
         breaker: 'closed',
-        freshness: { maxBehindMs: 2000, reporting: true, polledAt: expect.any(String), tenants: { acme: { behindMs: 60_000, heldBack: true }, globex: { behindMs: 0, heldBack: false } } },
+        freshness: { maxBehindMs: 2000, reporting: true, polledAt: expect.any(String), tenants: { acme: { behindMs: 60_000, loading: false, heldBack: true }, globex: { behindMs: 0, loading: false, heldBack: false } } },
       },
     ]);
 
@@ -91,6 +92,27 @@ describe('freshness: reads go to the monolith while the service is behind', () =
       await from('GET', 'globex');
       return copies() > before;
     }, 5_000);
+  });
+
+  it('holds back the reads of a tenant the report leaves out or says is loading its snapshot, and skips its shadow copies', async () => {
+    // globex is not in the report: a tenant the service has nothing of yet (onboarded since it started).
+    report = { acme: 0 };
+    await eventually(async () => (await from('GET', 'globex')) === 'monolith' && (await from('GET')) === 'service', 5_000);
+    const copies = () => service.requests.filter((r) => r.url === '/api/rooms/1' && r.headers['x-strangler-tenant'] === 'globex').length;
+    await new Promise((r) => setTimeout(r, 300)); // copies made before the report came are in
+    const before = copies();
+    for (let i = 0; i < 3; i++) expect(await from('GET', 'globex')).toBe('monolith');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(copies()).toBe(before);
+    expect(await metrics()).toMatch(/strangler_proxy_shadow_total\{route="rooms",outcome="skipped_behind"\} ([89]|\d\d+)\n/);
+    // acme's initial snapshot is being applied: its events are recent, its copy is not whole.
+    report = { acme: 'loading', globex: 0 };
+    await eventually(async () => (await from('GET')) === 'monolith', 5_000);
+    expect(await from('POST')).toBe('service');
+    const services = (await admin(proxy, 'GET', '/services')).json.data;
+    expect(services[0].freshness.tenants).toEqual({ acme: { behindMs: 0, loading: true, heldBack: true }, globex: { behindMs: 0, loading: false, heldBack: false } });
+    report = { acme: 0, globex: 0 };
+    await eventually(async () => (await from('GET')) === 'service', 5_000);
   });
 
   it('trusts a service that stops reporting again after three polls, and says so in its metrics', async () => {

@@ -35,21 +35,22 @@ export async function writeCheckpoint(
   partition: number,
   tenant: string,
   cp: Checkpoint,
-  sourceTsMs: number | null,
+  newest: { readonly tsMs: number; readonly snapshot: string } | null,
 ): Promise<void> {
   await trx.raw(
-    `INSERT INTO ${TABLE} (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, applied_at)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, to_timestamp(?::double precision / 1000), now())
+    `INSERT INTO ${TABLE} (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, snapshot, applied_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?::jsonb, to_timestamp(?::double precision / 1000), ?, now())
      ON CONFLICT (projection, topic, partition) DO UPDATE SET kafka_offset = excluded.kafka_offset, commit_lsn = excluded.commit_lsn,
-       lsn = excluded.lsn, position_events = excluded.position_events, source_ts = COALESCE(excluded.source_ts, ${TABLE}.source_ts), applied_at = now()`,
-    [projection, topic, partition, cp.offset.toString(), tenant, cp.commitLsn?.toString() ?? null, cp.lsn?.toString() ?? null, JSON.stringify(cp.atPosition), sourceTsMs],
+       lsn = excluded.lsn, position_events = excluded.position_events, source_ts = COALESCE(excluded.source_ts, ${TABLE}.source_ts),
+       snapshot = COALESCE(excluded.snapshot, ${TABLE}.snapshot), applied_at = now()`,
+    [projection, topic, partition, cp.offset.toString(), tenant, cp.commitLsn?.toString() ?? null, cp.lsn?.toString() ?? null, JSON.stringify(cp.atPosition), newest?.tsMs ?? null, newest?.snapshot ?? null],
   );
 }
 
 /** Every checkpoint of a projection (status, lag, the service's applied position per tenant). */
 export async function listCheckpoints(db: Knex, projection?: string) {
   const { rows } = await db.raw<{
-    rows: Array<{ projection: string; topic: string; partition: number; kafka_offset: string; tenant: string; commit_lsn: string | null; lsn: string | null; source_ts: Date | null; applied_at: Date }>;
+    rows: Array<{ projection: string; topic: string; partition: number; kafka_offset: string; tenant: string; commit_lsn: string | null; lsn: string | null; source_ts: Date | null; snapshot: string | null; applied_at: Date }>;
   }>(`SELECT * FROM ${TABLE} ${projection ? 'WHERE projection = ?' : ''} ORDER BY projection, topic, partition`, projection ? [projection] : []);
   return rows;
 }

@@ -8,7 +8,9 @@ import type { PartitionLag } from './runtime';
  * be: the older of the oldest event it fetched and has not applied, and,
  * where it reads the tenant's heartbeat topic, the time since the newest
  * heartbeat it applied beyond one heartbeat interval (the capture or Kafka
- * stalled). `pending`: events fetched and not yet applied.
+ * stalled). `pending`: events fetched and not yet applied. `loading`: the
+ * tenant's initial snapshot is still being applied, so its copy is
+ * incomplete however recent its events are (see isLoading).
  */
 export interface FreshnessReport {
   readonly at: string;
@@ -16,6 +18,7 @@ export interface FreshnessReport {
     readonly tenant: string;
     readonly behindMs: number;
     readonly pending: number;
+    readonly loading: boolean;
     /** Source commit time of the newest heartbeat applied, when the projection reads the heartbeat topic. */
     readonly heartbeatAt: string | null;
   }>;
@@ -34,18 +37,49 @@ export function freshnessReport(partitions: readonly PartitionLag[], options: Fr
   const now = (options.now ?? new Date()).getTime();
   const heartbeat = options.heartbeatTable ?? HEARTBEAT_TABLE;
   const interval = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-  const byTenant = new Map<string, { behindMs: number; pending: number; heartbeatTs: number | null }>();
+  const byTenant = new Map<string, { behindMs: number; pending: number; heartbeatTs: number | null; parts: PartitionLag[] }>();
   for (const p of partitions) {
-    const t = byTenant.get(p.tenant) ?? { behindMs: 0, pending: 0, heartbeatTs: null };
+    const t = byTenant.get(p.tenant) ?? { behindMs: 0, pending: 0, heartbeatTs: null, parts: [] };
     const beat = p.topic === `${p.tenant}.${heartbeat}` ? p.sourceTs : null;
     // Nothing newer than the last heartbeat is known to be captured: what came after its next one is missing.
     const stalled = beat === null ? 0 : Math.max(0, now - beat - interval);
-    byTenant.set(p.tenant, { behindMs: Math.max(t.behindMs, p.behindMs, stalled), pending: t.pending + p.consumerLag, heartbeatTs: beat ?? t.heartbeatTs });
+    t.parts.push(p);
+    byTenant.set(p.tenant, { behindMs: Math.max(t.behindMs, p.behindMs, stalled), pending: t.pending + p.consumerLag, heartbeatTs: beat ?? t.heartbeatTs, parts: t.parts });
   }
   return {
     at: new Date(now).toISOString(),
     tenants: [...byTenant]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([tenant, t]) => ({ tenant, behindMs: t.behindMs, pending: t.pending, heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() })),
+      .map(([tenant, t]) => ({ tenant, behindMs: t.behindMs, pending: t.pending, loading: isLoading(t.parts), heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() })),
   };
+}
+
+/** Debezium's `source.snapshot` values of an initial snapshot that has not ended (`last_in_data_collection` ends one table, not the snapshot). */
+const SNAPSHOT_GOING_ON = new Set(['first', 'first_in_data_collection', 'true', 'last_in_data_collection']);
+
+/**
+ * Whether a tenant's initial snapshot is still being applied: a partition
+ * with events waiting has applied none yet, or some partition's newest
+ * event applied is a snapshot record, and either that
+ * partition holds more events not yet applied (more of the snapshot,
+ * whatever the other partitions say), or no partition has applied anything
+ * later (source time) that comes after the snapshot: its `last` record, a
+ * streamed change or a heartbeat (both are written only once the snapshot is
+ * over; an incremental snapshot's reads run beside the stream). The `last`
+ * record can be on a table the projection does not read, so a projection
+ * that reads neither the heartbeat topic nor a table that changes stays
+ * `loading` until its first streamed change.
+ */
+function isLoading(parts: readonly PartitionLag[]): boolean {
+  let during = -Infinity;
+  let after = -Infinity;
+  for (const p of parts) {
+    // Nothing applied yet, with events waiting: a topic just found (a tenant onboarded, a table added).
+    if (p.snapshot === null && p.sourceTs === null && p.consumerLag > 0) return true;
+    if (p.snapshot === null || p.sourceTs === null) continue;
+    if (!SNAPSHOT_GOING_ON.has(p.snapshot)) after = Math.max(after, p.sourceTs);
+    else if (p.consumerLag > 0) return true;
+    else during = Math.max(during, p.sourceTs);
+  }
+  return during > after;
 }

@@ -216,8 +216,8 @@ async function trySwap(db: Knex, live: Projection, rebuilt: Projection, schema: 
     }
     await trx.raw(`DELETE FROM strangler.projection_checkpoints WHERE projection = ?`, [live.name]);
     await trx.raw(
-      `INSERT INTO strangler.projection_checkpoints (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, applied_at)
-       SELECT ?, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, applied_at FROM strangler.projection_checkpoints WHERE projection = ?`,
+      `INSERT INTO strangler.projection_checkpoints (projection, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, snapshot, applied_at)
+       SELECT ?, topic, partition, kafka_offset, tenant, commit_lsn, lsn, position_events, source_ts, snapshot, applied_at FROM strangler.projection_checkpoints WHERE projection = ?`,
       [live.name, rebuilt.name],
     );
     return true;

@@ -52,6 +52,13 @@ export interface PartitionLag {
   readonly endToEndMs: number | null;
   /** Source commit time of the newest event applied (ms since the epoch), or null before the first. */
   readonly sourceTs: number | null;
+  /**
+   * Debezium's `source.snapshot` of the newest event applied (`first`,
+   * `true`, `last_in_data_collection`, `last`, `false`...), or null before
+   * the first: freshnessReport tells from it a tenant whose initial snapshot
+   * is still being applied.
+   */
+  readonly snapshot: string | null;
   readonly applied: number;
   readonly deadLettered: number;
   /**
@@ -130,19 +137,59 @@ export class Projector {
 
   /**
    * Each partition the checkpoints know starts with the source time it was
-   * left at, before its first batch (which may take a while, or never come
-   * when nothing is new): a restarted service reports how old its state is,
-   * not nothing (freshnessReport's heartbeat term reads it).
+   * left at, what it last applied of a snapshot, and how far it is from the
+   * partition's end, before its first batch (which may take a while, or
+   * never come when nothing is new): a restarted service reports how old its
+   * state is and whether it was loading a snapshot with more of it waiting,
+   * not nothing (freshnessReport reads both).
    */
   private async seedLag(): Promise<void> {
     const topics = this.projection.topics;
     const mine = (topic: string) => (topics instanceof RegExp ? topics.test(topic) : topics.includes(topic));
-    for (const r of await listCheckpoints(this.options.db, this.projection.name)) {
+    const rows = (await listCheckpoints(this.options.db, this.projection.name)).filter((r) => mine(r.topic) && !this.lag.has(`${r.topic}:${r.partition}`));
+    const ends = await this.partitionEnds([...new Set(rows.map((r) => r.topic))]);
+    for (const r of rows) {
       const key = `${r.topic}:${r.partition}`;
-      if (!mine(r.topic) || this.lag.has(key)) continue;
       const sourceTs = r.source_ts?.getTime() ?? null;
-      this.lag.set(key, { topic: r.topic, partition: r.partition, tenant: r.tenant, consumerLag: 0, endToEndMs: null, sourceTs, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null });
+      const end = ends.get(key)?.high;
+      const consumerLag = end === undefined ? 0 : Math.max(0, Number(end - BigInt(r.kafka_offset) - 1n));
+      this.lag.set(key, { topic: r.topic, partition: r.partition, tenant: r.tenant, consumerLag, endToEndMs: null, sourceTs, snapshot: r.snapshot, applied: 0, deadLettered: 0, highWatermark: end ?? -1n, pendingSince: null });
     }
+  }
+
+  /**
+   * The partitions of the topics just subscribed that hold events and that
+   * neither a checkpoint nor a batch has told of yet: known from now on,
+   * with everything in them waiting (a partition without a checkpoint is
+   * read from its beginning), so that a tenant whose topics were just found
+   * reports its events waiting before the first batch, not nothing.
+   */
+  private async registerPartitions(topics: readonly string[]): Promise<void> {
+    const fresh = topics.filter((t) => ![...this.lag.values()].some((l) => l.topic === t));
+    for (const [key, { topic, partition, low, high }] of await this.partitionEnds(fresh)) {
+      if (this.lag.has(key) || high <= low) continue;
+      this.lag.set(key, { topic, partition, tenant: topic.slice(0, topic.indexOf('.')), consumerLag: Number(high - low), endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: high, pendingSince: null });
+    }
+  }
+
+  /** Each partition's first offset and end (high watermark) of these topics; what cannot be read is left out (the first batch tells). */
+  private async partitionEnds(topics: readonly string[]): Promise<Map<string, { topic: string; partition: number; low: bigint; high: bigint }>> {
+    const ends = new Map<string, { topic: string; partition: number; low: bigint; high: bigint }>();
+    if (topics.length === 0) return ends;
+    const admin = this.options.kafka.admin();
+    try {
+      await admin.connect();
+      // A topic gone (deleted with its tenant) is not asked for (kafkajs would retry it): its partitions start with no lag known.
+      const present = new Set(await admin.listTopics());
+      for (const topic of topics.filter((t) => present.has(t))) {
+        for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, { topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) });
+      }
+    } catch {
+      // The broker away: no lag known until the first batches.
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+    return ends;
   }
 
   /** Looks for topics that match the pattern and appeared since the consumer subscribed; subscribes again to take them in. */
@@ -190,6 +237,7 @@ export class Projector {
     });
     // Resolved again when subscribing below: the pattern may match a topic made meanwhile, which the next look finds subscribed.
     this.subscribed = new Set(names);
+    await this.registerPartitions(names);
     await this.consumer.connect();
     await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
     await this.consumer.run({
@@ -332,7 +380,7 @@ export class Projector {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
     this.lag.set(key, lag);
     if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
     if (lag.pendingSince === null && batch.messages.length > 0) lag.pendingSince = Number(batch.messages[0]!.timestamp);
@@ -420,7 +468,7 @@ export class Projector {
   }
 
   /** Applies one chunk; on a failure that retries do not cure, falls back to one event at a time to find the poison. */
-  private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: { applied: number; endToEndMs: number | null; sourceTs: number | null; deadLettered: number }): Promise<void> {
+  private async applyChunk(topic: string, partition: number, tenant: string, chunk: DecodedChunk, lag: AppliedLag & { deadLettered: number }): Promise<void> {
     const { messages, decoded } = chunk;
     const retried = new Set(messages.filter((m) => this.retriedForMe(m)).map((m) => m.offset));
     if (decoded.every((d) => !(d.e instanceof Error))) {
@@ -465,7 +513,7 @@ export class Projector {
     tenant: string,
     events: readonly Decoded[],
     lastOffset: string,
-    lag: { applied: number; endToEndMs: number | null; sourceTs: number | null },
+    lag: AppliedLag,
     retried: ReadonlySet<string> = new Set(),
   ): Promise<void> {
     const applied = await this.options.db.transaction(async (trx) => {
@@ -474,7 +522,7 @@ export class Projector {
       });
       const fresh: ChangeEvent[] = [];
       let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
-      let newestTs: number | null = null;
+      let newest: ChangeEvent | null = null;
       for (const e of events) {
         if (e.op === 'tombstone') continue;
         if (cp !== null && BigInt(e.offset) <= cp.offset) continue; // Kafka redelivery
@@ -487,21 +535,23 @@ export class Projector {
           position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: cmp === 0 ? [...position.atPosition, identity] : [identity] };
         }
         fresh.push(e);
-        newestTs = e.source.tsMs;
+        newest = e;
       }
       if (fresh.length > 0) await this.projection.apply(fresh, trx);
       // Never backwards: events at or behind the checkpoint (a redelivery, a seek back) were skipped above.
       const offset = cp !== null && cp.offset > BigInt(lastOffset) ? cp.offset : BigInt(lastOffset);
-      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, newestTs).catch((err: unknown) => {
+      const source = newest === null ? null : { tsMs: newest.source.tsMs, snapshot: newest.source.snapshot };
+      await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, source).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
-      return { fresh, newestTs };
+      return { fresh, source };
     });
     // Counted once committed: a rolled-back attempt applied nothing.
     lag.applied += applied.fresh.length;
-    if (applied.newestTs !== null) {
-      lag.endToEndMs = Date.now() - applied.newestTs;
-      lag.sourceTs = applied.newestTs;
+    if (applied.source !== null) {
+      lag.endToEndMs = Date.now() - applied.source.tsMs;
+      lag.sourceTs = applied.source.tsMs;
+      lag.snapshot = applied.source.snapshot;
     }
     if (applied.fresh.length > 0) this.options.onApplied?.(applied.fresh, Date.now());
   }
@@ -551,6 +601,9 @@ export class Projector {
     this.options.onError?.(new CdcError('STR_ERR_CDC_PROJECTION_FAILED', `${topic}[${partition}]@${m.offset} sent to ${topic}.dlq: ${err.message}`, { cause: err }));
   }
 }
+
+/** What a transaction updates in its partition's lag once committed. */
+type AppliedLag = { applied: number; endToEndMs: number | null; sourceTs: number | null; snapshot: string | null };
 
 interface Lane {
   tail: Promise<void>;

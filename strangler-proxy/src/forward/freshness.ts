@@ -2,7 +2,14 @@ import { z } from 'zod';
 import type { CompiledService } from '../config/compile';
 
 /** The part of a service's `GET /freshness` (cdc's FreshnessReport) the proxy reads. */
-const Report = z.object({ tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0) })) });
+const Report = z.object({ tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), loading: z.boolean().optional() })) });
+
+/** A tenant's line in the last report. */
+interface TenantFreshness {
+  readonly behindMs: number;
+  /** Its initial snapshot is still being applied: the service's copy is incomplete. */
+  readonly loading: boolean;
+}
 
 export interface FreshnessEvents {
   /** A service's answer, per tenant (metrics). */
@@ -18,8 +25,8 @@ export interface FreshnessView {
   /** Whether the last poll answered and is recent enough to act on. */
   readonly reporting: boolean;
   readonly polledAt: string | null;
-  /** Per tenant, as last reported, and whether its reads go to the monolith now. */
-  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly heldBack: boolean }>>;
+  /** Per tenant, as last reported, and whether its reads go to the monolith now (a tenant the report leaves out is held back too). */
+  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly loading: boolean; readonly heldBack: boolean }>>;
 }
 
 interface Poller {
@@ -27,7 +34,7 @@ interface Poller {
   readonly key: string;
   timer: NodeJS.Timeout | null;
   /** When the last report came, and each tenant's behindMs in it. */
-  known: { readonly at: number; readonly behind: ReadonlyMap<string, number> } | null;
+  known: { readonly at: number; readonly tenants: ReadonlyMap<string, TenantFreshness> } | null;
   lost: boolean;
 }
 
@@ -36,8 +43,11 @@ interface Poller {
  * path, and answers per service and tenant whether the service is too far
  * behind its change streams to answer a read: the oldest change it has not
  * applied is older than `maxBehindMs` (the figure grows with the time since
- * the poll while something is pending). A service that has not answered for
- * 3 polls is trusted again: its failures are the breaker's business.
+ * the poll while something is pending), the tenant's initial snapshot is
+ * still being applied (`loading`), or the report leaves the tenant out (the
+ * service has not said it holds anything of it: a tenant onboarded since it
+ * started, before its first events). A service that has not answered for 3
+ * polls is trusted again: its failures are the breaker's business.
  */
 export class FreshnessWatch {
   private readonly pollers = new Map<string, Poller>();
@@ -74,8 +84,9 @@ export class FreshnessWatch {
     if (!known) return false;
     const age = this.now() - known.at;
     if (age > 3 * f.pollMs) return false;
-    const behind = known.behind.get(tenant) ?? 0;
-    return behind > 0 && behind + age > f.maxBehindMs;
+    const t = known.tenants.get(tenant);
+    if (t === undefined || t.loading) return true;
+    return t.behindMs > 0 && t.behindMs + age > f.maxBehindMs;
   }
 
   /** What the proxy knows of a service's freshness (GET /services): null for a service that does not declare it. */
@@ -89,7 +100,7 @@ export class FreshnessWatch {
       maxBehindMs: f.maxBehindMs,
       reporting: current && !p!.lost,
       polledAt: known === null ? null : new Date(known.at).toISOString(),
-      tenants: Object.fromEntries([...(known?.behind ?? new Map<string, number>())].map(([t, ms]) => [t, { behindMs: ms, heldBack: this.behind(service, t) }])),
+      tenants: Object.fromEntries([...(known?.tenants ?? new Map<string, TenantFreshness>())].map(([t, f]) => [t, { ...f, heldBack: this.behind(service, t) }])),
     };
   }
 
@@ -111,8 +122,8 @@ export class FreshnessWatch {
       if (!res.ok) throw new Error(`it answered ${res.status}`);
       const report = Report.safeParse(await res.json().catch(() => null));
       if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
-      p.known = { at: this.now(), behind: new Map(report.data.tenants.map((t) => [t.tenant, t.behindMs])) };
-      this.events.reported(s.name, p.known.behind);
+      p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, loading: t.loading ?? false }])) };
+      this.events.reported(s.name, new Map(report.data.tenants.map((t) => [t.tenant, t.behindMs])));
       if (p.lost) this.events.found(s.name);
       p.lost = false;
     } catch (err) {
