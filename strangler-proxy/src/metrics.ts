@@ -26,6 +26,7 @@ export class ProxyMetrics {
   readonly modeChanges: Counter<'source'>;
   readonly gateMoves: Counter<'route' | 'tenant' | 'kind'>;
   readonly upgrades: Counter<'route' | 'target' | 'outcome'>;
+  readonly parityShared: Counter<'direction'>;
   private paritySource: (() => ReadonlyArray<{ route: string; tenant: string; samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }>) | null = null;
 
   constructor(defaults = true) {
@@ -44,6 +45,7 @@ export class ProxyMetrics {
     this.refused = new Counter({ name: 'strangler_proxy_refused_total', help: 'Requests refused by the proxy itself, by error code', labelNames: ['code'], registers });
     this.modeChanges = new Counter({ name: 'strangler_proxy_mode_changes_seen_total', help: 'Route mode changes applied from the control store, by source', labelNames: ['source'], registers });
     this.upgrades = new Counter({ name: 'strangler_proxy_upgrades_total', help: 'Protocol upgrades (WebSocket): tunnelled to the target, or unreachable', labelNames: ['route', 'target', 'outcome'], registers });
+    this.parityShared = new Counter({ name: 'strangler_proxy_parity_shared_total', help: "Parity counts (one route, tenant and second each) sent to the other replicas on the control store, and received from them", labelNames: ['direction'], registers });
     this.gateMoves = new Counter({ name: 'strangler_proxy_gate_moves_total', help: 'Automatic route moves by parity gates: promote or rollback', labelNames: ['route', 'tenant', 'kind'], registers });
     const parity = (name: string, help: string, pick: (s: { samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }) => number) =>
       new Gauge({

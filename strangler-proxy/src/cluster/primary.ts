@@ -1,8 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import cluster, { type Worker } from 'node:cluster';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import { ProxyError } from '../errors';
-import { GATHER_TIMEOUT_MS, ignoreSendError, isStranglerMessage, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
+import { GATHER_TIMEOUT_MS, ignoreSendError, isStranglerMessage, REPLICA_ID_ENV, type PrimaryToWorker, type WorkerToPrimary } from './protocol';
 
 export interface ClusterOptions {
   readonly workers: number;
@@ -37,6 +38,7 @@ export class ProxyCluster {
   private failures = 0;
   private url = '';
   private adminUrl = '';
+  private readonly replica = randomUUID();
 
   private constructor(private readonly o: ClusterOptions) {}
 
@@ -57,7 +59,7 @@ export class ProxyCluster {
   }
 
   private fork(): Promise<void> {
-    const worker = cluster.fork({ [WORKER_PORT_ENV]: String(this.o.port), [WORKER_ADMIN_PORT_ENV]: String(this.o.adminPort) });
+    const worker = cluster.fork({ [WORKER_PORT_ENV]: String(this.o.port), [WORKER_ADMIN_PORT_ENV]: String(this.o.adminPort), [REPLICA_ID_ENV]: this.replica });
     const entry = { worker, ready: false, startedAt: Date.now() };
     this.workers.set(worker.id, entry);
     return new Promise<void>((resolve, reject) => {

@@ -35,3 +35,6 @@ export const SHARE_EVERY_MS = 200;
  * the dying peer's own: its exit (or the channel's close) does the rest.
  */
 export function ignoreSendError(): void {}
+
+/** Environment: the replica a cluster's workers make up together (they share parity counts through the primary, and skip each other's in the control store). */
+export const REPLICA_ID_ENV = 'STRANGLER_PROXY_REPLICA_ID';

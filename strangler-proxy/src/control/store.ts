@@ -6,6 +6,7 @@ import { declaredScopes, type ModeOverrides, sameSetting } from '../routes/modes
 import type { CompiledRoute } from '../routes/table';
 import type { GateControls } from '../parity/gates';
 import type { MismatchRecord } from '../parity/shadow-parity';
+import { listen, type Listening } from './listen';
 
 export type ChangeSource = 'file' | 'api' | 'rollback' | 'gate';
 
@@ -47,7 +48,7 @@ const LOCK = "pg_advisory_xact_lock(hashtext('strangler.route_modes'))";
  * id, so a lost notification costs at most one poll interval.
  */
 export class ControlStore {
-  private listener: pg.Client | null = null;
+  private listening: Listening | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private known = 0;
   private closed = false;
@@ -75,25 +76,8 @@ export class ControlStore {
 
   /** Calls `onChange` (coalescing is the caller's) on every notification and on every poll that sees a newer change. */
   watch(pollMs: number, onChange: () => void): void {
-    const connect = async () => {
-      if (this.closed) return;
-      const client = new pg.Client({ connectionString: this.url });
-      client.on('error', () => {});
-      client.on('end', () => {
-        this.listener = null;
-        if (!this.closed) setTimeout(() => void connect(), pollMs).unref();
-      });
-      try {
-        await client.connect();
-        client.on('notification', () => onChange());
-        await client.query(`LISTEN ${CHANNEL}`);
-        if (this.closed) await client.end();
-        else this.listener = client;
-      } catch {
-        await client.end().catch(() => {});
-      }
-    };
-    void connect();
+    if (this.closed) return;
+    this.listening ??= listen(this.url, CHANNEL, () => onChange(), pollMs);
     const poll = async () => {
       try {
         const { rows } = await this.pool.query<{ v: string | null }>('SELECT max(id) AS v FROM route_changes');
@@ -266,7 +250,7 @@ export class ControlStore {
   async close(): Promise<void> {
     this.closed = true;
     if (this.pollTimer) clearTimeout(this.pollTimer);
-    await this.listener?.end().catch(() => {});
+    await this.listening?.close();
     await this.pool.end().catch(() => {});
   }
 

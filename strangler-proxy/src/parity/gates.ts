@@ -40,8 +40,9 @@ const pct = (r: number) => `${(r * 100).toFixed(1)} %`;
  * extracted while parity holds, and sends it back to the monolith at once
  * when mismatches or errors spike. Figures count only since the tenant's
  * current setting began (a move starts a fresh count). Each replica judges
- * by what it saw; a move is conditional on the stored setting, so two
- * replicas never move one route twice.
+ * by the counts of every replica on the control store (ParityExchange); a
+ * move is conditional on the stored setting, so two replicas never move one
+ * route twice.
  */
 export class GateEvaluator {
   private readonly since = new Map<string, { setting: string; at: number }>();

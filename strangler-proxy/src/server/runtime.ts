@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -21,7 +22,8 @@ import { redactor, type Redactor } from '../parity/redact';
 import { ShadowParity, type ParityStats } from '../parity/shadow-parity';
 import { mergeExpositions } from '../cluster/exposition';
 import type { ClusterLink } from '../cluster/link';
-import { type Collect, SHARE_EVERY_MS } from '../cluster/protocol';
+import { type Collect, REPLICA_ID_ENV, SHARE_EVERY_MS } from '../cluster/protocol';
+import { ParityExchange } from '../control/parity-exchange';
 import type { LearnedNoise } from '../parity/noise';
 import { mergeNoise } from '../cluster/noise';
 import { startAdmin, type AdminServer } from './admin';
@@ -84,6 +86,7 @@ export class ProxyRuntime {
   });
   private gateTimer: NodeJS.Timeout | null = null;
   private shareTimer: NodeJS.Timeout | null = null;
+  private readonly exchange: ParityExchange;
   private readonly startedAt = new Date().toISOString();
   private gateRunning = false;
   private redact: { config: CompiledConfig; r: Redactor } | null = null;
@@ -128,6 +131,12 @@ export class ProxyRuntime {
       config.config.shadow.bufferMiB * 2 ** 20,
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
+    // A cluster's workers are one replica (they share through their primary); a process on its own is one.
+    const replica = (options.env ?? process.env)[REPLICA_ID_ENV] || randomUUID();
+    this.exchange = new ParityExchange(config.controlStoreUrl, replica, (deltas) => {
+      this.parity.apply(deltas);
+      this.metrics.parityShared.inc({ direction: 'received' }, deltas.length);
+    });
     this.gates = new GateEvaluator({
       routes: () => this.config.table.routes,
       tenants: () => [...this.config.tenants.keys()],
@@ -174,15 +183,14 @@ export class ProxyRuntime {
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
-    const link = this.options.link;
-    if (link) {
-      // Every worker holds every worker's parity counts: gates judge, and GET /parity answers, for all of them.
-      // Attached before anything listens: the admin API asks the other workers from its first request on.
-      this.parity.share();
-      link.attach({ collect: (ask) => this.collect(ask), shared: (deltas) => this.parity.apply(deltas) });
-      this.shareTimer = setInterval(() => link.share(this.parity.take()), SHARE_EVERY_MS);
-      this.shareTimer.unref();
-    }
+    // Every worker and every replica on the control store holds everyone's parity counts: gates judge, and
+    // GET /parity answers, for all of them. Attached before anything listens: the admin API asks the other
+    // workers from its first request on.
+    this.parity.share();
+    this.options.link?.attach({ collect: (ask) => this.collect(ask), shared: (deltas) => this.parity.apply(deltas) });
+    this.exchange.start();
+    this.shareTimer = setInterval(() => this.shareCounts(), SHARE_EVERY_MS);
+    this.shareTimer.unref();
     this.freshness.sync(this.config.services.values());
     await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
     this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
@@ -254,6 +262,19 @@ export class ProxyRuntime {
   }
 
   /** This process's view of each extracted service: its breaker and, where declared, its freshness. */
+  /** Hands what this process counted since the last time to the other workers (cluster) and the other replicas (control store). */
+  private async shareCounts(): Promise<void> {
+    const deltas = this.parity.take();
+    if (deltas.length === 0) return;
+    this.options.link?.share(deltas);
+    try {
+      await this.exchange.publish(deltas);
+      this.metrics.parityShared.inc({ direction: 'sent' }, deltas.length);
+    } catch (err) {
+      this.logger.warn({ err }, 'parity counts could not be shared with the other replicas');
+    }
+  }
+
   private serviceViews(): ServiceView[] {
     return [...this.config.services.values()].map((s) => ({ service: s.name, url: s.url, breaker: this.breakers.get(s.name)?.state ?? 'closed', freshness: this.freshness.view(s) }));
   }
@@ -463,9 +484,10 @@ export class ProxyRuntime {
       this.freshness.stop();
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
       await this.mirror.close();
-      // What the last requests and copies counted goes to the other workers before this one leaves.
+      // What the last requests and copies counted goes to the other workers and replicas before this one leaves.
       if (this.shareTimer) clearInterval(this.shareTimer);
-      this.options.link?.share(this.parity.take());
+      await this.shareCounts();
+      await this.exchange.close();
       await this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
