@@ -16,6 +16,7 @@ export class ProxyMetrics {
   readonly fallbacks: Counter<'route' | 'service' | 'reason'>;
   private readonly breaker: Gauge<'service'>;
   private readonly behindGauge: Gauge<'service' | 'tenant'>;
+  private readonly loadingGauge: Gauge<'service' | 'tenant'>;
   private readonly freshnessKnown: Gauge<'service'>;
   /** The tenants each service's last freshness report named. */
   private readonly behindTenants = new Map<string, ReadonlySet<string>>();
@@ -35,6 +36,7 @@ export class ProxyMetrics {
     this.fallbacks = new Counter({ name: 'strangler_proxy_fallbacks_total', help: 'Requests for an extracted service served by the monolith instead, by reason', labelNames: ['route', 'service', 'reason'], registers });
     this.breaker = new Gauge({ name: 'strangler_proxy_breaker_state', help: 'Circuit breaker per service: 0 closed, 1 half-open, 2 open', labelNames: ['service'], registers });
     this.behindGauge = new Gauge({ name: 'strangler_proxy_service_behind_seconds', help: "Per extracted service and tenant, the age of the oldest change it had not applied, as last polled (services with freshness)", labelNames: ['service', 'tenant'], registers });
+    this.loadingGauge = new Gauge({ name: 'strangler_proxy_service_loading', help: 'Per extracted service and tenant, 1 while the service reports that it is still applying the tenant\'s initial snapshot (its reads are held back), else 0 (services with freshness)', labelNames: ['service', 'tenant'], registers });
     this.freshnessKnown = new Gauge({ name: 'strangler_proxy_service_freshness_known', help: 'Per extracted service with freshness: 1 while its freshness report answers, 0 while it does not (its reads are then not held back)', labelNames: ['service'], registers });
     this.shadow = new HotCounter(
       'strangler_proxy_shadow_total',
@@ -81,11 +83,18 @@ export class ProxyMetrics {
   }
 
   /** A service's freshness report: each tenant's figure, replacing the last (a tenant no longer reported loses its series). */
-  freshness(service: string, tenants: ReadonlyMap<string, number>): void {
+  freshness(service: string, tenants: ReadonlyMap<string, { readonly behindMs: number; readonly loading: boolean }>): void {
     this.freshnessKnown.labels(service).set(1);
-    for (const gone of this.behindTenants.get(service) ?? []) if (!tenants.has(gone)) this.behindGauge.remove(service, gone);
+    for (const gone of this.behindTenants.get(service) ?? []) {
+      if (tenants.has(gone)) continue;
+      this.behindGauge.remove(service, gone);
+      this.loadingGauge.remove(service, gone);
+    }
     this.behindTenants.set(service, new Set(tenants.keys()));
-    for (const [tenant, ms] of tenants) this.behindGauge.labels(service, tenant).set(ms / 1000);
+    for (const [tenant, t] of tenants) {
+      this.behindGauge.labels(service, tenant).set(t.behindMs / 1000);
+      this.loadingGauge.labels(service, tenant).set(t.loading ? 1 : 0);
+    }
   }
 
   freshnessLost(service: string): void {

@@ -111,6 +111,7 @@ describe('freshness: reads go to the monolith while the service is behind', () =
     expect(await from('POST')).toBe('service');
     const services = (await admin(proxy, 'GET', '/services')).json.data;
     expect(services[0].freshness.tenants).toEqual({ acme: { behindMs: 0, loading: true, heldBack: true }, globex: { behindMs: 0, loading: false, heldBack: false } });
+    expect(await metrics()).toMatch(/strangler_proxy_service_loading\{service="messaging",tenant="acme"\} 1\n/);
     report = { acme: 0, globex: 0 };
     await eventually(async () => (await from('GET')) === 'service', 5_000);
   });

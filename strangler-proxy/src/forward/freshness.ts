@@ -5,7 +5,7 @@ import type { CompiledService } from '../config/compile';
 const Report = z.object({ tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), loading: z.boolean().optional() })) });
 
 /** A tenant's line in the last report. */
-interface TenantFreshness {
+export interface TenantFreshness {
   readonly behindMs: number;
   /** Its initial snapshot is still being applied: the service's copy is incomplete. */
   readonly loading: boolean;
@@ -13,7 +13,7 @@ interface TenantFreshness {
 
 export interface FreshnessEvents {
   /** A service's answer, per tenant (metrics). */
-  readonly reported: (service: string, tenants: ReadonlyMap<string, number>) => void;
+  readonly reported: (service: string, tenants: ReadonlyMap<string, TenantFreshness>) => void;
   /** A poll failed or answered something else than a report; said once until it answers again. */
   readonly lost: (service: string, reason: string) => void;
   /** Answering again after `lost`. */
@@ -123,7 +123,7 @@ export class FreshnessWatch {
       const report = Report.safeParse(await res.json().catch(() => null));
       if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
       p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, loading: t.loading ?? false }])) };
-      this.events.reported(s.name, new Map(report.data.tenants.map((t) => [t.tenant, t.behindMs])));
+      this.events.reported(s.name, p.known.tenants);
       if (p.lost) this.events.found(s.name);
       p.lost = false;
     } catch (err) {
