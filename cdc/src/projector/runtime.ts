@@ -165,6 +165,7 @@ export class Projector {
    * reports its events waiting before the first batch, not nothing.
    */
   private async registerPartitions(topics: readonly string[]): Promise<void> {
+    // By topic (one metadata request each; the capture's topics have one partition): a topic with a partition known already is left to its batches.
     const fresh = topics.filter((t) => ![...this.lag.values()].some((l) => l.topic === t));
     for (const [key, { topic, partition, low, high }] of await this.partitionEnds(fresh)) {
       if (this.lag.has(key) || high <= low) continue;
