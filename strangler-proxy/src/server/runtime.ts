@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -87,6 +86,7 @@ export class ProxyRuntime {
   private gateTimer: NodeJS.Timeout | null = null;
   private shareTimer: NodeJS.Timeout | null = null;
   private readonly exchange: ParityExchange;
+  private shareFailing = false;
   private readonly startedAt = new Date().toISOString();
   private gateRunning = false;
   private redact: { config: CompiledConfig; r: Redactor } | null = null;
@@ -132,7 +132,7 @@ export class ProxyRuntime {
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     // A cluster's workers are one replica (they share through their primary); a process on its own is one.
-    const replica = (options.env ?? process.env)[REPLICA_ID_ENV] || randomUUID();
+    const replica = (options.env ?? process.env)[REPLICA_ID_ENV] || crypto.randomUUID();
     this.exchange = new ParityExchange(config.controlStoreUrl, replica, (deltas) => {
       this.parity.apply(deltas);
       this.metrics.parityShared.inc({ direction: 'received' }, deltas.length);
@@ -189,7 +189,7 @@ export class ProxyRuntime {
     this.parity.share();
     this.options.link?.attach({ collect: (ask) => this.collect(ask), shared: (deltas) => this.parity.apply(deltas) });
     this.exchange.start();
-    this.shareTimer = setInterval(() => this.shareCounts(), SHARE_EVERY_MS);
+    this.shareTimer = setInterval(() => void this.shareCounts(), SHARE_EVERY_MS);
     this.shareTimer.unref();
     this.freshness.sync(this.config.services.values());
     await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
@@ -261,7 +261,6 @@ export class ProxyRuntime {
     return { worker: this.options.link?.worker ?? null, pid: process.pid, startedAt: this.startedAt, ready: this.ready, inFlight: this.dataPlane?.inFlight ?? 0, shadowQueueDepth: this.mirror.depth, services: this.serviceViews() };
   }
 
-  /** This process's view of each extracted service: its breaker and, where declared, its freshness. */
   /** Hands what this process counted since the last time to the other workers (cluster) and the other replicas (control store). */
   private async shareCounts(): Promise<void> {
     const deltas = this.parity.take();
@@ -270,11 +269,16 @@ export class ProxyRuntime {
     try {
       await this.exchange.publish(deltas);
       this.metrics.parityShared.inc({ direction: 'sent' }, deltas.length);
+      if (this.shareFailing) this.logger.info('parity counts reach the other replicas again');
+      this.shareFailing = false;
     } catch (err) {
-      this.logger.warn({ err }, 'parity counts could not be shared with the other replicas');
+      // Said once, not every 200 ms while the store is away; what was counted meanwhile stays this replica's own.
+      if (!this.shareFailing) this.logger.warn({ err }, 'parity counts cannot be shared with the other replicas (the control store is unreachable); this replica keeps counting its own');
+      this.shareFailing = true;
     }
   }
 
+  /** This process's view of each extracted service: its breaker and, where declared, its freshness. */
   private serviceViews(): ServiceView[] {
     return [...this.config.services.values()].map((s) => ({ service: s.name, url: s.url, breaker: this.breakers.get(s.name)?.state ?? 'closed', freshness: this.freshness.view(s) }));
   }
