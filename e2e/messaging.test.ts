@@ -142,6 +142,7 @@ describe('extracted messaging service', () => {
     expect(metrics).toMatch(new RegExp(`strangler_projection_consumer_lag\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
     expect(metrics).toMatch(/strangler_projection_end_to_end_lag_seconds\{/);
     expect(metrics).toMatch(new RegExp(`strangler_projection_behind_seconds\\{projection="messaging-mirror",topic="${tenants[0]!.name}.public.messages",partition="0",tenant="${tenants[0]!.name}"\\} 0`));
+    expect(metrics).toMatch(new RegExp(`strangler_projection_tenant_loading\\{projection="messaging-mirror",tenant="${tenants[0]!.name}"\\} 0`));
     // The proxy's freshness check reads this: every tenant, caught up.
     const freshness = (await request(service.url).get('/freshness').expect(200)).body;
     expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, loading: false, heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));

@@ -139,5 +139,15 @@ function projectionMetrics(lag: () => readonly PartitionLag[]): Registry {
   gauge('strangler_projection_behind_seconds', 'Age of the oldest event fetched and not yet applied (0: nothing pending)', (l) => l.behindMs / 1000);
   gauge('strangler_projection_applied_events', 'Events applied since the process started', (l) => l.applied);
   gauge('strangler_projection_dead_lettered_events', 'Events sent to the dead-letter topic since the process started', (l) => l.deadLettered);
+  new Gauge({
+    name: 'strangler_projection_tenant_loading',
+    help: "1 while the tenant's initial snapshot is still being applied (GET /freshness says loading; the proxy holds its reads back), else 0",
+    labelNames: ['projection', 'tenant'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const t of freshnessReport(lag()).tenants) this.labels(PROJECTION, t.tenant).set(t.loading ? 1 : 0);
+    },
+  });
   return registry;
 }
