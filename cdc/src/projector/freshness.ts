@@ -58,17 +58,17 @@ export function freshnessReport(partitions: readonly PartitionLag[], options: Fr
 const SNAPSHOT_GOING_ON = new Set(['first', 'first_in_data_collection', 'true', 'last_in_data_collection']);
 
 /**
- * Whether a tenant's initial snapshot is still being applied: a partition
- * with events waiting has applied none yet, or some partition's newest
- * event applied is a snapshot record, and either that
- * partition holds more events not yet applied (more of the snapshot,
- * whatever the other partitions say), or no partition has applied anything
- * later (source time) that comes after the snapshot: its `last` record, a
- * streamed change or a heartbeat (both are written only once the snapshot is
- * over; an incremental snapshot's reads run beside the stream). The `last`
- * record can be on a table the projection does not read, so a projection
- * that reads neither the heartbeat topic nor a table that changes stays
- * `loading` until its first streamed change.
+ * Whether a tenant's copy is still being loaded: a partition with events
+ * waiting has applied none yet; or some partition's newest event applied is
+ * a record of the initial snapshot, and either that partition holds more
+ * events not yet applied (more of the snapshot, whatever the others say) or
+ * no partition has applied anything later (source time) from after the
+ * snapshot: its `last` record, a streamed change or a heartbeat (both are
+ * written only once the snapshot is over; an incremental snapshot's reads
+ * run beside the stream). The `last` record can be on a table the
+ * projection does not read, so a projection that reads neither the
+ * heartbeat topic nor a table that changes stays `loading` until its first
+ * streamed change.
  */
 function isLoading(parts: readonly PartitionLag[]): boolean {
   let during = -Infinity;

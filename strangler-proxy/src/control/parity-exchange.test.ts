@@ -11,6 +11,9 @@ describe('parity counts between replicas (notification payloads)', () => {
     for (const t of texts) expect(Buffer.byteLength(t)).toBeLessThan(8000);
     expect(texts.flatMap((t) => parsePayload(t, 'replica-b'))).toEqual(sent.map((d) => ({ ...d, atMs: Math.floor(d.atMs / 1000) * 1000 })));
     expect(payloads('replica-a', [])).toEqual([]);
+    // Counted in bytes: tenants named in another script still fit.
+    const wide = Array.from({ length: 300 }, (_, i) => ({ ...delta(i), tenant: `банк-${'ё'.repeat(20)}-${i}` }));
+    for (const t of payloads('replica-a', wide)) expect(Buffer.byteLength(t)).toBeLessThan(8000);
   });
 
   it("skips the replica's own counts, and drops what is not counts: never adds a malformed or hostile entry", () => {

@@ -69,17 +69,20 @@ export class ParityExchange {
 export function payloads(replica: string, deltas: readonly ParityDelta[]): string[] {
   const out: string[] = [];
   const head = `{"r":${JSON.stringify(replica)},"d":[`;
+  const headBytes = Buffer.byteLength(head) + 2;
   let body: string[] = [];
-  let size = head.length + 2;
+  let size = headBytes;
   for (const d of deltas) {
     const item = JSON.stringify([d.route, d.tenant, Math.floor(d.atMs / 1000), d.counts]);
-    if (body.length > 0 && size + item.length + 1 > MAX_PAYLOAD) {
+    // Bytes, not characters: a tenant or route named in another script takes more than one byte a character.
+    const bytes = Buffer.byteLength(item) + 1;
+    if (body.length > 0 && size + bytes > MAX_PAYLOAD) {
       out.push(`${head}${body.join(',')}]}`);
       body = [];
-      size = head.length + 2;
+      size = headBytes;
     }
     body.push(item);
-    size += item.length + 1;
+    size += bytes;
   }
   if (body.length > 0) out.push(`${head}${body.join(',')}]}`);
   return out;
