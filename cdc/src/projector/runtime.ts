@@ -130,46 +130,43 @@ export class Projector {
     if (!(topics instanceof RegExp)) await this.ensureTopics(topics);
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
-    await this.seedLag();
     await this.startConsumer();
     if (topics instanceof RegExp) this.watchTopics(topics);
   }
 
   /**
-   * Each partition the checkpoints know starts with the source time it was
-   * left at, what it last applied of a snapshot, and how far it is from the
-   * partition's end, before its first batch (which may take a while, or
-   * never come when nothing is new): a restarted service reports how old its
-   * state is and whether it was loading a snapshot with more of it waiting,
-   * not nothing (freshnessReport reads both).
+   * Each partition of the topics subscribed that no batch has told of yet is
+   * known from now on, before its first batch (which may take a while, or
+   * never come when nothing is new). With a checkpoint: the source time it
+   * was left at, what it last applied of a snapshot, and how far it is from
+   * the partition's end, so a restarted service reports how old its state
+   * is and whether it was loading a snapshot with more of it waiting, not
+   * nothing (freshnessReport reads both). Without one, if it holds events:
+   * everything in it waiting (it is read from its beginning), so a tenant
+   * whose topics were just found reports them waiting. One request per topic
+   * not known yet (the capture's topics have one partition: a topic with a
+   * partition known already is left to its batches).
    */
-  private async seedLag(): Promise<void> {
-    const topics = this.projection.topics;
-    const mine = (topic: string) => (topics instanceof RegExp ? topics.test(topic) : topics.includes(topic));
-    const rows = (await listCheckpoints(this.options.db, this.projection.name)).filter((r) => mine(r.topic) && !this.lag.has(`${r.topic}:${r.partition}`));
-    const ends = await this.partitionEnds([...new Set(rows.map((r) => r.topic))]);
-    for (const r of rows) {
-      const key = `${r.topic}:${r.partition}`;
-      const sourceTs = r.source_ts?.getTime() ?? null;
-      const end = ends.get(key)?.high;
-      const consumerLag = end === undefined ? 0 : Math.max(0, Number(end - BigInt(r.kafka_offset) - 1n));
-      this.lag.set(key, { topic: r.topic, partition: r.partition, tenant: r.tenant, consumerLag, endToEndMs: null, sourceTs, snapshot: r.snapshot, applied: 0, deadLettered: 0, highWatermark: end ?? -1n, pendingSince: null });
-    }
-  }
-
-  /**
-   * The partitions of the topics just subscribed that hold events and that
-   * neither a checkpoint nor a batch has told of yet: known from now on,
-   * with everything in them waiting (a partition without a checkpoint is
-   * read from its beginning), so that a tenant whose topics were just found
-   * reports its events waiting before the first batch, not nothing.
-   */
-  private async registerPartitions(topics: readonly string[]): Promise<void> {
-    // By topic (one metadata request each; the capture's topics have one partition): a topic with a partition known already is left to its batches.
+  private async learnPartitions(topics: readonly string[], checkpoints: Awaited<ReturnType<typeof listCheckpoints>>): Promise<void> {
     const fresh = topics.filter((t) => ![...this.lag.values()].some((l) => l.topic === t));
+    const checkpointed = new Map(checkpoints.map((r) => [`${r.topic}:${r.partition}`, r]));
     for (const [key, { topic, partition, low, high }] of await this.partitionEnds(fresh)) {
-      if (this.lag.has(key) || high <= low) continue;
-      this.lag.set(key, { topic, partition, tenant: topic.slice(0, topic.indexOf('.')), consumerLag: Number(high - low), endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: high, pendingSince: null });
+      const cp = checkpointed.get(key);
+      if (this.lag.has(key) || (cp === undefined && high <= low)) continue;
+      const next = cp === undefined ? low : BigInt(cp.kafka_offset) + 1n;
+      this.lag.set(key, {
+        topic,
+        partition,
+        tenant: cp?.tenant ?? topic.slice(0, topic.indexOf('.')),
+        consumerLag: Math.max(0, Number(high - next)),
+        endToEndMs: null,
+        sourceTs: cp?.source_ts?.getTime() ?? null,
+        snapshot: cp?.snapshot ?? null,
+        applied: 0,
+        deadLettered: 0,
+        highWatermark: high,
+        pendingSince: null,
+      });
     }
   }
 
@@ -180,10 +177,10 @@ export class Projector {
     const admin = this.options.kafka.admin();
     try {
       await admin.connect();
-      // A topic gone (deleted with its tenant) is not asked for (kafkajs would retry it): its partitions start with no lag known.
-      const present = new Set(await admin.listTopics());
-      for (const topic of topics.filter((t) => present.has(t))) {
-        for (const p of await admin.fetchTopicOffsets(topic)) ends.set(`${topic}:${p.partition}`, { topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) });
+      for (const topic of topics) {
+        // Listed (or made) a moment ago; one deleted since is left to its batches, which will not come.
+        const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
+        for (const p of offsets) ends.set(`${topic}:${p.partition}`, { topic, partition: p.partition, low: BigInt(p.low), high: BigInt(p.high) });
       }
     } catch {
       // The broker away: no lag known until the first batches.
@@ -229,7 +226,7 @@ export class Projector {
   /** The consumer half of a start: the group aligned with the checkpoints, then consuming. */
   private async startConsumer(): Promise<void> {
     const topics = this.projection.topics;
-    const names = await this.alignGroupWithCheckpoints(topics);
+    const { names, checkpoints } = await this.alignGroupWithCheckpoints(topics);
     const consumer = this.options.kafka.consumer(this.groupId);
     this.consumer = consumer;
     // kafkajs restarts its consumer after retriable failures, not after the others: it would stop for good, silently.
@@ -238,7 +235,7 @@ export class Projector {
     });
     // Resolved again when subscribing below: the pattern may match a topic made meanwhile, which the next look finds subscribed.
     this.subscribed = new Set(names);
-    await this.registerPartitions(names);
+    await this.learnPartitions(names, checkpoints);
     await this.consumer.connect();
     await this.consumer.subscribe(topics instanceof RegExp ? { topic: topics, fromBeginning: true } : { topics: [...topics], fromBeginning: true });
     await this.consumer.run({
@@ -261,7 +258,7 @@ export class Projector {
    * then the group is moved back to the checkpoints (or to the beginning
    * where there is none), before anything is fetched.
    */
-  private async alignGroupWithCheckpoints(topics: Projection['topics']): Promise<string[]> {
+  private async alignGroupWithCheckpoints(topics: Projection['topics']): Promise<{ names: string[]; checkpoints: Awaited<ReturnType<typeof listCheckpoints>> }> {
     const rows = await listCheckpoints(this.options.db, this.projection.name).catch((err: unknown) => {
       throw checkpointFailure(this.projection.name, err);
     });
@@ -271,14 +268,14 @@ export class Projector {
     try {
       const names = topics instanceof RegExp ? (await admin.listTopics()).filter((t) => topics.test(t)) : [...topics];
       const group = (await admin.describeGroups([this.groupId])).groups[0];
-      if (group && group.members.length > 0) return names; // other replicas run: they hold the same database
+      if (group && group.members.length > 0) return { names, checkpoints: rows }; // other replicas run: they hold the same database
       for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.groupId, topics: names })) {
         const moves = partitions
           .map((p) => ({ partition: p.partition, committed: BigInt(p.offset), resume: at.get(`${topic}:${p.partition}`) ?? 0n }))
           .filter((p) => p.committed > p.resume);
         if (moves.length > 0) await admin.setOffsets({ groupId: this.groupId, topic, partitions: moves.map((m) => ({ partition: m.partition, offset: m.resume.toString() })) });
       }
-      return names;
+      return { names, checkpoints: rows };
     } finally {
       await admin.disconnect();
     }
