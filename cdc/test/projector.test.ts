@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import knexFactory, { type Knex } from 'knex';
-import { Kafka, KafkaJSNonRetriableError, logLevel } from 'kafkajs';
+import { Kafka, KafkaJSNonRetriableError, logLevel, type Consumer } from 'kafkajs';
 import { migrate } from '@strangler/migrations';
 import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
@@ -485,7 +485,7 @@ describe('projector runtime', () => {
    * A database of its own (a tenant named `<prefix>_...`) holding one table made by `ddl`, streamed by its own
    * connector; `fn` gets it, and everything is removed afterwards, pass or fail.
    */
-  async function foreignTable(prefix: string, ddl: string, table: string, fn: (t: { tenant: string; url: string; db: Knex }) => Promise<void>): Promise<void> {
+  async function foreignTable(prefix: string, ddl: string, table: string | readonly string[], fn: (t: { tenant: string; url: string; db: Knex }) => Promise<void>): Promise<void> {
     const other = randomName(prefix);
     const scratch = await scratchDatabase(other);
     const db = knexFactory({ client: 'pg', connection: scratch.url, pool: { min: 0, max: 2 } });
@@ -493,7 +493,7 @@ describe('projector runtime', () => {
       await migrate('monolith-cdc', scratch.url);
       await db.raw(ddl);
       const pg = new URL(scratch.url);
-      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: scratch.name, user: 'postgres', tables: [table.includes('.') ? table : `public.${table}`] });
+      await registerTenantConnector(connect, { tenant: other, host: pg.hostname, port: Number(pg.port), database: scratch.name, user: 'postgres', tables: (typeof table === 'string' ? [table] : table).map((t) => (t.includes('.') ? t : `public.${t}`)) });
       await waitUntilStreaming(connect, other, scratch.url);
       await fn({ tenant: other, url: scratch.url, db });
     } finally {
@@ -553,6 +553,55 @@ describe('projector runtime', () => {
       expect(items(second)!.snapshot).toMatch(/^last/);
       const stored = await dst.raw('SELECT snapshot FROM strangler.projection_checkpoints WHERE projection = ? AND topic = ?', [projection.name, `${other}.public.items`]);
       expect(stored.rows).toEqual([{ snapshot: items(second)!.snapshot }]);
+    });
+  });
+
+  it("says a tenant is loading from the moment its table's first events are fetched, and finds them before any batch in a partition empty when it subscribed", async () => {
+    const ddl = 'CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL); CREATE TABLE memos (id int PRIMARY KEY, body text NOT NULL)';
+    await foreignTable('first', ddl, ['notes', 'memos'], async ({ tenant: other, db: mono }) => {
+      let hold = true;
+      // Both topics exist, empty (a fixed topic list: the projector makes them), before the projectors subscribe.
+      const held = (table: string): Projection => ({
+        name: randomName(`first-${table}`),
+        topics: [`${other}.public.${table}`],
+        async apply() {
+          if (hold) throw Object.assign(new Error('held back by the test'), { retriable: true });
+        },
+      });
+      const report = (p: Projector) => freshnessReport(p.status()).tenants.find((t) => t.tenant === other);
+      const partition = (p: Projector, table: string) => p.status().find((s) => s.topic === `${other}.public.${table}`);
+      let consumer: Consumer | null = null;
+      const open = async (projection: Projection, topicRefreshMs: number) => {
+        const seam = { ...kafka, consumer: (group: string) => (consumer = kafka.consumer(group)) };
+        const p = new Projector(projection, { kafka: seam, db: dst, groupId: randomName('g'), backoffMs: 20, attempts: 2, topicRefreshMs });
+        await p.start();
+        running.push(p);
+        return p;
+      };
+
+      // Fetched, none applied yet (the lane refuses them), no look at the partitions in between: loading, not fresh.
+      const fetched = await open(held('notes'), 3_600_000);
+      expect(partition(fetched, 'notes')).toBeUndefined();
+      await mono.raw("INSERT INTO notes SELECT g, 'note ' || g FROM generate_series(1, 20) g");
+      await eventually(async () => partition(fetched, 'notes') !== undefined, 30_000);
+      expect(partition(fetched, 'notes')).toMatchObject({ consumerLag: 20, applied: 0, sourceTs: null });
+      expect(report(fetched)).toMatchObject({ pending: 20, loading: true });
+
+      // Not fetched at all (the consumer paused on it): the next look at the partitions finds the events waiting.
+      const unread = await open(held('memos'), 300);
+      consumer!.pause([{ topic: `${other}.public.memos` }]);
+      await new Promise((r) => setTimeout(r, 500));
+      await mono.raw("INSERT INTO memos SELECT g, 'memo ' || g FROM generate_series(1, 30) g");
+      await eventually(async () => partition(unread, 'memos') !== undefined, 30_000);
+      expect(partition(unread, 'memos')).toMatchObject({ consumerLag: 30, applied: 0, sourceTs: null });
+      expect(report(unread)).toMatchObject({ pending: 30, loading: true });
+
+      hold = false;
+      consumer!.resume([{ topic: `${other}.public.memos` }]);
+      for (const [p, table, n] of [[fetched, 'notes', 20], [unread, 'memos', 30]] as const) {
+        await eventually(async () => partition(p, table)?.applied === n && report(p)?.loading === false);
+        expect(partition(p, table)).toMatchObject({ consumerLag: 0, snapshot: 'false' });
+      }
     });
   });
 

@@ -31,10 +31,14 @@ export interface ProjectorOptions {
   /** Called after each transaction committed, with the events it applied (not the skipped duplicates). */
   readonly onApplied?: (events: readonly ChangeEvent[], committedAtMs: number) => void;
   /**
-   * For a projection whose topics are a pattern: how often to look for
-   * matching topics that appeared since the consumer subscribed (a tenant
-   * onboarded, a table's first event); the consumer then subscribes again.
-   * kafkajs matches a pattern only when it subscribes. @default 5000
+   * How often to look, between batches, at what the consumer has not told
+   * of yet: for a projection whose topics are a pattern, matching topics
+   * that appeared since the consumer subscribed (a tenant onboarded, a
+   * table's first event; the consumer then subscribes again: kafkajs matches
+   * a pattern only when it subscribes); for every projection, events in a
+   * partition that was empty when the consumer subscribed and has given no
+   * batch yet (so freshness says the tenant is loading, not fresh, until
+   * they are applied). @default 5000
    */
   readonly topicRefreshMs?: number;
   /** Called when the consumer subscribed again to take in topics that appeared. */
@@ -78,6 +82,8 @@ type LagState = { -readonly [K in Exclude<keyof PartitionLag, 'behindMs'>]: Part
   highWatermark: bigint;
   /** The Kafka timestamp of the oldest event fetched and not applied (approached from below: never younger than it), or null. */
   pendingSince: number | null;
+  /** The offset of the next event to apply, once known (a checkpoint, the partition's start, a first batch). */
+  next: bigint | null;
 };
 
 /**
@@ -104,6 +110,8 @@ export class Projector {
   private topicWatch: NodeJS.Timeout | null = null;
   /** The watch's connection, kept between looks (one metadata request every few seconds, not a new connection). */
   private watchAdmin: Admin | null = null;
+  /** Partitions per topic, as last asked (learnPartitions asks again about a topic only while one of them is unknown). */
+  private readonly partitionCounts = new Map<string, number>();
 
   constructor(
     private readonly projection: Projection,
@@ -131,27 +139,41 @@ export class Projector {
     this.producer = this.options.kafka.producer();
     await this.producer.connect();
     await this.startConsumer();
-    if (topics instanceof RegExp) this.watchTopics(topics);
+    this.watch(topics instanceof RegExp ? topics : null);
   }
 
   /**
-   * Each partition of the topics subscribed that no batch has told of yet is
-   * known from now on, before its first batch (which may take a while, or
-   * never come when nothing is new). With a checkpoint: the source time it
-   * was left at, what it last applied of a snapshot, and how far it is from
-   * the partition's end, so a restarted service reports how old its state
-   * is and whether it was loading a snapshot with more of it waiting, not
+   * Each partition of these topics that no batch has told of yet is known
+   * from now on, before its first batch (which may take a while, or never
+   * come when nothing is new). With a checkpoint: the source time it was
+   * left at, what it last applied of a snapshot, and how far it is from the
+   * partition's end, so a restarted service reports how old its state is
+   * and whether it was loading a snapshot with more of it waiting, not
    * nothing (freshnessReport reads both). Without one, if it holds events:
    * everything in it waiting (it is read from its beginning), so a tenant
-   * whose topics were just found reports them waiting. One request per topic
-   * not known yet (the capture's topics have one partition: a topic with a
-   * partition known already is left to its batches).
+   * whose topics were just found, or whose empty table just got its rows,
+   * reports them waiting. An empty partition without a checkpoint stays
+   * unknown (the next look asks again). One request per topic with a
+   * partition unknown; the checkpoints are read only when such a partition
+   * holds events, unless given.
    */
-  private async learnPartitions(topics: readonly string[], checkpoints: Awaited<ReturnType<typeof listCheckpoints>>): Promise<void> {
-    const fresh = topics.filter((t) => ![...this.lag.values()].some((l) => l.topic === t));
+  private async learnPartitions(topics: readonly string[], checkpoints?: Awaited<ReturnType<typeof listCheckpoints>>): Promise<void> {
+    const known = new Map<string, number>();
+    for (const l of this.lag.values()) known.set(l.topic, (known.get(l.topic) ?? 0) + 1);
+    const asked = topics.filter((t) => (known.get(t) ?? 0) < (this.partitionCounts.get(t) ?? 1));
+    const ends = [...(await this.partitionEnds(asked)).entries()].filter(([key]) => !this.lag.has(key));
+    for (const topic of asked) {
+      const count = ends.filter(([, e]) => e.topic === topic).length + (known.get(topic) ?? 0);
+      if (count > 0) this.partitionCounts.set(topic, count);
+    }
+    if (checkpoints === undefined) {
+      if (!ends.some(([, e]) => e.high > e.low)) return;
+      checkpoints = await listCheckpoints(this.options.db, this.projection.name);
+    }
     const checkpointed = new Map(checkpoints.map((r) => [`${r.topic}:${r.partition}`, r]));
-    for (const [key, { topic, partition, low, high }] of await this.partitionEnds(fresh)) {
+    for (const [key, { topic, partition, low, high }] of ends) {
       const cp = checkpointed.get(key);
+      // A batch may have told of it meanwhile.
       if (this.lag.has(key) || (cp === undefined && high <= low)) continue;
       const next = cp === undefined ? low : BigInt(cp.kafka_offset) + 1n;
       this.lag.set(key, {
@@ -166,17 +188,23 @@ export class Projector {
         deadLettered: 0,
         highWatermark: high,
         pendingSince: null,
+        next,
       });
     }
   }
 
-  /** Each partition's first offset and end (high watermark) of these topics; what cannot be read is left out (the first batch tells). */
+  /**
+   * Each partition's first offset and end (high watermark) of these topics,
+   * on the watch's connection when there is one; what cannot be read is
+   * left out (the first batch tells).
+   */
   private async partitionEnds(topics: readonly string[]): Promise<Map<string, { topic: string; partition: number; low: bigint; high: bigint }>> {
     const ends = new Map<string, { topic: string; partition: number; low: bigint; high: bigint }>();
     if (topics.length === 0) return ends;
-    const admin = this.options.kafka.admin();
+    const own = this.watchAdmin === null ? this.options.kafka.admin() : null;
+    const admin = own ?? this.watchAdmin!;
     try {
-      await admin.connect();
+      await own?.connect();
       for (const topic of topics) {
         // Listed (or made) a moment ago; one deleted since is left to its batches, which will not come.
         const offsets = await admin.fetchTopicOffsets(topic).catch(() => []);
@@ -185,13 +213,18 @@ export class Projector {
     } catch {
       // The broker away: no lag known until the first batches.
     } finally {
-      await admin.disconnect().catch(() => undefined);
+      await own?.disconnect().catch(() => undefined);
     }
     return ends;
   }
 
-  /** Looks for topics that match the pattern and appeared since the consumer subscribed; subscribes again to take them in. */
-  private watchTopics(pattern: RegExp): void {
+  /**
+   * Every topicRefreshMs, on one connection kept between looks: for a
+   * pattern, topics that match it and appeared since the consumer
+   * subscribed (it subscribes again to take them in); then the partitions
+   * of the topics subscribed that no batch has told of yet (learnPartitions).
+   */
+  private watch(pattern: RegExp | null): void {
     const every = this.options.topicRefreshMs ?? 5000;
     const tick = async () => {
       try {
@@ -202,14 +235,19 @@ export class Projector {
           if (this.stopped) return void (await admin.disconnect().catch(() => {}));
           this.watchAdmin = admin;
         }
-        const added = (await this.watchAdmin.listTopics()).filter((t) => pattern.test(t) && !this.subscribed.has(t)).sort();
-        if (added.length === 0 || this.stopped || this.recovering || !this.consumer) return;
-        this.recovering = this.restartConsumer(this.consumer, { added });
-        await this.recovering;
+        const existing = await this.watchAdmin.listTopics();
+        const added = pattern === null ? [] : existing.filter((t) => pattern.test(t) && !this.subscribed.has(t)).sort();
+        if (added.length > 0 && !this.stopped && !this.recovering && this.consumer) {
+          this.recovering = this.restartConsumer(this.consumer, { added });
+          // The restart learns the partitions of what it subscribed to.
+          return void (await this.recovering);
+        }
+        // Not about a topic deleted since (kafkajs would retry asking for it, holding up the next look).
+        if (!this.stopped && !this.recovering) await this.learnPartitions(existing.filter((t) => this.subscribed.has(t)));
       } catch (err) {
         // The next look starts from a new connection.
         await this.closeWatchAdmin();
-        if (!this.stopped) this.options.onError?.(new CdcError('STR_ERR_CDC_KAFKA_UNREACHABLE', `projection ${this.projection.name}: cannot list topics to find new ones matching ${pattern} (${(err as Error).message}); next look in ${every / 1000} s`, { cause: err, retriable: true }));
+        if (!this.stopped) this.options.onError?.(new CdcError('STR_ERR_CDC_KAFKA_UNREACHABLE', `projection ${this.projection.name}: cannot look for new topics${pattern ? ` matching ${pattern}` : ''} or events in partitions not read yet (${(err as Error).message}); next look in ${every / 1000} s`, { cause: err, retriable: true }));
       } finally {
         if (!this.stopped) this.topicWatch = setTimeout(tick, every).unref();
       }
@@ -371,17 +409,22 @@ export class Projector {
 
   status(): PartitionLag[] {
     const now = Date.now();
-    return [...this.lag.values()].map(({ highWatermark: _hw, pendingSince, ...l }) => ({ ...l, behindMs: pendingSince === null ? 0 : Math.max(0, now - pendingSince) }));
+    return [...this.lag.values()].map(({ highWatermark: _hw, next: _next, pendingSince, ...l }) => ({ ...l, behindMs: pendingSince === null ? 0 : Math.max(0, now - pendingSince) }));
   }
 
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null, next: null };
     this.lag.set(key, lag);
     if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
-    if (lag.pendingSince === null && batch.messages.length > 0) lag.pendingSince = Number(batch.messages[0]!.timestamp);
+    if (batch.messages.length > 0) {
+      if (lag.pendingSince === null) lag.pendingSince = Number(batch.messages[0]!.timestamp);
+      // Waiting from the moment they are fetched, not only once the first of them is applied (a partition's first events mean loading).
+      lag.next ??= BigInt(batch.messages[0]!.offset);
+      lag.consumerLag = Math.max(0, Number(lag.highWatermark - lag.next));
+    }
     const max = this.options.maxBatch ?? 5000;
     const messages = batch.messages;
     const lane = this.laneOf(key);
@@ -449,7 +492,8 @@ export class Projector {
       if (!this.stopped) this.consumer?.seek({ topic, partition, offset: lane.failedFrom });
       return;
     }
-    lag.consumerLag = Math.max(0, Number(lag.highWatermark - BigInt(lastMessage.offset) - 1n));
+    lag.next = BigInt(lastMessage.offset) + 1n;
+    lag.consumerLag = Math.max(0, Number(lag.highWatermark - lag.next));
     // What is still pending came after the last event applied, so it is no older than that event.
     lag.pendingSince = lag.consumerLag === 0 ? null : Number(lastMessage.timestamp);
     // Best effort: the checkpoint is the truth, and a restart aligns the group with it.
