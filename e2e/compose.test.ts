@@ -90,6 +90,9 @@ describe('docker-compose.yml agrees with the stack', () => {
       writeDemoProxyConfig(files, loadStackConfig({}, {}), Object.fromEntries(DEFAULT_TENANTS.map((t) => [t, `http://127.0.0.1:1`])), 'postgresql://x/y');
       const demo = parse(fs.readFileSync(files.config, 'utf8')) as { routes: Array<{ id: string; match: unknown }> };
       expect(compiled.routes.map((r) => [r.id, r.match])).toEqual(demo.routes.map((r) => [r.id, r.match]));
+      // Read-your-writes on in both, with the same settings.
+      expect(compiled.readYourWrites).toEqual(compileConfigText(fs.readFileSync(files.config, 'utf8'), files.config, env).config.readYourWrites);
+      expect(compiled.readYourWrites).toEqual({ cookie: 'strangler-written', windowMs: 30000, clockSkewMs: 100 });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

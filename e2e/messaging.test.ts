@@ -145,7 +145,7 @@ describe('extracted messaging service', () => {
     expect(metrics).toMatch(new RegExp(`strangler_projection_tenant_loading\\{projection="messaging-mirror",tenant="${tenants[0]!.name}"\\} 0`));
     // The proxy's freshness check reads this: every tenant, caught up.
     const freshness = (await request(service.url).get('/freshness').expect(200)).body;
-    expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, loading: false, heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
+    expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, loading: false, appliedThrough: expect.any(String), heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
     for (const t of freshness.tenants) expect(t.behindMs).toBeLessThan(3_000);
   });
 
@@ -288,22 +288,23 @@ describe('extracted messaging service', () => {
     await expect(replay(await messagingProjection(t.db.url, names), { kafka: kafkaClients([testStack().kafka], 'replay-test'), db: service.db, liveGroupId: groupId, from: 'snapshot', rebuild: false })).rejects.toThrow(/add --rebuild/);
   });
 
+  /** A proxy in front of every tenant's monolith and the service, on a config file of its own (`extra` adds or replaces top-level keys). */
+  async function proxyOver(name: string, extra: Record<string, unknown>): Promise<ProxyRuntime> {
+    const file = path.join(scratchDir(name), 'proxy.yaml');
+    const config = {
+      listen: { port: 0 },
+      admin: { port: 0, tokens: [{ name: 'ops', role: 'write', token: { value: 'e2e-token-0123456789' } }] },
+      controlStore: { url: { value: controlDb.url } },
+      tenants: Object.fromEntries(tenants.map((t) => [t.name, { monolith: t.url, hosts: [`${t.name}.localhost`] }])),
+      services: { messaging: { url: service.url } },
+      log: { level: 'silent', access: false },
+    };
+    fs.writeFileSync(file, YAML.stringify({ ...config, ...extra }));
+    return ProxyRuntime.start({ configFile: file, logger: pino({ level: 'silent' }) });
+  }
+
   it('takes a route over when the proxy flips it, with the same answer', async () => {
-    const dir = scratchDir('e2e');
-    const file = path.join(dir, 'proxy.yaml');
-    fs.writeFileSync(
-      file,
-      YAML.stringify({
-        listen: { port: 0 },
-        admin: { port: 0, tokens: [{ name: 'ops', role: 'write', token: { value: 'e2e-token-0123456789' } }] },
-        controlStore: { url: { value: controlDb.url } },
-        tenants: Object.fromEntries(tenants.map((t) => [t.name, { monolith: t.url, hosts: [`${t.name}.localhost`] }])),
-        services: { messaging: { url: service.url } },
-        routes: [{ id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' }],
-        log: { level: 'silent', access: false },
-      }),
-    );
-    const proxy = await ProxyRuntime.start({ configFile: file, logger: pino({ level: 'silent' }) });
+    const proxy = await proxyOver('e2e', { routes: [{ id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' }] });
     try {
       const t = tenants[1]!;
       const via = () => request(proxy.url).get('/api/rooms/1/messages').set('host', `${t.name}.localhost`);
@@ -315,6 +316,37 @@ describe('extracted messaging service', () => {
       expect(proxy.metrics).toBeTruthy();
       const metrics = await proxy.metrics.render();
       expect(metrics).toMatch(new RegExp(`strangler_proxy_requests_total\\{route="room-messages",target="extracted",tenant="${t.name}",code="2xx"\\} 1`));
+    } finally {
+      await proxy.stop(1000);
+    }
+  });
+
+  it('lets a client read at once what it wrote through the proxy (read-your-writes), and reads from the service again once the service has applied it', async () => {
+    const t = tenants[1]!;
+    const proxy = await proxyOver('ryw', {
+      services: { messaging: { url: service.url, freshness: { maxBehindMs: 5000, pollMs: 100 } } },
+      routes: [{ id: 'room-get', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { [t.name]: { mode: 'extracted' } } }],
+      readYourWrites: {},
+    });
+    const host = `${t.name}.localhost`;
+    const served = async (target: string) => Number(new RegExp(`strangler_proxy_requests_total\\{route="room-get",target="${target}",tenant="${t.name}",code="2xx"\\} (\\d+)`).exec(await proxy.metrics!.render())?.[1] ?? 0);
+    try {
+      const writer = await request(proxy.url).post('/api/users').set('host', host).send({ email: `writer.${t.name}@bank.example`, display_name: 'Writer' }).expect(201);
+      let mark = '';
+      let last = 0;
+      for (let i = 0; i < 10; i++) {
+        // Created through the proxy (the monolith), read back through it at once, as a browser would: with the cookie the write set.
+        const created = await request(proxy.url).post('/api/rooms').set('host', host).set('cookie', mark).send({ name: `read back ${i}`, created_by: writer.body.id }).expect(201);
+        mark = ([created.headers['set-cookie']].flat() as string[]).find((c) => c.startsWith('strangler-written='))!.split(';')[0]!;
+        const back = await request(proxy.url).get(`/api/rooms/${created.body.id}`).set('host', host).set('cookie', mark);
+        expect(back.status).toBe(200);
+        expect(back.body).toEqual(created.body);
+        last = created.body.id;
+      }
+      expect(await proxy.metrics!.render()).toMatch(new RegExp(`strangler_proxy_fallbacks_total\\{route="room-get",service="messaging",reason="unapplied_write"\\} [1-9]`));
+      // The service applies the writes (and a heartbeat after them): the writer's reads go to it again, the same answer.
+      const before = await served('extracted');
+      await eventually(async () => (await request(proxy.url).get(`/api/rooms/${last}`).set('host', host).set('cookie', mark)).status === 200 && (await served('extracted')) > before, 20_000);
     } finally {
       await proxy.stop(1000);
     }

@@ -68,6 +68,8 @@ export function writeDemoProxyConfig(
       { id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
       { id: 'message-get', match: { method: 'GET', path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
     ],
+    // A client that wrote through the monolith reads its write back: its reads go to the monolith until the service has applied it.
+    readYourWrites: {},
     // A sampled corpus of real requests (with the monolith's answers), for `strangler parity run`.
     capture: { file: 'corpus.jsonl', sampleRate: 0.2, maxPerRoute: 500 },
     shadow: { redact: { jsonPaths: ['$.email', '$.data[*].email'] } },

@@ -33,14 +33,14 @@ export class ProxyMetrics {
   constructor(defaults = true) {
     const registers = [this.registry];
     if (defaults) collectDefaultMetrics({ register: this.registry, prefix: 'strangler_proxy_' });
-    this.fallbacks = new Counter({ name: 'strangler_proxy_fallbacks_total', help: 'Requests for an extracted service served by the monolith instead, by reason', labelNames: ['route', 'service', 'reason'], registers });
+    this.fallbacks = new Counter({ name: 'strangler_proxy_fallbacks_total', help: 'Requests for an extracted service served by the monolith instead, by reason: connect, timeout, status_5xx, socket, breaker_open, behind (the service is behind its change streams for the tenant), unapplied_write (read-your-writes: the client\'s own write is not yet applied)', labelNames: ['route', 'service', 'reason'], registers });
     this.breaker = new Gauge({ name: 'strangler_proxy_breaker_state', help: 'Circuit breaker per service: 0 closed, 1 half-open, 2 open', labelNames: ['service'], registers });
     this.behindGauge = new Gauge({ name: 'strangler_proxy_service_behind_seconds', help: "Per extracted service and tenant, the age of the oldest change it had not applied, as last polled (services with freshness)", labelNames: ['service', 'tenant'], registers });
     this.loadingGauge = new Gauge({ name: 'strangler_proxy_service_loading', help: 'Per extracted service and tenant, 1 while the service reports that it is still applying the tenant\'s initial snapshot (its reads are held back), else 0 (services with freshness)', labelNames: ['service', 'tenant'], registers });
     this.freshnessKnown = new Gauge({ name: 'strangler_proxy_service_freshness_known', help: 'Per extracted service with freshness: 1 while its freshness report answers, 0 while it does not (its reads are then not held back)', labelNames: ['service'], registers });
     this.shadow = new HotCounter(
       'strangler_proxy_shadow_total',
-      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_behind (the service is behind its change streams for the tenant: services with freshness), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
+      'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_behind (the service is behind its change streams for the tenant: services with freshness), skipped_unapplied_write (read-your-writes: the service has not yet applied a write of this client), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
       ['route', 'outcome'],
     );
     this.reloads = new Counter({ name: 'strangler_proxy_config_reloads_total', help: 'Config file reloads: applied or rejected', labelNames: ['result'], registers });

@@ -21,8 +21,8 @@ describe('freshnessReport', () => {
       at: '2026-12-02T10:00:00.000Z',
       tenants: [
         // Nothing applied yet, events waiting: its copy is not whole either.
-        { tenant: 'acme', behindMs: 2500, pending: 43, loading: true, heartbeatAt: null },
-        { tenant: 'globex', behindMs: 0, pending: 0, loading: false, heartbeatAt: null },
+        { tenant: 'acme', behindMs: 2500, pending: 43, loading: true, appliedThrough: null, heartbeatAt: null },
+        { tenant: 'globex', behindMs: 0, pending: 0, loading: false, appliedThrough: null, heartbeatAt: null },
       ],
     });
     expect(freshnessReport([], { now: at })).toEqual({ at: '2026-12-02T10:00:00.000Z', tenants: [] });
@@ -31,7 +31,7 @@ describe('freshnessReport', () => {
   it('counts a heartbeat older than one interval as the capture stalling, whatever the tables say', () => {
     const beat = (ageMs: number) => part('acme', 'strangler.cdc_heartbeat', 0, 0, at.getTime() - ageMs);
     // Within an interval (5 s): nothing is known to be missing.
-    expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(4_000)], { now: at }).tenants).toEqual([{ tenant: 'acme', behindMs: 0, pending: 0, loading: false, heartbeatAt: '2026-12-02T09:59:56.000Z' }]);
+    expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(4_000)], { now: at }).tenants).toEqual([{ tenant: 'acme', behindMs: 0, pending: 0, loading: false, appliedThrough: '2026-12-02T09:59:56.000Z', heartbeatAt: '2026-12-02T09:59:56.000Z' }]);
     // 65 s without a heartbeat: changes up to 60 s old may be missing.
     expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(65_000)], { now: at }).tenants[0]).toMatchObject({ behindMs: 60_000 });
     // The larger of the two bounds.
@@ -64,5 +64,20 @@ describe('freshnessReport', () => {
     expect(loading(part('acme', 'public.rooms', 0, 0, t0, 'false'), part('acme', 'public.messages', 0, 0, t0 + 1, 'true'))).toEqual([['acme', true]]);
     // An incremental snapshot runs beside the stream: the copy is complete apart from what it re-reads.
     expect(loading(part('acme', 'public.rooms', 0, 0, t0, 'incremental'))).toEqual([['acme', false]]);
+  });
+
+  it('says before which source time every change of a tenant is applied: the newest applied, held back by a partition with events waiting', () => {
+    const t0 = at.getTime() - 60_000;
+    const through = (...parts: PartitionLag[]) => freshnessReport(parts, { now: at }).tenants.map((t) => [t.tenant, t.appliedThrough === null ? null : Date.parse(t.appliedThrough) - t0]);
+    // Caught up everywhere: the newest source time applied, a heartbeat's included.
+    expect(through(part('acme', 'public.rooms', 0, 0, t0 + 10), part('acme', 'public.messages', 0, 0, t0 + 30), part('acme', 'strangler.cdc_heartbeat', 0, 0, t0 + 20))).toEqual([['acme', 30]]);
+    // Messages has events waiting: they came after its newest applied (t0 + 5), whatever the other tables have applied.
+    expect(through(part('acme', 'public.rooms', 0, 0, t0 + 10), part('acme', 'public.messages', 4, 100, t0 + 5), part('acme', 'strangler.cdc_heartbeat', 0, 0, t0 + 20))).toEqual([['acme', 5]]);
+    // Waiting with nothing applied yet on that partition, nothing applied at all, or loading: not known.
+    expect(through(part('acme', 'public.rooms', 0, 0, t0 + 10), part('acme', 'public.messages', 4, 100))).toEqual([['acme', null]]);
+    expect(through(part('acme', 'public.rooms', 0, 0))).toEqual([['acme', null]]);
+    expect(through(part('acme', 'public.rooms', 0, 0, t0, 'true'))).toEqual([['acme', null]]);
+    // Each tenant apart.
+    expect(through(part('acme', 'public.rooms', 0, 0, t0 + 10), part('globex', 'public.rooms', 2, 50, t0 + 7))).toEqual([['acme', 10], ['globex', 7]]);
   });
 });

@@ -11,6 +11,9 @@ import type { PartitionLag } from './runtime';
  * stalled). `pending`: events fetched and not yet applied. `loading`: the
  * tenant's initial snapshot is still being applied, so its copy is
  * incomplete however recent its events are (see isLoading).
+ * `appliedThrough`: every change of the tenant committed before this source
+ * time is applied (see appliedThrough); the proxy's read-your-writes waits
+ * for it to pass a client's write.
  */
 export interface FreshnessReport {
   readonly at: string;
@@ -19,6 +22,8 @@ export interface FreshnessReport {
     readonly behindMs: number;
     readonly pending: number;
     readonly loading: boolean;
+    /** Every change committed before this source time is applied; null while that is not known (loading, nothing applied yet). */
+    readonly appliedThrough: string | null;
     /** Source commit time of the newest heartbeat applied, when the projection reads the heartbeat topic. */
     readonly heartbeatAt: string | null;
   }>;
@@ -50,8 +55,36 @@ export function freshnessReport(partitions: readonly PartitionLag[], options: Fr
     at: new Date(now).toISOString(),
     tenants: [...byTenant]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([tenant, t]) => ({ tenant, behindMs: t.behindMs, pending: t.pending, loading: isLoading(t.parts), heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() })),
+      .map(([tenant, t]) => {
+        const loading = isLoading(t.parts);
+        const through = loading ? null : appliedThrough(t.parts);
+        return { tenant, behindMs: t.behindMs, pending: t.pending, loading, appliedThrough: through === null ? null : new Date(through).toISOString(), heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() };
+      }),
   };
+}
+
+/**
+ * The source time before which every change of the tenant is applied: the
+ * newest source time applied on any of its partitions, but no later than
+ * the newest applied on a partition with events still waiting (those come
+ * after it: a partition holds its table's changes in commit order); null
+ * when such a partition has applied nothing yet, or none has. With the
+ * heartbeat topic read, the bound moves with each beat (every 5 s) even
+ * when no table changes. Across partitions it trusts what one connector
+ * writes to one broker: a change is in Kafka, and fetched with the others,
+ * before the later changes of other tables are.
+ */
+function appliedThrough(parts: readonly PartitionLag[]): number | null {
+  let newest: number | null = null;
+  let bound = Infinity;
+  for (const p of parts) {
+    if (p.sourceTs !== null && (newest === null || p.sourceTs > newest)) newest = p.sourceTs;
+    if (p.consumerLag > 0) {
+      if (p.sourceTs === null) return null;
+      bound = Math.min(bound, p.sourceTs);
+    }
+  }
+  return newest === null ? null : Math.min(newest, bound);
 }
 
 /** Debezium's `source.snapshot` values of an initial snapshot that has not ended (`last_in_data_collection` ends one table, not the snapshot). */

@@ -261,6 +261,28 @@ export const ProxyConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /**
+     * Read-your-writes: a client that wrote through the monolith reads what it
+     * wrote, although the services are fed by change streams. Each write the
+     * monolith answers sets a cookie with the time of its answer; while it is
+     * younger than `windowMs`, the client's reads go to the monolith unless
+     * the service's freshness report (services with `freshness`) says that
+     * every change committed before that time plus `clockSkewMs` is applied
+     * (`appliedThrough`). Off without this section. Clients without cookies
+     * (a plain HTTP client) are not covered.
+     */
+    readYourWrites: z
+      .object({
+        cookie: z
+          .string()
+          .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a cookie name (letters, digits and !#$%&\'*+.^_`|~-)')
+          .default('strangler-written'),
+        windowMs: ms(30000),
+        /** How far the monolith databases' clocks may run ahead of the proxy's (source commit times against its own). */
+        clockSkewMs: z.number().int('must be an integer number of milliseconds').min(0, 'must be 0 or more').default(100),
+      })
+      .strict()
+      .optional(),
     shadow: z
       .object({
         queue: z.number().int().positive().default(1000),

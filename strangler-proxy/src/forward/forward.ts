@@ -29,6 +29,8 @@ export interface ForwardOptions {
   readonly requestId: string;
   /** Asked before falling back: may this failure be retried elsewhere? */
   readonly retryable: (reason: FailureReason) => boolean;
+  /** A Set-Cookie line added to the answer, made when it starts (read-your-writes marks a client's write); must not throw. */
+  readonly setCookie?: () => string;
   /** Sees the response as it streams (for shadow comparison); must not throw. */
   readonly observe?: {
     head(status: number, headers: Record<string, string | string[] | undefined>): void;
@@ -110,6 +112,7 @@ class ForwardCall implements Dispatcher.DispatchHandler {
     options.observe?.head(status, headers);
     const out = responseHeaders(headers, options.via);
     out['x-request-id'] ??= options.requestId;
+    if (options.setCookie !== undefined) addCookie(out, options.setCookie());
     res.writeHead(status, out);
     if (res.writableNeedDrain) c.pause();
   }
@@ -146,7 +149,10 @@ class ForwardCall implements Dispatcher.DispatchHandler {
     }
     const timeout = reason === 'timeout';
     const status = timeout ? 504 : 502;
-    res.writeHead(status, { 'content-type': 'application/json', via: `1.1 ${options.via}`, 'x-request-id': options.requestId });
+    const out: Record<string, string | string[]> = { 'content-type': 'application/json', via: `1.1 ${options.via}`, 'x-request-id': options.requestId };
+    // A write that timed out may have been applied all the same.
+    if (options.setCookie !== undefined) addCookie(out, options.setCookie());
+    res.writeHead(status, out);
     res.end(
       errorBody(
         timeout ? 'STR_ERR_PROXY_UPSTREAM_TIMEOUT' : 'STR_ERR_PROXY_UPSTREAM_UNAVAILABLE',
@@ -155,4 +161,10 @@ class ForwardCall implements Dispatcher.DispatchHandler {
     );
     this.settle({ kind: 'failed', status, error: err });
   }
+}
+
+/** One more Set-Cookie line beside the upstream's own. */
+function addCookie(out: Record<string, string | string[]>, line: string): void {
+  const had = out['set-cookie'];
+  out['set-cookie'] = had === undefined ? line : Array.isArray(had) ? [...had, line] : [had, line];
 }

@@ -2,13 +2,17 @@ import { z } from 'zod';
 import type { CompiledService } from '../config/compile';
 
 /** The part of a service's `GET /freshness` (cdc's FreshnessReport) the proxy reads. */
-const Report = z.object({ tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), loading: z.boolean().optional() })) });
+const Report = z.object({
+  tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), loading: z.boolean().optional(), appliedThrough: z.string().nullable().optional() })),
+});
 
 /** A tenant's line in the last report. */
 export interface TenantFreshness {
   readonly behindMs: number;
   /** Its initial snapshot is still being applied: the service's copy is incomplete. */
   readonly loading: boolean;
+  /** Every change committed before this source time (ms since the epoch) is applied; null when the service does not say. */
+  readonly appliedThrough: number | null;
 }
 
 export interface FreshnessEvents {
@@ -26,7 +30,7 @@ export interface FreshnessView {
   readonly reporting: boolean;
   readonly polledAt: string | null;
   /** Per tenant, as last reported, and whether its reads go to the monolith now (a tenant the report leaves out is held back too). */
-  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly loading: boolean; readonly heldBack: boolean }>>;
+  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly loading: boolean; readonly appliedThrough: string | null; readonly heldBack: boolean }>>;
 }
 
 interface Poller {
@@ -89,6 +93,20 @@ export class FreshnessWatch {
     return t.behindMs > 0 && t.behindMs + age > f.maxBehindMs;
   }
 
+  /**
+   * Read-your-writes: whether the service has said, for this tenant, that
+   * every change committed before `atMs` is applied. Without a report
+   * saying so (none yet, the tenant loading or left out, a service that does
+   * not report `appliedThrough`, or no freshness declared), no: a client's
+   * own write must not be missing from what it reads, so the monolith
+   * answers. A stale report only says less (the bound never goes back).
+   */
+  applied(service: CompiledService, tenant: string, atMs: number): boolean {
+    if (service.freshness === undefined) return false;
+    const t = this.pollers.get(service.name)?.known?.tenants.get(tenant);
+    return t !== undefined && !t.loading && t.appliedThrough !== null && t.appliedThrough > atMs;
+  }
+
   /** What the proxy knows of a service's freshness (GET /services): null for a service that does not declare it. */
   view(service: CompiledService): FreshnessView | null {
     const f = service.freshness;
@@ -100,7 +118,12 @@ export class FreshnessWatch {
       maxBehindMs: f.maxBehindMs,
       reporting: current && !p!.lost,
       polledAt: known === null ? null : new Date(known.at).toISOString(),
-      tenants: Object.fromEntries([...(known?.tenants ?? new Map<string, TenantFreshness>())].map(([t, f]) => [t, { ...f, heldBack: this.behind(service, t) }])),
+      tenants: Object.fromEntries(
+        [...(known?.tenants ?? new Map<string, TenantFreshness>())].map(([t, f]) => [
+          t,
+          { behindMs: f.behindMs, loading: f.loading, appliedThrough: f.appliedThrough === null ? null : new Date(f.appliedThrough).toISOString(), heldBack: this.behind(service, t) },
+        ]),
+      ),
     };
   }
 
@@ -122,7 +145,7 @@ export class FreshnessWatch {
       if (!res.ok) throw new Error(`it answered ${res.status}`);
       const report = Report.safeParse(await res.json().catch(() => null));
       if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
-      p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, loading: t.loading ?? false }])) };
+      p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, loading: t.loading ?? false, appliedThrough: instant(t.appliedThrough) }])) };
       this.events.reported(s.name, p.known.tenants);
       if (p.lost) this.events.found(s.name);
       p.lost = false;
@@ -133,6 +156,13 @@ export class FreshnessWatch {
       if (!this.stopped && this.pollers.get(s.name) === p) this.schedule(s, p, f.pollMs);
     }
   }
+}
+
+/** An ISO time as ms since the epoch; null for none or one that does not parse. */
+function instant(iso: string | null | undefined): number | null {
+  if (iso === null || iso === undefined) return null;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : ms;
 }
 
 function reasonOf(err: unknown): string {

@@ -42,6 +42,8 @@ export interface DataPlaneDeps {
   readonly capture?: () => CorpusCapture | null;
   /** Whether the service is too far behind its change streams for this tenant to answer a read (services with freshness). */
   readonly behind?: (service: CompiledService, tenant: string) => boolean;
+  /** Read-your-writes: whether the service has said that every change of this tenant committed before `atMs` is applied (services with freshness). */
+  readonly applied?: (service: CompiledService, tenant: string, atMs: number) => boolean;
 }
 
 export interface ServerLimits {
@@ -92,6 +94,32 @@ function replaceHost(req: IncomingMessage, host: string): void {
   req.headers.host = host;
   const raw = req.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'host') raw[i + 1] = host;
+}
+
+/**
+ * Read-your-writes: for a write (any method but GET, HEAD, OPTIONS, TRACE)
+ * the monolith answers, the cookie that tells later reads when it was
+ * answered; undefined when read-your-writes is off or for a read.
+ */
+function writeMark(ctx: RequestContext): (() => string) | undefined {
+  const ryw = ctx.config.config.readYourWrites;
+  if (ryw === undefined || SAFE.has(ctx.req.method!)) return undefined;
+  return () => `${ryw.cookie}=${Date.now()}; Path=/; Max-Age=${Math.ceil(ryw.windowMs / 1000)}; HttpOnly; SameSite=Lax`;
+}
+
+/** The write time (ms since the epoch) in a Cookie header's `name=<digits>`, or null. */
+export function writtenAt(header: string | undefined, name: string): number | null {
+  if (header === undefined) return null;
+  for (let i = header.indexOf(`${name}=`); i >= 0; i = header.indexOf(`${name}=`, i + 1)) {
+    // At the start of a cookie-pair, not inside another's name or value.
+    if (i > 0 && header.charCodeAt(i - 1) !== 32 && header.charCodeAt(i - 1) !== 59) continue;
+    const from = i + name.length + 1;
+    let end = header.indexOf(';', from);
+    if (end < 0) end = header.length;
+    const value = header.slice(from, end).trim();
+    return /^\d{1,15}$/.test(value) ? Number(value) : null;
+  }
+  return null;
 }
 
 /** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
@@ -300,7 +328,9 @@ export class DataPlane {
           ? 'skipped_sample'
           : service.freshness !== undefined && this.deps.behind?.(service, ctx.tenantId)
             ? 'skipped_behind'
-            : this.deps.mirror.admits(service.name);
+            : this.ownWriteUnapplied(ctx, service)
+              ? 'skipped_unapplied_write'
+              : this.deps.mirror.admits(service.name);
       if (admitted !== 'yes') this.deps.metrics.shadow.inc(route.id, admitted);
       else {
         this.shadowed(ctx, res, route, service, body).catch((err: Error) => this.failed(req, res, err));
@@ -318,24 +348,27 @@ export class DataPlane {
       this.captured(ctx, res, route, corpus, body).catch((err: Error) => this.failed(req, res, err));
       return;
     }
-    forward(res, this.monolithAttempt(ctx, body), { via: ctx.config.config.forwarding.via, requestId: ctx.requestId, retryable: never }, (o) => this.finished(ctx, o));
+    forward(res, this.monolithAttempt(ctx, body), { via: ctx.config.config.forwarding.via, requestId: ctx.requestId, retryable: never, setCookie: writeMark(ctx) }, (o) => this.finished(ctx, o));
   }
 
   /** Extracted mode: to the service, behind its breaker, with fallback to the monolith where that is safe. */
   private async extracted(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, service: CompiledService, body: Attempt['body']): Promise<void> {
     const { req, requestId, routeLabel } = ctx;
     const via = ctx.config.config.forwarding.via;
-    if (service.freshness !== undefined && SAFE.has(req.method!) && this.deps.behind?.(service, ctx.tenantId)) {
-      // The service lacks recent changes of this tenant: the monolith answers the read (not a failure: gates do not count it).
-      this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'behind').inc();
-      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
-      return;
+    if (service.freshness !== undefined && SAFE.has(req.method!)) {
+      // The service lacks recent changes of this tenant, or this client's own write: the monolith answers the read (not a failure: gates do not count it).
+      const why = this.deps.behind?.(service, ctx.tenantId) ? 'behind' : this.ownWriteUnapplied(ctx, service) ? 'unapplied_write' : null;
+      if (why !== null) {
+        this.deps.metrics.fallbacks.labels(routeLabel, service.name, why).inc();
+        this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
+        return;
+      }
     }
     const breaker = this.deps.breaker(service.name);
     if (!breaker.allow()) {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
       this.deps.served?.(route.id, ctx.tenantId, 'extracted', 503); // the service is failing: gates count it
-      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
+      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'monolith');
       return;
     }
     const replayable = body === null || Buffer.isBuffer(body);
@@ -348,7 +381,7 @@ export class DataPlane {
     if (outcome.kind === 'retry') {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
       this.deps.served?.(route.id, ctx.tenantId, 'extracted', 502); // the client got the monolith's answer; the service failed
-      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
+      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'monolith');
       return;
     }
     this.finish(ctx, outcome, 'extracted');
@@ -364,7 +397,7 @@ export class DataPlane {
       return;
     }
     const seen = new ResponseCapture(config.config.shadow.maxBodyBytes);
-    const outcome = await forwardOnce(res, this.monolithAttempt(ctx, plan.primary), { via: config.config.forwarding.via, requestId, retryable: never, observe: seen });
+    const outcome = await forwardOnce(res, this.monolithAttempt(ctx, plan.primary), { via: config.config.forwarding.via, requestId, retryable: never, setCookie: writeMark(ctx), observe: seen });
     this.finish(ctx, outcome, 'monolith');
     // The copy is handed over once the client has its answer (the shadow thread does the rest).
     const primary = seen.result(outcome);
@@ -389,10 +422,26 @@ export class DataPlane {
       copy = read.complete ? (body as Buffer) : null;
     }
     const seen = new ResponseCapture(config.config.shadow.maxBodyBytes);
-    const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: config.config.forwarding.via, requestId: ctx.requestId, retryable: never, observe: seen });
+    const outcome = await forwardOnce(res, this.monolithAttempt(ctx, body), { via: config.config.forwarding.via, requestId: ctx.requestId, retryable: never, setCookie: writeMark(ctx), observe: seen });
     this.finish(ctx, outcome, 'monolith');
     const answer = seen.result(outcome);
     if (whole && answer && !answer.truncated) this.record(corpus, route.id, ctx.tenantId, req, ctx.url, copy, answer);
+  }
+
+  /**
+   * Read-your-writes: this client wrote through the monolith less than
+   * `readYourWrites.windowMs` ago (its cookie says when), and the service has
+   * not said that every change committed before then is applied.
+   */
+  private ownWriteUnapplied(ctx: RequestContext, service: CompiledService): boolean {
+    const ryw = ctx.config.config.readYourWrites;
+    if (ryw === undefined || this.deps.applied === undefined) return false;
+    const at = writtenAt(ctx.req.headers.cookie, ryw.cookie);
+    if (at === null) return false;
+    const now = Date.now();
+    if (now - at > ryw.windowMs) return false;
+    // A time from the future (a clock moved back, a forged cookie) counts as now.
+    return !this.deps.applied(service, ctx.tenantId, Math.min(at, now) + ryw.clockSkewMs);
   }
 
   /** Tenant, route, mode and target of a request whose target is a valid path. */

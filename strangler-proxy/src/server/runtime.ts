@@ -180,6 +180,7 @@ export class ProxyRuntime {
         served: (route, tenant, servedBy, status) => this.parity.served(route, tenant, servedBy, status),
         capture: () => this.capture(),
         behind: (service, tenant) => this.freshness.behind(service, tenant),
+        applied: (service, tenant, atMs) => this.freshness.applied(service, tenant, atMs),
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
