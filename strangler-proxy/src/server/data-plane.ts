@@ -435,7 +435,8 @@ export class DataPlane {
    */
   private ownWriteUnapplied(ctx: RequestContext, service: CompiledService): boolean {
     const ryw = ctx.config.config.readYourWrites;
-    if (ryw === undefined || this.deps.applied === undefined) return false;
+    // Reads only: a write (a mirrored one with a dry-run contract) does not read back anything.
+    if (ryw === undefined || this.deps.applied === undefined || !SAFE.has(ctx.req.method!)) return false;
     const at = writtenAt(ctx.req.headers.cookie, ryw.cookie);
     if (at === null) return false;
     const now = Date.now();
