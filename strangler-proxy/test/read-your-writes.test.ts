@@ -106,6 +106,20 @@ describe('read-your-writes: a client reads what it just wrote through the monoli
     expect(await read(null)).toBe('service');
   });
 
+  it("keeps its own cookie from the upstreams, and passes the client's other cookies as they are", async () => {
+    through = { acme: Date.now() - 60_000, globex: Date.now() };
+    await reported();
+    const mark = markOf((await write()).headers['set-cookie']);
+    const cookiesOf = (u: Upstream, from: number) => u.requests.slice(from).filter((r) => r.url !== '/freshness').map((r) => r.headers.cookie ?? null);
+    const [m, s] = [monolith.requests.length, service.requests.length];
+    expect(await read(`a=1; ${mark}; b=2`)).toBe('monolith');
+    expect(await read(mark)).toBe('monolith');
+    await get(`${proxy.url}/api/rooms`, 'acme.localhost', { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', cookie: `${mark};session=abc` } });
+    expect(cookiesOf(monolith, m)).toEqual(['a=1; b=2', null, 'session=abc']);
+    expect(await read('other=1; strangler-written-not=2')).toBe('service');
+    expect(cookiesOf(service, s)).toEqual(['other=1; strangler-written-not=2']);
+  });
+
   it('gives up after the window, takes a mark from the future for now, and ignores one that is not a time', async () => {
     through = { acme: Date.now() - 60_000, globex: Date.now() };
     await reported();

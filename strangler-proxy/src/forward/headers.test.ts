@@ -1,4 +1,4 @@
-import { acceptRequestId, HOP_BY_HOP, requestHeaders, responseHeaders } from './headers';
+import { acceptRequestId, HOP_BY_HOP, requestHeaders, responseHeaders, withoutCookie } from './headers';
 
 const ctx = {
   peer: '203.0.113.7',
@@ -27,6 +27,22 @@ describe('request headers', () => {
     const out = asRecord(requestHeaders(['Expect', '100-continue', 'Content-Length', '5'], ctx));
     expect(out.expect).toBeUndefined();
     expect(out['content-length']).toEqual(['5']);
+  });
+
+  it("takes the proxy's own cookie out of every Cookie header, keeps the rest, and drops a header left empty", () => {
+    const raw = ['Cookie', 'a=1; strangler-written=42; b=2', 'cookie', 'strangler-written=43', 'Cookie', 'c=3'];
+    expect(asRecord(requestHeaders(raw, { ...ctx, dropCookie: 'strangler-written' })).cookie).toEqual(['a=1; b=2', 'c=3']);
+    // Off (no read-your-writes): passed as they are.
+    expect(asRecord(requestHeaders(raw, ctx)).cookie).toEqual(['a=1; strangler-written=42; b=2', 'strangler-written=43', 'c=3']);
+  });
+
+  it('withoutCookie removes only pairs of that exact name', () => {
+    const name = 'strangler-written';
+    expect(withoutCookie('a=1', name)).toBe('a=1');
+    expect(withoutCookie('strangler-written=1', name)).toBe('');
+    expect(withoutCookie('x-strangler-written=1;strangler-written=2 ;  b=3', name)).toBe('x-strangler-written=1; b=3');
+    expect(withoutCookie('a=strangler-written;strangler-written-2=1', name)).toBe('a=strangler-written;strangler-written-2=1');
+    expect(withoutCookie(' strangler-written = 5; a=1', name)).toBe('a=1');
   });
 
   it('drops every header named in Connection, in any case and across several Connection headers', () => {

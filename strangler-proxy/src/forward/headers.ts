@@ -58,6 +58,8 @@ export interface ForwardContext {
   readonly drop: ReadonlySet<string>;
   /** Extra headers to add last. */
   readonly add?: readonly (readonly [string, string])[];
+  /** A cookie the proxy itself owns (read-your-writes' mark): taken out of Cookie headers, never sent upstream. */
+  readonly dropCookie?: string;
 }
 
 /**
@@ -101,6 +103,11 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
     const original = raw[i]!;
     const name = original.toLowerCase();
     if (NOT_FORWARDED.has(name) || ctx.drop.has(name) || (listed !== null && listed.has(name))) continue;
+    if (ctx.dropCookie !== undefined && name === 'cookie') {
+      const kept = withoutCookie(raw[i + 1]!, ctx.dropCookie);
+      if (kept !== '') out.push(original, kept);
+      continue;
+    }
     out.push(original, raw[i + 1]!);
   }
   out.push('host', ctx.host);
@@ -117,6 +124,25 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
   out.push('x-request-id', ctx.requestId);
   if (ctx.add) for (const [k, v] of ctx.add) out.push(k, v);
   return out;
+}
+
+/**
+ * A Cookie header's value without the pairs named `name` (RFC 6265 §4.2.1:
+ * pairs joined by "; "); the value untouched when it holds none, '' when
+ * nothing is left.
+ */
+export function withoutCookie(value: string, name: string): string {
+  if (!value.includes(name)) return value;
+  const kept: string[] = [];
+  let removed = false;
+  for (const pair of value.split(';')) {
+    const p = pair.trim();
+    if (p === '') continue;
+    const eq = p.indexOf('=');
+    if ((eq < 0 ? p : p.slice(0, eq).trim()) === name) removed = true;
+    else kept.push(p);
+  }
+  return removed ? kept.join('; ') : value;
 }
 
 /**

@@ -143,8 +143,8 @@ interface RequestContext {
  * garbage in the proxy's heap profile, and so of its major collections).
  */
 function forwardContext(h: RequestContext['headers'], host: string, add?: ForwardContext['add']): ForwardContext {
-  if (add === undefined) return { peer: h.peer, trustedPeer: h.trustedPeer, host, proto: h.proto, via: h.via, requestId: h.requestId, drop: h.drop };
-  return { peer: h.peer, trustedPeer: h.trustedPeer, host, proto: h.proto, via: h.via, requestId: h.requestId, drop: h.drop, add };
+  if (add === undefined) return { peer: h.peer, trustedPeer: h.trustedPeer, host, proto: h.proto, via: h.via, requestId: h.requestId, drop: h.drop, dropCookie: h.dropCookie };
+  return { peer: h.peer, trustedPeer: h.trustedPeer, host, proto: h.proto, via: h.via, requestId: h.requestId, drop: h.drop, dropCookie: h.dropCookie, add };
 }
 
 /** The tenant header the proxy sets for extracted services (multi-tenant: they need to know whose request it is). */
@@ -481,6 +481,7 @@ export class DataPlane {
         via: config.config.forwarding.via,
         requestId,
         drop: routing.dropHeaders,
+        dropCookie: config.config.readYourWrites?.cookie,
       },
     };
   }
