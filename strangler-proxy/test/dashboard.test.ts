@@ -20,15 +20,29 @@ const waitText = (page: Page, selector: string, text: string) =>
 describe('admin dashboard', () => {
   let monolith: Upstream;
   let service: Upstream;
+  let reporting: Upstream;
   let store: Awaited<ReturnType<typeof controlStore>>;
   let proxy: TestProxy;
   let browser: Browser;
 
   beforeAll(async () => {
-    [monolith, service, store] = await Promise.all([startUpstream('monolith'), startUpstream('service'), controlStore()]);
+    [monolith, service, reporting, store] = await Promise.all([
+      startUpstream('monolith'),
+      startUpstream('service'),
+      // A service that reports its freshness: acme applied through a known time, globex still loading.
+      startUpstream('reporting', (req, res) => {
+        res.setHeader('content-type', 'application/json');
+        if (req.url !== '/freshness') return void res.end('{}');
+        res.end(JSON.stringify({ at: new Date().toISOString(), tenants: [
+          { tenant: 'acme', behindMs: 400, pending: 0, loading: false, appliedThrough: '2026-12-02T21:31:16.732Z' },
+          { tenant: 'globex', behindMs: 0, pending: 12, loading: true, appliedThrough: null },
+        ] }));
+      }),
+      controlStore(),
+    ]);
     proxy = await startProxy(
       baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
-        services: { messaging: { url: service.url } },
+        services: { messaging: { url: service.url }, search: { url: reporting.url, freshness: { maxBehindMs: 5000, pollMs: 100 } } },
         routes: [
           { id: 'rooms-read', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { acme: { mode: 'shadow' } } },
           { id: 'messages-read', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
@@ -41,7 +55,7 @@ describe('admin dashboard', () => {
   afterAll(async () => {
     await browser?.close();
     await proxy?.stop();
-    await Promise.all([monolith?.close(), service?.close()]);
+    await Promise.all([monolith?.close(), service?.close(), reporting?.close()]);
     await store?.drop();
   });
 
@@ -78,6 +92,9 @@ describe('admin dashboard', () => {
       expect(await cell('rooms-read', 'globex').textContent()).toBe('monolith');
       expect(await page.textContent('#gates')).toBe('running');
       expect(await page.locator('#services tr[data-service="messaging"] td').allTextContents()).toEqual(['messaging', service.url, 'closed', 'not declared']);
+      // The service's report as the proxy last polled it (every 100 ms here; the page refreshes every 2 s).
+      await waitText(page, '#services tr[data-service="search"] td:nth-child(4)', 'acme 0.4 s, applied through 21:31:16.732 UTC globex loading its snapshot (held back) limit 5.0 s');
+      expect(await page.locator('#services tr[data-service="search"] td').nth(1).textContent()).toBe(reporting.url);
 
       // A flip made elsewhere (the API, as the CLI does) shows within a refresh.
       expect((await admin(proxy, 'PUT', '/routes/messages-read/mode', { mode: 'canary', percent: 25, tenant: 'globex', reason: 'first canary' })).status).toBe(200);
