@@ -283,7 +283,8 @@ export class Projector {
       eachBatch: (payload) => this.batch(payload),
     });
     if (this.options.startAtCheckpoints) {
-      for (const cp of await listCheckpoints(this.options.db, this.projection.name)) {
+      // The checkpoints read for the group's alignment, before anything was fetched.
+      for (const cp of checkpoints) {
         this.consumer.seek({ topic: cp.topic, partition: cp.partition, offset: (BigInt(cp.kafka_offset) + 1n).toString() });
       }
     }
