@@ -84,6 +84,8 @@ type LagState = { -readonly [K in Exclude<keyof PartitionLag, 'behindMs'>]: Part
   pendingSince: number | null;
   /** The offset of the next event to apply, once known (a checkpoint, the partition's start, a first batch). */
   next: bigint | null;
+  /** When a batch last told of the partition (ms since the epoch; 0: none yet, known from a look). */
+  heardAt: number;
 };
 
 /**
@@ -110,7 +112,7 @@ export class Projector {
   private topicWatch: NodeJS.Timeout | null = null;
   /** The watch's connection, kept between looks (one metadata request every few seconds, not a new connection). */
   private watchAdmin: Admin | null = null;
-  /** Partitions per topic, as last asked (learnPartitions asks again about a topic only while one of them is unknown). */
+  /** Partitions per topic, as last asked (learnPartitions asks again about a topic while one of them is unknown, or stale). */
   private readonly partitionCounts = new Map<string, number>();
 
   constructor(
@@ -153,15 +155,31 @@ export class Projector {
    * everything in it waiting (it is read from its beginning), so a tenant
    * whose topics were just found, or whose empty table just got its rows,
    * reports them waiting. An empty partition without a checkpoint stays
-   * unknown (the next look asks again). One request per topic with a
-   * partition unknown; the checkpoints are read only when such a partition
+   * unknown (the next look asks again). A known partition with events
+   * waiting that no batch has told of for a look's interval (not fetched
+   * yet, or its lane held up so long that kafkajs stopped fetching it) has
+   * its end asked again too, so its lag grows with what arrives instead of
+   * staying as last seen. One request per topic with a partition unknown
+   * or so stale; the checkpoints are read only when an unknown partition
    * holds events, unless given.
    */
   private async learnPartitions(topics: readonly string[], checkpoints?: Awaited<ReturnType<typeof listCheckpoints>>): Promise<void> {
     const known = new Map<string, number>();
-    for (const l of this.lag.values()) known.set(l.topic, (known.get(l.topic) ?? 0) + 1);
-    const asked = topics.filter((t) => (known.get(t) ?? 0) < (this.partitionCounts.get(t) ?? 1));
-    const ends = [...(await this.partitionEnds(asked)).entries()].filter(([key]) => !this.lag.has(key));
+    const stale = new Set<string>();
+    const quietSince = Date.now() - (this.options.topicRefreshMs ?? 5000);
+    for (const l of this.lag.values()) {
+      known.set(l.topic, (known.get(l.topic) ?? 0) + 1);
+      if (l.consumerLag > 0 && l.heardAt < quietSince) stale.add(l.topic);
+    }
+    const asked = topics.filter((t) => (known.get(t) ?? 0) < (this.partitionCounts.get(t) ?? 1) || stale.has(t));
+    const all = await this.partitionEnds(asked);
+    for (const [key, { high }] of all) {
+      const l = this.lag.get(key);
+      if (l === undefined || high <= l.highWatermark) continue;
+      l.highWatermark = high;
+      if (l.next !== null) l.consumerLag = Math.max(0, Number(high - l.next));
+    }
+    const ends = [...all.entries()].filter(([key]) => !this.lag.has(key));
     for (const topic of asked) {
       const count = ends.filter(([, e]) => e.topic === topic).length + (known.get(topic) ?? 0);
       if (count > 0) this.partitionCounts.set(topic, count);
@@ -189,6 +207,7 @@ export class Projector {
         highWatermark: high,
         pendingSince: null,
         next,
+        heardAt: 0,
       });
     }
   }
@@ -222,7 +241,8 @@ export class Projector {
    * Every topicRefreshMs, on one connection kept between looks: for a
    * pattern, topics that match it and appeared since the consumer
    * subscribed (it subscribes again to take them in); then the partitions
-   * of the topics subscribed that no batch has told of yet (learnPartitions).
+   * of the topics subscribed that no batch has told of yet, or none for a
+   * while with events waiting (learnPartitions).
    */
   private watch(pattern: RegExp | null): void {
     const every = this.options.topicRefreshMs ?? 5000;
@@ -410,15 +430,16 @@ export class Projector {
 
   status(): PartitionLag[] {
     const now = Date.now();
-    return [...this.lag.values()].map(({ highWatermark: _hw, next: _next, pendingSince, ...l }) => ({ ...l, behindMs: pendingSince === null ? 0 : Math.max(0, now - pendingSince) }));
+    return [...this.lag.values()].map(({ highWatermark: _hw, next: _next, heardAt: _heard, pendingSince, ...l }) => ({ ...l, behindMs: pendingSince === null ? 0 : Math.max(0, now - pendingSince) }));
   }
 
   private async batch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null, next: null };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null, next: null, heardAt: 0 };
     this.lag.set(key, lag);
+    lag.heardAt = Date.now();
     if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
     if (batch.messages.length > 0) {
       if (lag.pendingSince === null) lag.pendingSince = Number(batch.messages[0]!.timestamp);
