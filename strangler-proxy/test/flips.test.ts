@@ -90,6 +90,15 @@ describe('flips', () => {
     const form = await fetch(`${a.admin}/routes/rooms/mode`, { method: 'PUT', headers: { authorization: `Bearer ${WRITE_TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'mode=extracted&reason=x' });
     expect({ status: form.status, body: await form.json() }).toEqual({ status: 400, body: { error: { code: 'STR_ERR_ADMIN_BAD_REQUEST', message: 'send a JSON object with Content-Type: application/json' } } });
     expect((await admin(a, 'PUT', '/routes/rooms/mode', { mode: 'canary', reason: 'x' })).status).toBe(400);
+    // The right endpoint with the wrong method says which methods it takes; an unknown one is a 404.
+    const wrong = await admin(a, 'POST', '/routes/rooms/mode', { mode: 'extracted', reason: 'x' });
+    expect({ status: wrong.status, allow: wrong.headers.get('allow'), body: wrong.json }).toEqual({
+      status: 405,
+      allow: 'PUT',
+      body: { error: { code: 'STR_ERR_ADMIN_METHOD_NOT_ALLOWED', message: 'POST is not allowed on /routes/rooms/mode: use PUT' } },
+    });
+    expect((await admin(a, 'DELETE', '/routes')).headers.get('allow')).toBe('GET, HEAD');
+    expect((await admin(a, 'GET', '/routes/rooms/nope')).json.error.code).toBe('STR_ERR_ADMIN_NOT_FOUND');
 
     const t0 = Date.now();
     const set = await admin(a, 'PUT', '/routes/rooms/mode', { mode: 'extracted', tenant: 'acme', reason: 'ticket 42' });

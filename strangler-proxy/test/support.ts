@@ -140,5 +140,5 @@ export async function admin(p: TestProxy | string, method: string, route: string
   });
   const text = await res.text();
   const json = res.headers.get('content-type')?.includes('json') && text ? JSON.parse(text) : null;
-  return { status: res.status, json, text };
+  return { status: res.status, json, text, headers: res.headers };
 }

@@ -41,6 +41,22 @@ const windowMs = (v: unknown) => Math.min(600_000, Math.max(1_000, Number(v ?? 3
  * (which holds no data: it reads this API with the operator's token) need no
  * token; everything else does, /metrics included.
  */
+/**
+ * The methods the app's routes answer on a path (HEAD with GET, as Express
+ * does), for a 405 with Allow instead of a 404 when only the method is wrong.
+ * Read from the router once every route is registered.
+ */
+function allowedMethods(app: express.Express): (path: string) => string[] {
+  type Layer = { route?: { methods: Record<string, boolean> }; match(path: string): unknown };
+  const routes = (app.router.stack as unknown as Layer[]).filter((l) => l.route !== undefined);
+  return (path) => {
+    const methods = new Set<string>();
+    for (const l of routes) if (l.match(path)) for (const m of Object.keys(l.route!.methods)) if (m !== '_all') methods.add(m.toUpperCase());
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  };
+}
+
 export async function startAdmin(rt: ProxyRuntime, port: number, host: string): Promise<AdminServer> {
   const app = express();
   app.disable('x-powered-by');
@@ -131,7 +147,13 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   app.get('/workers', auth('read'), async (_req, res) => void res.json(await rt.workers()));
   app.get('/services', auth('read'), async (_req, res) => void res.json({ data: await rt.services() }));
 
-  app.use((_req: Request, res: Response) => sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint'));
+  const methodsOf = allowedMethods(app);
+  app.use((req: Request, res: Response) => {
+    const allowed = methodsOf(req.path);
+    if (allowed.length === 0) return void sendError(res, 404, 'STR_ERR_ADMIN_NOT_FOUND', 'no such admin endpoint');
+    res.setHeader('allow', allowed.join(', '));
+    sendError(res, 405, 'STR_ERR_ADMIN_METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${req.path}: use ${allowed.join(' or ')}`);
+  });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return sendError(res, 400, 'STR_ERR_ADMIN_BAD_REQUEST', 'body is not valid JSON');
