@@ -38,7 +38,8 @@
  *   direct, at p50 and p99. For reference in the same conditions: a Node
  *   HTTP server answering by itself (the floor any Node server pays), a
  *   minimal undici proxy of a dozen lines (the floor any Node proxy pays;
- *   also in the throughput table, outside the ratios) and
+ *   both also in the throughput table, outside the ratios, with their own
+ *   ratio to nginx printed for reference) and
  *   @fastify/http-proxy. Shadow mode's effect: its p99 against monolith
  *   mode's p99 at the same rate (the mean of two identical monolith-mode
  *   proxies, whose distance is printed as the noise floor), with a healthy
@@ -118,8 +119,11 @@ async function main(): Promise<void> {
     { key: 'direct', name: 'direct to upstream', port: upstreamPort },
     { key: 'nginx', name: 'nginx proxy_pass', port: nginxPort },
   ];
-  for (const kind of ['http-proxy', 'fastify-http-proxy', 'undici-minimal']) {
-    contenders.push({ key: kind, name: kind === 'undici-minimal' ? 'minimal undici loop (floor)' : kind, port: await contender(kind, upstream) });
+  // Two floors, outside the ratios: a Node server answering by itself (no proxying at all: what any Node
+  // server costs here), and a minimal undici loop (what any Node proxy costs here).
+  const floors: Record<string, string> = { 'node-http': 'node http server alone (floor)', 'undici-minimal': 'minimal undici loop (floor)' };
+  for (const kind of ['http-proxy', 'fastify-http-proxy', 'undici-minimal', 'node-http']) {
+    contenders.push({ key: kind, name: floors[kind] ?? kind, port: await contender(kind, upstream) });
   }
   for (const [name, mode, svc] of [
     ['monolith', 'monolith', upstream],
@@ -181,9 +185,10 @@ async function main(): Promise<void> {
   const figures = {
     machine: { cpus: cpus.length, model: cpus[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     connections: CONNECTIONS,
-    rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), minimalUndici: Math.round(rps['undici-minimal']!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
+    rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), nodeServerAlone: Math.round(rps['node-http']!), minimalUndici: Math.round(rps['undici-minimal']!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
     ratioToNginx: r3(strangler.monolith! / rps.nginx!),
     ratioToBestOtherNode: r3(strangler.monolith! / bestOther),
+    floorsToNginx: { nodeServerAlone: r3(rps['node-http']! / rps.nginx!), minimalUndici: r3(rps['undici-minimal']! / rps.nginx!) },
     bothCores: { nginx2Workers: Math.round(both.nginx!), strangler2Workers: Math.round(both.strangler!), ratioToNginx: r3(both.strangler! / both.nginx!) },
     latencyRate: rate,
     addedP50Ms: r3(lat.monolith!.p50 - direct.p50),
@@ -202,6 +207,7 @@ async function main(): Promise<void> {
   };
   console.log(`\nstrangler-proxy (monolith mode) / nginx:              ${figures.ratioToNginx}  (target ≥ 0.7)`);
   console.log(`strangler-proxy (monolith mode) / best other Node:    ${figures.ratioToBestOtherNode}  (target ≥ 1.3)`);
+  console.log(`  for reference, / nginx: a Node server answering by itself ${figures.floorsToNginx.nodeServerAlone}, a minimal undici loop ${figures.floorsToNginx.minimalUndici}`);
   console.log(`on both cores, strangler-proxy 2 workers / nginx 2 workers: ${figures.bothCores.ratioToNginx}  (${figures.bothCores.strangler2Workers} / ${figures.bothCores.nginx2Workers} req/s)`);
   console.log(`added latency at ~${rate} req/s: p50 ${figures.addedP50Ms} ms (target ≤ 0.2), p99 ${figures.addedP99Ms} ms (target ≤ 1)`);
   console.log(`  for reference: a Node server answering by itself adds p50 ${figures.nodeServerAddedP50Ms} ms, p99 ${figures.nodeServerAddedP99Ms} ms; a minimal undici loop p50 ${figures.minimalUndiciAddedP50Ms} ms, p99 ${figures.minimalUndiciAddedP99Ms} ms; @fastify/http-proxy p50 ${figures.fastifyAddedP50Ms} ms, p99 ${figures.fastifyAddedP99Ms} ms`);
