@@ -36,12 +36,6 @@ const GateBody = z.object({ tenant: z.string().min(1).optional(), reason: z.stri
 const windowMs = (v: unknown) => Math.min(600_000, Math.max(1_000, Number(v ?? 300_000) || 300_000));
 
 /**
- * The admin API, on its own port: bearer tokens compared in constant time,
- * read and write roles. Probes (/healthz, /readyz) and the dashboard's page
- * (which holds no data: it reads this API with the operator's token) need no
- * token; everything else does, /metrics included.
- */
-/**
  * The methods the app's routes answer on a path (HEAD with GET, as Express
  * does), for a 405 with Allow instead of a 404 when only the method is wrong.
  * Read from the router once every route is registered.
@@ -57,6 +51,12 @@ function allowedMethods(app: express.Express): (path: string) => string[] {
   };
 }
 
+/**
+ * The admin API, on its own port: bearer tokens compared in constant time,
+ * read and write roles. Probes (/healthz, /readyz) and the dashboard's page
+ * (which holds no data: it reads this API with the operator's token) need no
+ * token; everything else does, /metrics included.
+ */
 export async function startAdmin(rt: ProxyRuntime, port: number, host: string): Promise<AdminServer> {
   const app = express();
   app.disable('x-powered-by');
