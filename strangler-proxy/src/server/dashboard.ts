@@ -210,7 +210,7 @@ function renderServices(rows) {
       : !f.reporting
         ? el('span', { class: 'bad' }, 'not reporting (reads not held back)')
         : el('span', null, ...Object.entries(f.tenants).flatMap(([tenant, x]) => [
-            el('span', { class: x.heldBack ? 'bad' : '', 'data-tenant': tenant }, tenant + ' ' + (x.loading ? 'loading its snapshot' : (x.behindMs / 1000).toFixed(1) + ' s') + (x.appliedThrough ? ', applied through ' + x.appliedThrough.slice(11, 23) + ' UTC' : '') + (x.heldBack ? ' (held back)' : '')), ' ',
+            el('span', { class: x.heldBack ? 'bad' : '', 'data-tenant': tenant }, tenant + ' ' + (x.loading ? 'loading its snapshot' : (x.behindMs / 1000).toFixed(1) + ' s') + (x.appliedThrough ? ', applied through ' + x.appliedThrough.replace('T', ' ').replace('Z', ' UTC') : '') + (x.heldBack ? ' (held back)' : '')), ' ',
           ]), 'limit ' + (f.maxBehindMs / 1000).toFixed(1) + ' s');
     t.append(el('tr', { 'data-service': s.service }, el('td', null, s.service), el('td', null, s.url), el('td', { class: s.breaker === 'closed' ? '' : 'bad' }, s.breaker), el('td', null, fresh)));
   }
