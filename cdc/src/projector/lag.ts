@@ -56,8 +56,10 @@ export async function projectionLag(serviceDbUrl: string, kafka: KafkaClients): 
 
 export function formatProjectionLag(rows: readonly ProjectionLagRow[]): string {
   if (rows.length === 0) return 'no projection has applied an event here yet (a projection writes its checkpoint with its first event)';
-  const head = ['PROJECTION', 'TOPIC', 'PART', 'LAG', 'LAST SOURCE COMMIT', 'APPLIED AFTER'];
-  const body = rows.map((r) => [r.projection, r.topic, String(r.partition), String(r.consumerLag), r.lastSourceCommit ?? '-', r.endToEndMs === null ? '-' : `${r.endToEndMs} ms`]);
+  // The newest change applied: its commit, when it was applied, and how long after its commit (a replay
+  // applies old changes again, so APPLIED AT says it is that change's figure, not the lag now: LAG is).
+  const head = ['PROJECTION', 'TOPIC', 'PART', 'LAG', 'LAST SOURCE COMMIT', 'APPLIED AT', 'APPLIED AFTER'];
+  const body = rows.map((r) => [r.projection, r.topic, String(r.partition), String(r.consumerLag), r.lastSourceCommit ?? '-', r.appliedAt, r.endToEndMs === null ? '-' : `${r.endToEndMs} ms`]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   return [head, ...body].map((cells) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
 }
