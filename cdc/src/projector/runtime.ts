@@ -179,11 +179,11 @@ export class Projector {
       l.highWatermark = high;
       if (l.next !== null) l.consumerLag = Math.max(0, Number(high - l.next));
     }
+    // How many partitions each topic has, as the broker just said (a topic it could not say of keeps its count).
+    const counts = new Map<string, number>();
+    for (const { topic } of all.values()) counts.set(topic, (counts.get(topic) ?? 0) + 1);
+    for (const [topic, count] of counts) this.partitionCounts.set(topic, count);
     const ends = [...all.entries()].filter(([key]) => !this.lag.has(key));
-    for (const topic of asked) {
-      const count = ends.filter(([, e]) => e.topic === topic).length + (known.get(topic) ?? 0);
-      if (count > 0) this.partitionCounts.set(topic, count);
-    }
     if (checkpoints === undefined) {
       if (!ends.some(([, e]) => e.high > e.low)) return;
       checkpoints = await listCheckpoints(this.options.db, this.projection.name);
