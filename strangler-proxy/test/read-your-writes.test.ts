@@ -1,5 +1,4 @@
 import type { ProxyConfigInput } from '../src/config/schema';
-import { writtenAt } from '../src/server/data-plane';
 import { admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 /**
@@ -151,19 +150,5 @@ describe('read-your-writes: a client reads what it just wrote through the monoli
     through = { acme: Date.now() - 60_000, globex: Date.now() };
     await reported();
     expect(await read(`strangler-written=${Date.now()}`)).toBe('service');
-  });
-});
-
-describe('writtenAt', () => {
-  it('reads the mark from a Cookie header, wherever it stands, and nothing else', () => {
-    expect(writtenAt('strangler-written=1764700000000', 'strangler-written')).toBe(1764700000000);
-    expect(writtenAt('a=1; strangler-written=42; b=2', 'strangler-written')).toBe(42);
-    expect(writtenAt('a=1;strangler-written=42', 'strangler-written')).toBe(42);
-    expect(writtenAt('my-strangler-written=42', 'strangler-written')).toBeNull();
-    expect(writtenAt('my-strangler-written=1; strangler-written=7', 'strangler-written')).toBe(7);
-    expect(writtenAt('strangler-written=', 'strangler-written')).toBeNull();
-    expect(writtenAt('strangler-written=12x', 'strangler-written')).toBeNull();
-    expect(writtenAt('strangler-written=1234567890123456', 'strangler-written')).toBeNull();
-    expect(writtenAt(undefined, 'strangler-written')).toBeNull();
   });
 });

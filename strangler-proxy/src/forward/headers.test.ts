@@ -1,4 +1,4 @@
-import { acceptRequestId, HOP_BY_HOP, requestHeaders, responseHeaders, withoutCookie } from './headers';
+import { acceptRequestId, HOP_BY_HOP, requestHeaders, responseHeaders, withoutCookie, writtenAt } from './headers';
 
 const ctx = {
   peer: '203.0.113.7',
@@ -116,5 +116,19 @@ describe('request id', () => {
     expect(acceptRequestId('x'.repeat(129))).toBeNull();
     expect(acceptRequestId(['a', 'b'])).toBeNull();
     expect(acceptRequestId(undefined)).toBeNull();
+  });
+});
+
+describe('writtenAt', () => {
+  it('reads the mark from a Cookie header, wherever it stands, and nothing else', () => {
+    expect(writtenAt('strangler-written=1764700000000', 'strangler-written')).toBe(1764700000000);
+    expect(writtenAt('a=1; strangler-written=42; b=2', 'strangler-written')).toBe(42);
+    expect(writtenAt('a=1;strangler-written=42', 'strangler-written')).toBe(42);
+    expect(writtenAt('my-strangler-written=42', 'strangler-written')).toBeNull();
+    expect(writtenAt('my-strangler-written=1; strangler-written=7', 'strangler-written')).toBe(7);
+    expect(writtenAt('strangler-written=', 'strangler-written')).toBeNull();
+    expect(writtenAt('strangler-written=12x', 'strangler-written')).toBeNull();
+    expect(writtenAt('strangler-written=1234567890123456', 'strangler-written')).toBeNull();
+    expect(writtenAt(undefined, 'strangler-written')).toBeNull();
   });
 });

@@ -145,6 +145,21 @@ export function withoutCookie(value: string, name: string): string {
   return removed ? kept.join('; ') : value;
 }
 
+/** The write time (ms since the epoch) in a Cookie header's `name=<digits>`, or null. */
+export function writtenAt(header: string | undefined, name: string): number | null {
+  if (header === undefined) return null;
+  for (let i = header.indexOf(`${name}=`); i >= 0; i = header.indexOf(`${name}=`, i + 1)) {
+    // At the start of a cookie-pair, not inside another's name or value.
+    if (i > 0 && header.charCodeAt(i - 1) !== 32 && header.charCodeAt(i - 1) !== 59) continue;
+    const from = i + name.length + 1;
+    let end = header.indexOf(';', from);
+    if (end < 0) end = header.length;
+    const value = header.slice(from, end).trim();
+    return /^\d{1,15}$/.test(value) ? Number(value) : null;
+  }
+  return null;
+}
+
 /**
  * Filters the upstream's response headers (undici's lower-case record) for
  * the client, in place of a copy: hop-by-hop and Connection-listed names out,

@@ -8,7 +8,7 @@ import type { ModeSetting, ProxyConfig } from '../config/schema';
 import { errorBody } from '../errors';
 import type { CircuitBreaker } from '../forward/breaker';
 import { type Attempt, type FailureReason, forward, forwardOnce, type Outcome } from '../forward/forward';
-import { acceptRequestId, requestHeaders, type ForwardContext } from '../forward/headers';
+import { acceptRequestId, requestHeaders, writtenAt, type ForwardContext } from '../forward/headers';
 import type { Upstreams } from '../forward/upstreams';
 import type { ProxyMetrics } from '../metrics';
 import { inCanary } from '../routes/canary';
@@ -105,21 +105,6 @@ function writeMark(ctx: RequestContext): (() => string) | undefined {
   const ryw = ctx.config.config.readYourWrites;
   if (ryw === undefined || SAFE.has(ctx.req.method!)) return undefined;
   return () => `${ryw.cookie}=${Date.now()}; Path=/; Max-Age=${Math.ceil(ryw.windowMs / 1000)}; HttpOnly; SameSite=Lax`;
-}
-
-/** The write time (ms since the epoch) in a Cookie header's `name=<digits>`, or null. */
-export function writtenAt(header: string | undefined, name: string): number | null {
-  if (header === undefined) return null;
-  for (let i = header.indexOf(`${name}=`); i >= 0; i = header.indexOf(`${name}=`, i + 1)) {
-    // At the start of a cookie-pair, not inside another's name or value.
-    if (i > 0 && header.charCodeAt(i - 1) !== 32 && header.charCodeAt(i - 1) !== 59) continue;
-    const from = i + name.length + 1;
-    let end = header.indexOf(';', from);
-    if (end < 0) end = header.length;
-    const value = header.slice(from, end).trim();
-    return /^\d{1,15}$/.test(value) ? Number(value) : null;
-  }
-  return null;
 }
 
 /** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
