@@ -19,8 +19,12 @@ describe('read-your-writes: a client reads what it just wrote through the monoli
 
   const config = (readYourWrites: ProxyConfigInput['readYourWrites']): ProxyConfigInput =>
     baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
-      services: { messaging: { url: service.url, freshness: { maxBehindMs: 2000, pollMs: 100 } } },
-      routes: [{ id: 'rooms', match: { path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { acme: { mode: 'extracted' }, globex: { mode: 'shadow' } } }],
+      // plain: a service that declares no freshness (read-your-writes cannot cover it).
+      services: { messaging: { url: service.url, freshness: { maxBehindMs: 2000, pollMs: 100 } }, plain: { url: service.url } },
+      routes: [
+        { id: 'rooms', match: { path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith', tenants: { acme: { mode: 'extracted' }, globex: { mode: 'shadow' } } },
+        { id: 'notes', match: { path: '/api/notes/:id' }, service: 'plain', mode: 'shadow' },
+      ],
       ...(readYourWrites === undefined ? {} : { readYourWrites }),
     });
 
@@ -142,6 +146,15 @@ describe('read-your-writes: a client reads what it just wrote through the monoli
     // Without the mark, copied as usual.
     await read(null, 'globex');
     expect(await shadowed('sent')).toBe(sent + 1);
+  });
+
+  it("leaves a service without freshness uncovered: the writer's reads are shadowed as anyone's", async () => {
+    const mark = markOf((await write()).headers['set-cookie']);
+    const shadowed = async (outcome: string) => Number(new RegExp(`strangler_proxy_shadow_total\\{route="notes",outcome="${outcome}"\\} (\\d+)`).exec(await metrics())?.[1] ?? 0);
+    const sent = await shadowed('sent');
+    for (let i = 0; i < 3; i++) expect((await get(`${proxy.url}/api/notes/1`, 'acme.localhost', { headers: { cookie: mark } })).json?.from).toBe('monolith');
+    expect(await shadowed('sent')).toBe(sent + 3);
+    expect(await shadowed('skipped_unapplied_write')).toBe(0);
   });
 
   it('leaves answers untouched when read-your-writes is off', async () => {

@@ -420,8 +420,9 @@ export class DataPlane {
    */
   private ownWriteUnapplied(ctx: RequestContext, service: CompiledService): boolean {
     const ryw = ctx.config.config.readYourWrites;
-    // Reads only: a write (a mirrored one with a dry-run contract) does not read back anything.
-    if (ryw === undefined || this.deps.applied === undefined || !SAFE.has(ctx.req.method!)) return false;
+    // Reads only: a write (a mirrored one with a dry-run contract) does not read back anything. A service
+    // without freshness cannot say what it applied: not covered (its reads and copies go on as without a mark).
+    if (ryw === undefined || this.deps.applied === undefined || service.freshness === undefined || !SAFE.has(ctx.req.method!)) return false;
     const at = writtenAt(ctx.req.headers.cookie, ryw.cookie);
     if (at === null) return false;
     const now = Date.now();
