@@ -10,6 +10,18 @@ const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1,
  * HotMetrics, and the shadow copies' counts in a HotCounter, off prom-client,
  * so the hot path does a few map lookups and hashes no label set.
  */
+/** What the parity gauges read per route and tenant. */
+interface ParityFigures {
+  readonly route: string;
+  readonly tenant: string;
+  readonly samples: number;
+  readonly mismatches: number;
+  readonly noiseFiltered: number;
+  readonly noiseDiscarded: number;
+  readonly shadowErrors: number;
+  readonly mismatchRate: number;
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
   private readonly hot = new HotMetrics();
@@ -28,7 +40,7 @@ export class ProxyMetrics {
   readonly gateMoves: Counter<'route' | 'tenant' | 'kind'>;
   readonly upgrades: Counter<'route' | 'target' | 'outcome'>;
   readonly parityShared: Counter<'direction'>;
-  private paritySource: (() => ReadonlyArray<{ route: string; tenant: string; samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }>) | null = null;
+  private paritySource: (() => ReadonlyArray<ParityFigures>) | null = null;
 
   constructor(defaults = true) {
     const registers = [this.registry];
@@ -49,7 +61,7 @@ export class ProxyMetrics {
     this.upgrades = new Counter({ name: 'strangler_proxy_upgrades_total', help: 'Protocol upgrades (WebSocket): tunnelled to the target, or unreachable', labelNames: ['route', 'target', 'outcome'], registers });
     this.parityShared = new Counter({ name: 'strangler_proxy_parity_shared_total', help: "Parity counts (one route, tenant and second each) sent to the other replicas on the control store, and received from them", labelNames: ['direction'], registers });
     this.gateMoves = new Counter({ name: 'strangler_proxy_gate_moves_total', help: 'Automatic route moves by parity gates: promote or rollback', labelNames: ['route', 'tenant', 'kind'], registers });
-    const parity = (name: string, help: string, pick: (s: { samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }) => number) =>
+    const parity = (name: string, help: string, pick: (s: ParityFigures) => number) =>
       new Gauge({
         name,
         help,
@@ -63,13 +75,15 @@ export class ProxyMetrics {
       });
     parity('strangler_proxy_parity_samples', 'Shadow comparisons over the last 5 minutes', (s) => s.samples);
     parity('strangler_proxy_parity_mismatches', 'Shadow comparisons that differed, last 5 minutes', (s) => s.mismatches);
-    parity('strangler_proxy_parity_noise_filtered', 'Shadow comparisons that matched only after learned noise, last 5 minutes', (s) => s.noiseFiltered);
+    parity('strangler_proxy_parity_matched', 'Shadow comparisons that matched with nothing left out, last 5 minutes', (s) => s.samples - s.mismatches - s.noiseFiltered);
+    parity('strangler_proxy_parity_noise_filtered', 'Shadow comparisons whose every difference lay on learned noise (neither a match nor a mismatch), last 5 minutes', (s) => s.noiseFiltered);
+    parity('strangler_proxy_parity_noise_discarded', 'Pairs of monolith answers not learned from as noise because the data changed between the two asks, last 5 minutes', (s) => s.noiseDiscarded);
     parity('strangler_proxy_parity_shadow_errors', 'Shadow copies failed, timed out or 5xx, last 5 minutes', (s) => s.shadowErrors);
     parity('strangler_proxy_parity_mismatch_ratio', 'Mismatches over comparisons, last 5 minutes', (s) => s.mismatchRate);
   }
 
   /** Where the parity gauges read their figures (the runtime's shadow parity, 5-minute window). */
-  parityFrom(source: () => ReadonlyArray<{ route: string; tenant: string; samples: number; mismatches: number; noiseFiltered: number; shadowErrors: number; mismatchRate: number }>): void {
+  parityFrom(source: () => ReadonlyArray<ParityFigures>): void {
     this.paritySource = source;
   }
 

@@ -44,7 +44,7 @@ describe('shadow copier timeouts', () => {
 
   const copier = (timeoutMs: number) => {
     const done: Array<{ outcome: CopyOutcome; exchange: ShadowExchange }> = [];
-    const c = new ShadowCopier({ queue: 10, concurrency: 2, timeoutMs, maxBodyBytes: 1000 }, (_job, exchange, outcome) => done.push({ outcome, exchange }));
+    const c = new ShadowCopier({ queue: 10, concurrency: 2, timeoutMs, maxBodyBytes: 1000 }, (_job, exchange, outcome) => done.push({ outcome, exchange }), async () => ({ writes: null, database: null }));
     copiers.push(c);
     return { c, done };
   };

@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ProxyMetrics } from '../src/metrics';
 import { CircuitBreaker } from '../src/forward/breaker';
+import { NOISE_DEFAULTS } from '../src/parity/noise';
 import { ShadowMirror, type MirrorJob } from '../src/shadow/mirror';
 import { ReportPacker } from '../src/shadow/report-codec';
 import type { CopyReport, ThreadConfig } from '../src/shadow/protocol';
@@ -23,6 +24,8 @@ describe('shadow mirror (copies in a thread of their own)', () => {
     mismatchSamplesPerMinute: 0,
     redact: { headers: ['authorization'], jsonPaths: [] },
     rules: { r: {} },
+    noise: NOISE_DEFAULTS,
+    databases: {},
   });
   const make = (c = config(), breaker?: () => { failures: number; windowMs: number; openMs: number }, ringBytes?: number) => {
     const reports: CopyReport[] = [];

@@ -14,6 +14,8 @@ export interface CompiledTenant {
   readonly name: string;
   readonly monolith: string;
   readonly hosts: readonly string[];
+  /** The monolith database's URL (tenants.<t>.database), for noise learning's change check; null without one. */
+  readonly database: string | null;
 }
 
 export interface CompiledService extends ServiceConfig {
@@ -88,7 +90,9 @@ export function compileConfig(input: unknown, source: string, env: NodeJS.Proces
   const tenants = new Map<string, CompiledTenant>();
   const hostToTenant = new Map<string, string>();
   for (const [name, t] of Object.entries(config.tenants)) {
-    tenants.set(name, Object.freeze({ name, monolith: t.monolith.replace(/\/$/, ''), hosts: Object.freeze([...t.hosts]) }));
+    const database = t.database ? secret(t.database, `tenants.${name}.database`) : null;
+    if (database !== null && !/^postgres(?:ql)?:\/\//.test(database)) issue(`tenants.${name}.database`, '(secret)', 'must be a PostgreSQL URL such as postgresql://user@host:5432/db');
+    tenants.set(name, Object.freeze({ name, monolith: t.monolith.replace(/\/$/, ''), hosts: Object.freeze([...t.hosts]), database }));
     t.hosts.forEach((h, i) => {
       const other = hostToTenant.get(h);
       if (other !== undefined) issue(`tenants.${name}.hosts.${i}`, h, `is already tenant ${other}'s host`);

@@ -114,6 +114,12 @@ const routeSchema = z
             minSamples: z.number().int().positive().default(100),
             maxMismatchRate: z.number().min(0).max(1).default(0.01),
             maxErrorRate: z.number().min(0).max(1).default(0.01),
+            /**
+             * At most this share of the comparisons may have matched only by leaving learned noise out: such a
+             * comparison did not compare what it left out. Declare a field the monolith never repeats in
+             * parity.ignore (reviewed) rather than raising this.
+             */
+            maxFilteredShare: z.number().min(0).max(1).default(0.05),
             /** Canary percentages walked through before extracted; [] goes from shadow straight to extracted. */
             canarySteps: z.array(z.number().gt(0).lt(100)).default([10, 50]),
           })
@@ -178,6 +184,13 @@ const tenantSchema = z
     monolith: httpUrl,
     /** Host names (without port) that resolve to this tenant. */
     hosts: z.array(z.string().min(1).transform((h) => h.toLowerCase())).default([]),
+    /**
+     * The tenant's monolith database (a PostgreSQL URL), read-only use: noise
+     * learning asks its position before and after a pair of monolith answers,
+     * and learns nothing from a pair across a commit. Without it, only the
+     * writes this proxy forwarded are seen.
+     */
+    database: secret.optional(),
   })
   .strict();
 
@@ -299,8 +312,25 @@ export const ProxyConfigSchema = z
          * forwarding does: a sample keeps parity figures coming at a fraction of that. A route may set its own.
          */
         sampleRate: z.number().min(0).max(1).default(1),
-        /** Share of shadowed reads sent to the monolith a second time, to learn noise in flight (0-1). */
+        /** Share of shadowed reads for which the monolith is asked twice more, to learn noise in flight (0-1). */
         noiseSampleRate: z.number().min(0).max(1).default(0.1),
+        /** When a path the monolith disagrees with itself on is noise (see strangler-proxy/README, "Learned noise"). */
+        noise: z
+          .object({
+            /** Pairs of monolith answers with unchanged data a route needs before any path can be noise. */
+            minPairs: z.number().int().min(1).default(10),
+            /** Share of those pairs a path must have differed in. */
+            minShare: z.number().gt(0, 'must be above 0').max(1).default(0.2),
+            /** The newest pairs the share is taken over: a path that stops differing falls under the bar as they pass. */
+            windowPairs: z.number().int().min(1).default(100),
+            /** Pairs older than this no longer count. */
+            maxAgeMs: ms(3_600_000),
+          })
+          .strict()
+          .superRefine((n, ctx) => {
+            if (n.windowPairs < n.minPairs) ctx.addIssue({ code: 'custom', path: ['windowPairs'], message: `must be at least minPairs (${n.minPairs}): a window of ${n.windowPairs} pairs never holds enough to learn` });
+          })
+          .prefault({}),
         /** Mismatches written to the control store per route and tenant per minute, at most. */
         mismatchSamplesPerMinute: z.number().int().min(0).default(10),
         /** Stored mismatches kept per route and tenant (the newest); older ones are deleted as new ones come. */

@@ -88,7 +88,7 @@ export function payloads(replica: string, deltas: readonly ParityDelta[]): strin
   return out;
 }
 
-const COUNT_KEYS = new Set<keyof Counts>(['samples', 'mismatches', 'noiseFiltered', 'shadowErrors', 'primaryErrors', 'served', 'servedErrors', 'primaryMs', 'shadowMs']);
+const COUNT_KEYS = new Set<keyof Counts>(['samples', 'mismatches', 'noiseFiltered', 'noiseDiscarded', 'shadowErrors', 'primaryErrors', 'served', 'servedErrors', 'primaryMs', 'shadowMs']);
 
 /**
  * Another replica's counts from a notification; nothing for this replica's

@@ -33,7 +33,11 @@ export interface Difference {
 }
 
 export interface Comparison {
-  /** No difference left after the rules and the learned noise. */
+  /**
+   * No difference left after the rules and the learned noise. A match with
+   * `noise` not empty was not fully compared: parity counts it as filtered,
+   * never as a match.
+   */
   readonly match: boolean;
   readonly differences: readonly Difference[];
   /** Differences dropped because the monolith disagrees with itself there (learned noise). */
@@ -66,10 +70,10 @@ export function compileRules(rules: ParityRules = {}): CompiledRules {
 /**
  * Compares a candidate's answer with the primary's: status, the chosen
  * headers, and the bodies (JSON under the rules; anything else byte for
- * byte). `isNoise` says which paths the monolith itself does not repeat
+ * byte). `isNoise` says which differences lie where the monolith itself does not repeat
  * (learned noise); differences there are reported apart, not counted.
  */
-export function compareAnswers(primary: Answer, candidate: Answer, rules: CompiledRules, isNoise: (path: string) => boolean = () => false): Comparison {
+export function compareAnswers(primary: Answer, candidate: Answer, rules: CompiledRules, isNoise: (d: Difference) => boolean = () => false): Comparison {
   return classify(differencesOf(primary, candidate, rules), isNoise);
 }
 
@@ -93,10 +97,10 @@ export function differencesOf(primary: Answer, candidate: Answer, rules: Compile
 }
 
 /** Splits differences into those that count and those on learned noise (a comparison may be classified again as noise is learned). */
-export function classify(found: readonly Difference[], isNoise: (path: string) => boolean): Comparison {
+export function classify(found: readonly Difference[], isNoise: (d: Difference) => boolean): Comparison {
   const differences: Difference[] = [];
   const noise: Difference[] = [];
-  for (const d of found) (isNoise(d.path) ? noise : differences).push(d);
+  for (const d of found) (isNoise(d) ? noise : differences).push(d);
   return { match: differences.length === 0, differences, noise };
 }
 

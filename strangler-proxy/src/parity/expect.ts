@@ -1,6 +1,7 @@
 import type { RequestListener, Server } from 'node:http';
 import supertest from 'supertest';
 import { compareAnswers, compileRules, type Answer, type Comparison, type ParityRules } from './compare';
+import { changedBetween, DatabasePositions, type ChangeMark } from './change-witness';
 import { NoiseModel } from './noise';
 
 /** What supertest can drive: an app (Express or any request listener), a server, or a base URL. */
@@ -11,8 +12,18 @@ export interface ExpectParityOptions extends ParityRules {
   readonly candidate: Target;
   /** Sent to the candidate only (the proxy's x-strangler-tenant, for one). */
   readonly candidateHeaders?: Readonly<Record<string, string>>;
-  /** Ask the monolith twice and leave out what differs between its own answers. @default true */
+  /**
+   * Ask the monolith `noisePairs` more times and leave out what differed
+   * between each of its consecutive answers, in every pair (a rate of 1, not
+   * one sighting); a pair whose difference a change of data explains (an
+   * element gained or lost, an id in one answer only) teaches nothing.
+   * @default true
+   */
   readonly learnNoise?: boolean;
+  /** @default 3 */
+  readonly noisePairs?: number;
+  /** The monolith's database: its position is read before the first and after the last monolith answer, and nothing is learned across a commit. */
+  readonly database?: string;
 }
 
 export interface ParityRequest {
@@ -56,17 +67,34 @@ async function send(target: Target, r: ParityRequest, extra: Readonly<Record<str
 /**
  * For a user's own jest suites: sends one request to the monolith and to the
  * candidate (apps or URLs, through supertest), compares under the given
- * rules and the noise learned from asking the monolith twice, and throws a
+ * rules and the noise learned from asking the monolith again, and throws a
  * ParityMismatchError listing the differences when they differ. Resolves
  * with the comparison (noise included) when they agree.
  */
 export async function expectParity(request: ParityRequest | string, options: ExpectParityOptions): Promise<Comparison> {
   const r: ParityRequest = typeof request === 'string' ? { path: request } : request;
   const rules = compileRules(options);
-  const [primary, candidate] = await Promise.all([send(options.monolith, r), send(options.candidate, r, options.candidateHeaders)]);
-  const noise = new NoiseModel();
-  if (options.learnNoise ?? true) noise.learn('request', primary, await send(options.monolith, r), rules);
-  const comparison = compareAnswers(primary, candidate, rules, noise.predicate('request'));
+  const positions = new DatabasePositions();
+  const mark = async (): Promise<ChangeMark> => ({ writes: null, database: options.database === undefined ? null : await positions.read(options.database) });
+  try {
+    const before = await mark();
+    const [primary, candidate] = await Promise.all([send(options.monolith, r), send(options.candidate, r, options.candidateHeaders)]);
+    const pairs = Math.max(1, options.noisePairs ?? 3);
+    const noise = new NoiseModel({ minPairs: pairs, minShare: 1, windowPairs: pairs });
+    if (options.learnNoise ?? true) {
+      const answers = [primary];
+      for (let i = 0; i < pairs; i++) answers.push(await send(options.monolith, r));
+      const changed = changedBetween(before, await mark());
+      for (let i = 0; i < pairs; i++) noise.learn('request', answers[i]!, answers[i + 1]!, rules, changed);
+    }
+    return judged(r, compareAnswers(primary, candidate, rules, noise.predicate('request')));
+  } finally {
+    await positions.close();
+  }
+}
+
+/** The comparison when it matched; a ParityMismatchError listing its differences otherwise. */
+function judged(r: ParityRequest, comparison: Comparison): Comparison {
   if (!comparison.match) throw new ParityMismatchError(r, comparison);
   return comparison;
 }

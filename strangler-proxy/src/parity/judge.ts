@@ -1,7 +1,7 @@
 import type { ShadowExchange } from '../shadow/exchange';
 import type { CompiledRules, Difference } from './compare';
 import { compareAnswers } from './compare';
-import { NoiseModel } from './noise';
+import { NoiseModel, type NoiseSettings, type RouteNoise } from './noise';
 import type { Redactor } from './redact';
 import type { Counts } from './window';
 
@@ -20,6 +20,7 @@ export interface JudgeOptions {
   readonly rulesOf: (routeId: string) => CompiledRules | null;
   readonly redactor: () => Redactor;
   readonly mismatchesPerMinute: () => number;
+  readonly noise?: Partial<NoiseSettings>;
   readonly now?: () => number;
 }
 
@@ -34,30 +35,43 @@ const BODY_CAP = 64 * 1024;
 
 /**
  * Shadow parity's comparison of one finished exchange, by the same engine as
- * the offline runner: noise learned from the sampled second monolith
- * answers, the route's rules, and a redacted sample of the mismatches
+ * the offline runner: noise learned from the sampled pairs of monolith
+ * answers (those across a change of the data discarded), the route's rules, and a redacted sample of the mismatches
  * (at most `mismatchesPerMinute` per route and tenant). Runs in the shadow
  * thread, never on the request path.
  */
 export class ParityJudge {
-  private readonly noise = new NoiseModel();
+  private noise: NoiseModel;
+  private noiseSettings: string;
   private readonly budget = new Map<string, { minute: number; used: number }>();
   private readonly now: () => number;
 
   constructor(private readonly o: JudgeOptions) {
     this.now = o.now ?? Date.now;
+    this.noiseSettings = JSON.stringify(o.noise ?? {});
+    this.noise = new NoiseModel(o.noise, this.now);
+  }
+
+  /** New noise settings start learning afresh: rates taken under other bars mean nothing under these. */
+  setNoise(settings: Partial<NoiseSettings>): void {
+    const text = JSON.stringify(settings);
+    if (text === this.noiseSettings) return;
+    this.noiseSettings = text;
+    this.noise = new NoiseModel(settings, this.now);
   }
 
   judge(e: ShadowExchange): Verdict {
     const rules = this.o.rulesOf(e.route);
     if (!rules) return { counts: null };
-    if (e.primaryAgain) this.noise.learn(e.route, e.primary, e.primaryAgain, rules);
+    const pair = e.noisePair && !e.noisePair.first.truncated && !e.noisePair.second.truncated ? e.noisePair : undefined;
+    const discarded = pair && !this.noise.learn(e.route, pair.first, pair.second, rules, pair.changed).learned ? { noiseDiscarded: 1 } : {};
     const primaryErrors = e.primary.status >= 500 ? 1 : 0;
-    if ('error' in e.shadow || e.shadow.status >= 500) return { counts: { shadowErrors: 1, primaryErrors } };
+    if ('error' in e.shadow || e.shadow.status >= 500) return { counts: { shadowErrors: 1, primaryErrors, ...discarded } };
     // A cut body cannot be compared fairly: counted as an error of the copy, never as a mismatch.
-    if (e.primary.truncated || e.shadow.truncated) return { counts: { shadowErrors: 1 } };
+    if (e.primary.truncated || e.shadow.truncated) return { counts: { shadowErrors: 1, ...discarded } };
     const c = compareAnswers(e.primary, e.shadow, rules, this.noise.predicate(e.route));
-    const counts = { samples: 1, mismatches: c.match ? 0 : 1, noiseFiltered: c.match && c.noise.length > 0 ? 1 : 0, primaryErrors, primaryMs: e.primary.ms, shadowMs: e.shadow.ms };
+    // Differences all on learned noise: filtered, which gates bound apart; never a match.
+    const counts = { samples: 1, mismatches: c.match ? 0 : 1, noiseFiltered: c.match && c.noise.length > 0 ? 1 : 0, primaryErrors, primaryMs: e.primary.ms, shadowMs: e.shadow.ms, ...discarded };
     if (c.match || !this.takeBudget(e.route, e.tenant)) return { counts };
     const r = this.o.redactor();
     const text = (b: Buffer | null, headers: Readonly<Record<string, string | string[]>>) => {
@@ -77,8 +91,8 @@ export class ParityJudge {
     };
   }
 
-  learnedNoise(route: string) {
-    return this.noise.learned(route);
+  learnedNoise(route: string): RouteNoise {
+    return this.noise.summary(route);
   }
 
   private takeBudget(route: string, tenant: string): boolean {

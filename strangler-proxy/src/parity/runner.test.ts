@@ -31,9 +31,11 @@ describe('runParity, judging once every sample has taught its noise', () => {
       return answer({ id, name: `room ${id}`, served_at: id === 3 && n === 2 ? 'later' : 'monolith' });
     };
     const entries = [1, 2, 3].map((id) => ({ method: 'GET', path: `/api/rooms/${id}`, headers: {}, body: null }));
-    const report = await runParity({ config, tenant: 'acme', entries, send, concurrency: 1 });
+    // A bar that one pair in three meets, to see noise learned late applied early; filtered comparisons are not matches.
+    const report = await runParity({ config, tenant: 'acme', entries, send, concurrency: 1, noise: { minPairs: 3, minShare: 0.3 } });
 
-    expect(report.routes).toMatchObject([{ samples: 3, matches: 2, mismatches: 1, noiseSuppressed: 2, errors: 0, learnedNoise: [expect.objectContaining({ path: '$.served_at' })] }]);
+    expect(report.routes).toMatchObject([{ samples: 3, matches: 0, mismatches: 1, noiseSuppressed: 2, errors: 0, passed: false, learnedNoise: [expect.objectContaining({ path: '$.served_at', noise: true })] }]);
+    expect(report.totals).toMatchObject({ compared: 3, matches: 0, filtered: 2, mismatches: 1 });
     expect(report.mismatches).toHaveLength(1);
     expect(report.mismatches[0]).toMatchObject({
       request: { path: '/api/rooms/2' },
@@ -42,6 +44,33 @@ describe('runParity, judging once every sample has taught its noise', () => {
       monolith: { status: 200, body: expect.stringContaining('"name":"room 2"') },
       extracted: { status: 200, body: expect.stringContaining('"name":"other"') },
     });
+  });
+
+  it('learns nothing from one sighting under the default bar: every difference counts, and the path is listed under the bar', async () => {
+    const asked = new Map<string, number>();
+    const send: Send = async (base, req) => {
+      const id = Number(req.path.split('/').pop());
+      if (base === 'http://service.test') return answer({ id, served_at: 'service' });
+      const n = (asked.get(req.path) ?? 0) + 1;
+      asked.set(req.path, n);
+      return answer({ id, served_at: id === 3 && n === 2 ? 'later' : 'monolith' });
+    };
+    const entries = [1, 2, 3].map((id) => ({ method: 'GET', path: `/api/rooms/${id}`, headers: {}, body: null }));
+    const report = await runParity({ config, tenant: 'acme', entries, send, concurrency: 1 });
+    expect(report.routes).toMatchObject([{ samples: 3, matches: 0, noiseSuppressed: 0, mismatches: 3, learnedNoise: [{ path: '$.served_at', seen: 1, samples: 3, noise: false }] }]);
+  });
+
+  it('discards a pair whose difference a change of data explains, and says why', async () => {
+    const asked = new Map<string, number>();
+    const send: Send = async (base, req) => {
+      if (base === 'http://service.test') return answer({ items: [{ id: 1 }] });
+      const n = (asked.get(req.path) ?? 0) + 1;
+      asked.set(req.path, n);
+      return answer({ items: n === 1 ? [{ id: 1 }] : [{ id: 1 }, { id: 2 }] });
+    };
+    const report = await runParity({ config, tenant: 'acme', entries: [{ method: 'GET', path: '/api/rooms/1', headers: {}, body: null }], send, concurrency: 1 });
+    expect(report.routes).toMatchObject([{ matches: 1, noiseDiscarded: 1, noiseDiscards: { elements_changed: 1 }, learnedNoise: [] }]);
+    expect(report.totals.noiseDiscarded).toBe(1);
   });
 
   it("judges a sample whose monolith fails the second ask (that ask only teaches noise), and counts a failed first ask as an error", async () => {

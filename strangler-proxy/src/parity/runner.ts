@@ -6,7 +6,8 @@ import { TENANT_HEADER } from '../server/data-plane';
 import type { CompiledRoute } from '../routes/table';
 import { classify, differencesOf, type Answer, type Difference } from './compare';
 import { bodyBuffer, type CorpusEntry } from './corpus';
-import { NoiseModel, type LearnedNoise } from './noise';
+import { changedBetween, DatabasePositions, type ChangeMark } from './change-witness';
+import { NoiseModel, type DiscardReason, type LearnedNoise, type NoiseSettings } from './noise';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 /** Not replayed: hop-by-hop headers, and what the HTTP client sets itself. */
@@ -36,6 +37,16 @@ export interface ParityRunOptions {
   readonly maxMismatchRate?: number;
   /** Ask the monolith twice and learn what differs as noise. @default true */
   readonly learnNoise?: boolean;
+  /** When a path is noise. @default the config's shadow.noise */
+  readonly noise?: Partial<NoiseSettings>;
+  /**
+   * The tenant's monolith database, whose position is read before the first
+   * and after the second monolith answer: a pair across a commit teaches no
+   * noise. @default the config's tenants.<t>.database
+   */
+  readonly database?: string;
+  /** A route fails when more than this share of its comparisons matched only by leaving learned noise out. @default 0.05 */
+  readonly maxFilteredShare?: number;
   readonly concurrency?: number;
   readonly send?: Send;
   readonly onProgress?: (done: number, total: number) => void;
@@ -56,20 +67,39 @@ export interface RouteSummary {
   readonly samples: number;
   readonly matches: number;
   readonly mismatches: number;
-  /** Samples that matched only because learned noise was left out. */
+  /** Samples whose every difference lay on learned noise: not a match (not compared whole), not a mismatch. */
   readonly noiseSuppressed: number;
+  /** Pairs of monolith answers not learned from: the data changed between the two asks. */
+  readonly noiseDiscarded: number;
+  /** noiseSuppressed over the samples compared. */
+  readonly filteredShare: number;
   readonly errors: number;
   readonly mismatchRate: number;
   readonly passed: boolean;
   readonly latencyMs: { readonly monolith: { p50: number; p99: number }; readonly extracted: { p50: number; p99: number } };
   readonly learnedNoise: readonly LearnedNoise[];
+  /** Why pairs of monolith answers were not learned from. */
+  readonly noiseDiscards: Readonly<Record<DiscardReason, number>>;
 }
 
 export interface ParityReport {
   readonly generatedAt: string;
   readonly tenant: string;
   readonly maxMismatchRate: number;
-  readonly totals: { readonly requests: number; readonly compared: number; readonly matches: number; readonly mismatches: number; readonly errors: number; readonly skipped: number };
+  readonly maxFilteredShare: number;
+  readonly totals: {
+    readonly requests: number;
+    readonly compared: number;
+    /** Compared and equal with nothing left out. */
+    readonly matches: number;
+    /** Equal only once learned noise was left out. */
+    readonly filtered: number;
+    readonly mismatches: number;
+    readonly errors: number;
+    readonly skipped: number;
+    /** Pairs of monolith answers not learned from as noise (the data changed between the asks). */
+    readonly noiseDiscarded: number;
+  };
   readonly passed: boolean;
   readonly routes: readonly RouteSummary[];
   readonly skipped: ReadonlyArray<{ readonly method: string; readonly path: string; readonly reason: string }>;
@@ -139,15 +169,18 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
     samples.push({ key: `${route.id} ${[...(route.methods ?? ['*'])].join(',')} ${route.template.source}`, route, entry });
   }
 
-  const noise = new NoiseModel();
+  const noise = new NoiseModel(o.noise ?? o.config.config.shadow.noise);
+  const database = o.database ?? tenant.database;
+  const positions = new DatabasePositions();
+  const mark = async (): Promise<ChangeMark> => ({ writes: null, database: database === null ? null : await positions.read(database) });
   const kept = new Map<string, number>();
   /** Learns from a sample's answers and keeps what judging it needs. */
-  const digest = (s: Sample, primary: TimedAnswer, candidate: TimedAnswer, second: TimedAnswer | undefined) => {
-    if (second) noise.learn(s.key, primary, second, s.route.parity);
+  const digest = (s: Sample, primary: TimedAnswer, candidate: TimedAnswer, second: TimedAnswer | undefined, changed: boolean) => {
+    if (second) noise.learn(s.key, primary, second, s.route.parity, changed);
     s.ms = { monolith: primary.ms, extracted: candidate.ms };
     s.found = differencesOf(primary, candidate, s.route.parity);
     const isNoise = noise.predicate(s.key);
-    if (s.found.some((d) => !isNoise(d.path)) && (kept.get(s.key) ?? 0) < EXAMPLE_BODIES_PER_ROUTE) {
+    if (s.found.some((d) => !isNoise(d)) && (kept.get(s.key) ?? 0) < EXAMPLE_BODIES_PER_ROUTE) {
       kept.set(s.key, (kept.get(s.key) ?? 0) + 1);
       s.example = { monolith: { status: primary.status, body: text(primary.body) }, extracted: { status: candidate.status, body: text(candidate.body) } };
     }
@@ -164,13 +197,15 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
       const toService = { ...req, headers: { ...headers, [TENANT_HEADER]: o.tenant } };
       try {
         if (SAFE.has(s.entry.method)) {
+          const before = learn ? await mark() : null;
           const [primary, candidate] = await Promise.all([send(tenant.monolith, req), send(service.url, toService)]);
           // The monolith's second answer only teaches noise: when it fails, the sample is still judged.
-          digest(s, primary, candidate, learn ? await send(tenant.monolith, req).catch(() => undefined) : undefined);
+          const second = learn ? await send(tenant.monolith, req).catch(() => undefined) : undefined;
+          digest(s, primary, candidate, second, before === null || second === undefined ? false : changedBetween(before, await mark()));
         } else {
           const r = s.entry.response!;
           const primary = { status: r.status, headers: r.headers, body: bodyBuffer(r.body), ms: r.ms ?? 0 };
-          digest(s, primary, await send(service.url, { ...toService, headers: { ...toService.headers, [service.dryRunHeader!]: '1' } }), undefined);
+          digest(s, primary, await send(service.url, { ...toService, headers: { ...toService.headers, [service.dryRunHeader!]: '1' } }), undefined, false);
         }
       } catch {
         // A sample whose answers never came has no differences found: counted as an error of its route.
@@ -178,9 +213,14 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
       o.onProgress?.(++done, samples.length);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, worker));
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, o.concurrency ?? 4) }, worker));
+  } finally {
+    await positions.close();
+  }
 
   const maxRate = o.maxMismatchRate ?? 0;
+  const maxFiltered = o.maxFilteredShare ?? 0.05;
   const byRoute = new Map<string, { samples: Sample[]; matches: number; mismatches: number; suppressed: number; errors: number; examples: number }>();
   const mismatches: Mismatch[] = [];
   for (const s of samples) {
@@ -193,8 +233,8 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
     }
     const c = classify(s.found, noise.predicate(s.key));
     if (c.match) {
-      r.matches++;
       if (c.noise.length > 0) r.suppressed++;
+      else r.matches++;
       continue;
     }
     r.mismatches++;
@@ -204,8 +244,10 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
     }
   }
   const routes: RouteSummary[] = [...byRoute].map(([key, r]) => {
-    const compared = r.matches + r.mismatches;
+    const compared = r.matches + r.suppressed + r.mismatches;
     const mismatchRate = compared === 0 ? 0 : r.mismatches / compared;
+    const filteredShare = compared === 0 ? 0 : r.suppressed / compared;
+    const summary = noise.summary(key);
     const ms = (side: 'monolith' | 'extracted') => {
       const v = r.samples.map((s) => s.ms?.[side] ?? 0).filter((t) => t > 0);
       return { p50: round(percentile(v, 0.5)), p99: round(percentile(v, 0.99)) };
@@ -216,23 +258,28 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
       matches: r.matches,
       mismatches: r.mismatches,
       noiseSuppressed: r.suppressed,
+      noiseDiscarded: Object.values(summary.discarded).reduce((a, b) => a + b, 0),
+      filteredShare,
       errors: r.errors,
       mismatchRate,
-      // Errors count against a route too: a path that cannot answer has not proven parity.
-      passed: compared > 0 && mismatchRate <= maxRate && r.errors === 0,
+      // Errors count against a route too: a path that cannot answer has not proven parity; nor has one compared mostly past its noise.
+      passed: compared > 0 && mismatchRate <= maxRate && r.errors === 0 && filteredShare <= maxFiltered,
       latencyMs: { monolith: ms('monolith'), extracted: ms('extracted') },
-      learnedNoise: noise.learned(key),
+      learnedNoise: summary.learned,
+      noiseDiscards: summary.discarded,
     };
   });
   const totals = {
     requests: o.entries.length,
-    compared: routes.reduce((n, r) => n + r.matches + r.mismatches, 0),
+    compared: routes.reduce((n, r) => n + r.matches + r.noiseSuppressed + r.mismatches, 0),
     matches: routes.reduce((n, r) => n + r.matches, 0),
+    filtered: routes.reduce((n, r) => n + r.noiseSuppressed, 0),
+    noiseDiscarded: routes.reduce((n, r) => n + r.noiseDiscarded, 0),
     mismatches: routes.reduce((n, r) => n + r.mismatches, 0),
     errors: routes.reduce((n, r) => n + r.errors, 0),
     skipped: skipped.length,
   };
-  return { generatedAt: new Date().toISOString(), tenant: o.tenant, maxMismatchRate: maxRate, totals, passed: routes.length > 0 && routes.every((r) => r.passed), routes, skipped, mismatches };
+  return { generatedAt: new Date().toISOString(), tenant: o.tenant, maxMismatchRate: maxRate, maxFilteredShare: maxFiltered, totals, passed: routes.length > 0 && routes.every((r) => r.passed), routes, skipped, mismatches };
 }
 
 function lower(h: Record<string, string>): Record<string, string> {

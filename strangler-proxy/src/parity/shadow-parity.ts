@@ -6,7 +6,9 @@ export interface ParityStats extends Counts {
   readonly route: string;
   readonly tenant: string;
   readonly windowMs: number;
+  readonly matched: number;
   readonly mismatchRate: number;
+  readonly filteredShare: number;
   readonly shadowErrorRate: number;
   readonly servedErrorRate: number;
   readonly primaryMsAvg: number;

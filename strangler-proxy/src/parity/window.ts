@@ -3,8 +3,13 @@ export interface Counts {
   /** Shadow comparisons made. */
   samples: number;
   mismatches: number;
-  /** Comparisons that matched only because learned noise was left out. */
+  /**
+   * Comparisons whose every difference lay on learned noise: not mismatches,
+   * and not matches either (what was left out was never compared).
+   */
   noiseFiltered: number;
+  /** Pairs of monolith answers thrown away by noise learning: the data changed between the two asks. */
+  noiseDiscarded: number;
   /** Shadow copies that failed, timed out or answered 5xx. */
   shadowErrors: number;
   /** Primary answers that were 5xx. */
@@ -16,7 +21,7 @@ export interface Counts {
   shadowMs: number;
 }
 
-const zero = (): Counts => ({ samples: 0, mismatches: 0, noiseFiltered: 0, shadowErrors: 0, primaryErrors: 0, served: 0, servedErrors: 0, primaryMs: 0, shadowMs: 0 });
+const zero = (): Counts => ({ samples: 0, mismatches: 0, noiseFiltered: 0, noiseDiscarded: 0, shadowErrors: 0, primaryErrors: 0, served: 0, servedErrors: 0, primaryMs: 0, shadowMs: 0 });
 
 export const WINDOW_SECONDS = 600;
 
@@ -64,7 +69,11 @@ export class SlidingCounts {
 
 export function rates(c: Counts) {
   return {
+    /** Comparisons that matched with nothing left out. */
+    matched: c.samples - c.mismatches - c.noiseFiltered,
     mismatchRate: c.samples === 0 ? 0 : c.mismatches / c.samples,
+    /** Share of comparisons that matched only by leaving learned noise out: what gates bound. */
+    filteredShare: c.samples === 0 ? 0 : c.noiseFiltered / c.samples,
     shadowErrorRate: c.samples + c.shadowErrors === 0 ? 0 : c.shadowErrors / (c.samples + c.shadowErrors),
     servedErrorRate: c.served === 0 ? 0 : c.servedErrors / c.served,
     primaryMsAvg: c.samples === 0 ? 0 : c.primaryMs / c.samples,

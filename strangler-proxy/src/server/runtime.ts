@@ -23,7 +23,7 @@ import { mergeExpositions } from '../cluster/exposition';
 import type { ClusterLink } from '../cluster/link';
 import { type Collect, REPLICA_ID_ENV, SHARE_EVERY_MS } from '../cluster/protocol';
 import { ParityExchange } from '../control/parity-exchange';
-import type { LearnedNoise } from '../parity/noise';
+import type { RouteNoise } from '../parity/noise';
 import { mergeNoise } from '../cluster/noise';
 import { startAdmin, type AdminServer } from './admin';
 import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
@@ -235,9 +235,9 @@ export class ProxyRuntime {
   }
 
   /** Noise the parity engine has learned, for these routes: every worker's shadow thread learns its own, summed here. */
-  async learnedNoise(routes: readonly string[]): Promise<Array<{ route: string; learned: unknown[] }>> {
+  async learnedNoise(routes: readonly string[]): Promise<RouteNoise[]> {
     if (!this.options.link) return this.mirror.learnedNoise(routes);
-    const g = await this.options.link.gather<Array<{ route: string; learned: LearnedNoise[] }> | null>({ what: 'noise', routes });
+    const g = await this.options.link.gather<RouteNoise[] | null>({ what: 'noise', routes });
     return mergeNoise(routes, g.results.map((r) => r.data ?? []));
   }
 
@@ -572,6 +572,8 @@ function threadConfig(c: CompiledConfig): ThreadConfig {
     mismatchSamplesPerMinute: s.mismatchSamplesPerMinute,
     redact: s.redact,
     rules: Object.fromEntries(c.config.routes.map((r) => [r.id, r.parity])),
+    noise: s.noise,
+    databases: Object.fromEntries([...c.tenants.values()].flatMap((t) => (t.database === null ? [] : [[t.name, t.database]]))),
   };
 }
 

@@ -1,13 +1,14 @@
 import crypto from 'node:crypto';
 import { Pool, type Dispatcher } from 'undici';
-import type { CapturedResponse, ShadowExchange } from './exchange';
+import { changedBetween, type ChangeMark } from '../parity/change-witness';
+import type { CapturedResponse, NoisePair, ShadowExchange } from './exchange';
 import type { CopyJob, CopyOptions, CopyOutcome } from './protocol';
 
 /**
  * Sends shadow copies (in the shadow thread): a fixed number in flight, the
  * rest waiting in order, a timeout and a body cap per copy, one keep-alive
- * pool per origin. Each finished copy becomes a ShadowExchange (with the
- * monolith's second answer when the job asks for one) handed to `done`.
+ * pool per origin. Each finished copy becomes a ShadowExchange (with a pair
+ * of monolith answers when the job asks for one) handed to `done`.
  * The queue's bound is kept by the data plane, which counts what it sent.
  */
 export class ShadowCopier {
@@ -19,6 +20,8 @@ export class ShadowCopier {
   constructor(
     private options: CopyOptions,
     private readonly done: (job: CopyJob, exchange: ShadowExchange, outcome: CopyOutcome) => void,
+    /** The tenant's position now (ChangeWitness.mark). */
+    private readonly mark: (tenant: string) => Promise<ChangeMark>,
   ) {}
 
   reconfigure(options: CopyOptions): void {
@@ -61,10 +64,13 @@ export class ShadowCopier {
     const copy = await this.fetch(job.origin, job.method, job.path, job.headers, body);
     const outcome: CopyOutcome = 'error' in copy ? (copy.starved ? 'starved' : copy.timeout ? 'timeout' : 'error') : 'completed';
     const shadow: ShadowExchange['shadow'] = 'error' in copy ? { error: copy.error, ms: copy.ms } : copy;
-    let primaryAgain: CapturedResponse | undefined;
+    let noisePair: NoisePair | undefined;
     if (job.again) {
-      const again = await this.fetch(job.again.origin, job.method, job.path, job.again.headers, null);
-      if (!('error' in again)) primaryAgain = again;
+      // Both asks between two looks at the tenant's position: a pair across a change teaches nothing.
+      const before = await this.mark(job.tenant);
+      const first = await this.fetch(job.again.origin, job.method, job.path, job.again.headers, null);
+      const second = 'error' in first ? first : await this.fetch(job.again.origin, job.method, job.path, job.again.headers, null);
+      if (!('error' in first) && !('error' in second)) noisePair = { first, second, changed: changedBetween(before, await this.mark(job.tenant)) };
     }
     const exchange: ShadowExchange = {
       id: crypto.randomUUID(),
@@ -75,7 +81,7 @@ export class ShadowCopier {
       request: { method: job.method, path: job.path, headers: headerRecord(job.headers), body },
       primary: { ...job.primary, body: primaryBody },
       shadow,
-      ...(primaryAgain ? { primaryAgain } : {}),
+      ...(noisePair ? { noisePair } : {}),
     };
     this.done(job, exchange, outcome);
   }

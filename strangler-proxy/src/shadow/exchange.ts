@@ -33,8 +33,18 @@ export interface ShadowExchange {
   readonly primary: CapturedResponse;
   /** The extracted service's answer, or why there is none. */
   readonly shadow: CapturedResponse | { readonly error: string; readonly ms: number };
-  /** A second answer of the monolith to the same read (sampled), to learn noise in flight. */
-  readonly primaryAgain?: CapturedResponse;
+  /**
+   * Two more answers of the monolith to the same read (sampled), to learn
+   * noise in flight; `changed` when the tenant's data may have changed
+   * between them (the pair is then never learned from).
+   */
+  readonly noisePair?: NoisePair;
+}
+
+export interface NoisePair {
+  readonly first: CapturedResponse;
+  readonly second: CapturedResponse;
+  readonly changed: boolean;
 }
 
 /** Keeps the last N exchanges for the admin API (GET /shadow/recent), in the shadow thread. */
@@ -75,7 +85,7 @@ export function exchangeJson(e: ShadowExchange, r: Redactor): unknown {
     request: { ...e.request, headers: r.headers(e.request.headers), body: body(e.request.body, e.request.headers) },
     primary: resp(e.primary),
     shadow: 'error' in e.shadow ? e.shadow : resp(e.shadow),
-    ...(e.primaryAgain ? { primaryAgain: resp(e.primaryAgain) } : {}),
+    ...(e.noisePair ? { noisePair: { first: resp(e.noisePair.first), second: resp(e.noisePair.second), changed: e.noisePair.changed } } : {}),
   };
 }
 

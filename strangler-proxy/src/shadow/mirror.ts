@@ -2,6 +2,8 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions } from '../forward/breaker';
 import type { ProxyMetrics } from '../metrics';
+import { WriteLedger } from '../parity/change-witness';
+import type { RouteNoise } from '../parity/noise';
 import type { CapturedChunks } from './exchange';
 import type { CopyJob, CopyOutcome, CopyReport, FromThread, ThreadConfig, ToThread } from './protocol';
 import { unpackReports } from './report-codec';
@@ -87,6 +89,8 @@ export class ShadowMirror {
     private readonly events: MirrorEvents,
     private readonly breakerOptions: (service: string) => BreakerOptions = () => DEFAULT_BREAKER,
     ringBytes = 32 * 2 ** 20,
+    /** The writes the data plane forwards, per tenant: the thread reads them to tell a pair of monolith answers across a change. */
+    private readonly ledger: WriteLedger = new WriteLedger(),
   ) {
     this.ring = new BodyRing(ringBytes);
   }
@@ -169,7 +173,7 @@ export class ShadowMirror {
   }
 
   /** What the parity engine has learned as noise, per route. */
-  learnedNoise(routes: readonly string[]): Promise<Array<{ route: string; learned: unknown[] }>> {
+  learnedNoise(routes: readonly string[]): Promise<RouteNoise[]> {
     return this.query({ what: 'noise', routes }, []);
   }
 
@@ -191,7 +195,7 @@ export class ShadowMirror {
 
   private start(): Worker {
     this.ring.reset(); // a thread that died released nothing
-    const thread = new Worker(path.join(__dirname, 'thread-entry.cjs'), { workerData: { ring: this.ring.shared } });
+    const thread = new Worker(path.join(__dirname, 'thread-entry.cjs'), { workerData: { ring: this.ring.shared, ledger: this.ledger.buffer } });
     thread.unref();
     thread.on('message', (m: FromThread) => this.received(m));
     thread.on('error', (err) => this.events.warn('the shadow thread failed', { err }));

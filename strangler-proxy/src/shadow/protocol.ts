@@ -1,4 +1,5 @@
 import type { ParityRules } from '../parity/compare';
+import type { NoiseSettings } from '../parity/noise';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import type { Counts } from '../parity/window';
 import type { CapturedResponse } from './exchange';
@@ -28,6 +29,10 @@ export interface ThreadConfig {
   readonly redact: { readonly headers: readonly string[]; readonly jsonPaths: readonly string[] };
   /** Parity rules by route id, as written in the config (compiled in the thread). */
   readonly rules: Readonly<Record<string, ParityRules>>;
+  /** When a path the monolith disagrees with itself on counts as noise (shadow.noise). */
+  readonly noise: NoiseSettings;
+  /** Each tenant's monolith database (tenants.<t>.database), whose position says whether its data changed between two asks. */
+  readonly databases: Readonly<Record<string, string>>;
 }
 
 /** One shadow copy to send, with the primary's answer it will be compared with. */
@@ -47,7 +52,11 @@ export interface CopyJob {
   /** The request body's length, or null when the request had none. */
   readonly requestBodyLength: number | null;
   readonly primary: Omit<CapturedResponse, 'body'>;
-  /** Ask the monolith again (a sampled read) so the parity engine learns its noise. */
+  /**
+   * Ask the monolith twice more (a sampled read), between two looks at the
+   * tenant's position, so the parity engine learns its noise from a pair
+   * whose data did not change.
+   */
   readonly again?: { readonly origin: string; readonly headers: readonly string[] };
 }
 

@@ -31,8 +31,8 @@ describe('shadow report codec', () => {
   });
 
   it('refuses a batch that is not whole reports, or an unknown outcome', () => {
-    expect(() => unpackReports({ packed: new Float64Array(5), mismatches: [] }, () => {})).toThrow(/not a multiple of 13/);
-    const bad = new Float64Array(13);
+    expect(() => unpackReports({ packed: new Float64Array(5), mismatches: [] }, () => {})).toThrow(/not a multiple of 14/);
+    const bad = new Float64Array(14);
     bad[1] = 9;
     expect(() => unpackReports({ packed: bad, mismatches: [] }, () => {})).toThrow(/outcome code 9/);
   });

@@ -13,7 +13,7 @@ import type { CopyOutcome } from './protocol';
 
 const OUTCOMES: readonly CopyOutcome[] = ['completed', 'timeout', 'error', 'starved'];
 const OUTCOME_CODE: Readonly<Record<CopyOutcome, number>> = { completed: 0, timeout: 1, error: 2, starved: 3 };
-const COUNT_KEYS = ['samples', 'mismatches', 'noiseFiltered', 'shadowErrors', 'primaryErrors', 'served', 'servedErrors', 'primaryMs', 'shadowMs'] as const satisfies readonly (keyof Counts)[];
+const COUNT_KEYS = ['samples', 'mismatches', 'noiseFiltered', 'noiseDiscarded', 'shadowErrors', 'primaryErrors', 'served', 'servedErrors', 'primaryMs', 'shadowMs'] as const satisfies readonly (keyof Counts)[];
 /** seq, outcome, status, has-counts flag, then one slot per count. */
 const STRIDE = 4 + COUNT_KEYS.length;
 

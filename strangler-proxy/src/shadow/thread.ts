@@ -8,18 +8,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ChangeWitness, DatabasePositions, WriteLedger } from '../parity/change-witness';
 import { compileRules, type CompiledRules } from '../parity/compare';
 import { ParityJudge } from '../parity/judge';
 import { redactor, type Redactor } from '../parity/redact';
 import { ShadowCopier } from './copier';
-import { exchangeJson, RecentExchanges } from './exchange';
-import type { FromThread, ThreadConfig, ToThread } from './protocol';
+import { exchangeJson, RecentExchanges, type ShadowExchange } from './exchange';
+import type { CopyJob, CopyOutcome, FromThread, ThreadConfig, ToThread } from './protocol';
 import { ReportPacker } from './report-codec';
 import { BodyRing } from './ring';
 
 if (!parentPort) throw new Error('src/shadow/thread.ts runs as a worker thread (see ShadowMirror)');
 const port: MessagePort = parentPort;
-const ring = new BodyRing((workerData as { ring: SharedArrayBuffer }).ring);
+const shared = workerData as { ring: SharedArrayBuffer; ledger: SharedArrayBuffer };
+const ring = new BodyRing(shared.ring);
+const witness = new ChangeWitness(new WriteLedger(shared.ledger), new DatabasePositions(), (tenant) => config?.databases[tenant] ?? null);
 
 /** Reports leave in batches: one message per this many ms at most, not one per copy. */
 const FLUSH_MS = 10;
@@ -51,26 +54,29 @@ function configure(next: ThreadConfig): void {
   config = next;
   rules = new Map(Object.entries(next.rules).map(([id, r]) => [id, compileRules(r)]));
   redact = redactor(next.redact);
+  judge.setNoise(next.noise);
   if (recent.keep !== next.keep) recent = new RecentExchanges(next.keep, recent.list());
   if (copier) copier.reconfigure(next.copies);
-  else
-    copier = new ShadowCopier(next.copies, (job, exchange, outcome) => {
-      recent.record(exchange);
-      let verdict: ReturnType<ParityJudge['judge']> = { counts: null };
-      try {
-        // A starved copy is evidence of nothing: not compared, not counted in parity.
-        if (outcome !== 'starved') verdict = judge.judge(exchange);
-      } catch (err) {
-        // A comparison that throws is a bug to fix, never a reason to lose the copy's report; said at most once a minute.
-        if (Date.now() - lastWarning > 60_000) {
-          lastWarning = Date.now();
-          send({ t: 'warn', message: 'a shadow comparison failed; the copy is counted, not compared', detail: { route: job.route, error: (err as Error).stack ?? String(err) } });
-        }
-      }
-      const status = 'error' in exchange.shadow ? 0 : exchange.shadow.status;
-      pending.add(job.seq, outcome, status, verdict.counts, verdict.mismatch);
-      flushTimer ??= setTimeout(flush, FLUSH_MS);
-    });
+  else copier = new ShadowCopier(next.copies, finished, (tenant) => witness.mark(tenant));
+}
+
+/** A copy is done: kept for GET /shadow/recent, judged, and its report queued for the data plane. */
+function finished(job: CopyJob, exchange: ShadowExchange, outcome: CopyOutcome): void {
+  recent.record(exchange);
+  let verdict: ReturnType<ParityJudge['judge']> = { counts: null };
+  try {
+    // A starved copy is evidence of nothing: not compared, not counted in parity.
+    if (outcome !== 'starved') verdict = judge.judge(exchange);
+  } catch (err) {
+    // A comparison that throws is a bug to fix, never a reason to lose the copy's report; said at most once a minute.
+    if (Date.now() - lastWarning > 60_000) {
+      lastWarning = Date.now();
+      send({ t: 'warn', message: 'a shadow comparison failed; the copy is counted, not compared', detail: { route: job.route, error: (err as Error).stack ?? String(err) } });
+    }
+  }
+  const status = 'error' in exchange.shadow ? 0 : exchange.shadow.status;
+  pending.add(job.seq, outcome, status, verdict.counts, verdict.mismatch);
+  flushTimer ??= setTimeout(flush, FLUSH_MS);
 }
 
 /**
@@ -100,6 +106,7 @@ async function finishClose(): Promise<void> {
   if (flushTimer) clearTimeout(flushTimer);
   flush();
   await copier?.close();
+  await witness.close();
   send({ t: 'closed' });
   port.close();
 }
@@ -127,7 +134,7 @@ port.on('message', (m: ToThread) => {
     }
     case 'query':
       if (m.what === 'recent') send({ t: 'answer', id: m.id, data: recent.list().map((e) => exchangeJson(e, redact!)) });
-      else send({ t: 'answer', id: m.id, data: m.routes.map((route) => ({ route, learned: judge.learnedNoise(route) })).filter((n) => n.learned.length > 0) });
+      else send({ t: 'answer', id: m.id, data: m.routes.map((route) => judge.learnedNoise(route)).filter((n) => n.learned.length > 0 || n.pairs > 0 || Object.values(n.discarded).some((v) => v > 0)) });
       return;
     case 'close':
       void (copier?.whenIdle() ?? Promise.resolve()).then(finishClose);
