@@ -44,7 +44,7 @@ describe('parity gates', () => {
     await store?.drop();
   });
 
-  const config = (): ProxyConfigInput =>
+  const config = (parity: { ignore?: string[] } = {}, rollbackMinSamples = 6): ProxyConfigInput =>
     baseConfig(store.url, { acme: monolith.url, globex: monolith.url }, {
       services: { messaging: { url: service.url } },
       shadow: { noiseSampleRate: 1, redact: { jsonPaths: ['$.email'] } },
@@ -57,7 +57,8 @@ describe('parity gates', () => {
           mode: 'monolith',
           tenants: { acme: { mode: 'shadow' } },
           canary: { stickyBy: 'header', header: 'x-client' },
-          gate: { promote: { minSamples: 20, maxMismatchRate: 0.05, maxErrorRate: 0.05, canarySteps: [50] }, rollback: { windowMs: 10_000, minSamples: 6, maxMismatchRate: 0.3, maxErrorRate: 0.3 } },
+          parity,
+          gate: { promote: { minSamples: 20, maxMismatchRate: 0.05, maxErrorRate: 0.05, canarySteps: [50] }, rollback: { windowMs: 10_000, minSamples: rollbackMinSamples, maxMismatchRate: 0.3, maxErrorRate: 0.3 } },
         },
       ],
     });
@@ -76,8 +77,31 @@ describe('parity gates', () => {
       return JSON.stringify(m) === JSON.stringify(want) ? m : undefined;
     }, 30_000, 50);
 
-  it('promotes a clean route from shadow through canary to extracted, learning the noise, with the figures in the audit log', async () => {
-    proxy = await startProxy(config());
+  it('does not promote while comparisons match only past learned noise; promotes once the noisy field is declared, with the figures in the audit log', async () => {
+    // Until noise is learned (10 unchanged pairs), the request_id is a real difference: no rollback on those early mismatches here.
+    proxy = await startProxy(config({}, 1000));
+    // Every answer carries a fresh request_id: learned as noise (each pair of monolith answers differs there), so
+    // every comparison is filtered, none matched: far past maxFilteredShare (5 %), the gate must not move.
+    await eventually(async () => {
+      await traffic(10);
+      const p = (await admin(proxy, 'GET', '/parity')).json;
+      const acme = p.data.find((d: { tenant: string }) => d.tenant === 'acme');
+      return acme && acme.noiseFiltered >= 40 && p.noise[0]?.learned.some((l: { path: string; noise: boolean }) => l.path === '$.request_id' && l.noise) ? acme : undefined;
+    }, 30_000, 50);
+    await new Promise((r) => setTimeout(r, 300)); // a few gate ticks
+    expect(await modeOf('acme')).toEqual({ mode: 'shadow' });
+    const seen = (await admin(proxy, 'GET', '/parity')).json.data.find((d: { tenant: string }) => d.tenant === 'acme');
+    expect(seen.matched).toBe(0);
+    expect(seen.noiseFiltered).toBeGreaterThan(seen.mismatches);
+    expect(seen.filteredShare).toBeGreaterThan(0.05);
+    // The operator declares the field (a reviewed rule), and starts the shadow period afresh.
+    const before = (await admin(proxy, 'GET', '/config')).json.lastReload.at;
+    proxy.write(config({ ignore: ['$.request_id'] }));
+    await eventually(async () => ((await admin(proxy, 'GET', '/config')).json.lastReload.at !== before ? true : undefined), 10_000, 50);
+    expect((await admin(proxy, 'GET', '/config')).json.lastReload.ok).toBe(true);
+    expect((await admin(proxy, 'PUT', '/routes/rooms-read/mode', { mode: 'monolith', tenant: 'acme', reason: 'restart the shadow period' })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await admin(proxy, 'PUT', '/routes/rooms-read/mode', { mode: 'shadow', tenant: 'acme', reason: 'request_id ignored' })).status).toBe(200);
     await until('acme', { mode: 'canary', percent: 50 }, () => traffic(5));
     await until('acme', { mode: 'extracted' }, () => traffic(10));
     expect(await modeOf('globex')).toEqual({ mode: 'monolith' }); // gates move tenants one by one; globex never shadowed
@@ -88,10 +112,8 @@ describe('parity gates', () => {
       ['acme', { mode: 'extracted' }],
     ]);
     expect(moves[0]!.actor).toBe('gate');
-    expect(moves[0]!.reason).toMatch(/^gate promote: \d+ shadow comparisons, mismatch rate 0\.0 % <= 5\.0 %, extracted error rate 0\.0 % <= 5\.0 % \(\d+ matched after learned noise\)$/);
+    expect(moves[0]!.reason).toMatch(/^gate promote: (\d+) shadow comparisons \(\1 matched, 0 filtered by learned noise, 0 mismatched\), mismatch rate 0\.0 % <= 5\.0 %, filtered 0\.0 % <= 5\.0 %, extracted error rate 0\.0 % <= 5\.0 %$/);
     expect(moves[1]!.reason).toMatch(/^gate promote: canary 50 %: \d+ requests served by the extracted service, error rate 0\.0 % <= 5\.0 %$/);
-    const parity = (await admin(proxy, 'GET', '/parity')).json;
-    expect(parity.noise[0].learned.map((l: { path: string }) => l.path)).toEqual(['$.request_id']);
     expect((await admin(proxy, 'GET', '/metrics')).text).toMatch(/strangler_proxy_gate_moves_total\{route="rooms-read",tenant="acme",kind="promote"\} 2/);
   });
 
@@ -145,7 +167,9 @@ describe('parity gates', () => {
     expect(status).toMatch(/^gates: PAUSED\n {2}paused by ops:[\w.@-]+ at \S+: maintenance\n {2}frozen rooms-read:globex by ops:[\w.@-]+ at \S+: not yet\n$/);
     expect(await cli('gates', 'resume', '--reason', 'done')).toBe('gates resumed\n');
     expect(await cli('routes', 'unfreeze', 'rooms-read', '--tenant', 'globex', '--reason', 'ok')).toBe('rooms-read [globex]: unfrozen\n');
-    expect(await cli('parity', 'status')).toMatch(/^rooms-read \[acme\]: \d+ compared, \d+ mismatch \(\d+\.\d %\)/m);
+    const parityStatus = await cli('parity', 'status');
+    expect(parityStatus).toMatch(/^rooms-read \[acme\]: \d+ compared: \d+ matched, \d+ filtered by learned noise \(\d+\.\d %\), \d+ mismatch \(\d+\.\d %\); noise pairs discarded \(data changed\) \d+;/m);
+    expect(parityStatus).toMatch(/^noise on rooms-read: \d+ unchanged pair\(s\) of monolith answers/m);
     expect(await cli('parity', 'mismatches', '--route', 'rooms-read', '--limit', '1')).toMatch(/rooms-read \[acme\] GET \/api\/rooms\/\d: monolith 200, extracted 200\n {4}\$\.name \(value\): "FX desk" -> "fx desk"/);
   });
 });

@@ -7,6 +7,21 @@ import { readCorpus } from '../parity/corpus';
 import { compareTableData, formatDataParity } from '../parity/data';
 import { formatSummary, writeReports } from '../parity/report';
 import { runParity } from '../parity/runner';
+import type { RouteNoise } from '../parity/noise';
+import { formatSuggestion, type RuleSuggestion } from '../parity/suggest';
+
+/** Learned noise per route for a terminal: the pairs, the discards, and every path with its rate, whether it is left out, and an example. */
+export function formatNoise(noise: readonly RouteNoise[]): string[] {
+  const lines: string[] = [];
+  for (const n of noise) {
+    const discarded = Object.entries(n.discarded).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`);
+    lines.push(`noise on ${n.route}: ${n.pairs} unchanged pair(s) of monolith answers${discarded.length > 0 ? `; discarded: ${discarded.join(', ')}` : ''}`);
+    for (const l of n.learned) {
+      lines.push(`    ${l.path}  ${l.seen}/${l.samples} (${(l.rate * 100).toFixed(0)} %)  ${l.noise ? 'left out' : 'under the bar: compared'}  e.g. ${JSON.stringify(l.example[0])} / ${JSON.stringify(l.example[1])}`);
+    }
+  }
+  return lines;
+}
 
 function rate(value: string): number {
   const n = Number(value);
@@ -33,9 +48,11 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
     .option('--config <file>', 'the proxy config naming tenants, services and routes', defaultConfig)
     .option('--out <dir>', 'where parity-report.json and parity-report.html go', 'parity-report')
     .option('--max-mismatch-rate <fraction>', 'a route fails above this mismatch rate', rate, 0)
+    .option('--max-filtered-share <fraction>', 'a route fails when more of its comparisons than this matched only by leaving learned noise out', rate, 0.05)
     .option('--no-learn-noise', 'do not ask the monolith twice (no learned noise)')
+    .option('--database <url>', "the tenant's monolith database: no noise is learned from two answers across a commit (default: the config's tenants.<t>.database)")
     .option('--concurrency <n>', 'requests in flight', positive, 4)
-    .action(async (o: { corpus: string; tenant: string; route?: string; config: string; out: string; maxMismatchRate: number; learnNoise: boolean; concurrency: number }) => {
+    .action(async (o: { corpus: string; tenant: string; route?: string; config: string; out: string; maxMismatchRate: number; maxFilteredShare: number; learnNoise: boolean; database?: string; concurrency: number }) => {
       const config = loadConfigFile(o.config);
       const entries = readCorpus(o.corpus);
       const tty = process.stderr.isTTY;
@@ -45,7 +62,9 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
         entries,
         ...(o.route ? { routeId: o.route } : {}),
         maxMismatchRate: o.maxMismatchRate,
+        maxFilteredShare: o.maxFilteredShare,
         learnNoise: o.learnNoise,
+        ...(o.database ? { database: o.database } : {}),
         concurrency: o.concurrency,
         onProgress: tty ? (done, total) => process.stderr.write(`\r${done}/${total} requests\u001b[K`) : undefined,
       });
@@ -91,15 +110,15 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
     .option('--token <token>', 'admin bearer token (env STRANGLER_ADMIN_TOKEN, or STRANGLER_ADMIN_TOKEN_FILE)')
     .option('--json', 'print JSON')
     .action(async (o: { window: number; json?: boolean }, cmd: Command) => {
-      const out = await adminTarget(cmd, repoRoot).call<{ data: ParityStats[]; noise: Array<{ route: string; learned: Array<{ path: string; seen: number; samples: number }> }> }>('GET', `/parity?windowMs=${o.window * 1000}`);
+      const out = await adminTarget(cmd, repoRoot).call<{ data: ParityStats[]; noise: RouteNoise[] }>('GET', `/parity?windowMs=${o.window * 1000}`);
       if (o.json) return void console.log(JSON.stringify(out, null, 2));
       if (out.data.length === 0) console.log('no shadow traffic compared yet');
       for (const s of out.data) {
         console.log(
-          `${s.route} [${s.tenant}]: ${s.samples} compared, ${s.mismatches} mismatch (${(s.mismatchRate * 100).toFixed(1)} %), ${s.noiseFiltered} noise-filtered, shadow errors ${s.shadowErrors}, extracted served ${s.served} (${s.servedErrors} failed), avg ${s.primaryMsAvg.toFixed(1)} / ${s.shadowMsAvg.toFixed(1)} ms`,
+          `${s.route} [${s.tenant}]: ${s.samples} compared: ${s.matched} matched, ${s.noiseFiltered} filtered by learned noise (${(s.filteredShare * 100).toFixed(1)} %), ${s.mismatches} mismatch (${(s.mismatchRate * 100).toFixed(1)} %); noise pairs discarded (data changed) ${s.noiseDiscarded}; shadow errors ${s.shadowErrors}, extracted served ${s.served} (${s.servedErrors} failed), avg ${s.primaryMsAvg.toFixed(1)} / ${s.shadowMsAvg.toFixed(1)} ms`,
         );
       }
-      for (const n of out.noise) console.log(`learned noise on ${n.route}: ${n.learned.map((l) => `${l.path} (${l.seen}/${l.samples})`).join(', ')}`);
+      for (const line of formatNoise(out.noise)) console.log(line);
     });
   parity
     .command('mismatches')
@@ -111,11 +130,12 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
     .option('--token <token>', 'admin bearer token (env STRANGLER_ADMIN_TOKEN, or STRANGLER_ADMIN_TOKEN_FILE)')
     .action(async (o: { route?: string; tenant?: string; limit: number }, cmd: Command) => {
       const q = new URLSearchParams({ limit: String(o.limit), ...(o.route ? { route: o.route } : {}), ...(o.tenant ? { tenant: o.tenant } : {}) });
-      const out = await adminTarget(cmd, repoRoot).call<{ data: Array<MismatchRecord & { id: number; at: string }> }>('GET', `/parity/mismatches?${q}`);
+      const out = await adminTarget(cmd, repoRoot).call<{ data: Array<MismatchRecord & { id: number; at: string; suggestions?: RuleSuggestion[] }> }>('GET', `/parity/mismatches?${q}`);
       if (out.data.length === 0) console.log('no mismatch recorded');
       for (const m of out.data) {
         console.log(`#${m.id} ${m.at} ${m.routeId} [${m.tenant}] ${m.request.method} ${m.request.path}: monolith ${m.primary.status}, extracted ${m.shadow.status}`);
         for (const d of m.differences) console.log(`    ${d.path} (${d.kind}): ${JSON.stringify(d.primary)} -> ${JSON.stringify(d.candidate)}`);
+        for (const s of m.suggestions ?? []) console.log(`    suggested: ${formatSuggestion(s, m.routeId)}`);
       }
     });
   return parity;

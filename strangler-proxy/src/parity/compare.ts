@@ -344,6 +344,12 @@ export function instantUs(s: string): number | null {
   return (ms - offsetMin * 60_000) * 1000 + frac;
 }
 
+/** An answer's body as JSON (decoded per Content-Encoding), or undefined when it is not JSON. */
+export function jsonOf(a: Answer): unknown {
+  const b = parseBody(a);
+  return b.json ? b.value : undefined;
+}
+
 function headerValue(v: string | readonly string[] | undefined): string | null {
   if (v === undefined) return null;
   return typeof v === 'string' ? v : v.join(', ');

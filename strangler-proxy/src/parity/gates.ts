@@ -107,9 +107,16 @@ export class GateEvaluator {
       return p === undefined ? { mode: 'extracted' } : { mode: 'canary', percent: p };
     };
     if (setting.mode === 'shadow') {
-      if (all.samples >= g.promote.minSamples && all.mismatchRate <= g.promote.maxMismatchRate && all.shadowErrorRate <= g.promote.maxErrorRate) {
+      // Evidence is what was compared whole: a comparison that matched only by leaving learned noise out is
+      // neither counted towards minSamples nor allowed past maxFilteredShare.
+      const whole = all.samples - all.noiseFiltered;
+      if (whole >= g.promote.minSamples && all.mismatchRate <= g.promote.maxMismatchRate && all.shadowErrorRate <= g.promote.maxErrorRate && all.filteredShare <= g.promote.maxFilteredShare) {
         const skipped = route.stickyBy === 'tenant' && g.promote.canarySteps.length > 0 ? '; canary steps skipped: the route is sticky by tenant' : '';
-        return mk(next(0), 'promote', `${all.samples} shadow comparisons, mismatch rate ${pct(all.mismatchRate)} <= ${pct(g.promote.maxMismatchRate)}, extracted error rate ${pct(all.shadowErrorRate)} <= ${pct(g.promote.maxErrorRate)} (${all.noiseFiltered} matched after learned noise${skipped})`);
+        return mk(
+          next(0),
+          'promote',
+          `${all.samples} shadow comparisons (${all.matched} matched, ${all.noiseFiltered} filtered by learned noise, ${all.mismatches} mismatched), mismatch rate ${pct(all.mismatchRate)} <= ${pct(g.promote.maxMismatchRate)}, filtered ${pct(all.filteredShare)} <= ${pct(g.promote.maxFilteredShare)}, extracted error rate ${pct(all.shadowErrorRate)} <= ${pct(g.promote.maxErrorRate)}${skipped}`,
+        );
       }
     } else if (setting.mode === 'canary') {
       if (all.served >= g.promote.minSamples && all.servedErrorRate <= g.promote.maxErrorRate) {

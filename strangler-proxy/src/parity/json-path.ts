@@ -103,3 +103,17 @@ export function compileSegments(pattern: string): ((at: readonly Segment[]) => b
 
 const ANY_INDEX = Symbol('[*]');
 const ANY_KEY = Symbol('.*');
+
+/** The segments of a concrete path (formatPath's output), or null when it is not one. */
+export function parsePath(path: string): Segment[] | null {
+  if (!path.startsWith('$')) return null;
+  const out: Segment[] = [];
+  const re = /\.([A-Za-z_$][A-Za-z0-9_$-]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/gy;
+  re.lastIndex = 1;
+  let end = 1;
+  for (let m = re.exec(path); m; m = re.exec(path)) {
+    out.push(m[1] ?? (m[2] !== undefined ? Number(m[2]) : (JSON.parse(m[3]!) as string)));
+    end = re.lastIndex;
+  }
+  return end === path.length ? out : null;
+}

@@ -7,6 +7,7 @@ import type { CompiledRoute } from '../routes/table';
 import { classify, differencesOf, type Answer, type Difference } from './compare';
 import { bodyBuffer, type CorpusEntry } from './corpus';
 import { changedBetween, DatabasePositions, type ChangeMark } from './change-witness';
+import { suggestRules, type RuleSuggestion } from './suggest';
 import { NoiseModel, type DiscardReason, type LearnedNoise, type NoiseSettings } from './noise';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -59,6 +60,8 @@ export interface Mismatch {
   readonly noise: readonly Difference[];
   readonly monolith: { readonly status: number; readonly body: string };
   readonly extracted: { readonly status: number; readonly body: string };
+  /** Rules that would explain (some of) the differences, each checked by comparing again under it. */
+  readonly suggestions: readonly RuleSuggestion[];
 }
 
 export interface RouteSummary {
@@ -114,7 +117,7 @@ interface Sample {
   ms?: { readonly monolith: number; readonly extracted: number };
   found?: readonly Difference[];
   /** Kept only while it may become a printed example: both statuses and bodies (capped). */
-  example?: Pick<Mismatch, 'monolith' | 'extracted'>;
+  example?: Pick<Mismatch, 'monolith' | 'extracted' | 'suggestions'>;
 }
 
 const MAX_EXAMPLES_PER_ROUTE = 25;
@@ -182,7 +185,7 @@ export async function runParity(o: ParityRunOptions): Promise<ParityReport> {
     const isNoise = noise.predicate(s.key);
     if (s.found.some((d) => !isNoise(d)) && (kept.get(s.key) ?? 0) < EXAMPLE_BODIES_PER_ROUTE) {
       kept.set(s.key, (kept.get(s.key) ?? 0) + 1);
-      s.example = { monolith: { status: primary.status, body: text(primary.body) }, extracted: { status: candidate.status, body: text(candidate.body) } };
+      s.example = { monolith: { status: primary.status, body: text(primary.body) }, extracted: { status: candidate.status, body: text(candidate.body) }, suggestions: suggestRules(primary, candidate, s.route.parityRules) };
     }
   };
 

@@ -1,5 +1,5 @@
 import type { Mode, ModeSetting, RouteConfig } from '../config/schema';
-import { compileRules, type CompiledRules } from '../parity/compare';
+import { compileRules, type CompiledRules, type ParityRules } from '../parity/compare';
 import { type PathTemplate, splitPath } from './path-template';
 
 /** One route, compiled: immutable, matched without touching the config again. */
@@ -20,6 +20,8 @@ export interface CompiledRoute {
   readonly shadowSampleRate: number | null;
   /** How answers on this route are compared. */
   readonly parity: CompiledRules;
+  /** The same rules as written (rule suggestions are checked against them). */
+  readonly parityRules: Readonly<ParityRules>;
   /** Automatic moves by parity, or null. */
   readonly gate: NonNullable<RouteConfig['gate']> | null;
   /** What the file declares: the default and per-tenant settings. */
@@ -54,6 +56,7 @@ export function compileRoute(config: RouteConfig, index: number, template: PathT
     mirrorWrites: config.shadow.mirrorWrites,
     shadowSampleRate: config.shadow.sampleRate ?? null,
     parity: Object.freeze(compileRules(config.parity)),
+    parityRules: Object.freeze({ ...config.parity }),
     gate: config.gate ? Object.freeze(config.gate) : null,
     declared: Object.freeze({
       default: Object.freeze(declaredDefault),

@@ -5,6 +5,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { isStranglerError } from '@strangler/common';
 import { MODES } from '../config/schema';
+import { suggestRules } from '../parity/suggest';
 import { ProxyError } from '../errors';
 import { effectiveMode, formatSetting } from '../routes/modes';
 import { mountDashboard } from './dashboard';
@@ -88,7 +89,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   });
   app.get('/config', auth('read'), (_req, res) => {
     const c = rt.current;
-    res.json({ source: c.source, tenants: [...c.tenants.values()], services: [...c.services.keys()], routes: c.table.routes.length, lastReload: rt.lastReload });
+    res.json({ source: c.source, tenants: [...c.tenants.values()].map(({ database, ...t }) => ({ ...t, database: database !== null /* a secret: only whether there is one */ })), services: [...c.services.keys()], routes: c.table.routes.length, lastReload: rt.lastReload });
   });
   app.post('/config/reload', auth('write'), async (_req, res) => {
     const result = await rt.reload();
@@ -123,7 +124,13 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   app.get('/parity/mismatches', auth('read'), async (req, res) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : null);
-    res.json({ data: await rt.mismatches(q('route'), q('tenant'), limit) });
+    // Each with the rules that would explain it (checked by comparing again under them), against the route's rules now.
+    const data = (await rt.mismatches(q('route'), q('tenant'), limit)).map((m) => {
+      const route = rt.current.table.byId.get(m.routeId);
+      const answer = (a: { status: number; body: string }) => ({ status: a.status, headers: { 'content-type': 'application/json' }, body: a.body });
+      return { ...m, suggestions: route ? suggestRules(answer(m.primary), answer(m.shadow), route.parityRules) : [] };
+    });
+    res.json({ data });
   });
   app.get('/gates', auth('read'), async (_req, res) => void res.json(await rt.gateControls().then((c) => ({ paused: c.paused, controls: c.entries }))));
   app.post('/gates/pause', auth('write'), async (req, res) => {
