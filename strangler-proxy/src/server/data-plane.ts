@@ -17,6 +17,7 @@ import type { CompiledRoute } from '../routes/table';
 import type { CapturedChunks } from '../shadow/exchange';
 import type { ShadowMirror } from '../shadow/mirror';
 import type { CorpusCapture } from '../parity/capture';
+import type { WriteLedger } from '../parity/change-witness';
 import { hostName, resolveTenant } from '../tenancy/resolve';
 import { BodyTooLarge, bodyPlan, prefixed, readBody } from './request-body';
 import { rawAnswer, Tunnels } from './tunnels';
@@ -44,6 +45,8 @@ export interface DataPlaneDeps {
   readonly behind?: (service: CompiledService, tenant: string) => boolean;
   /** Read-your-writes: whether the service has said that every change of this tenant committed before `atMs` is applied (services with freshness). */
   readonly applied?: (service: CompiledService, tenant: string, atMs: number) => boolean;
+  /** Writes in flight and begun per tenant (shared with the shadow thread, which learns no noise across them). */
+  readonly writes?: WriteLedger;
 }
 
 export interface ServerLimits {
@@ -295,6 +298,12 @@ export class DataPlane {
   private dispatch(ctx: RequestContext, res: ServerResponse, located: Located, body: Attempt['body']): void {
     const { req } = ctx;
     const { route, setting, service } = located;
+    if (this.deps.writes && !SAFE.has(req.method!)) {
+      // Counted until the client's exchange is over, whoever answers: noise learning takes no pair of monolith answers across it.
+      const writes = this.deps.writes;
+      const slot = writes.begin(ctx.tenantId);
+      res.once('close', () => writes.end(slot));
+    }
     if (located.target === 'extracted' && service) {
       this.extracted(ctx, res, route!, service, body).catch((err: Error) => this.failed(req, res, err));
       return;

@@ -14,6 +14,7 @@ import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
 import { ShadowMirror } from '../shadow/mirror';
+import { WriteLedger } from '../parity/change-witness';
 import type { ThreadConfig } from '../shadow/protocol';
 import { GateEvaluator, type GateMove } from '../parity/gates';
 import { CorpusCapture } from '../parity/capture';
@@ -71,6 +72,8 @@ export class ProxyRuntime {
   private readonly upstreams = new Upstreams();
   private readonly breakers = new Map<string, CircuitBreaker>();
   private readonly mirror: ShadowMirror;
+  /** The writes this process forwards, per tenant, in memory the shadow thread reads (noise learning's change check). */
+  private readonly writes = new WriteLedger();
   /** Shadow parity in flight: the sliding-window figures the gates judge by (comparisons run in the shadow thread). */
   readonly parity = new ShadowParity();
   private readonly gates: GateEvaluator;
@@ -129,6 +132,7 @@ export class ProxyRuntime {
       },
       (service) => this.breakerOptions(service),
       config.config.shadow.bufferMiB * 2 ** 20,
+      this.writes,
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     // A cluster's workers are one replica (they share through their primary); a process on its own is one.
@@ -181,6 +185,7 @@ export class ProxyRuntime {
         capture: () => this.capture(),
         behind: (service, tenant) => this.freshness.behind(service, tenant),
         applied: (service, tenant, atMs) => this.freshness.applied(service, tenant, atMs),
+        writes: this.writes,
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
