@@ -137,3 +137,57 @@ describe('freshness: reads go to the monolith while the service is behind', () =
     expect(polled()).toBeLessThanOrEqual(n + 1);
   });
 });
+
+/**
+ * A service written outside the toolkit that reads a copy the toolkit keeps
+ * (a table mirror): it has no freshness report of its own, and names the
+ * mirror's. While the mirror is behind the monolith's writes, copies to the
+ * service are stale candidates: skipped and counted, neither match nor
+ * mismatch.
+ */
+describe("freshness: a service that names its mirror's report as its own", () => {
+  let monolith: Upstream;
+  let service: Upstream;
+  let mirror: Upstream;
+  let store: Awaited<ReturnType<typeof controlStore>>;
+  let proxy: TestProxy;
+  let behindMs = 60_000;
+
+  beforeAll(async () => {
+    monolith = await startUpstream('monolith', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"FX desk"}'));
+    // An old copy: it would mismatch if compared.
+    service = await startUpstream('foreign-service', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end('{"name":"old"}'));
+    mirror = await startUpstream('mirror', (_req, res) => void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ at: new Date().toISOString(), tenants: [{ tenant: 'acme', behindMs, pending: 3, loading: false }] })));
+    store = await controlStore();
+    proxy = await startProxy(
+      baseConfig(store.url, { acme: monolith.url }, {
+        services: { foreign: { url: service.url, freshness: { url: `${mirror.url}/mirror/freshness`, maxBehindMs: 2000, pollMs: 100 } } },
+        routes: [{ id: 'rooms', match: { method: 'GET', path: '/api/rooms/:id' }, service: 'foreign', mode: 'shadow' }],
+      }),
+    );
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([monolith?.close(), service?.close(), mirror?.close()]);
+    await store?.drop();
+  });
+
+  const shadowed = async (outcome: string) => Number(new RegExp(`strangler_proxy_shadow_total\\{route="rooms",outcome="${outcome}"\\} (\\d+)`).exec((await admin(proxy, 'GET', '/metrics')).text)?.[1] ?? 0);
+
+  it('polls the named report, skips copies while it is behind, and compares again once it has caught up', async () => {
+    await eventually(async () => mirror.requests.some((r) => r.url === '/mirror/freshness'), 5_000);
+    expect(service.requests.some((r) => r.url === '/freshness')).toBe(false);
+    await eventually(async () => ((await admin(proxy, 'GET', '/services')).json.data[0].freshness.tenants.acme?.heldBack ? true : undefined), 5_000);
+    for (let i = 0; i < 5; i++) expect((await get(`${proxy.url}/api/rooms/1`, 'acme.localhost')).json).toEqual({ name: 'FX desk' });
+    expect(await shadowed('skipped_behind')).toBe(5);
+    expect(service.requests.filter((r) => r.url === '/api/rooms/1')).toHaveLength(0);
+    const before = (await admin(proxy, 'GET', '/parity')).json.data;
+    expect(before.find((d: { route: string }) => d.route === 'rooms')?.samples ?? 0).toBe(0);
+
+    behindMs = 0;
+    await eventually(async () => ((await admin(proxy, 'GET', '/services')).json.data[0].freshness.tenants.acme?.heldBack === false ? true : undefined), 5_000);
+    await get(`${proxy.url}/api/rooms/1`, 'acme.localhost');
+    await eventually(async () => ((await admin(proxy, 'GET', '/parity')).json.data.find((d: { route: string }) => d.route === 'rooms')?.mismatches === 1 ? true : undefined), 5_000);
+  });
+});

@@ -171,6 +171,11 @@ const serviceSchema = z
     freshness: z
       .object({
         path: z.string().regex(/^\//, 'must be a path starting with /').default('/freshness'),
+        /**
+         * The report at another address instead of the service's own `path`: a service written outside the toolkit
+         * that reads a copy the toolkit keeps (a table mirror) names that mirror's report as its own.
+         */
+        url: z.string().regex(/^https?:\/\/[^/\s]+\/\S*$/, 'must be an http(s) URL such as http://127.0.0.1:18301/freshness').optional(),
         maxBehindMs: ms(5000),
         pollMs: ms(500),
       })

@@ -141,7 +141,7 @@ export class FreshnessWatch {
   private async poll(s: CompiledService, p: Poller): Promise<void> {
     const f = s.freshness!;
     try {
-      const res = await fetch(`${s.url.replace(/\/$/, '')}${f.path}`, { signal: AbortSignal.timeout(Math.max(f.pollMs, 1000)), headers: { accept: 'application/json' } });
+      const res = await fetch(f.url ?? `${s.url.replace(/\/$/, '')}${f.path}`, { signal: AbortSignal.timeout(Math.max(f.pollMs, 1000)), headers: { accept: 'application/json' } });
       if (!res.ok) throw new Error(`it answered ${res.status}`);
       const report = Report.safeParse(await res.json().catch(() => null));
       if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
