@@ -67,7 +67,8 @@ function page(nonce: string): string {
   </section>
   <section><h2>Routes</h2><table id="routes"></table></section>
   <section><h2>Extracted services</h2><table id="services"></table></section>
-  <section><h2>Parity, last 5 minutes</h2><table id="parity"></table></section>
+  <section><h2>Parity, last 5 minutes</h2><table id="parity"></table>
+    <h3>Learned noise</h3><p>A path is left out only once it differed in enough pairs of monolith answers taken while the data did not change; pairs across a change are discarded. A comparison that matched only by leaving noise out is filtered, never matched.</p><table id="noise"></table></section>
   <section><h2>Mismatches <span id="mismatch-of"></span></h2><div id="mismatches"></div></section>
   <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>
 </main>
@@ -216,18 +217,36 @@ function renderServices(rows) {
   }
 }
 
-function renderParity(rows) {
+function renderParity(rows, noise) {
+  renderNoise(noise);
   const t = $('parity');
-  const head = ['route', 'tenant', 'samples', 'mismatches', 'noise filtered', 'shadow errors', 'served by service', 'service errors', 'monolith', 'service'];
+  const head = ['route', 'tenant', 'compared', 'mismatched', 'matched', 'filtered by learned noise', 'noise pairs discarded (data changed)', 'shadow errors', 'served by service', 'service errors', 'monolith', 'service'];
   t.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
   if (rows.length === 0) t.append(el('tr', null, el('td', { colspan: String(head.length) }, 'no shadow or served traffic in the window')));
   for (const s of rows) {
     t.append(el('tr', { class: 'pick', 'data-route': s.route, 'data-tenant': s.tenant, on: { click: () => { mismatchesOf = { route: s.route, tenant: s.tenant }; mismatches().catch((e) => outcome(e.message, true)); } } },
       el('td', null, s.route), el('td', null, s.tenant), el('td', { class: 'num' }, s.samples),
       el('td', { class: 'num' + (s.mismatches > 0 ? ' bad' : '') }, s.mismatches + ' (' + pct(s.mismatchRate) + ')'),
-      el('td', { class: 'num' }, s.noiseFiltered), el('td', { class: 'num' }, pct(s.shadowErrorRate)),
+      el('td', { class: 'num' }, s.matched),
+      el('td', { class: 'num' + (s.filteredShare > 0.05 ? ' bad' : '') }, s.noiseFiltered + ' (' + pct(s.filteredShare) + ')'),
+      el('td', { class: 'num' }, s.noiseDiscarded),
+      el('td', { class: 'num' }, pct(s.shadowErrorRate)),
       el('td', { class: 'num' }, s.served), el('td', { class: 'num' }, pct(s.servedErrorRate)),
       el('td', { class: 'num' }, ms(s.primaryMsAvg)), el('td', { class: 'num' }, ms(s.shadowMsAvg))));
+  }
+}
+
+/** Every route's learned noise: each path with its rate, whether it is left out, and an example of the monolith's two values. */
+function renderNoise(noise) {
+  const t = $('noise');
+  const head = ['route', 'path', 'differed', 'left out', 'example (monolith, monolith again)'];
+  t.replaceChildren(el('tr', null, ...head.map((h) => el('th', null, h))));
+  const rows = (noise || []).flatMap((n) => n.learned.map((l) => ({ route: n.route, l })));
+  if (rows.length === 0) t.append(el('tr', null, el('td', { colspan: String(head.length) }, 'nothing learned: the monolith answered the same whenever its data did not change')));
+  for (const { route, l } of rows) {
+    t.append(el('tr', { 'data-route': route, 'data-path': l.path },
+      el('td', null, route), el('td', null, l.path), el('td', { class: 'num' }, l.seen + ' of ' + l.samples + ' (' + pct(l.rate) + ')'),
+      el('td', { class: l.noise ? 'bad' : '' }, l.noise ? 'yes' : 'no, compared'), el('td', null, short(l.example[0]) + ' / ' + short(l.example[1]))));
   }
 }
 
@@ -250,7 +269,8 @@ async function mismatches() {
     el('p', null, el('strong', null, m.request.method + ' ' + m.request.path), ' at ' + m.at + ': monolith ' + m.primary.status + ' in ' + m.primary.ms.toFixed(1) + ' ms, service ' + m.shadow.status + ' in ' + m.shadow.ms.toFixed(1) + ' ms'),
     el('table', null,
       el('tr', null, ...['field', 'difference', 'monolith', 'service'].map((h) => el('th', null, h))),
-      ...m.differences.map((d) => el('tr', null, el('td', null, d.path), el('td', null, d.kind), el('td', null, short(d.primary)), el('td', null, short(d.candidate))))))));
+      ...m.differences.map((d) => el('tr', null, el('td', null, d.path), el('td', null, d.kind), el('td', null, short(d.primary)), el('td', null, short(d.candidate))))),
+    ...(m.suggestions || []).map((x) => el('p', { class: 'suggestion' }, 'suggested rule for routes[' + m.routeId + '].parity: ', el('code', null, x.text), ' (' + x.why + '; resolves ' + x.resolves + ')')))));
 }
 
 async function history() {
@@ -276,7 +296,7 @@ async function refresh() {
       el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
     renderRoutes(routes.data, config.tenants.map((x) => x.name), frozen);
     renderServices(services.data);
-    renderParity(parity.data);
+    renderParity(parity.data, parity.noise);
     await history();
     await mismatches();
     say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);
