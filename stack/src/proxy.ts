@@ -39,7 +39,7 @@ export async function prepareControlStore(serverUrl: string): Promise<{ url: str
 export function writeDemoProxyConfig(
   files: ProxyFiles,
   config: StackConfig,
-  monoliths: Readonly<Record<string, string>>,
+  monoliths: Readonly<Record<string, { readonly url: string; readonly databaseUrl: string }>>,
   controlUrl: string,
 ): { written: boolean } {
   fs.mkdirSync(files.dir, { recursive: true });
@@ -50,7 +50,8 @@ export function writeDemoProxyConfig(
     admin: { host: '127.0.0.1', port: config.ports.proxyAdmin, tokens: [{ name: 'ops', role: 'write', token: { file: files.token } }] },
     controlStore: { url: { value: controlUrl } },
     tenancy: { byHost: true },
-    tenants: Object.fromEntries(Object.entries(monoliths).map(([t, url]) => [t, { monolith: url, hosts: [`${t}.localhost`] }])),
+    // Each tenant's database: noise learning reads its position and learns nothing across a commit.
+    tenants: Object.fromEntries(Object.entries(monoliths).map(([t, m]) => [t, { monolith: m.url, hosts: [`${t}.localhost`], database: { value: m.databaseUrl } }])),
     // Reads of a tenant go back to the monolith while the service is more than 5 s behind that tenant's changes.
     services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz', freshness: { path: '/freshness', maxBehindMs: 5000 } } },
     routes: [

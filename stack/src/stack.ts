@@ -168,7 +168,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     if (config.monoliths && controlP) {
       const control = await controlP;
       const files = proxyFiles(layout);
-      const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, t.monolithUrl!]));
+      const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]));
       const { written } = writeDemoProxyConfig(files, config, monoliths, control.url);
       const p = await startProxyProcess(layout, files, config);
       track(p.process);

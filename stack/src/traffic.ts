@@ -116,7 +116,7 @@ export async function runTraffic(o: TrafficOptions): Promise<{ passed: boolean }
       nextReport += 5_000;
       const parity = await admin<{ data: ParityStats[] }>('/parity?windowMs=60000').catch(() => null);
       const routes = await admin<{ data: Array<{ id: string; summary: string }> }>('/routes').catch(() => null);
-      const figures = (parity?.data ?? []).map((x) => `${x.route}[${x.tenant}] ${x.samples} compared, ${x.mismatches} mismatched`).join('; ') || 'no shadow traffic yet';
+      const figures = (parity?.data ?? []).map((x) => `${x.route}[${x.tenant}] ${x.samples} compared, ${x.mismatches} mismatched, ${x.noiseFiltered} filtered by learned noise`).join('; ') || 'no shadow traffic yet';
       const modes = (routes?.data ?? []).filter((r) => /shadow|extracted|canary/.test(r.summary)).map((r) => `${r.id}: ${r.summary}`).join('; ');
       o.log(`[${Math.round((Date.now() - started) / 1000)} s] ${sent} requests (${failed} failed) | parity: ${figures} | ${modes || 'every route on the monolith'}`);
     }
