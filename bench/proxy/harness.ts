@@ -55,7 +55,7 @@ export async function waitPort(port: number): Promise<void> {
 }
 
 /** Debian's nginx with `server` as its http block's servers, pinned to `cpus`; `idle` runs it under SCHED_IDLE (chrt --idle). */
-export async function nginx(name: string, server: string, workers = 1, cpus: Cpus = '0', idle = false): Promise<void> {
+export async function nginx(name: string, server: string, workers = 1, cpus: Cpus = '0', idle = false): Promise<number> {
   const prefix = path.join(WORK, name);
   fs.mkdirSync(path.join(prefix, 'logs'), { recursive: true });
   const conf = path.join(prefix, 'nginx.conf');
@@ -69,7 +69,49 @@ export async function nginx(name: string, server: string, workers = 1, cpus: Cpu
   const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   children.push(child);
   masters.add(child);
+  return child.pid!;
 }
+
+/** The process (and its workers) serving a contender's port, for CPU accounting: set by contender(), or by the caller for nginx. */
+export const pidOf = new Map<number, number>();
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** CPU seconds (user + system, every thread) of a process and all its descendants so far (nginx's workers, a cluster's). */
+export function treeCpuSeconds(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+    } catch {
+      return; // gone meanwhile
+    }
+    // After "(comm) ", fields start at the 3rd (state): utime is the 14th, stime the 15th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    total += (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    for (const tid of safeList(`/proc/${p}/task`)) {
+      for (const child of safeRead(`/proc/${p}/task/${tid}/children`).split(' ').filter(Boolean)) visit(Number(child));
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+const safeList = (dir: string) => {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
+const safeRead = (file: string) => {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+};
 
 export async function contender(kind: string, upstream: string, config?: string): Promise<number> {
   const child = spawn('taskset', ['-c', '0', process.execPath, '--import', 'tsx', path.join(__dirname, 'contender.ts'), kind, upstream, ...(config ? [config] : [])], {
@@ -83,7 +125,10 @@ export async function contender(kind: string, upstream: string, config?: string)
     child.stdout!.on('data', (c) => {
       out += c;
       const m = /READY (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
+      if (m) {
+        pidOf.set(Number(m[1]), child.pid!);
+        resolve(Number(m[1]));
+      }
     });
     child.once('exit', (code) => reject(new Error(`${kind} exited ${code}`)));
   });
@@ -109,12 +154,18 @@ export function stop(child: ChildProcess | undefined): void {
 }
 
 export function wrk(port: number, host: string, seconds: number): number {
+  return wrkRun(port, host, seconds).rps;
+}
+
+/** One wrk run: its rate, and how many requests it completed (what a CPU figure per request divides by). */
+export function wrkRun(port: number, host: string, seconds: number): { rps: number; requests: number } {
   const args = ['-c', '1', need('wrk', 'wrk'), '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '-H', `Host: ${host}`, `http://127.0.0.1:${port}/bench`];
   const out = execFileSync('taskset', args, { encoding: 'utf8' });
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const requests = /(\d+) requests in/.exec(out);
   const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(out);
   if (errors) console.log(`  (wrk reported: ${errors[0]})`);
-  return rps ? Number(rps[1]) : NaN;
+  return { rps: rps ? Number(rps[1]) : NaN, requests: requests ? Number(requests[1]) : NaN };
 }
 
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
@@ -129,20 +180,41 @@ export const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 3
  * within ten minutes) moves every contender alike.
  */
 export function throughputRounds(contenders: ReadonlyArray<{ name: string; port: number; host?: string }>, rounds = THROUGHPUT_ROUNDS): number[] {
+  return throughputAndCpu(contenders, rounds).rps;
+}
+
+/**
+ * throughputRounds, and beside each rate the CPU the contender's own
+ * process (and its workers) spent per request it answered in the same
+ * rounds, in microseconds (the median of its rounds; null without a known
+ * pid). A rate swings with the host's speed from minute to minute; CPU
+ * spent per request moves far less, since it does not count the time the
+ * process waited for a core.
+ */
+export function throughputAndCpu(contenders: ReadonlyArray<{ name: string; port: number; host?: string }>, rounds = THROUGHPUT_ROUNDS): { rps: number[]; cpuUs: Array<number | null> } {
   const host = (c: { port: number; host?: string }) => c.host ?? `127.0.0.1:${c.port}`;
   for (const c of contenders) wrk(c.port, host(c), 2);
   const runs: number[][] = contenders.map(() => []);
+  const cpu: number[][] = contenders.map(() => []);
   for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < contenders.length; k++) {
       const i = (r + k) % contenders.length;
-      runs[i]!.push(wrk(contenders[i]!.port, host(contenders[i]!), THROUGHPUT_SECONDS));
+      const c = contenders[i]!;
+      const pid = pidOf.get(c.port);
+      const before = pid === undefined ? 0 : treeCpuSeconds(pid);
+      const run = wrkRun(c.port, host(c), THROUGHPUT_SECONDS);
+      runs[i]!.push(run.rps);
+      if (pid !== undefined && run.requests > 0) cpu[i]!.push(((treeCpuSeconds(pid) - before) * 1e6) / run.requests);
     }
   }
-  return runs.map((rs, i) => {
+  const rps = runs.map((rs, i) => {
     const m = median(rs);
-    console.log(`  ${contenders[i]!.name.padEnd(32)} ${Math.round(m).toString().padStart(8)} req/s  (rounds: ${rs.map((x) => Math.round(x)).join(', ')})`);
+    const us = cpu[i]!.length > 0 ? median(cpu[i]!) : null;
+    const cpuText = us === null ? '' : `   ${us.toFixed(1).padStart(6)} us CPU/request (rounds: ${cpu[i]!.map((x) => x.toFixed(1)).join(', ')})`;
+    console.log(`  ${contenders[i]!.name.padEnd(32)} ${Math.round(m).toString().padStart(8)} req/s  (rounds: ${rs.map((x) => Math.round(x)).join(', ')})${cpuText}`);
     return m;
   });
+  return { rps, cpuUs: cpu.map((c) => (c.length > 0 ? median(c) : null)) };
 }
 
 export interface Latency { rps: number; p50: number; p90: number; p99: number }

@@ -21,6 +21,14 @@
  *   workers (its own command, `proxy serve --workers 2`), both free to use
  *   CPU 0 and 1, so both share CPU 1 with wrk; printed apart from the ratios
  *   (which compare one core with one core).
+ * - CPU per forwarded request: in the same throughput rounds, each
+ *   contender's own process tree (nginx's workers, a cluster's) is read
+ *   from /proc (utime + stime of every thread) before and after each round,
+ *   divided by the requests wrk completed; the median of the rounds. A rate
+ *   here swings by a third between rounds with the host's speed; CPU spent
+ *   per request does not count the time a process waited for the core, so
+ *   it holds still: strangler-proxy in monolith mode is judged against the
+ *   minimal undici loop by it (target ≤ 1.1 x).
  * - Throughput: wrk, closed loop, 1 thread, 64 connections; every
  *   contender of a table runs at once (idle but the one measured), each
  *   warmed up 2 s, then rotating rounds of 8 s (BENCH_THROUGHPUT_ROUNDS,
@@ -59,7 +67,7 @@ import path from 'node:path';
 import YAML from 'yaml';
 import { Client } from 'pg';
 import { migrate } from '../../migrations/src';
-import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, runBench, stop, stranglerServe, THROUGHPUT_ROUNDS, THROUGHPUT_SECONDS, throughputRounds, waitPort, WORK, type Latency } from './harness';
+import { alternating, BODY, children, CONNECTIONS, contender, freePort, LATENCY_ROUNDS, LATENCY_SECONDS, need, nginx, PACED_CONNECTIONS, PG, pidOf, runBench, stop, stranglerServe, THROUGHPUT_ROUNDS, THROUGHPUT_SECONDS, throughputAndCpu, throughputRounds, waitPort, WORK, type Latency } from './harness';
 
 async function main(): Promise<void> {
   const cpus = os.cpus();
@@ -79,7 +87,7 @@ async function main(): Promise<void> {
   await nginx('upstream', `  server { listen 127.0.0.1:${upstreamPort}; default_type application/json; location / { return 200 '${BODY}'; } }`);
   const nginxProxy = (port: number) =>
     `  upstream up { server 127.0.0.1:${upstreamPort}; keepalive 128; }\n  server { listen 127.0.0.1:${port}; location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; } }`;
-  await nginx('proxy', nginxProxy(nginxPort));
+  pidOf.set(nginxPort, await nginx('proxy', nginxProxy(nginxPort)));
   await waitPort(upstreamPort);
   await waitPort(nginxPort);
   const upstream = `http://127.0.0.1:${upstreamPort}`;
@@ -132,8 +140,10 @@ async function main(): Promise<void> {
   ] as const) {
     contenders.push({ key: `strangler-${name}`, name: `strangler-proxy ${name}`, port: await contender('strangler', upstream, strConfig(name, mode, svc)), host: '127.0.0.1' });
   }
-  const measuredRps = throughputRounds(contenders);
-  const rps: Record<string, number> = Object.fromEntries(contenders.map((c, i) => [c.key, measuredRps[i]!]));
+  const measured1 = throughputAndCpu(contenders);
+  const rps: Record<string, number> = Object.fromEntries(contenders.map((c, i) => [c.key, measured1.rps[i]!]));
+  // CPU per forwarded request, each contender's own process: direct is the upstream's share alone (nginx answering), not counted.
+  const cpuUs: Record<string, number | null> = Object.fromEntries(contenders.map((c, i) => [c.key, measured1.cpuUs[i]!]));
   const strangler = { monolith: rps['strangler-monolith']!, extracted: rps['strangler-extracted']!, shadow: rps['strangler-shadow']! };
   for (let i = 2; i < contenders.length; i++) stop(children.pop());
 
@@ -186,6 +196,8 @@ async function main(): Promise<void> {
     machine: { cpus: cpus.length, model: cpus[0]?.model.trim(), memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
     connections: CONNECTIONS,
     rps: { direct: Math.round(rps.direct!), nginx: Math.round(rps.nginx!), nodeServerAlone: Math.round(rps['node-http']!), minimalUndici: Math.round(rps['undici-minimal']!), httpProxy: Math.round(rps['http-proxy']!), fastifyHttpProxy: Math.round(rps['fastify-http-proxy']!), stranglerMonolith: Math.round(strangler.monolith!), stranglerExtracted: Math.round(strangler.extracted!), stranglerShadow: Math.round(strangler.shadow!) },
+    cpuUsPerRequest: Object.fromEntries(Object.entries(cpuUs).filter(([k, v]) => k !== 'direct' && v !== null).map(([k, v]) => [k, r3(v!)])),
+    cpuToMinimalUndici: r3(cpuUs['strangler-monolith']! / cpuUs['undici-minimal']!),
     ratioToNginx: r3(strangler.monolith! / rps.nginx!),
     ratioToBestOtherNode: r3(strangler.monolith! / bestOther),
     floorsToNginx: { nodeServerAlone: r3(rps['node-http']! / rps.nginx!), minimalUndici: r3(rps['undici-minimal']! / rps.nginx!) },
@@ -207,6 +219,7 @@ async function main(): Promise<void> {
   };
   console.log(`\nstrangler-proxy (monolith mode) / nginx:              ${figures.ratioToNginx}  (target ≥ 0.7)`);
   console.log(`strangler-proxy (monolith mode) / best other Node:    ${figures.ratioToBestOtherNode}  (target ≥ 1.3)`);
+  console.log(`CPU per forwarded request, strangler-proxy (monolith mode) / minimal undici loop: ${figures.cpuToMinimalUndici}  (target ≤ 1.1; ${figures.cpuUsPerRequest['strangler-monolith']} / ${figures.cpuUsPerRequest['undici-minimal']} us)`);
   console.log(`  for reference, / nginx: a Node server answering by itself ${figures.floorsToNginx.nodeServerAlone}, a minimal undici loop ${figures.floorsToNginx.minimalUndici}`);
   console.log(`on both cores, strangler-proxy 2 workers / nginx 2 workers: ${figures.bothCores.ratioToNginx}  (${figures.bothCores.strangler2Workers} / ${figures.bothCores.nginx2Workers} req/s)`);
   console.log(`added latency at ~${rate} req/s: p50 ${figures.addedP50Ms} ms (target ≤ 0.2), p99 ${figures.addedP99Ms} ms (target ≤ 1)`);

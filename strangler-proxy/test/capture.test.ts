@@ -76,7 +76,7 @@ describe('corpus capture', () => {
 
     // What the proxy captured is what `strangler parity run` takes: both reads routes pass, the write is skipped (no dry-run header).
     const out = await run(process.execPath, [path.resolve(__dirname, '../../cli/bin/strangler.cjs'), 'parity', 'run', '--corpus', file, '--tenant', 'acme', '--config', proxy.file, '--out', path.join(path.dirname(file), 'report')]);
-    expect(out.stdout).toMatch(/^PASS {2}7 compared, 7 match, 0 mismatch, 0 errors, 1 skipped/m);
+    expect(out.stdout).toMatch(/^PASS {2}7 compared, 7 match, 0 filtered, 0 mismatch, 0 errors, 1 skipped/m);
   });
 
   it('compares, records and shows what a client reads of a compressed answer, redacted: never the compressed bytes, never its cookie', async () => {

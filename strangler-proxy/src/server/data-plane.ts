@@ -8,10 +8,11 @@ import type { ModeSetting, ProxyConfig } from '../config/schema';
 import { errorBody } from '../errors';
 import type { CircuitBreaker } from '../forward/breaker';
 import { type Attempt, type FailureReason, forward, forwardOnce, type Outcome } from '../forward/forward';
-import { acceptRequestId, requestHeaders, writtenAt, type ForwardContext } from '../forward/headers';
+import { acceptRequestId, requestHeaders, type ForwardContext } from '../forward/headers';
 import type { Upstreams } from '../forward/upstreams';
 import type { ProxyMetrics } from '../metrics';
-import { inCanary } from '../routes/canary';
+import { decide, MONOLITH, type Plan } from '../routes/decide';
+import { RequestFacts } from './request-facts';
 import { effectiveMode, type ModeOverrides } from '../routes/modes';
 import type { CompiledRoute } from '../routes/table';
 import type { CapturedChunks } from '../shadow/exchange';
@@ -54,7 +55,7 @@ export interface ServerLimits {
   readonly headersTimeoutMs: number;
 }
 
-/** Where a request goes: its tenant, route, mode setting and target. */
+/** Where a request goes: its tenant, route, mode setting, and the plan decide() made of them. */
 interface Located {
   readonly ok: true;
   readonly who: { readonly tenant: string; readonly user: string | null };
@@ -63,7 +64,7 @@ interface Located {
   readonly setting: ModeSetting | null;
   readonly service: CompiledService | null;
   readonly peer: string | undefined;
-  readonly target: 'monolith' | 'extracted';
+  readonly plan: Plan;
 }
 
 /**
@@ -294,43 +295,36 @@ export class DataPlane {
       .catch((err: Error) => this.failed(req, res, err));
   }
 
-  /** Picks the path of a located request by its target and mode. */
+  /** Carries out a located request's plan. */
   private dispatch(ctx: RequestContext, res: ServerResponse, located: Located, body: Attempt['body']): void {
     const { req } = ctx;
-    const { route, setting, service } = located;
+    const { route, service } = located;
     if (this.deps.writes && !SAFE.has(req.method!)) {
       // Counted until the client's exchange is over, whoever answers: noise learning takes no pair of monolith answers across it.
       const writes = this.deps.writes;
       const slot = writes.begin(ctx.tenantId);
       res.once('close', () => writes.end(slot));
     }
-    if (located.target === 'extracted' && service) {
-      this.extracted(ctx, res, route!, service, body).catch((err: Error) => this.failed(req, res, err));
+    const plan = located.plan;
+    if (plan.to === 'service') {
+      this.extracted(ctx, res, route!, service!, body).catch((err: Error) => this.failed(req, res, err));
       return;
     }
-    // A request left out of the route's sample (shadow.sampleRate), a full queue, or copies that keep failing
-    // (a shadow target that hangs) are known before anything is captured: the request then costs what it
-    // costs in monolith mode, and the skip is counted (skipped_sample, skipped_behind, dropped_queue_full, skipped_shadow_failing).
-    // (A write that is not mirrored anyway is left to shadowBody, which counts it as skipped_write.)
-    if (setting?.mode === 'shadow' && route !== null && service !== null) {
-      const mirrorable = SAFE.has(req.method!) || (route.mirrorWrites && !!service.dryRunHeader);
-      const rate = route.shadowSampleRate ?? ctx.config.config.shadow.sampleRate;
-      // A service behind its change streams would answer from old state: the copy would count as a mismatch it is not.
-      const admitted = !mirrorable
-        ? 'yes'
-        : rate < 1 && !(Math.random() < rate)
-          ? 'skipped_sample'
-          : service.freshness !== undefined && this.deps.behind?.(service, ctx.tenantId)
-            ? 'skipped_behind'
-            : this.ownWriteUnapplied(ctx, service)
-              ? 'skipped_unapplied_write'
-              : this.deps.mirror.admits(service.name);
-      if (admitted !== 'yes') this.deps.metrics.shadow.inc(route.id, admitted);
-      else {
-        this.shadowed(ctx, res, route, service, body).catch((err: Error) => this.failed(req, res, err));
-        return;
-      }
+    if ('copy' in plan) {
+      this.shadowed(ctx, res, route!, service!, body).catch((err: Error) => this.failed(req, res, err));
+      return;
     }
+    if ('heldBack' in plan) {
+      // The service lacks recent changes of this tenant, or this client's own write: the monolith answers the read (not a failure: gates do not count it).
+      this.deps.metrics.fallbacks.labels(ctx.routeLabel, service!.name, plan.heldBack).inc();
+      forwardOnce(res, this.monolithAttempt(ctx, body), { via: ctx.config.config.forwarding.via, requestId: ctx.requestId, retryable: never })
+        .then((o) => this.finish(ctx, o, 'monolith'))
+        .catch((err: Error) => this.failed(req, res, err));
+      return;
+    }
+    // A copy left out (the sample, a full queue, copies that keep failing, a service behind) is known before
+    // anything is captured: the request then costs what it costs in monolith mode, and the skip is counted.
+    if ('skipped' in plan) this.deps.metrics.shadow.inc(route!.id, plan.skipped);
     this.toMonolith(ctx, res, body);
   }
 
@@ -349,15 +343,6 @@ export class DataPlane {
   private async extracted(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, service: CompiledService, body: Attempt['body']): Promise<void> {
     const { req, requestId, routeLabel } = ctx;
     const via = ctx.config.config.forwarding.via;
-    if (service.freshness !== undefined && SAFE.has(req.method!)) {
-      // The service lacks recent changes of this tenant, or this client's own write: the monolith answers the read (not a failure: gates do not count it).
-      const why = this.deps.behind?.(service, ctx.tenantId) ? 'behind' : this.ownWriteUnapplied(ctx, service) ? 'unapplied_write' : null;
-      if (why !== null) {
-        this.deps.metrics.fallbacks.labels(routeLabel, service.name, why).inc();
-        this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never }), 'monolith');
-        return;
-      }
-    }
     const breaker = this.deps.breaker(service.name);
     if (!breaker.allow()) {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
@@ -422,25 +407,7 @@ export class DataPlane {
     if (whole && answer && !answer.truncated) this.record(corpus, route.id, ctx.tenantId, req, ctx.url, copy, answer);
   }
 
-  /**
-   * Read-your-writes: this client wrote through the monolith less than
-   * `readYourWrites.windowMs` ago (its cookie says when), and the service has
-   * not said that every change committed before then is applied.
-   */
-  private ownWriteUnapplied(ctx: RequestContext, service: CompiledService): boolean {
-    const ryw = ctx.config.config.readYourWrites;
-    // Reads only: a write (a mirrored one with a dry-run contract) does not read back anything. A service
-    // without freshness cannot say what it applied: not covered (its reads and copies go on as without a mark).
-    if (ryw === undefined || this.deps.applied === undefined || service.freshness === undefined || !SAFE.has(ctx.req.method!)) return false;
-    const at = writtenAt(ctx.req.headers.cookie, ryw.cookie);
-    if (at === null) return false;
-    const now = Date.now();
-    if (now - at > ryw.windowMs) return false;
-    // A time from the future (a clock moved back, a forged cookie) counts as now.
-    return !this.deps.applied(service, ctx.tenantId, Math.min(at, now) + ryw.clockSkewMs);
-  }
-
-  /** Tenant, route, mode and target of a request whose target is a valid path. */
+  /** Tenant, route, mode and plan of a request whose target is a valid path. */
   private locate(req: IncomingMessage, routing: Routing, path: string): Located | { ok: false; status: number; code: string; message: string } {
     const { config } = routing;
     const peer = req.socket.remoteAddress;
@@ -451,8 +418,8 @@ export class DataPlane {
     const route = config.table.match(req.method!, path, host, req.headers);
     const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
     const service = route?.service ? config.services.get(route.service) ?? null : null;
-    const target = route && service && setting ? this.pickTarget(route, setting, who.tenant, who.user, peer, req) : 'monolith';
-    return { ok: true, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, target };
+    const plan = route && service && setting ? decide(new RequestFacts(this.deps, config, req, route, setting, service, who.tenant, who.user, peer)) : MONOLITH;
+    return { ok: true, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, plan };
   }
 
   private context(req: IncomingMessage, routing: Routing, located: Located, url: string, path: string, started: number): RequestContext {
@@ -511,7 +478,7 @@ export class DataPlane {
     const service = located.service;
     let first = monolith();
     let fallback: typeof first | null = null;
-    if (located.target === 'extracted' && service) {
+    if (located.plan.to === 'service' && service) {
       const breaker = this.deps.breaker(service.name);
       if (breaker.allow()) {
         first = { origin: service.url, headers: upgradeHeaders(this.serviceAttempt(ctx, service, null)), target: 'extracted', connectMs: service.timeouts.connectMs };
@@ -626,19 +593,6 @@ export class DataPlane {
     return pool;
   }
 
-  private pickTarget(route: CompiledRoute, setting: ModeSetting, tenant: string, user: string | null, peer: string | undefined, req: IncomingMessage): 'monolith' | 'extracted' {
-    if (setting.mode === 'extracted') return 'extracted';
-    if (setting.mode !== 'canary') return 'monolith';
-    let key: string;
-    if (route.stickyBy === 'tenant') key = tenant;
-    else if (route.stickyBy === 'user') key = user ?? peer ?? tenant;
-    else {
-      const v = req.headers[route.stickyHeader!];
-      key = typeof v === 'string' ? v : peer ?? tenant;
-    }
-    return inCanary(route.id, `${tenant}\u0000${key}`, setting.percent ?? 0) ? 'extracted' : 'monolith';
-  }
-
   /**
    * Decides whether this request is mirrored and with what body: `primary`
    * is what the monolith must now be sent (a streamed body read in part is
@@ -738,3 +692,4 @@ class ResponseCapture {
     return { status: this.status, headers: this.headers, chunks: this.chunks, size: this.size, truncated: this.truncated, ms: performance.now() - this.started };
   }
 }
+
