@@ -62,6 +62,13 @@ export interface SourcePosition {
   readonly db: string;
   readonly schema: string;
   readonly table: string;
+  /**
+   * The replication origin the writing session had set (PostgreSQL's
+   * pg_replication_origin_session_setup; Debezium's source.origin), null for
+   * an ordinary write: how a change that the toolkit itself wrote is told
+   * from one the database's own users made (back-sync never loops).
+   */
+  readonly origin: string | null;
 }
 
 export interface ChangeEvent<T extends Row = Row> {
@@ -166,6 +173,7 @@ export function decode(m: RawMessage): Decoded {
       db: String(src.db ?? ''),
       schema: String(src.schema ?? ''),
       table: String(src.table ?? ''),
+      origin: typeof src.origin === 'string' && src.origin !== '' ? src.origin : null,
     },
     tenant,
     topic: m.topic,

@@ -43,6 +43,15 @@ export interface ProjectorOptions {
   readonly topicRefreshMs?: number;
   /** Called when the consumer subscribed again to take in topics that appeared. */
   readonly onTopicsAdded?: (topics: readonly string[]) => void;
+  /**
+   * Replication origins (by name prefix) whose changes are not applied: the
+   * changes the toolkit's own back-sync wrote into the source, which would
+   * otherwise come back as an echo. Their positions are checkpointed like
+   * any other. @default none
+   */
+  readonly skipOrigins?: readonly string[];
+  /** Called with the changes left out by skipOrigins, after the transaction that checkpointed past them. */
+  readonly onSkippedOrigin?: (events: readonly ChangeEvent[]) => void;
 }
 
 /** Lag of one topic partition as last seen. */
@@ -585,6 +594,7 @@ export class Projector {
         throw checkpointFailure(this.projection.name, err);
       });
       const fresh: ChangeEvent[] = [];
+      const echoes: ChangeEvent[] = [];
       let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
       let newest: ChangeEvent | null = null;
       for (const e of events) {
@@ -598,6 +608,10 @@ export class Projector {
           if (cmp < 0 || (cmp === 0 && position.atPosition.includes(identity))) continue;
           position = { offset: position.offset, commitLsn: e.source.commitLsn, lsn: e.source.lsn, atPosition: cmp === 0 ? [...position.atPosition, identity] : [identity] };
         }
+        if (e.source.origin !== null && this.skipsOrigin(e.source.origin)) {
+          echoes.push(e);
+          continue;
+        }
         fresh.push(e);
         newest = e;
       }
@@ -608,8 +622,9 @@ export class Projector {
       await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, source).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
-      return { fresh, source };
+      return { fresh, source, echoes };
     });
+    if (applied.echoes.length > 0) this.options.onSkippedOrigin?.(applied.echoes);
     // Counted once committed: a rolled-back attempt applied nothing.
     lag.applied += applied.fresh.length;
     if (applied.source !== null) {
@@ -618,6 +633,11 @@ export class Projector {
       lag.snapshot = applied.source.snapshot;
     }
     if (applied.fresh.length > 0) this.options.onApplied?.(applied.fresh, Date.now());
+  }
+
+  private skipsOrigin(origin: string): boolean {
+    const skip = this.options.skipOrigins;
+    return skip !== undefined && skip.some((prefix) => origin.startsWith(prefix));
   }
 
   private async withRetry<T>(fn: () => Promise<T>, chunk: boolean): Promise<T> {

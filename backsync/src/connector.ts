@@ -1,0 +1,82 @@
+import { POSTGRES_CONNECTOR_CLASS, type ConnectorConfig } from '@strangler/cdc';
+import { BackSyncError } from './errors';
+
+/** The service database whose owned tables back-sync captures. */
+export interface ServiceSource {
+  /** The extracted service's name: names the connector, the slot, the publication and the topic. */
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  readonly password?: string;
+  /** The tables of the owned domain, in the service database (`schema.table` or `table` in public). */
+  readonly tables: readonly string[];
+}
+
+const SERVICE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
+
+export function backSyncConnectorName(service: string): string {
+  return `strangler-backsync-${service}`;
+}
+
+/** One topic for every owned table: one partition holds the service's commits in their order, across tables (foreign keys). */
+export function backSyncTopic(service: string): string {
+  return `strangler.backsync.${service}`;
+}
+
+/**
+ * The Debezium connector on the service's database (owned tables only).
+ * Pure: the same source always yields the same config (registration is
+ * idempotent). Every table's changes go to one topic with one partition
+ * (Debezium's ByLogicalTableRouter), so the applier reads them in the
+ * service's commit order across tables. No snapshot: back-sync carries what
+ * the service commits from now on; the monolith already holds the rest.
+ */
+export function backSyncConnectorConfig(source: ServiceSource): ConnectorConfig {
+  if (!SERVICE_NAME.test(source.service)) {
+    throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `service ${JSON.stringify(source.service)} must start with a-z and hold only a-z, 0-9 and _, at most 31 characters (it names a slot and a publication)`, {
+      context: { service: source.service },
+    });
+  }
+  if (source.tables.length === 0) throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `service ${source.service}: back-sync needs at least one owned table`);
+  const tables = source.tables.map((t) => (t.includes('.') ? t : `public.${t}`));
+  const slot = `strangler_backsync_${source.service}`;
+  return Object.freeze({
+    'connector.class': POSTGRES_CONNECTOR_CLASS,
+    'tasks.max': '1',
+    'database.hostname': source.host,
+    'database.port': String(source.port),
+    'database.user': source.user,
+    'database.password': source.password ?? '',
+    'database.dbname': source.database,
+    'topic.prefix': `backsync_${source.service}`,
+    'plugin.name': 'pgoutput',
+    'slot.name': slot,
+    'publication.name': slot,
+    'publication.autocreate.mode': 'filtered',
+    'table.include.list': tables.join(','),
+    'replica.identity.autoset.values': tables.map((t) => `${t}:FULL`).join(','),
+    'snapshot.mode': 'no_data',
+    transforms: 'one',
+    'transforms.one.type': 'io.debezium.transforms.ByLogicalTableRouter',
+    'transforms.one.topic.regex': '.*',
+    'transforms.one.topic.replacement': backSyncTopic(source.service),
+    'decimal.handling.mode': 'string',
+    'time.precision.mode': 'isostring',
+    'interval.handling.mode': 'string',
+    'binary.handling.mode': 'bytes',
+    'hstore.handling.mode': 'json',
+    'tombstones.on.delete': 'false',
+    'skipped.operations': 'none',
+    'topic.creation.default.replication.factor': '1',
+    'topic.creation.default.partitions': '1',
+    'topic.creation.default.cleanup.policy': 'delete',
+    'topic.creation.default.retention.ms': '-1',
+    'slot.drop.on.stop': 'false',
+    'status.update.interval.ms': '1000',
+    'poll.interval.ms': '20',
+    'max.batch.size': '4096',
+    'max.queue.size': '16384',
+  });
+}

@@ -1,0 +1,158 @@
+import knexFactory, { type Knex } from 'knex';
+import pg from 'pg';
+import { ConnectClient, kafkaClients, mirrorProjection, Projector, readTableSpec, type ChangeEvent, type Projection } from '@strangler/cdc';
+import { migrate } from '@strangler/migrations';
+import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
+import { BACKSYNC_ORIGIN_PREFIX, BackSyncApplier, backSyncConnectorConfig, backSyncConnectorName, backSyncTopic, fromLsn, toLsn } from '../src';
+
+const eventually = <T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000) => waitUntil(fn, timeoutMs, 200);
+
+/**
+ * Back-sync over the real stack: a service database holding the owned
+ * tables of every tenant (rooms, messages, with a tenant column), captured
+ * by its own Debezium connector into one topic; the applier writes each
+ * owned tenant's changes into that tenant's monolith database (the sample's
+ * real schema, foreign keys included), in the service's commit order,
+ * exactly once, under a replication origin that the monolith's own
+ * connector reports, so the forward projector leaves those changes out.
+ */
+describe('back-sync: the service owns, the monolith follows', () => {
+  const connect = new ConnectClient(testStack().connectUrl);
+  const kafka = kafkaClients([testStack().kafka], 'backsync-test');
+  const acme = randomName('bsa');
+  const service = randomName('bss');
+  let stream: StreamingTenant;
+  let globex: Awaited<ReturnType<typeof scratchDatabase>>;
+  let svc: Knex;
+  let mono: Knex;
+  let other: Knex;
+  let applier: BackSyncApplier;
+  const owned = new Set<string>();
+  const running: Array<{ stop(): Promise<void> }> = [];
+
+  beforeAll(async () => {
+    stream = await streamingTenant(acme);
+    mono = stream.src;
+    svc = stream.dst;
+    globex = await scratchDatabase('bsg');
+    await migrate('monolith', globex.url);
+    other = knexFactory({ client: 'pg', connection: globex.url, pool: { min: 0, max: 2 } });
+    for (const db of [mono, other]) await db.raw("INSERT INTO users (id, email, display_name) VALUES (1, 'ada@bank.example', 'Ada')");
+    // The service's copies of the owned tables, as the generic mirror makes them: (tenant, ...the monolith's columns).
+    const tables = await Promise.all(['rooms', 'messages'].map((t) => readTableSpec(stream.source.url, `public.${t}`, t)));
+    await mirrorProjection('copies', tables).setup!(svc);
+    const u = new URL(stream.target.url);
+    await connect.putConfig(backSyncConnectorName(service), backSyncConnectorConfig({ service, host: u.hostname, port: Number(u.port), database: stream.target.name, user: 'postgres', tables: ['rooms', 'messages'] }));
+    await eventually(async () => {
+      const s = await connect.status(backSyncConnectorName(service));
+      const slot = await svc.raw(`SELECT active FROM pg_replication_slots WHERE slot_name = ?`, [`strangler_backsync_${service}`]);
+      return s?.connector.state === 'RUNNING' && s.tasks[0]?.state === 'RUNNING' && slot.rows[0]?.active === true;
+    });
+    applier = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    await applier.start();
+    running.push(applier);
+  });
+
+  afterAll(async () => {
+    for (const r of running.reverse()) await r.stop().catch(() => {});
+    await connect.deleteConnector(backSyncConnectorName(service)).catch(() => {});
+    await svc?.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ? AND NOT active', [`strangler_backsync_${service}`]).catch(() => {});
+    await other?.destroy();
+    await globex?.drop();
+    await stream?.drop();
+    await deleteTenantTopics([`strangler.backsync.${service}`]).catch(() => {});
+    const c = new pg.Client({ connectionString: testStack().pgAdminUrl });
+    await c.connect();
+    await c.query("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = $1 OR roname = 'strangler_backsync_globex'", [`${BACKSYNC_ORIGIN_PREFIX}_${acme}`]).catch(() => {});
+    await c.end();
+  });
+
+  // Every column, as the service writes its rows (its copies carry no defaults of their own).
+  const at = '2026-12-07T10:00:00.123456Z';
+  const room = (tenant: string, id: number, name: string) => ({ tenant, id, name, kind: 'group', tags: ['fx', 'desk'], settings: JSON.stringify({ muted: false }), created_by: 1, created_at: at, updated_at: at });
+  const message = (tenant: string, id: number, roomId: number, body: string) => ({
+    tenant, id, room_id: roomId, author_id: 1, body, format: 'plain', attachments: JSON.stringify([{ name: 'deal.pdf' }]), amount: '1250.10', currency: 'CHF', edit_count: 0, created_at: at, updated_at: at,
+  });
+  const roomIn = async (db: Knex, id: number) => (await db('rooms').where({ id }).first()) as { name: string } | undefined;
+
+  it('writes an owned tenant\'s transaction into its monolith, across tables in commit order (foreign keys hold), and never a tenant the service does not own', async () => {
+    owned.add(acme);
+    await svc.transaction(async (trx) => {
+      await trx('rooms').insert(room(acme, 500, 'FX desk'));
+      await trx('messages').insert(message(acme, 900, 500, 'Please confirm'));
+      await trx('rooms').insert(room('globex', 500, 'not owned'));
+    });
+    await eventually(async () => (await mono('messages').where({ id: 900 }).first())?.body === 'Please confirm');
+    expect(await roomIn(mono, 500)).toMatchObject({ name: 'FX desk', created_by: 1, tags: ['fx', 'desk'], settings: { muted: false } });
+    expect(((await mono.raw("SELECT created_at::text AS t FROM rooms WHERE id = 500")).rows[0] as { t: string }).t).toBe('2026-12-07 10:00:00.123456+00');
+    expect(await mono('messages').where({ id: 900 }).first()).toMatchObject({ room_id: 500, amount: '1250.10', currency: 'CHF' });
+    expect(await roomIn(other, 500)).toBeUndefined();
+    // Updates and deletes too.
+    await svc('messages').where({ tenant: acme, id: 900 }).update({ body: 'Confirmed' });
+    await svc('rooms').insert(room(acme, 501, 'to delete'));
+    await svc('rooms').where({ tenant: acme, id: 501 }).delete();
+    await svc('rooms').insert(room(acme, 502, 'marker 1'));
+    await eventually(async () => (await roomIn(mono, 502)) !== undefined);
+    expect((await mono('messages').where({ id: 900 }).first()).body).toBe('Confirmed');
+    expect(await roomIn(mono, 501)).toBeUndefined();
+  });
+
+  it('is heard by the monolith\'s connector under back-sync\'s origin, and a projector skipping it applies no echo (one without the filter does)', async () => {
+    const seen = { filtered: [] as ChangeEvent[], unfiltered: [] as ChangeEvent[], skipped: [] as ChangeEvent[] };
+    const recording = (name: string, into: ChangeEvent[]): Projection => ({ name, topics: [`${acme}.public.rooms`], apply: async (events) => void into.push(...events) });
+    const filtered = new Projector(recording(randomName('fwd'), seen.filtered), { kafka, db: svc, groupId: randomName('g'), skipOrigins: [BACKSYNC_ORIGIN_PREFIX], onSkippedOrigin: (e) => seen.skipped.push(...e) });
+    const unfiltered = new Projector(recording(randomName('raw'), seen.unfiltered), { kafka, db: svc, groupId: randomName('g') });
+    for (const p of [filtered, unfiltered]) {
+      await p.start();
+      running.push(p);
+    }
+    // A write of the monolith's own, after back-sync's: both projections must get it.
+    await mono('rooms').insert({ id: 600, name: "the monolith's own", created_by: 1 });
+    const ids = (es: ChangeEvent[]) => es.map((e) => (e.after ?? e.before)!.id as number);
+    await eventually(async () => ids(seen.filtered).includes(600) && ids(seen.unfiltered).includes(600));
+    // The unfiltered one got back-sync's changes, with their origin: that is the echo the filter stops.
+    expect(seen.unfiltered.filter((e) => [500, 501, 502].includes((e.after ?? e.before)!.id as number)).every((e) => e.source.origin === `${BACKSYNC_ORIGIN_PREFIX}_${acme}`)).toBe(true);
+    expect(ids(seen.unfiltered)).toEqual(expect.arrayContaining([500, 501, 502, 600]));
+    expect(ids(seen.filtered)).toEqual([600]);
+    expect(ids(seen.skipped)).toEqual(expect.arrayContaining([500, 501, 502]));
+    expect(seen.filtered[0]!.source.origin).toBeNull();
+  });
+
+  it('applies each change once: a redelivery from the start skips what the origin\'s progress covers', async () => {
+    await mono('rooms').where({ id: 500 }).update({ name: 'edited in the monolith later' });
+    await applier.stop();
+    // A fresh group reads the topic from its first event again.
+    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    await again.start();
+    running.push(again);
+    await svc('rooms').insert(room(acme, 503, 'marker 2'));
+    await eventually(async () => (await roomIn(mono, 503)) !== undefined);
+    expect((await roomIn(mono, 500))!.name).toBe('edited in the monolith later');
+    expect(await roomIn(mono, 501)).toBeUndefined();
+    // The origin's progress is the topic position after the last applied change.
+    const c = new pg.Client({ connectionString: stream.source.url });
+    await c.connect();
+    const p = await c.query<{ lsn: string }>('SELECT remote_lsn::text AS lsn FROM pg_replication_origin_status WHERE external_id = $1', [`${BACKSYNC_ORIGIN_PREFIX}_${acme}`]);
+    await c.end();
+    expect(fromLsn(p.rows[0]!.lsn)).toBeGreaterThan(0n);
+  });
+
+  it('carries nothing while the monolith owns the tenant, and resumes when the service owns it again', async () => {
+    owned.delete(acme);
+    await svc('rooms').insert(room(acme, 504, 'while the monolith owns'));
+    await svc('rooms').insert(room(acme, 505, 'marker 3'));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await roomIn(mono, 504)).toBeUndefined();
+    owned.add(acme);
+    await svc('rooms').insert(room(acme, 506, 'owned again'));
+    await eventually(async () => (await roomIn(mono, 506)) !== undefined);
+    expect(await roomIn(mono, 504)).toBeUndefined();
+  });
+
+  it('names one topic and writes positions as LSNs both ways', () => {
+    expect(backSyncTopic('messaging')).toBe('strangler.backsync.messaging');
+    for (const n of [0n, 1n, 4294967295n, 4294967296n, 123456789012n]) expect(fromLsn(toLsn(n))).toBe(n);
+    expect(toLsn(4294967297n)).toBe('1/1');
+  });
+});
