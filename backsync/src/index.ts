@@ -2,3 +2,4 @@ export { BackSyncApplier, type BackSyncOptions } from './applier';
 export { backSyncConnectorConfig, backSyncConnectorName, backSyncTopic, type ServiceSource } from './connector';
 export { BACKSYNC_ORIGIN_PREFIX, MonolithWriter, toLsn, fromLsn } from './monolith-writer';
 export { BackSyncError, type BackSyncErrorCode } from './errors';
+export { registerBackSyncCommands } from './cli';

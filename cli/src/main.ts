@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { isStranglerError } from '@strangler/common';
+import { registerBackSyncCommands } from '@strangler/backsync';
 import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   registerCdcCommands(program);
   registerDlqCommands(program);
   registerParityCommands(program, REPO_ROOT);
+  registerBackSyncCommands(program);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
   const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
   registerReplayCommand(program, {
