@@ -45,8 +45,16 @@ describe('change events', () => {
     expect(e.tenant).toBe('acme');
     expect(e.key).toEqual({ id: 1 });
     expect(e.after).toEqual({ id: 1, attachments: [{ name: 'a.pdf' }], amount: '1250.10', created_at: '2026-11-25T13:20:15.110638Z', tags: ['fx', 'eu'], blob: Buffer.from('hi'), body: 'x' });
-    expect(e.source).toEqual({ lsn: 273081448n, commitLsn: 273081344n, txId: 2565, tsMs: 1795612815117, snapshot: 'false', db: 'monolith_acme', schema: 'public', table: 'messages' });
+    expect(e.source).toEqual({ lsn: 273081448n, commitLsn: 273081344n, txId: 2565, tsMs: 1795612815117, snapshot: 'false', db: 'monolith_acme', schema: 'public', table: 'messages', origin: null });
     expect(isSnapshot(e)).toBe(false);
+  });
+
+  it("reads the writing session's replication origin (back-sync's changes), null for an ordinary write or an empty one", () => {
+    const at = (origin: unknown) => (decode(message({ op: 'c', before: null, after: { id: 3, attachments: '[]', amount: null, created_at: null, tags: [], blob: null, body: 'x' }, source: { ...source, origin, origin_lsn: 0 } })) as ChangeEvent).source.origin;
+    expect(at('strangler_backsync_acme')).toBe('strangler_backsync_acme');
+    expect(at(null)).toBeNull();
+    expect(at('')).toBeNull();
+    expect(at(undefined)).toBeNull();
   });
 
   it('decodes the same whatever the envelope layout: schema text parsed once, or the whole text when shaped otherwise', () => {

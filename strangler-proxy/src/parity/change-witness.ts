@@ -78,43 +78,34 @@ export function changedBetween(before: ChangeMark, after: ChangeMark): boolean {
   return before.database !== after.database;
 }
 
-/** Reads a database's position: one connection per database, opened on first use, reopened after a failure. */
+/** Reads a database's position: a small pool per database (copies ask at once), opened on first use; a failed read is 'unknown'. */
 export class DatabasePositions {
-  private readonly clients = new Map<string, Promise<pg.Client>>();
+  private readonly pools = new Map<string, pg.Pool>();
 
   /** The position, or 'unknown' when the database cannot be asked (counted as a change by the caller). */
   async read(url: string): Promise<string> {
     try {
-      const client = await this.client(url);
-      const r = await client.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+      const r = await this.pool(url).query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
       return r.rows[0]?.s ?? 'unknown';
     } catch {
-      this.forget(url);
       return 'unknown';
     }
   }
 
   async close(): Promise<void> {
-    const all = [...this.clients.values()];
-    this.clients.clear();
-    await Promise.all(all.map((c) => c.then((x) => x.end()).catch(() => undefined)));
+    const all = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.end().catch(() => undefined)));
   }
 
-  private client(url: string): Promise<pg.Client> {
-    let c = this.clients.get(url);
-    if (!c) {
-      const client = new pg.Client({ connectionString: url, application_name: 'strangler-parity-noise', connectionTimeoutMillis: 2_000, query_timeout: 2_000 });
-      client.on('error', () => this.forget(url));
-      c = client.connect().then(() => client);
-      this.clients.set(url, c);
+  private pool(url: string): pg.Pool {
+    let p = this.pools.get(url);
+    if (!p) {
+      p = new pg.Pool({ connectionString: url, max: 2, idleTimeoutMillis: 30_000, application_name: 'strangler-parity-noise', connectionTimeoutMillis: 2_000, query_timeout: 2_000 });
+      p.on('error', () => {}); // an idle connection lost: the pool opens another on the next read
+      this.pools.set(url, p);
     }
-    return c;
-  }
-
-  private forget(url: string): void {
-    const c = this.clients.get(url);
-    this.clients.delete(url);
-    void c?.then((x) => x.end()).catch(() => undefined);
+    return p;
   }
 }
 

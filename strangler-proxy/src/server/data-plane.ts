@@ -607,10 +607,7 @@ export class DataPlane {
   ): Promise<{ mirror: true; primary: Attempt['body']; copy: Buffer | null } | { mirror: false; primary: Attempt['body'] }> {
     const shadowCfg = config.config.shadow;
     const count = (outcome: string) => this.deps.metrics.shadow.inc(route.id, outcome);
-    if (!SAFE.has(req.method!) && !(route.mirrorWrites && service.dryRunHeader)) {
-      count('skipped_write');
-      return { mirror: false, primary: body };
-    }
+    // (A write without a dry-run contract never gets here: decide() planned it skipped_write.)
     let copy: Buffer | null = null;
     if (Buffer.isBuffer(body)) {
       if (body.length > shadowCfg.maxBodyBytes) {
