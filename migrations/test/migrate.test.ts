@@ -9,7 +9,7 @@ describe('migrations', () => {
     const db = await scratchDatabase('mig');
     try {
       expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: ['001_initial_schema'] });
-      expect(await migrate('monolith-cdc', db.url)).toEqual({ set: 'monolith-cdc', applied: ['001_signal_and_heartbeat'] });
+      expect(await migrate('monolith-cdc', db.url)).toEqual({ set: 'monolith-cdc', applied: ['001_signal_and_heartbeat', '002_domain_fence'] });
       expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: [] });
       const c = new Client({ connectionString: db.url });
       await c.connect();
@@ -25,6 +25,7 @@ describe('migrations', () => {
         'public.users',
         'strangler.cdc_heartbeat',
         'strangler.debezium_signal',
+        'strangler.domain_fence',
         'strangler.knex_migrations',
         'strangler.knex_migrations_lock',
       ]);

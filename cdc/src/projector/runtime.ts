@@ -52,6 +52,15 @@ export interface ProjectorOptions {
   readonly skipOrigins?: readonly string[];
   /** Called with the changes left out by skipOrigins, after the transaction that checkpointed past them. */
   readonly onSkippedOrigin?: (events: readonly ChangeEvent[]) => void;
+  /**
+   * Whether the service owns this tenant's table now (`schema.table`): a
+   * change to it that back-sync did not write (skipOrigins) is the
+   * monolith writing outside the domain's routes. It is not applied (the
+   * service holds the truth), it is checkpointed past, and `onConflict` is
+   * told of it. @default nothing is owned
+   */
+  readonly owned?: (tenant: string, table: string) => boolean;
+  readonly onConflict?: (events: readonly ChangeEvent[]) => void;
 }
 
 /** Lag of one topic partition as last seen. */
@@ -595,6 +604,7 @@ export class Projector {
       });
       const fresh: ChangeEvent[] = [];
       const echoes: ChangeEvent[] = [];
+      const conflicts: ChangeEvent[] = [];
       let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
       let newest: ChangeEvent | null = null;
       for (const e of events) {
@@ -612,6 +622,10 @@ export class Projector {
           echoes.push(e);
           continue;
         }
+        if (this.options.owned?.(e.tenant, `${e.source.schema}.${e.source.table}`)) {
+          conflicts.push(e);
+          continue;
+        }
         fresh.push(e);
         newest = e;
       }
@@ -622,9 +636,10 @@ export class Projector {
       await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, source).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
-      return { fresh, source, echoes };
+      return { fresh, source, echoes, conflicts };
     });
     if (applied.echoes.length > 0) this.options.onSkippedOrigin?.(applied.echoes);
+    if (applied.conflicts.length > 0) this.options.onConflict?.(applied.conflicts);
     // Counted once committed: a rolled-back attempt applied nothing.
     lag.applied += applied.fresh.length;
     if (applied.source !== null) {

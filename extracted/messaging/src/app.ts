@@ -7,6 +7,7 @@ import { TENANT_NAME } from '@strangler/common';
 import { ApiError, errorHandler, id, notFound, pageQuery, query, shape, toPage } from './contract';
 import { PROJECTION } from './projection';
 import { tenantScope } from './tenant-scope';
+import { mountWrites, type WriteOptions } from './writes';
 
 /** The header the proxy sets; the service listens on loopback behind it and believes nobody else. */
 export const TENANT_HEADER = 'x-strangler-tenant';
@@ -23,10 +24,12 @@ const roomsQuery = pageQuery.extend({ kind: z.enum(['direct', 'group', 'announce
 const messagesQuery = pageQuery.extend({ include_deleted: z.enum(['true', 'false']).default('false') });
 
 /**
- * The reads this service took over, for every tenant from one database; every
- * query is scoped by tenant. Same paths, shapes and errors as the monolith.
+ * The rooms and messages API this service takes over, for every tenant from
+ * one database; every query is scoped by tenant. Same paths, shapes and
+ * errors as the monolith. Writes (writes.ts) commit only for a tenant whose
+ * domain the service owns, or run as a dry run (rolled back) for parity.
  */
-export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => []): Express {
+export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => [], writes: WriteOptions = { owns: () => false }): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -109,6 +112,8 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
     if (!row) throw notFound('message', messageId);
     res.json(shape.message(row));
   });
+
+  mountWrites(app, db, tenantOf, writes);
 
   app.use((req, res) => {
     res.status(404).json({ error: { code: 'route_not_found', message: `no route for ${req.method} ${req.path}` } });

@@ -81,10 +81,31 @@ export function toPage<T>(rows: T[], limit: number, offset: number) {
   return { data: more ? rows.slice(0, limit) : rows, page: { limit, offset, next_offset: more ? offset + limit : null } };
 }
 
+/** Database errors the client caused, by SQLSTATE, answered as the monolith answers them. */
+const PG_CLIENT_ERRORS: Record<string, [number, string]> = {
+  '23503': [422, 'reference_not_found'],
+  '23505': [409, 'conflict'],
+  '23514': [422, 'constraint_violated'],
+  '22001': [422, 'value_too_long'],
+  '22003': [422, 'value_out_of_range'],
+  '22P02': [400, 'invalid_value'],
+};
+
 export function errorHandler(err: unknown, _req: Request, res: Response, _next: NextFunction): void {
-  if (err instanceof ApiError) {
-    res.status(err.status).json({ error: err.details ? { code: err.code, message: err.message, details: err.details } : { code: err.code, message: err.message } });
-    return;
+  const send = (status: number, code: string, message: string, details?: ApiError['details']) => {
+    if (res.headersSent) return;
+    res.status(status).json({ error: details ? { code, message, details } : { code, message } });
+  };
+  if (err instanceof ApiError) return send(err.status, err.code, err.message, err.details);
+  // The body parser's refusals, and the database's, as the monolith words them.
+  const e = err as { type?: string; status?: number; code?: string; detail?: string; constraint?: string; message?: string };
+  if (e.type === 'entity.parse.failed') return send(400, 'malformed_json', 'the request body is not valid JSON');
+  if (e.type === 'entity.too.large') return send(413, 'body_too_large', 'the request body is larger than this server accepts');
+  if (e.type === 'encoding.unsupported' || e.type === 'charset.unsupported') return send(415, 'unsupported_encoding', e.message ?? 'unsupported encoding');
+  if (typeof e.code === 'string' && PG_CLIENT_ERRORS[e.code]) {
+    const [status, code] = PG_CLIENT_ERRORS[e.code]!;
+    return send(status, code, e.detail ?? (e.constraint ? `violates ${e.constraint}` : 'the request conflicts with stored data'));
   }
-  res.status(500).json({ error: { code: 'internal', message: 'the service failed on this request' } });
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500) return send(e.status, 'bad_request', e.message ?? 'bad request');
+  send(500, 'internal', 'the service failed on this request');
 }
