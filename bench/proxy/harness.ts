@@ -168,7 +168,19 @@ export function wrkRun(port: number, host: string, seconds: number): { rps: numb
   return { rps: rps ? Number(rps[1]) : NaN, requests: requests ? Number(requests[1]) : NaN };
 }
 
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+export const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+/**
+ * The median over rounds of a / b measured in the same round. The host's
+ * speed moves even CPU time per request (40 to 70 us for one contender
+ * within minutes, seen on this AMD host): a ratio taken inside each round,
+ * where both ran within seconds of each other, holds far better than the
+ * ratio of two medians taken from different minutes.
+ */
+export function pairedRatio(a: readonly number[], b: readonly number[]): { median: number; rounds: number[] } {
+  const rounds = a.map((x, i) => x / b[i]!).filter((r) => Number.isFinite(r));
+  return { median: median(rounds), rounds };
+}
 
 export const THROUGHPUT_ROUNDS = Number(process.env.BENCH_THROUGHPUT_ROUNDS ?? 3);
 
@@ -191,7 +203,10 @@ export function throughputRounds(contenders: ReadonlyArray<{ name: string; port:
  * spent per request moves far less, since it does not count the time the
  * process waited for a core.
  */
-export function throughputAndCpu(contenders: ReadonlyArray<{ name: string; port: number; host?: string }>, rounds = THROUGHPUT_ROUNDS): { rps: number[]; cpuUs: Array<number | null> } {
+export function throughputAndCpu(
+  contenders: ReadonlyArray<{ name: string; port: number; host?: string }>,
+  rounds = THROUGHPUT_ROUNDS,
+): { rps: number[]; cpuUs: Array<number | null>; cpuRounds: number[][] } {
   const host = (c: { port: number; host?: string }) => c.host ?? `127.0.0.1:${c.port}`;
   for (const c of contenders) wrk(c.port, host(c), 2);
   const runs: number[][] = contenders.map(() => []);
@@ -214,7 +229,7 @@ export function throughputAndCpu(contenders: ReadonlyArray<{ name: string; port:
     console.log(`  ${contenders[i]!.name.padEnd(32)} ${Math.round(m).toString().padStart(8)} req/s  (rounds: ${rs.map((x) => Math.round(x)).join(', ')})${cpuText}`);
     return m;
   });
-  return { rps, cpuUs: cpu.map((c) => (c.length > 0 ? median(c) : null)) };
+  return { rps, cpuUs: cpu.map((c) => (c.length > 0 ? median(c) : null)), cpuRounds: cpu };
 }
 
 export interface Latency { rps: number; p50: number; p90: number; p99: number }
