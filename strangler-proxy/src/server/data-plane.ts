@@ -418,7 +418,8 @@ export class DataPlane {
     const route = config.table.match(req.method!, path, host, req.headers);
     const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
     const service = route?.service ? config.services.get(route.service) ?? null : null;
-    const plan = route && service && setting ? decide(new RequestFacts(this.deps, config, req, route, setting, service, who.tenant, who.user, peer)) : MONOLITH;
+    // Monolith mode (the common case) is decided without building the facts: decide() would answer MONOLITH before asking any.
+    const plan = route && service && setting && setting.mode !== 'monolith' ? decide(new RequestFacts(this.deps, config, req, route, setting, service, who.tenant, who.user, peer)) : MONOLITH;
     return { ok: true, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, plan };
   }
 
