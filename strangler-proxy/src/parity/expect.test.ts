@@ -19,6 +19,14 @@ describe('expectParity', () => {
     expect(c.noise.map((d) => d.path)).toEqual(['$.request_id']);
   });
 
+  it('sends a write to the monolith once: no noise is learned from writes', async () => {
+    let writes = 0;
+    const app = express().post('/api/rooms', (_req, res) => void res.status(201).json({ id: ++writes }));
+    const c = await expectParity({ method: 'POST', path: '/api/rooms', body: { name: 'x' } }, { monolith: app, candidate: express().post('/api/rooms', (_req, res) => void res.status(201).json({ id: 1 })) });
+    expect(c.match).toBe(true);
+    expect(writes).toBe(1);
+  });
+
   it('throws a readable error listing each real difference', async () => {
     const err = await expectParity({ method: 'GET', path: '/api/rooms/9' }, options).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ParityMismatchError);

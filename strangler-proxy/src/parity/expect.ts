@@ -17,6 +17,7 @@ export interface ExpectParityOptions extends ParityRules {
    * between each of its consecutive answers, in every pair (a rate of 1, not
    * one sighting); a pair whose difference a change of data explains (an
    * element gained or lost, an id in one answer only) teaches nothing.
+   * Reads only: a write is sent to the monolith once.
    * @default true
    */
   readonly learnNoise?: boolean;
@@ -33,6 +34,8 @@ export interface ParityRequest {
   /** A JSON value, or raw text. */
   readonly body?: unknown;
 }
+
+const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Thrown by expectParity: the message lists every difference with its path and both values. */
 export class ParityMismatchError extends Error {
@@ -81,7 +84,8 @@ export async function expectParity(request: ParityRequest | string, options: Exp
     const [primary, candidate] = await Promise.all([send(options.monolith, r), send(options.candidate, r, options.candidateHeaders)]);
     const pairs = Math.max(1, options.noisePairs ?? 3);
     const noise = new NoiseModel({ minPairs: pairs, minShare: 1, windowPairs: pairs });
-    if (options.learnNoise ?? true) {
+    // A write is never sent again: noise is learned from reads only.
+    if ((options.learnNoise ?? true) && SAFE.has((r.method ?? 'GET').toUpperCase())) {
       const answers = [primary];
       for (let i = 0; i < pairs; i++) answers.push(await send(options.monolith, r));
       const changed = changedBetween(before, await mark());
