@@ -125,12 +125,19 @@ export class BackSyncApplier {
   private async applyFor(tenant: string, list: Array<{ e: ChangeEvent; offset: bigint }>, tenantColumn: string): Promise<void> {
     const events = list.map((x) => x.e);
     if (!(tenant in this.o.monoliths)) return this.o.onSkipped?.(tenant, events, 'unknown_tenant');
-    if (!this.o.owns(tenant)) return this.o.onSkipped?.(tenant, events, 'not_owned');
     const upTo = list[list.length - 1]!.offset + 1n;
+    const owned = this.o.owns(tenant);
     for (let attempt = 1; ; attempt++) {
       try {
         const w = await this.writer(tenant);
         const applied = this.done.get(tenant) ?? (await w.applied());
+        if (!owned) {
+          // Made while the monolith owned the tenant: passed over for good (the progress moves past them).
+          if (upTo > applied) await w.skip(upTo);
+          this.done.set(tenant, upTo > applied ? upTo : applied);
+          this.o.onSkipped?.(tenant, events, 'not_owned');
+          return;
+        }
         const fresh = list.filter((x) => x.offset + 1n > applied).map((x) => x.e);
         if (fresh.length > 0) await w.apply(fresh, upTo, tenantColumn);
         this.done.set(tenant, upTo > applied ? upTo : applied);

@@ -55,7 +55,7 @@ export class MonolithWriter {
         'STR_ERR_BACKSYNC_ORIGIN',
         busy
           ? `replication origin ${origin} is in use by another session: another back-sync applier writes ${tenant}'s monolith database (one at a time); it is retried`
-          : `cannot write under replication origin ${origin} in ${tenant}'s monolith database: ${e.message}. Back-sync's role needs: GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), pg_replication_origin_session_progress(boolean) TO <role> (or superuser)`,
+          : `cannot write under replication origin ${origin} in ${tenant}'s monolith database: ${e.message}. Back-sync's role needs: GRANT EXECUTE ON FUNCTION pg_replication_origin_create(text), pg_replication_origin_session_setup(text), pg_replication_origin_xact_setup(pg_lsn, timestamptz), pg_replication_origin_session_progress(boolean), pg_replication_origin_session_reset(), pg_replication_origin_advance(text, pg_lsn) TO <role> (or superuser)`,
         { cause: err, retriable: busy, context: { tenant, origin } },
       );
     }
@@ -83,6 +83,23 @@ export class MonolithWriter {
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * Moves the origin's progress to `upTo` without writing anything: the
+   * changes before it were made while the service did not own the tenant,
+   * and must never be carried, even if the topic is read again later (a
+   * fresh consumer group, a reset) after the service owns it. The origin is
+   * released from this session for the moment it is advanced.
+   */
+  async skip(upTo: bigint): Promise<void> {
+    const c = this.client;
+    await c.query('SELECT pg_replication_origin_session_reset()');
+    try {
+      await c.query('SELECT pg_replication_origin_advance($1, $2::pg_lsn)', [this.origin, toLsn(upTo)]);
+    } finally {
+      await c.query('SELECT pg_replication_origin_session_setup($1)', [this.origin]);
     }
   }
 

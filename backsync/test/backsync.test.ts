@@ -138,16 +138,27 @@ describe('back-sync: the service owns, the monolith follows', () => {
     expect(fromLsn(p.rows[0]!.lsn)).toBeGreaterThan(0n);
   });
 
-  it('carries nothing while the monolith owns the tenant, and resumes when the service owns it again', async () => {
+  it('carries nothing while the monolith owns the tenant, for good: not even when the topic is read again from its start once the service owns it', async () => {
+    for (const r of running.splice(0)) await r.stop();
+    const skipped: number[] = [];
+    const watching = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg'), onSkipped: (_t, events) => void skipped.push(...events.map((e) => Number((e.after ?? e.before)!.id))) });
+    await watching.start();
+    running.push(watching);
     owned.delete(acme);
     await svc('rooms').insert(room(acme, 504, 'while the monolith owns'));
-    await svc('rooms').insert(room(acme, 505, 'marker 3'));
-    await new Promise((r) => setTimeout(r, 3000));
+    await svc('rooms').insert(room(acme, 505, 'while the monolith owns, too'));
+    await eventually(async () => skipped.includes(504) && skipped.includes(505));
     expect(await roomIn(mono, 504)).toBeUndefined();
+    // The service owns the tenant again, and a fresh group reads the whole topic before anything new is applied.
+    for (const r of running.splice(0)) await r.stop();
     owned.add(acme);
+    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    await again.start();
+    running.push(again);
     await svc('rooms').insert(room(acme, 506, 'owned again'));
     await eventually(async () => (await roomIn(mono, 506)) !== undefined);
     expect(await roomIn(mono, 504)).toBeUndefined();
+    expect(await roomIn(mono, 505)).toBeUndefined();
   });
 
   it('names one topic and writes positions as LSNs both ways', () => {
