@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError } from 'commander';
-import { ConnectClient, kafkaClients } from '@strangler/cdc';
+import { ConnectClient, kafkaClients, sameConfig } from '@strangler/cdc';
 import { BackSyncApplier } from './applier';
 import { backSyncConnectorConfig, backSyncConnectorName } from './connector';
 import { BackSyncError } from './errors';
@@ -39,7 +39,7 @@ export function registerBackSyncCommands(program: Command): Command {
       const connect = new ConnectClient(o.connect);
       const name = backSyncConnectorName(o.service);
       const current = await connect.getConfig(name);
-      if (!current || Object.entries(config).some(([k, v]) => current[k] !== v)) await connect.putConfig(name, config);
+      if (!current || !sameConfig(current, config)) await connect.putConfig(name, config);
       const owned = new Set(o.owned);
       const applier = new BackSyncApplier({
         service: o.service,

@@ -1,4 +1,4 @@
-import { POSTGRES_CONNECTOR_CLASS, type ConnectorConfig } from '@strangler/cdc';
+import { EVENT_ENCODING, POSTGRES_CONNECTOR_CLASS, TOPIC_CREATION, type ConnectorConfig } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
 /** The service database whose owned tables back-sync captures. */
@@ -62,17 +62,11 @@ export function backSyncConnectorConfig(source: ServiceSource): ConnectorConfig 
     'transforms.one.type': 'io.debezium.transforms.ByLogicalTableRouter',
     'transforms.one.topic.regex': '.*',
     'transforms.one.topic.replacement': backSyncTopic(source.service),
-    'decimal.handling.mode': 'string',
-    'time.precision.mode': 'isostring',
-    'interval.handling.mode': 'string',
-    'binary.handling.mode': 'bytes',
-    'hstore.handling.mode': 'json',
+    // Encoded as the tenant connectors encode, so cdc's decode() reads these events the same way.
+    ...EVENT_ENCODING,
     'tombstones.on.delete': 'false',
     'skipped.operations': 'none',
-    'topic.creation.default.replication.factor': '1',
-    'topic.creation.default.partitions': '1',
-    'topic.creation.default.cleanup.policy': 'delete',
-    'topic.creation.default.retention.ms': '-1',
+    ...TOPIC_CREATION,
     'slot.drop.on.stop': 'false',
     'status.update.interval.ms': '1000',
     'poll.interval.ms': '20',

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { qt as quoted } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
 /**
@@ -21,9 +22,8 @@ export interface Fence {
   readonly since: string;
 }
 
-const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
 const qualified = (t: string) => (t.includes('.') ? t : `public.${t}`);
-const qt = (t: string) => qualified(t).split('.').map(q).join('.');
+const qt = (t: string) => quoted(qualified(t));
 
 async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url, application_name: 'strangler-fence' });

@@ -1,12 +1,11 @@
 import pg from 'pg';
-import { jsonText, UNAVAILABLE, type ChangeEvent, type Row } from '@strangler/cdc';
+import { jsonText, q, qt as quoted, UNAVAILABLE, type ChangeEvent, type Row } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
 /** Replication origins back-sync writes under start with this; the forward projector skips their changes (ProjectorOptions.skipOrigins). */
 export const BACKSYNC_ORIGIN_PREFIX = 'strangler_backsync';
 
-const q = (id: string) => `"${id.replace(/"/g, '""')}"`;
-const qt = (name: string) => (name.includes('.') ? name : `public.${name}`).split('.').map(q).join('.');
+const qt = (name: string) => quoted(name.includes('.') ? name : `public.${name}`);
 
 interface TableInfo {
   readonly key: readonly string[];

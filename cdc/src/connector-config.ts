@@ -34,6 +34,29 @@ export function slotName(tenant: string): string {
 }
 
 /**
+ * How every connector of the toolkit writes values into its events: what
+ * decode() (events/change-event.ts) reads back exactly. Decimals and
+ * intervals as strings, times as ISO strings, bytes as bytes (the schema
+ * then says "bytes" and the decoder returns a Buffer; base64 mode types it
+ * "string", indistinguishable from text), hstore as JSON.
+ */
+export const EVENT_ENCODING: ConnectorConfig = Object.freeze({
+  'decimal.handling.mode': 'string',
+  'time.precision.mode': 'isostring',
+  'interval.handling.mode': 'string',
+  'binary.handling.mode': 'bytes',
+  'hstore.handling.mode': 'json',
+});
+
+/** The topics a connector creates: one partition, kept for ever (replay reads them from the start). */
+export const TOPIC_CREATION: ConnectorConfig = Object.freeze({
+  'topic.creation.default.replication.factor': '1',
+  'topic.creation.default.partitions': '1',
+  'topic.creation.default.cleanup.policy': 'delete',
+  'topic.creation.default.retention.ms': '-1',
+});
+
+/**
  * The Debezium PostgreSQL connector config for one tenant database. Pure:
  * the same source always yields the same config, which is what makes
  * registration idempotent (a second run compares and changes nothing).
@@ -75,19 +98,11 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'heartbeat.interval.ms': String(HEARTBEAT_INTERVAL_MS),
     // A write in this database on every heartbeat keeps the slot's restart LSN moving while the captured tables are idle.
     'heartbeat.action.query': `INSERT INTO ${HEARTBEAT_TABLE} (id, beat_at) VALUES (1, now()) ON CONFLICT (id) DO UPDATE SET beat_at = EXCLUDED.beat_at`,
-    'decimal.handling.mode': 'string',
-    'time.precision.mode': 'isostring',
-    'interval.handling.mode': 'string',
-    // bytes, not base64: the schema then says "bytes" and the decoder returns a Buffer (base64 mode types it "string", indistinguishable from text).
-    'binary.handling.mode': 'bytes',
-    'hstore.handling.mode': 'json',
+    ...EVENT_ENCODING,
     'tombstones.on.delete': 'true',
     // Truncates too: a projection must see them (op "t").
     'skipped.operations': 'none',
-    'topic.creation.default.replication.factor': '1',
-    'topic.creation.default.partitions': '1',
-    'topic.creation.default.cleanup.policy': 'delete',
-    'topic.creation.default.retention.ms': '-1',
+    ...TOPIC_CREATION,
     'slot.drop.on.stop': 'false',
     'status.update.interval.ms': '1000',
     'poll.interval.ms': '50',

@@ -11,9 +11,12 @@ export {
   HEARTBEAT_TABLE,
   HEARTBEAT_INTERVAL_MS,
   POSTGRES_CONNECTOR_CLASS,
+  EVENT_ENCODING,
+  TOPIC_CREATION,
 } from './connector-config';
 export type { TenantSource } from './connector-config';
-export { registerTenantConnector, waitUntilStreaming, removeTenantConnector } from './register';
+export { registerTenantConnector, waitUntilStreaming, removeTenantConnector, sameConfig } from './register';
+export { q, qt } from './projector/mirror-schema';
 export type { RegisterAction, RegisterResult } from './register';
 export { cdcStatus, formatStatus } from './status';
 export type { ConnectorReport, SlotStatus } from './status';

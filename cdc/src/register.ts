@@ -25,7 +25,8 @@ export interface RegisterOptions {
   readonly timeoutMs?: number;
 }
 
-function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean {
+/** Whether Connect holds this config already (its `name` key aside): registration then changes nothing. */
+export function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): boolean {
   const strip = ({ name: _name, ...rest }: Record<string, string>) => rest;
   const a = strip({ ...current });
   const b = strip({ ...wanted });

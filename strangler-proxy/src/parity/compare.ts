@@ -239,7 +239,8 @@ function kindOf(v: unknown): 'object' | 'array' | 'null' | 'string' | 'number' |
   return t === 'object' || t === 'string' || t === 'number' || t === 'boolean' ? t : 'other';
 }
 
-const NUMERIC = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+/** A number written as a string: what numericTolerance also compares as a number. */
+export const NUMERIC = /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 function equalScalars(a: unknown, b: unknown, rules: CompiledRules): boolean {
   if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= rules.numericTolerance;

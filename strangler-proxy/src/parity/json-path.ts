@@ -11,8 +11,13 @@ const PLAIN = /^[A-Za-z_$][A-Za-z0-9_$-]*$/;
 /** `$.items[3].updated_at` from its segments. */
 export function formatPath(segments: readonly Segment[]): string {
   let out = '$';
-  for (const s of segments) out += typeof s === 'number' ? `[${s}]` : PLAIN.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`;
+  for (const s of segments) out += formatSegment(s);
   return out;
+}
+
+/** One segment as a path writes it: `[3]`, `.name`, `["odd name"]`. */
+export function formatSegment(s: Segment): string {
+  return typeof s === 'number' ? `[${s}]` : PLAIN.test(s) ? `.${s}` : `[${JSON.stringify(s)}]`;
 }
 
 /** The same path with every index replaced by `[*]`: what a route's learned noise is keyed by. */

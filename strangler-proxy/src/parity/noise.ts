@@ -1,5 +1,5 @@
 import { differencesOf, type Answer, type CompiledRules, type Difference } from './compare';
-import { generalise } from './json-path';
+import { formatSegment, generalise } from './json-path';
 
 /**
  * When a path the monolith disagrees with itself on counts as noise. The
@@ -253,7 +253,7 @@ function collect(v: unknown, at: string, out: Set<string>, depth: number): void 
   if (v !== null && typeof v === 'object') {
     const keys = Object.keys(v);
     if (keys.length === 0) out.add(at);
-    for (const k of keys) collect((v as Record<string, unknown>)[k], /^[A-Za-z_$][A-Za-z0-9_$-]*$/.test(k) ? `${at}.${k}` : `${at}[${JSON.stringify(k)}]`, out, depth + 1);
+    for (const k of keys) collect((v as Record<string, unknown>)[k], `${at}${formatSegment(k)}`, out, depth + 1);
     return;
   }
   if (at.length > 0) out.add(at);

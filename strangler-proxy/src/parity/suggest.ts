@@ -1,4 +1,4 @@
-import { compileRules, differencesOf, instantUs, jsonOf, type Answer, type Difference, type ParityRules } from './compare';
+import { compileRules, differencesOf, instantUs, jsonOf, NUMERIC, type Answer, type Difference, type ParityRules } from './compare';
 import { formatPath, generalise, parsePath, type Segment } from './json-path';
 
 /** A parity rule that would turn some of a mismatch's differences into matches, checked by comparing again under it. */
@@ -160,7 +160,7 @@ function fractionDigits(s: string): number {
 
 function numberOf(v: unknown): number | null {
   if (typeof v === 'number') return v;
-  if (typeof v === 'string' && /^-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(v)) return Number(v);
+  if (typeof v === 'string' && NUMERIC.test(v)) return Number(v);
   return null;
 }
 
