@@ -7,6 +7,7 @@ COPY stack/package.json stack/
 COPY migrations/package.json migrations/
 COPY monolith/package.json monolith/
 COPY cdc/package.json cdc/
+COPY ownership/package.json ownership/
 COPY backsync/package.json backsync/
 COPY strangler-proxy/package.json strangler-proxy/
 COPY extracted/messaging/package.json extracted/messaging/

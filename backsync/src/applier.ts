@@ -2,7 +2,8 @@ import { decode, type ChangeEvent, type KafkaClients } from '@strangler/cdc';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { backSyncTopic } from './connector';
 import { BackSyncError } from './errors';
-import { BACKSYNC_ORIGIN_PREFIX, MonolithWriter } from './monolith-writer';
+import { BACKSYNC_ORIGIN_PREFIX, MonolithWriter, type Owner, type OwnershipState } from './monolith-writer';
+import { OWNERSHIP_TABLE } from './connector';
 
 export interface BackSyncOptions {
   /** The extracted service whose owned tables are carried back. */
@@ -11,12 +12,11 @@ export interface BackSyncOptions {
   /** Each tenant's monolith database. */
   readonly monoliths: Readonly<Record<string, string>>;
   /**
-   * Whether the service owns the domain of this tenant now. Only then are
-   * its changes carried back: while the monolith owns a tenant, the service's
-   * copy is written by the forward projector, and carrying that back would
-   * write old values over newer ones.
+   * The domain whose tables these are (the service's domain_owners rows of
+   * it say, in the service's own commit order, which tenants it owns: see
+   * below).
    */
-  readonly owns: (tenant: string) => boolean;
+  readonly domain: string;
   /** The column of the service's tables that names the tenant. @default 'tenant' */
   readonly tenantColumn?: string;
   /** @default 'strangler-backsync-<service>' */
@@ -27,6 +27,8 @@ export interface BackSyncOptions {
   readonly onApplied?: (tenant: string, events: readonly ChangeEvent[], committedAtMs: number) => void;
   /** Told of changes not carried back (a tenant the service does not own, an unknown tenant). */
   readonly onSkipped?: (tenant: string, events: readonly ChangeEvent[], why: 'not_owned' | 'unknown_tenant') => void;
+  /** Told of each change of ownership applied: the owner and epoch now in force for the tenant (applied in its monolith database). */
+  readonly onOwnership?: (tenant: string, owner: Owner, epoch: number) => void;
   readonly onError?: (err: unknown) => void;
 }
 
@@ -38,11 +40,24 @@ export interface BackSyncOptions {
  * origin's progress is moved in the same transaction; events at or before
  * it are skipped after a restart or a redelivery). The only toolkit
  * component that writes into legacy tables.
+ *
+ * Which tenants' changes it carries is read from the same stream: the
+ * service's `strangler.domain_owners` rows are captured with the owned
+ * tables, so a change is carried exactly when the service owned its tenant
+ * at that point of the service's commit order (a write of the service
+ * commits only while its row says so; the forward projector's writes, made
+ * while the monolith owns the tenant, are passed over for good). Each
+ * change of ownership is applied into the monolith's
+ * `strangler.backsync_state`, with the origin's progress: where back-sync
+ * resumes, it knows who owned the tenant there, and a hand-over back to the
+ * monolith waits for the epoch it revoked at to show there.
  */
 export class BackSyncApplier {
   private consumer: Consumer | null = null;
   private readonly writers = new Map<string, Promise<MonolithWriter>>();
   private readonly done = new Map<string, bigint>();
+  /** Who owns each tenant's domain at the point applied (read from the monolith's backsync_state, then followed in the stream). */
+  private readonly owners = new Map<string, OwnershipState>();
   private stopped = false;
 
   constructor(private readonly o: BackSyncOptions) {}
@@ -126,29 +141,40 @@ export class BackSyncApplier {
     const events = list.map((x) => x.e);
     if (!(tenant in this.o.monoliths)) return this.o.onSkipped?.(tenant, events, 'unknown_tenant');
     const upTo = list[list.length - 1]!.offset + 1n;
-    const owned = this.o.owns(tenant);
     for (let attempt = 1; ; attempt++) {
       try {
         const w = await this.writer(tenant);
         const applied = this.done.get(tenant) ?? (await w.applied());
-        if (!owned) {
-          // Made while the monolith owned the tenant: passed over for good (the progress moves past them).
-          if (upTo > applied) await w.skip(upTo);
-          this.done.set(tenant, upTo > applied ? upTo : applied);
-          this.o.onSkipped?.(tenant, events, 'not_owned');
-          return;
+        let state = this.owners.get(tenant) ?? (await w.ownership(this.o.domain));
+        const fresh = list.filter((x) => x.offset + 1n > applied);
+        // Walked in commit order: a change is carried when the service owned the tenant at its point of the stream.
+        const carried: ChangeEvent[] = [];
+        const passed: ChangeEvent[] = [];
+        let changed: OwnershipState | null = null;
+        for (const { e } of fresh) {
+          if (`${e.source.schema}.${e.source.table}` === OWNERSHIP_TABLE) {
+            const row = e.after;
+            if (row === null || String(row.domain) !== this.o.domain) continue;
+            state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch) };
+            continue;
+          }
+          (state.owner === 'service' ? carried : passed).push(e);
         }
-        const fresh = list.filter((x) => x.offset + 1n > applied).map((x) => x.e);
-        if (fresh.length > 0) await w.apply(fresh, upTo, tenantColumn);
+        if (carried.length > 0 || changed !== null) await w.apply(carried, upTo, tenantColumn, changed === null ? null : { domain: this.o.domain, ...changed });
+        else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
         this.done.set(tenant, upTo > applied ? upTo : applied);
-        if (fresh.length > 0) this.o.onApplied?.(tenant, fresh, fresh[0]!.source.tsMs);
+        this.owners.set(tenant, state);
+        if (changed !== null) this.o.onOwnership?.(tenant, changed.owner, changed.epoch);
+        if (passed.length > 0) this.o.onSkipped?.(tenant, passed, 'not_owned');
+        if (carried.length > 0) this.o.onApplied?.(tenant, carried, carried[0]!.source.tsMs);
         return;
       } catch (err) {
         this.o.onError?.(err);
-        // The connection may be gone: a new session (and origin setup) on the next attempt, progress read again.
+        // The connection may be gone: a new session (and origin setup) on the next attempt, progress and ownership read again.
         const w = this.writers.get(tenant);
         this.writers.delete(tenant);
         this.done.delete(tenant);
+        this.owners.delete(tenant);
         await w?.then((x) => x.close()).catch(() => {});
         const permanent = err instanceof BackSyncError && !err.retriable && err.code !== 'STR_ERR_BACKSYNC_APPLY';
         if (this.stopped || permanent || attempt >= 1_000) throw err;

@@ -2,7 +2,6 @@ import { type Command, InvalidArgumentError } from 'commander';
 import { ConnectClient, kafkaClients, sameConfig } from '@strangler/cdc';
 import { BackSyncApplier } from './applier';
 import { backSyncConnectorConfig, backSyncConnectorName } from './connector';
-import { BackSyncError } from './errors';
 
 function tenantUrl(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const m = /^([a-z][a-z0-9_]*)=(postgres(?:ql)?:\/\/\S+)$/.exec(value);
@@ -22,7 +21,7 @@ export function registerBackSyncCommands(program: Command): Command {
     .requiredOption('--service-db <url>', "the service's database (logical decoding on)")
     .requiredOption('--table <table>', 'an owned table in the service database (repeat for each)', collect)
     .requiredOption('--monolith <tenant=url>', "a tenant's monolith database (repeat for each)", tenantUrl)
-    .requiredOption('--owned <tenants>', 'the tenants whose domain the service owns now, comma-separated (their changes only are carried)', (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean))
+    .requiredOption('--domain <name>', "the domain whose tables these are (the service's strangler.domain_owners rows of it say which tenants it owns)")
     .option('--kafka <brokers>', 'Kafka bootstrap servers (env STRANGLER_KAFKA)', process.env.STRANGLER_KAFKA ?? `127.0.0.1:${process.env.STRANGLER_KAFKA_PORT ?? 19092}`)
     .option('--connect <url>', 'Kafka Connect REST API (env STRANGLER_CONNECT_URL)', process.env.STRANGLER_CONNECT_URL ?? `http://127.0.0.1:${process.env.STRANGLER_CONNECT_PORT ?? 18083}`)
     .option('--group <id>', 'consumer group (default strangler-backsync-<service>)')
@@ -31,26 +30,24 @@ export function registerBackSyncCommands(program: Command): Command {
       if (!Number.isInteger(n) || n < 1000) throw new InvalidArgumentError('must be a whole number of milliseconds, at least 1000');
       return n;
     }, 30_000)
-    .action(async (o: { service: string; serviceDb: string; table: string[]; monolith: Record<string, string>; owned: string[]; kafka: string; connect: string; group?: string; sessionTimeout: number }) => {
-      const unknown = o.owned.filter((t) => !(t in o.monolith));
-      if (unknown.length > 0) throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `--owned names ${unknown.join(', ')}, which no --monolith gives a database for (given: ${Object.keys(o.monolith).join(', ')})`);
+    .action(async (o: { service: string; serviceDb: string; table: string[]; monolith: Record<string, string>; domain: string; kafka: string; connect: string; group?: string; sessionTimeout: number }) => {
       const u = new URL(o.serviceDb);
       const config = backSyncConnectorConfig({ service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table });
       const connect = new ConnectClient(o.connect);
       const name = backSyncConnectorName(o.service);
       const current = await connect.getConfig(name);
       if (!current || !sameConfig(current, config)) await connect.putConfig(name, config);
-      const owned = new Set(o.owned);
       const applier = new BackSyncApplier({
         service: o.service,
         kafka: kafkaClients(o.kafka.split(','), `strangler-backsync-${o.service}`, { sessionTimeoutMs: o.sessionTimeout }),
         monoliths: o.monolith,
-        owns: (t) => owned.has(t),
+        domain: o.domain,
+        onOwnership: (t, owner, epoch) => console.log(`backsync ${o.service}: ${t}'s ${o.domain} is owned by the ${owner} from here on (epoch ${epoch})`),
         ...(o.group ? { groupId: o.group } : {}),
         onError: (err) => console.error(`backsync: ${(err as Error).message}`),
       });
       await applier.start();
-      console.log(`backsync ${o.service}: applying ${applier.topic} to ${o.owned.join(', ')}`);
+      console.log(`backsync ${o.service}: applying ${applier.topic} to the tenants whose ${o.domain} it owns, of ${Object.keys(o.monolith).join(', ')}`);
       await new Promise<void>((resolve) => {
         const stop = () => void applier.stop().then(resolve);
         process.once('SIGTERM', stop);

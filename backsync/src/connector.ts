@@ -14,6 +14,14 @@ export interface ServiceSource {
   readonly tables: readonly string[];
 }
 
+/**
+ * The service's record of the tenants whose domain it owns (migration
+ * extracted/004): captured with the owned tables, into the same topic, so
+ * the applier reads each change of ownership at its place among the
+ * service's writes.
+ */
+export const OWNERSHIP_TABLE = 'strangler.domain_owners';
+
 const SERVICE_NAME = /^[a-z][a-z0-9_]{0,30}$/;
 
 export function backSyncConnectorName(service: string): string {
@@ -40,7 +48,7 @@ export function backSyncConnectorConfig(source: ServiceSource): ConnectorConfig 
     });
   }
   if (source.tables.length === 0) throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `service ${source.service}: back-sync needs at least one owned table`);
-  const tables = source.tables.map((t) => (t.includes('.') ? t : `public.${t}`));
+  const tables = [...new Set([...source.tables.map((t) => (t.includes('.') ? t : `public.${t}`)), OWNERSHIP_TABLE])];
   const slot = `strangler_backsync_${source.service}`;
   return Object.freeze({
     'connector.class': POSTGRES_CONNECTOR_CLASS,

@@ -3,4 +3,4 @@ export { backSyncConnectorConfig, backSyncConnectorName, backSyncTopic, type Ser
 export { BACKSYNC_ORIGIN_PREFIX, MonolithWriter, toLsn, fromLsn } from './monolith-writer';
 export { BackSyncError, type BackSyncErrorCode } from './errors';
 export { registerBackSyncCommands } from './cli';
-export { fence, unfence, fences, type Fence, type FenceMode } from './fence';
+export { fence, unfence, fences, type Fence, type FenceMode } from '@strangler/ownership';

@@ -7,6 +7,12 @@ export const BACKSYNC_ORIGIN_PREFIX = 'strangler_backsync';
 
 const qt = (name: string) => quoted(name.includes('.') ? name : `public.${name}`);
 
+export type Owner = 'monolith' | 'service';
+export interface OwnershipState {
+  readonly owner: Owner;
+  readonly epoch: number;
+}
+
 interface TableInfo {
   readonly key: readonly string[];
   /** Column name -> its type as format_type() spells it, for the casts. */
@@ -68,16 +74,40 @@ export class MonolithWriter {
   }
 
   /**
+   * Who owns the domain here at the point back-sync has applied
+   * (strangler.backsync_state; the monolith when nothing was ever carried).
+   */
+  async ownership(domain: string): Promise<OwnershipState> {
+    // Without the table no hand-over ever reached this database: the monolith owns (writing a change of ownership then says what to run).
+    const r = await this.client.query<{ owner: Owner; epoch: string }>('SELECT owner, epoch FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: { code?: string }) => {
+      if (err.code === '42P01') return { rows: [] as Array<{ owner: Owner; epoch: string }> };
+      throw err;
+    });
+    const row = r.rows[0];
+    return row ? { owner: row.owner, epoch: Number(row.epoch) } : { owner: 'monolith', epoch: 0 };
+  }
+
+  /**
    * One service transaction's changes for this tenant, as one transaction
    * here, with the origin's progress moved to `upTo` (the offset after its
-   * last event) in it.
+   * last event) in it, and the ownership it ends with when it changed it.
    */
-  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string): Promise<void> {
+  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string, ownership: (OwnershipState & { domain: string }) | null = null): Promise<void> {
     const c = this.client;
     await c.query('BEGIN');
     try {
       await c.query('SELECT pg_replication_origin_xact_setup($1::pg_lsn, now())', [toLsn(upTo)]);
       for (const e of events) await this.write(e, tenantColumn);
+      if (ownership !== null) {
+        if ((await c.query("SELECT to_regclass('strangler.backsync_state') IS NULL AS missing")).rows[0]?.missing) {
+          throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `${this.tenant}'s monolith database has no strangler.backsync_state, where back-sync records who owns ${ownership.domain}: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { context: { tenant: this.tenant } });
+        }
+        await c.query(
+          `INSERT INTO strangler.backsync_state (domain, owner, epoch, applied_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, applied_at = now()`,
+          [ownership.domain, ownership.owner, ownership.epoch],
+        );
+      }
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});

@@ -28,7 +28,16 @@ describe('back-sync: the service owns, the monolith follows', () => {
   let mono: Knex;
   let other: Knex;
   let applier: BackSyncApplier;
-  const owned = new Set<string>();
+  /** The service's own record of ownership: what a hand-over writes (the applier reads it from the stream, in commit order). */
+  let epoch = 0;
+  const own = async (tenant: string, owner: 'service' | 'monolith') => {
+    epoch++;
+    await svc.raw(
+      `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES (?, 'messaging', ?, ?)
+       ON CONFLICT (tenant, domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, updated_at = now()`,
+      [tenant, owner, epoch],
+    );
+  };
   const running: Array<{ stop(): Promise<void> }> = [];
 
   beforeAll(async () => {
@@ -49,7 +58,7 @@ describe('back-sync: the service owns, the monolith follows', () => {
       const slot = await svc.raw(`SELECT active FROM pg_replication_slots WHERE slot_name = ?`, [`strangler_backsync_${service}`]);
       return s?.connector.state === 'RUNNING' && s.tasks[0]?.state === 'RUNNING' && slot.rows[0]?.active === true;
     });
-    applier = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    applier = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, domain: 'messaging', groupId: randomName('bsg') });
     await applier.start();
     running.push(applier);
   });
@@ -77,7 +86,7 @@ describe('back-sync: the service owns, the monolith follows', () => {
   const roomIn = async (db: Knex, id: number) => (await db('rooms').where({ id }).first()) as { name: string } | undefined;
 
   it('writes an owned tenant\'s transaction into its monolith, across tables in commit order (foreign keys hold), and never a tenant the service does not own', async () => {
-    owned.add(acme);
+    await own(acme, 'service');
     await svc.transaction(async (trx) => {
       await trx('rooms').insert(room(acme, 500, 'FX desk'));
       await trx('messages').insert(message(acme, 900, 500, 'Please confirm'));
@@ -123,7 +132,7 @@ describe('back-sync: the service owns, the monolith follows', () => {
     await mono('rooms').where({ id: 500 }).update({ name: 'edited in the monolith later' });
     await applier.stop();
     // A fresh group reads the topic from its first event again.
-    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, domain: 'messaging', groupId: randomName('bsg') });
     await again.start();
     running.push(again);
     await svc('rooms').insert(room(acme, 503, 'marker 2'));
@@ -141,24 +150,26 @@ describe('back-sync: the service owns, the monolith follows', () => {
   it('carries nothing while the monolith owns the tenant, for good: not even when the topic is read again from its start once the service owns it', async () => {
     for (const r of running.splice(0)) await r.stop();
     const skipped: number[] = [];
-    const watching = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg'), onSkipped: (_t, events) => void skipped.push(...events.map((e) => Number((e.after ?? e.before)!.id))) });
+    const watching = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, domain: 'messaging', groupId: randomName('bsg'), onSkipped: (_t, events) => void skipped.push(...events.map((e) => Number((e.after ?? e.before)!.id))) });
     await watching.start();
     running.push(watching);
-    owned.delete(acme);
+    await own(acme, 'monolith');
     await svc('rooms').insert(room(acme, 504, 'while the monolith owns'));
     await svc('rooms').insert(room(acme, 505, 'while the monolith owns, too'));
     await eventually(async () => skipped.includes(504) && skipped.includes(505));
     expect(await roomIn(mono, 504)).toBeUndefined();
     // The service owns the tenant again, and a fresh group reads the whole topic before anything new is applied.
     for (const r of running.splice(0)) await r.stop();
-    owned.add(acme);
-    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, owns: (t) => owned.has(t), groupId: randomName('bsg') });
+    await own(acme, 'service');
+    const again = new BackSyncApplier({ service, kafka, monoliths: { [acme]: stream.source.url, globex: globex.url }, domain: 'messaging', groupId: randomName('bsg') });
     await again.start();
     running.push(again);
     await svc('rooms').insert(room(acme, 506, 'owned again'));
     await eventually(async () => (await roomIn(mono, 506)) !== undefined);
     expect(await roomIn(mono, 504)).toBeUndefined();
     expect(await roomIn(mono, 505)).toBeUndefined();
+    // Where back-sync stands is written with its progress: the owner and epoch in force at the point applied.
+    expect((await mono.raw("SELECT owner, epoch FROM strangler.backsync_state WHERE domain = 'messaging'")).rows[0]).toEqual({ owner: 'service', epoch: String(epoch) });
   });
 
   it('names one topic and writes positions as LSNs both ways', () => {

@@ -65,8 +65,8 @@ describe('the write fence of an owned domain', () => {
     const conflicts: ChangeEvent[] = [];
     const echoes: ChangeEvent[] = [];
     const recording: Projection = { name: randomName('fwd'), topics: [`${tenant}.public.rooms`, `${tenant}.public.users`], apply: async (events) => void applied.push(...events) };
-    const owned = (t: string, table: string) => t === tenant && ['public.rooms', 'public.messages'].includes(table);
-    const p = new Projector(recording, { kafka: kafkaClients([testStack().kafka], 'fence-test'), db: stream.dst, groupId: randomName('g'), skipOrigins: [BACKSYNC_ORIGIN_PREFIX], owned, onConflict: (e) => conflicts.push(...e), onSkippedOrigin: (e) => echoes.push(...e) });
+    const ownership = async (_trx: unknown, t: string) => (t === tenant ? (e: ChangeEvent) => ['rooms', 'messages'].includes(e.source.table) : null);
+    const p = new Projector(recording, { kafka: kafkaClients([testStack().kafka], 'fence-test'), db: stream.dst, groupId: randomName('g'), skipOrigins: [BACKSYNC_ORIGIN_PREFIX], ownership, onConflict: (e) => conflicts.push(...e), onSkippedOrigin: (e) => echoes.push(...e) });
     await p.start();
     running.push(p);
     await insertRoom(mono, 3);
@@ -87,6 +87,6 @@ describe('the write fence of an owned domain', () => {
   });
 
   it('refuses to fence a database without the toolkit\'s migrations, saying which to run', async () => {
-    await expect(fence(testStack().pgAdminUrl, 'messaging', ['rooms'], 'enforce')).rejects.toMatchObject({ code: 'STR_ERR_BACKSYNC_CONFIG', message: expect.stringMatching(/run the toolkit's migrations on it first/) });
+    await expect(fence(testStack().pgAdminUrl, 'messaging', ['rooms'], 'enforce')).rejects.toMatchObject({ code: 'STR_ERR_OWNERSHIP_CONFIG', message: expect.stringMatching(/run the toolkit's migrations on it first/) });
   });
 });

@@ -31,6 +31,8 @@ describe('back-sync under SIGKILL', () => {
   beforeAll(async () => {
     [monolith, serviceDb] = await Promise.all([scratchDatabase(tenant), scratchDatabase('bsks')]);
     await migrate('monolith', monolith.url);
+    await migrate('monolith-cdc', monolith.url);
+    await migrate('extracted', serviceDb.url);
     mono = knexFactory({ client: 'pg', connection: monolith.url, pool: { min: 0, max: 2 } });
     svc = knexFactory({ client: 'pg', connection: serviceDb.url, pool: { min: 0, max: 4 } });
     await mono.raw("INSERT INTO users (id, email, display_name) VALUES (1, 'ada@bank.example', 'Ada')");
@@ -56,7 +58,7 @@ describe('back-sync under SIGKILL', () => {
   const start = () => {
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'backsync', 'run', '--service', service, '--service-db', serviceDb.url, '--table', 'rooms', '--table', 'messages', '--monolith', `${tenant}=${monolith.url}`, '--owned', tenant, '--kafka', testStack().kafka, '--connect', testStack().connectUrl, '--session-timeout', '2000'],
+      ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'backsync', 'run', '--service', service, '--service-db', serviceDb.url, '--table', 'rooms', '--table', 'messages', '--monolith', `${tenant}=${monolith.url}`, '--domain', 'messaging', '--kafka', testStack().kafka, '--connect', testStack().connectUrl, '--session-timeout', '2000'],
       { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child.stdout!.on('data', (c: Buffer) => log.push(c.toString()));
@@ -73,6 +75,8 @@ describe('back-sync under SIGKILL', () => {
     await ready();
     // The connector streams once its slot is active; the load starts then (back-sync carries what is committed from then on).
     await eventually(async () => (await svc.raw('SELECT active FROM pg_replication_slots WHERE slot_name = ?', [`strangler_backsync_${service}`])).rows[0]?.active === true);
+    // The service owns the tenant from here on (a hand-over writes this row; back-sync reads it in the stream).
+    await svc.raw("INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES (?, 'messaging', 'service', 1)", [tenant]);
     let stopLoad = false;
     let n = 0;
     const load = (async () => {

@@ -30,7 +30,7 @@ export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn, type MirrorOptions, type TableSpecOptions } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
 export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';
-export { freshnessReport, type FreshnessReport } from './projector/freshness';
+export { freshnessReport, lsnText, lsnValue, type FreshnessReport } from './projector/freshness';
 export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';
 export { registerDlqCommands } from './cli/dlq-commands';
 export { registerCdcCommands } from './cli/cdc-commands';

@@ -2,11 +2,14 @@ import type { Knex } from 'knex';
 import * as monolith001 from './monolith/001_initial_schema';
 import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
 import * as monolithCdc002 from './monolith-cdc/002_domain_fence';
+import * as monolithCdc003 from './monolith-cdc/003_backsync_state';
 import * as control001 from './control/001_route_modes';
 import * as control002 from './control/002_parity_and_gates';
+import * as control003 from './control/003_ownership';
 import * as extracted001 from './extracted/001_projection_checkpoints';
 import * as extracted002 from './extracted/002_checkpoint_snapshot';
 import * as extracted003 from './extracted/003_id_allocations';
+import * as extracted004 from './extracted/004_domain_owners';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -40,21 +43,21 @@ export const MIGRATION_SETS = Object.freeze({
     description: "the toolkit's objects inside a monolith database (schema strangler): Debezium signal table, heartbeat table, the write fence of domains handed to a service",
     schemaName: 'strangler',
     tableName: 'knex_migrations',
-    migrations: { '001_signal_and_heartbeat': monolithCdc001, '002_domain_fence': monolithCdc002 },
+    migrations: { '001_signal_and_heartbeat': monolithCdc001, '002_domain_fence': monolithCdc002, '003_backsync_state': monolithCdc003 },
   },
   extracted: {
     name: 'extracted',
     description: "an extracted service database (multi-tenant): the projector runtime's checkpoints (schema strangler)",
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_projection_checkpoints': extracted001, '002_checkpoint_snapshot': extracted002, '003_id_allocations': extracted003 },
+    migrations: { '001_projection_checkpoints': extracted001, '002_checkpoint_snapshot': extracted002, '003_id_allocations': extracted003, '004_domain_owners': extracted004 },
   },
   control: {
     name: 'control',
     description: 'the control store: route modes, flips and their audit log (parity results later)',
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_route_modes': control001, '002_parity_and_gates': control002 },
+    migrations: { '001_route_modes': control001, '002_parity_and_gates': control002, '003_ownership': control003 },
   },
 } satisfies Record<string, MigrationSet>);
 

@@ -1,14 +1,15 @@
-import { freshnessReport } from './freshness';
+import { freshnessReport, lsnText, lsnValue } from './freshness';
 import type { PartitionLag } from './runtime';
 
 const at = new Date('2026-12-02T10:00:00Z');
-const part = (tenant: string, table: string, consumerLag: number, behindMs: number, sourceTs: number | null = null, snapshot: string | null = null): PartitionLag => ({
+const part = (tenant: string, table: string, consumerLag: number, behindMs: number, sourceTs: number | null = null, snapshot: string | null = null, sourceLsn: bigint | null = null): PartitionLag => ({
   topic: `${tenant}.${table}`,
   partition: 0,
   tenant,
   consumerLag,
   endToEndMs: null,
   sourceTs,
+  sourceLsn,
   snapshot,
   applied: 0,
   deadLettered: 0,
@@ -21,8 +22,8 @@ describe('freshnessReport', () => {
       at: '2026-12-02T10:00:00.000Z',
       tenants: [
         // Nothing applied yet, events waiting: its copy is not whole either.
-        { tenant: 'acme', behindMs: 2500, pending: 43, loading: true, appliedThrough: null, heartbeatAt: null },
-        { tenant: 'globex', behindMs: 0, pending: 0, loading: false, appliedThrough: null, heartbeatAt: null },
+        { tenant: 'acme', behindMs: 2500, pending: 43, loading: true, appliedThrough: null, appliedLsn: null, heartbeatAt: null },
+        { tenant: 'globex', behindMs: 0, pending: 0, loading: false, appliedThrough: null, appliedLsn: null, heartbeatAt: null },
       ],
     });
     expect(freshnessReport([], { now: at })).toEqual({ at: '2026-12-02T10:00:00.000Z', tenants: [] });
@@ -31,7 +32,7 @@ describe('freshnessReport', () => {
   it('counts a heartbeat older than one interval as the capture stalling, whatever the tables say', () => {
     const beat = (ageMs: number) => part('acme', 'strangler.cdc_heartbeat', 0, 0, at.getTime() - ageMs);
     // Within an interval (5 s): nothing is known to be missing.
-    expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(4_000)], { now: at }).tenants).toEqual([{ tenant: 'acme', behindMs: 0, pending: 0, loading: false, appliedThrough: '2026-12-02T09:59:56.000Z', heartbeatAt: '2026-12-02T09:59:56.000Z' }]);
+    expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(4_000)], { now: at }).tenants).toEqual([{ tenant: 'acme', behindMs: 0, pending: 0, loading: false, appliedThrough: '2026-12-02T09:59:56.000Z', appliedLsn: null, heartbeatAt: '2026-12-02T09:59:56.000Z' }]);
     // 65 s without a heartbeat: changes up to 60 s old may be missing.
     expect(freshnessReport([part('acme', 'public.rooms', 0, 0), beat(65_000)], { now: at }).tenants[0]).toMatchObject({ behindMs: 60_000 });
     // The larger of the two bounds.
@@ -79,5 +80,17 @@ describe('freshnessReport', () => {
     expect(through(part('acme', 'public.rooms', 0, 0, t0, 'true'))).toEqual([['acme', null]]);
     // Each tenant apart.
     expect(through(part('acme', 'public.rooms', 0, 0, t0 + 10), part('globex', 'public.rooms', 2, 50, t0 + 7))).toEqual([['acme', 10], ['globex', 7]]);
+  });
+
+  it('says through which WAL position every change of a tenant is applied: the newest any partition went through, bounded by a partition with events waiting', () => {
+    const lsn = (t: string) => lsnValue(t);
+    // Caught up everywhere: the newest position (a heartbeat moves it when no table changes).
+    expect(freshnessReport([part('acme', 'public.rooms', 0, 0, 1, 'false', lsn('0/1000')), part('acme', 'strangler.cdc_heartbeat', 0, 0, 2, 'false', lsn('0/2F00'))], { now: at }).tenants[0]!.appliedLsn).toBe('0/2F00');
+    // Events waiting on rooms: nothing past what rooms went through is known to be applied.
+    expect(freshnessReport([part('acme', 'public.rooms', 4, 10, 1, 'false', lsn('0/1000')), part('acme', 'strangler.cdc_heartbeat', 0, 0, 2, 'false', lsn('0/2F00'))], { now: at }).tenants[0]!.appliedLsn).toBe('0/1000');
+    // A partition with events waiting that went through nothing yet: not known.
+    expect(freshnessReport([part('acme', 'public.rooms', 4, 10, 1, 'false', null), part('acme', 'public.messages', 0, 0, 2, 'false', lsn('0/2F00'))], { now: at }).tenants[0]!.appliedLsn).toBeNull();
+    expect(lsnText(lsn('16/B374D848'))).toBe('16/B374D848');
+    expect(() => lsnValue('nope')).toThrow(/not a WAL position/);
   });
 });

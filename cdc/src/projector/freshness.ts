@@ -24,6 +24,14 @@ export interface FreshnessReport {
     readonly loading: boolean;
     /** Every change committed before this source time is applied; null while that is not known (loading, nothing applied yet). */
     readonly appliedThrough: string | null;
+    /**
+     * Every change of the tenant at or before this position of its
+     * database's WAL (PostgreSQL's `X/Y` form) is applied (or passed over as
+     * an echo or a conflict): the rule of appliedThrough, by WAL position
+     * instead of time; null when not known. A hand-over to the service waits
+     * for it to pass the monolith's position at the fence.
+     */
+    readonly appliedLsn: string | null;
     /** Source commit time of the newest heartbeat applied, when the projection reads the heartbeat topic. */
     readonly heartbeatAt: string | null;
   }>;
@@ -58,7 +66,8 @@ export function freshnessReport(partitions: readonly PartitionLag[], options: Fr
       .map(([tenant, t]) => {
         const loading = isLoading(t.parts);
         const through = loading ? null : appliedThrough(t.parts);
-        return { tenant, behindMs: t.behindMs, pending: t.pending, loading, appliedThrough: through === null ? null : new Date(through).toISOString(), heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() };
+        const lsn = loading ? null : appliedLsn(t.parts);
+        return { tenant, behindMs: t.behindMs, pending: t.pending, loading, appliedThrough: through === null ? null : new Date(through).toISOString(), appliedLsn: lsn === null ? null : lsnText(lsn), heartbeatAt: t.heartbeatTs === null ? null : new Date(t.heartbeatTs).toISOString() };
       }),
   };
 }
@@ -85,6 +94,31 @@ function appliedThrough(parts: readonly PartitionLag[]): number | null {
     }
   }
   return newest === null ? null : Math.min(newest, bound);
+}
+
+/** appliedThrough's rule over WAL positions: the newest position any partition has been through, bounded by those with events waiting. */
+function appliedLsn(parts: readonly PartitionLag[]): bigint | null {
+  let newest: bigint | null = null;
+  let bound: bigint | null = null;
+  for (const p of parts) {
+    if (p.sourceLsn !== null && (newest === null || p.sourceLsn > newest)) newest = p.sourceLsn;
+    if (p.consumerLag > 0) {
+      if (p.sourceLsn === null) return null;
+      if (bound === null || p.sourceLsn < bound) bound = p.sourceLsn;
+    }
+  }
+  return newest === null ? null : bound !== null && bound < newest ? bound : newest;
+}
+
+/** A WAL position as PostgreSQL writes it (`16/B374D848`), and back. */
+export function lsnText(n: bigint): string {
+  return `${(n >> 32n).toString(16).toUpperCase()}/${(n & 0xffffffffn).toString(16).toUpperCase()}`;
+}
+
+export function lsnValue(text: string): bigint {
+  const m = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/.exec(text);
+  if (!m) throw new RangeError(`not a WAL position: ${JSON.stringify(text)}`);
+  return (BigInt(`0x${m[1]}`) << 32n) + BigInt(`0x${m[2]}`);
 }
 
 /** Debezium's `source.snapshot` values of an initial snapshot that has not ended (`last_in_data_collection` ends one table, not the snapshot). */

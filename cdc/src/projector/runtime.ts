@@ -53,13 +53,21 @@ export interface ProjectorOptions {
   /** Called with the changes left out by skipOrigins, after the transaction that checkpointed past them. */
   readonly onSkippedOrigin?: (events: readonly ChangeEvent[]) => void;
   /**
-   * Whether the service owns this tenant's table now (`schema.table`): a
-   * change to it that back-sync did not write (skipOrigins) is the
-   * monolith writing outside the domain's routes. It is not applied (the
-   * service holds the truth), it is checkpointed past, and `onConflict` is
-   * told of it. @default nothing is owned
+   * Which of a tenant's changes fall on tables its service owns, read inside
+   * each transaction that applies the tenant's changes (so a hand-over that
+   * changes ownership waits for it, or is seen by it): a predicate, or null
+   * when the service owns nothing of the tenant. A change it accepts that
+   * back-sync did not write (skipOrigins) is the monolith writing outside
+   * the domain's routes, a conflict: not applied (the service holds the
+   * truth), checkpointed past, told to `onConflict` (in the transaction, to
+   * record it, and after it). The messaging service accepts the domain's
+   * tables' changes made after the monolith's WAL position of the hand-over
+   * (earlier ones are the monolith's own, from while it owned them).
+   * @default nothing is owned
    */
-  readonly owned?: (tenant: string, table: string) => boolean;
+  readonly ownership?: (trx: Knex.Transaction, tenant: string) => Promise<((e: ChangeEvent) => boolean) | null>;
+  /** Records conflicts in the applying transaction (they are then kept exactly once, with the checkpoint). */
+  readonly recordConflicts?: (trx: Knex.Transaction, events: readonly ChangeEvent[]) => Promise<void>;
   readonly onConflict?: (events: readonly ChangeEvent[]) => void;
 }
 
@@ -74,6 +82,13 @@ export interface PartitionLag {
   readonly endToEndMs: number | null;
   /** Source commit time of the newest event applied (ms since the epoch), or null before the first. */
   readonly sourceTs: number | null;
+  /**
+   * The source's WAL position (Debezium's `source.lsn`) of the newest
+   * streamed event this partition has been through (applied, or passed over
+   * as an echo or a conflict), or null before the first: freshnessReport's
+   * `appliedLsn` is folded from it.
+   */
+  readonly sourceLsn: bigint | null;
   /**
    * Debezium's `source.snapshot` of the newest event applied (`first`,
    * `true`, `last_in_data_collection`, `last`, `false`...), or null before
@@ -219,6 +234,7 @@ export class Projector {
         consumerLag: Math.max(0, Number(high - next)),
         endToEndMs: null,
         sourceTs: cp?.source_ts?.getTime() ?? null,
+        sourceLsn: cp?.lsn === null || cp?.lsn === undefined ? null : BigInt(cp.lsn),
         snapshot: cp?.snapshot ?? null,
         applied: 0,
         deadLettered: 0,
@@ -455,7 +471,7 @@ export class Projector {
     const { topic, partition } = batch;
     const tenant = topic.slice(0, topic.indexOf('.'));
     const key = `${topic}:${partition}`;
-    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null, next: null, heardAt: 0 };
+    const lag = this.lag.get(key) ?? { topic, partition, tenant, consumerLag: 0, endToEndMs: null, sourceTs: null, sourceLsn: null, snapshot: null, applied: 0, deadLettered: 0, highWatermark: -1n, pendingSince: null, next: null, heardAt: 0 };
     this.lag.set(key, lag);
     lag.heardAt = Date.now();
     if (BigInt(batch.highWatermark) > lag.highWatermark) lag.highWatermark = BigInt(batch.highWatermark);
@@ -607,6 +623,7 @@ export class Projector {
       const conflicts: ChangeEvent[] = [];
       let position: Checkpoint = cp ?? { offset: -1n, commitLsn: null, lsn: null, atPosition: [] };
       let newest: ChangeEvent | null = null;
+      const owned = this.options.ownership ? await this.options.ownership(trx, tenant) : null;
       for (const e of events) {
         if (e.op === 'tombstone') continue;
         if (cp !== null && BigInt(e.offset) <= cp.offset) continue; // Kafka redelivery
@@ -622,7 +639,7 @@ export class Projector {
           echoes.push(e);
           continue;
         }
-        if (this.options.owned?.(e.tenant, `${e.source.schema}.${e.source.table}`)) {
+        if (owned !== null && owned(e)) {
           conflicts.push(e);
           continue;
         }
@@ -630,18 +647,20 @@ export class Projector {
         newest = e;
       }
       if (fresh.length > 0) await this.projection.apply(fresh, trx);
+      if (conflicts.length > 0) await this.options.recordConflicts?.(trx, conflicts);
       // Never backwards: events at or behind the checkpoint (a redelivery, a seek back) were skipped above.
       const offset = cp !== null && cp.offset > BigInt(lastOffset) ? cp.offset : BigInt(lastOffset);
       const source = newest === null ? null : { tsMs: newest.source.tsMs, snapshot: newest.source.snapshot };
       await writeCheckpoint(trx, this.projection.name, topic, partition, tenant, { ...position, offset }, source).catch((err: unknown) => {
         throw checkpointFailure(this.projection.name, err);
       });
-      return { fresh, source, echoes, conflicts };
+      return { fresh, source, echoes, conflicts, lsn: position.lsn };
     });
     if (applied.echoes.length > 0) this.options.onSkippedOrigin?.(applied.echoes);
     if (applied.conflicts.length > 0) this.options.onConflict?.(applied.conflicts);
     // Counted once committed: a rolled-back attempt applied nothing.
     lag.applied += applied.fresh.length;
+    if (applied.lsn !== null && (lag.sourceLsn === null || applied.lsn > lag.sourceLsn)) lag.sourceLsn = applied.lsn;
     if (applied.source !== null) {
       lag.endToEndMs = Date.now() - applied.source.tsMs;
       lag.sourceTs = applied.source.tsMs;
@@ -702,7 +721,7 @@ export class Projector {
 }
 
 /** What a transaction updates in its partition's lag once committed. */
-type AppliedLag = { applied: number; endToEndMs: number | null; sourceTs: number | null; snapshot: string | null };
+type AppliedLag = { applied: number; endToEndMs: number | null; sourceTs: number | null; sourceLsn: bigint | null; snapshot: string | null };
 
 interface Lane {
   tail: Promise<void>;

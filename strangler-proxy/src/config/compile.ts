@@ -9,6 +9,7 @@ import { type JwtKey, jwtKeyObject } from '../tenancy/jwt';
 import { ProxyConfigSchema, type ProxyConfig, type ServiceConfig } from './schema';
 import { compilePath, JsonPathError } from '../parity/json-path';
 import { readSecret, type SecretRef } from './secrets';
+import type { DomainSpec } from '@strangler/ownership';
 
 export interface CompiledTenant {
   readonly name: string;
@@ -18,8 +19,10 @@ export interface CompiledTenant {
   readonly database: string | null;
 }
 
-export interface CompiledService extends ServiceConfig {
+export interface CompiledService extends Omit<ServiceConfig, 'database'> {
   readonly name: string;
+  /** The service's database URL (services.<s>.database), for hand-overs; null without one. */
+  readonly database: string | null;
 }
 
 export interface AdminToken {
@@ -37,6 +40,9 @@ export interface CompiledConfig {
   readonly tenants: ReadonlyMap<string, CompiledTenant>;
   readonly hostToTenant: ReadonlyMap<string, string>;
   readonly services: ReadonlyMap<string, CompiledService>;
+  /** Domains by name, and the domain each of their routes belongs to. */
+  readonly domains: ReadonlyMap<string, DomainSpec>;
+  readonly domainOfRoute: ReadonlyMap<string, DomainSpec>;
   readonly tenancy: {
     readonly byHost: boolean;
     readonly header: { readonly name: string; readonly trusted: (addr: string | undefined) => boolean } | null;
@@ -101,7 +107,11 @@ export function compileConfig(input: unknown, source: string, env: NodeJS.Proces
   }
 
   const services = new Map<string, CompiledService>();
-  for (const [name, s] of Object.entries(config.services)) services.set(name, Object.freeze({ ...s, url: s.url.replace(/\/$/, ''), name }));
+  for (const [name, s] of Object.entries(config.services)) {
+    const database = s.database ? secret(s.database, `services.${name}.database`) : null;
+    if (database !== null && !/^postgres(?:ql)?:\/\//.test(database)) issue(`services.${name}.database`, '(secret)', 'must be a PostgreSQL URL such as postgresql://user@host:5432/db');
+    services.set(name, Object.freeze({ ...s, url: s.url.replace(/\/$/, ''), name, database }));
+  }
 
   // Routes: templates, references, duplicates, reachability.
   const compiled: CompiledRoute[] = [];
@@ -150,6 +160,39 @@ export function compileConfig(input: unknown, source: string, env: NodeJS.Proces
     compiled.push(route);
   });
 
+  // Domains: their service can take them, their routes exist and belong to that service and to no other domain.
+  const domains = new Map<string, DomainSpec>();
+  const domainOfRoute = new Map<string, DomainSpec>();
+  const routeIds = new Map(config.routes.map((r) => [r.id, r]));
+  for (const [name, d] of Object.entries(config.domains)) {
+    const at = `domains.${name}`;
+    const service = services.get(d.service);
+    if (!service) issue(`${at}.service`, d.service, `is not a service declared under services (known: ${[...services.keys()].join(', ') || 'none'})`);
+    else {
+      if (service.database === null && !config.services[d.service]!.database) issue(`services.${d.service}.database`, undefined, `is required: domain ${name} hands its writes to this service, whose database records who owns them`);
+      if (!service.freshness) issue(`services.${d.service}.freshness`, undefined, `is required: a hand-over of domain ${name} waits for the service's report (appliedLsn) to pass the monolith's fence`);
+    }
+    const spec: DomainSpec = Object.freeze({
+      name,
+      service: d.service,
+      tables: Object.freeze(d.tables.map((t) => (t.includes('.') ? t : `public.${t}`))),
+      routes: Object.freeze([...d.routes]),
+      fence: d.fence,
+      hold: Object.freeze({ ...d.hold }),
+      timeouts: Object.freeze({ ...d.timeouts }),
+      parityMinSamples: d.parity.minSamples,
+    });
+    d.routes.forEach((id, i) => {
+      const r = routeIds.get(id);
+      if (!r) issue(`${at}.routes.${i}`, id, `is not a route id (known: ${[...routeIds.keys()].join(', ') || 'none'})`);
+      else if (r.service !== d.service) issue(`${at}.routes.${i}`, id, `names service ${r.service ?? '(none)'}: a domain's routes must name its service, ${d.service}`);
+      const other = domainOfRoute.get(id);
+      if (other) issue(`${at}.routes.${i}`, id, `already belongs to domain ${other.name}`);
+      else domainOfRoute.set(id, spec);
+    });
+    domains.set(name, spec);
+  }
+
   // Tenancy.
   const headerCfg = config.tenancy.header;
   headerCfg?.trustedHops.forEach((c, i) => {
@@ -187,6 +230,8 @@ export function compileConfig(input: unknown, source: string, env: NodeJS.Proces
     tenants,
     hostToTenant,
     services,
+    domains,
+    domainOfRoute,
     tenancy: Object.freeze({
       byHost: config.tenancy.byHost,
       header: headerCfg ? Object.freeze({ name: headerCfg.name, trusted: addressMatcher(headerCfg.trustedHops) }) : null,

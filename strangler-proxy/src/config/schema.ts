@@ -162,6 +162,12 @@ const serviceSchema = z
     /** A header the service honours by rolling the request's writes back; enables mirrored writes. */
     dryRunHeader: headerName.optional(),
     /**
+     * The service's own database (a PostgreSQL URL): a hand-over of a domain
+     * it takes writes its record of ownership and its next ids there
+     * (migration set "extracted"). Needed only by services that take a domain.
+     */
+    database: secret.optional(),
+    /**
      * Reads fall back to the monolith while the service is behind its change
      * streams for the request's tenant: the proxy polls `path` (the
      * FreshnessReport of cdc/) every `pollMs`, and an idempotent request whose
@@ -181,6 +187,46 @@ const serviceSchema = z
       })
       .strict()
       .optional(),
+  })
+  .strict();
+
+/**
+ * A domain: the tables a service takes over with their writes, and the
+ * routes that read and write them. `strangler own <domain> --tenant t --to
+ * service|monolith` hands its writes over per tenant (ownership/README.md).
+ */
+const domainSchema = z
+  .object({
+    /** The extracted service that takes it (needs database and freshness). */
+    service: identifier,
+    /** The tables it owns, `schema.table` or `table` in public: the same names in the monolith's and the service's databases. */
+    tables: z.array(z.string().regex(/^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$/, 'must be a table name such as rooms or public.rooms')).min(1, 'needs at least one table'),
+    /** The ids of the routes that read and write them: while the service owns a tenant's domain, they all go to the service. */
+    routes: z.array(identifier).min(1, 'needs at least one route'),
+    /** A write the monolith makes to an owned table outside these routes while the service owns it: detect (passes, reported as a conflict) or enforce (refused in the monolith's database). */
+    fence: z.enum(['detect', 'enforce']).default('enforce'),
+    hold: z
+      .object({
+        /** Writes held per tenant during a hand-over; past it, 503 with Retry-After. */
+        maxQueued: z.number().int().positive().default(1000),
+        /** How long a hand-over may hold the domain's writes; past it, it goes back to the old owner and held writes get 503 with Retry-After. */
+        maxMs: ms(3000),
+      })
+      .strict()
+      .prefault({}),
+    timeouts: z
+      .object({
+        /** Writes in flight through every proxy process to finish. */
+        drainMs: ms(2000),
+        /** The new owner to apply everything up to the fence. */
+        catchUpMs: ms(2500),
+        /** Handing back: a probe through back-sync to reach the monolith (the rollback guard). */
+        guardMs: ms(5000),
+      })
+      .strict()
+      .prefault({}),
+    /** Comparisons of each write route (shadowed dry runs) a hand-over to the service needs for the tenant, none mismatched; 0 asks none. */
+    parity: z.object({ minSamples: z.number().int().min(0).default(20) }).strict().prefault({}),
   })
   .strict();
 
@@ -262,6 +308,8 @@ export const ProxyConfigSchema = z
     tenants: z.record(tenantName, tenantSchema).refine((t) => Object.keys(t).length > 0, 'needs at least one tenant'),
     services: z.record(identifier, serviceSchema).default({}),
     routes: z.array(routeSchema).default([]),
+    /** Domains whose writes can be handed to their service per tenant, and back. */
+    domains: z.record(identifier, domainSchema).default({}),
     forwarding: z
       .object({
         /** Peers whose X-Forwarded-* headers are believed and extended; everyone else's are replaced. */

@@ -1,6 +1,5 @@
-import pg from 'pg';
-import { qt as quoted } from '@strangler/cdc';
-import { BackSyncError } from './errors';
+import { OwnershipError } from './errors';
+import { qt, qualified, withClient } from './sql';
 
 /**
  * What happens to a write the monolith makes to a table its domain's service
@@ -22,25 +21,13 @@ export interface Fence {
   readonly since: string;
 }
 
-const qualified = (t: string) => (t.includes('.') ? t : `public.${t}`);
-const qt = (t: string) => quoted(qualified(t));
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: url, application_name: 'strangler-fence' });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
 /** Fences a domain's tables in one monolith database (idempotent: a second call changes the mode). */
 export async function fence(url: string, domain: string, tables: readonly string[], mode: FenceMode): Promise<void> {
-  await withClient(url, async (c) => {
+  await withClient(url, 'strangler-fence', async (c) => {
     const ready = await c.query("SELECT to_regclass('strangler.domain_fence') IS NOT NULL AS ok");
     if (!ready.rows[0]?.ok) {
-      throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', 'this monolith database has no strangler.domain_fence: run the toolkit\'s migrations on it first (npm run migrate -- monolith-cdc --database-url <url>)');
+      throw new OwnershipError('STR_ERR_OWNERSHIP_CONFIG', 'this monolith database has no strangler.domain_fence: run the toolkit\'s migrations on it first (npm run migrate -- monolith-cdc --database-url <url>)');
     }
     await c.query('BEGIN');
     try {
@@ -52,14 +39,14 @@ export async function fence(url: string, domain: string, tables: readonly string
       await c.query('COMMIT');
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
-      throw new BackSyncError('STR_ERR_BACKSYNC_TABLE', `cannot fence ${tables.join(', ')}: ${(err as Error).message}`, { cause: err });
+      throw new OwnershipError('STR_ERR_OWNERSHIP_TABLE', `cannot fence ${tables.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
   });
 }
 
 /** Lifts the fence from tables (the monolith owns them again): the triggers go, nothing is left behind. */
 export async function unfence(url: string, tables: readonly string[]): Promise<void> {
-  await withClient(url, async (c) => {
+  await withClient(url, 'strangler-fence', async (c) => {
     await c.query('BEGIN');
     try {
       for (const t of tables) {
@@ -76,7 +63,7 @@ export async function unfence(url: string, tables: readonly string[]): Promise<v
 }
 
 export async function fences(url: string): Promise<Fence[]> {
-  return withClient(url, async (c) => {
+  return withClient(url, 'strangler-fence', async (c) => {
     const r = await c.query<{ tbl: string; domain: string; mode: FenceMode; since: Date }>('SELECT tbl, domain, mode, since FROM strangler.domain_fence ORDER BY tbl');
     return r.rows.map((x) => ({ table: x.tbl, domain: x.domain, mode: x.mode, since: x.since.toISOString() }));
   });

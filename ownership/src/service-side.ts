@@ -1,0 +1,96 @@
+import { OwnershipError } from './errors';
+import { inTransaction, withClient } from './sql';
+
+const APP = 'strangler-handover';
+
+export type Owner = 'monolith' | 'service';
+
+/**
+ * The service's own record of ownership (migration extracted/004): its
+ * writes commit only while the tenant's row says `service`, and back-sync
+ * reads the row's changes in the service's commit order.
+ */
+export async function serviceOwner(url: string, tenant: string, domain: string): Promise<{ owner: Owner; epoch: number; monolithLsn: string | null } | null> {
+  return withClient(url, APP, async (c) => {
+    const r = await c.query<{ owner: Owner; epoch: string; monolith_lsn: string | null }>('SELECT owner, epoch, monolith_lsn::text FROM strangler.domain_owners WHERE tenant = $1 AND domain = $2', [tenant, domain]).catch(missing);
+    const row = r.rows[0];
+    return row ? { owner: row.owner, epoch: Number(row.epoch), monolithLsn: row.monolith_lsn } : null;
+  });
+}
+
+/**
+ * Hands the tenant's domain to the service, in one transaction: its row says
+ * `service` from `epoch` on, with the monolith's WAL position at the fence
+ * (the forward projector applies the monolith's changes up to it and
+ * reports those after it as conflicts), and each table's next id moved past
+ * what the monolith gave (`floors`, by bare table name), never back.
+ */
+export async function grantToService(url: string, g: { tenant: string; domain: string; epoch: number; monolithLsn: string; floors: Readonly<Record<string, number>> }): Promise<void> {
+  await withClient(url, APP, async (c) =>
+    inTransaction(c, async () => {
+      await c.query(
+        `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch, monolith_lsn) VALUES ($1, $2, 'service', $3, $4::pg_lsn)
+         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'service', epoch = EXCLUDED.epoch, monolith_lsn = EXCLUDED.monolith_lsn, updated_at = now()`,
+        [g.tenant, g.domain, g.epoch, g.monolithLsn],
+      ).catch(missing);
+      for (const [tbl, hw] of Object.entries(g.floors)) {
+        await c.query(
+          `INSERT INTO strangler.id_allocations AS a (tenant, tbl, next_id) VALUES ($1, $2, $3)
+           ON CONFLICT (tenant, tbl) DO UPDATE SET next_id = greatest(a.next_id, EXCLUDED.next_id)`,
+          [g.tenant, tbl, hw + 1],
+        );
+      }
+    }),
+  );
+}
+
+/**
+ * Takes the tenant's domain from the service: its row says `monolith` from
+ * `epoch` on. The update waits for the service's writes in flight (each
+ * holds the row FOR SHARE) and none commits after it: its place in the
+ * service's WAL is the fence of the service's stream. Returns the highest id
+ * the service gave per table (the monolith's sequences go past them).
+ */
+export async function revokeFromService(url: string, r: { tenant: string; domain: string; epoch: number; lockTimeoutMs: number }): Promise<{ allocated: Record<string, number> }> {
+  return withClient(url, APP, async (c) =>
+    inTransaction(c, async () => {
+      await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(r.lockTimeoutMs))}`);
+      await c.query(
+        `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES ($1, $2, 'monolith', $3)
+         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'monolith', epoch = EXCLUDED.epoch, updated_at = now()`,
+        [r.tenant, r.domain, r.epoch],
+      ).catch(missing);
+      const a = await c.query<{ tbl: string; hw: string }>('SELECT tbl, (next_id - 1)::text AS hw FROM strangler.id_allocations WHERE tenant = $1', [r.tenant]);
+      return { allocated: Object.fromEntries(a.rows.map((x) => [x.tbl, Number(x.hw)])) };
+    }),
+  );
+}
+
+/**
+ * A probe through back-sync: the tenant's row written again as it is (same
+ * owner and epoch). Back-sync applies it like any change of ownership, so
+ * once the monolith's backsync_state shows a time after `at`, everything
+ * the service committed before the probe is in the monolith.
+ */
+export async function probeBackSync(url: string, tenant: string, domain: string): Promise<{ at: string } | null> {
+  return withClient(url, APP, async (c) => {
+    const r = await c.query<{ at: Date }>('UPDATE strangler.domain_owners SET updated_at = now() WHERE tenant = $1 AND domain = $2 RETURNING updated_at AS at', [tenant, domain]).catch(missing);
+    return r.rows[0] ? { at: r.rows[0].at.toISOString() } : null;
+  });
+}
+
+/** Conflicts the forward projector recorded: the monolith writing the domain's tables while the service owned them. */
+export async function conflicts(url: string, tenant: string | null, domain: string, limit: number): Promise<Array<{ id: number; tenant: string; table: string; op: string; key: unknown; lsn: string | null; committedAt: string | null; seenAt: string }>> {
+  return withClient(url, APP, async (c) => {
+    const r = await c.query<{ id: string; tenant: string; tbl: string; op: string; key: unknown; lsn: string | null; committed_at: Date | null; seen_at: Date }>(
+      'SELECT id, tenant, tbl, op, key, lsn::text, committed_at, seen_at FROM strangler.ownership_conflicts WHERE domain = $1 AND ($2::text IS NULL OR tenant = $2) ORDER BY id DESC LIMIT $3',
+      [domain, tenant, limit],
+    ).catch(missing);
+    return r.rows.map((x) => ({ id: Number(x.id), tenant: x.tenant, table: x.tbl, op: x.op, key: x.key, lsn: x.lsn, committedAt: x.committed_at?.toISOString() ?? null, seenAt: x.seen_at.toISOString() }));
+  });
+}
+
+function missing(err: Error & { code?: string }): never {
+  if (err.code === '42P01') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', "the service database has no strangler.domain_owners: run the toolkit's migrations on it (npm run migrate -- extracted --database-url <url>)", { cause: err });
+  throw err;
+}
