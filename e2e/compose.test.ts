@@ -87,7 +87,7 @@ describe('docker-compose.yml agrees with the stack', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-compose-'));
     try {
       const files = { dir, config: path.join(dir, 'proxy.yaml'), token: path.join(dir, 'token') };
-      writeDemoProxyConfig(files, loadStackConfig({}, {}), Object.fromEntries(DEFAULT_TENANTS.map((t) => [t, { url: `http://127.0.0.1:1`, databaseUrl: `postgresql://x/monolith_${t}` }])), 'postgresql://x/y');
+      writeDemoProxyConfig(files, loadStackConfig({}, {}), Object.fromEntries(DEFAULT_TENANTS.map((t) => [t, { url: `http://127.0.0.1:1`, databaseUrl: `postgresql://x/monolith_${t}` }])), 'postgresql://x/y', 'postgresql://x/extracted_messaging');
       const demo = parse(fs.readFileSync(files.config, 'utf8')) as { routes: Array<{ id: string; match: unknown }> };
       expect(compiled.routes.map((r) => [r.id, r.match])).toEqual(demo.routes.map((r) => [r.id, r.match]));
       // Read-your-writes on in both, with the same settings.

@@ -356,7 +356,7 @@ describe('extracted messaging service', () => {
     const dir = scratchDir('demo');
     const files = { dir, config: path.join(dir, 'proxy.yaml'), token: path.join(dir, 'admin-token') };
     const servicePort = Number(new URL(service.url).port);
-    writeDemoProxyConfig(files, { ports: { proxy: 0, proxyAdmin: 0, extractedBase: servicePort } } as StackConfig, Object.fromEntries(tenants.map((t) => [t.name, { url: t.url, databaseUrl: t.db.url }])), controlDb.url);
+    writeDemoProxyConfig(files, { ports: { proxy: 0, proxyAdmin: 0, extractedBase: servicePort } } as StackConfig, Object.fromEntries(tenants.map((t) => [t.name, { url: t.url, databaseUrl: t.db.url }])), controlDb.url, serviceDb.url);
     const rt = await ProxyRuntime.start({ configFile: files.config, port: 0, adminPort: 0, logger: pino({ level: 'silent' }) });
     const lines: string[] = [];
     try {

@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { ConnectClient, kafkaClients, sameConfig } from '@strangler/cdc';
 import { BackSyncApplier } from './applier';
 import { backSyncConnectorConfig, backSyncConnectorName } from './connector';
@@ -30,6 +30,8 @@ export function registerBackSyncCommands(program: Command): Command {
       if (!Number.isInteger(n) || n < 1000) throw new InvalidArgumentError('must be a whole number of milliseconds, at least 1000');
       return n;
     }, 30_000)
+    // The stack marks its children with its state folder on the command line (orphan reaping): accepted, unused.
+    .addOption(new Option('--strangler-state <dir>').hideHelp())
     .action(async (o: { service: string; serviceDb: string; table: string[]; monolith: Record<string, string>; domain: string; kafka: string; connect: string; group?: string; sessionTimeout: number }) => {
       const u = new URL(o.serviceDb);
       const config = backSyncConnectorConfig({ service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table });

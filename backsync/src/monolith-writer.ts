@@ -1,9 +1,8 @@
 import pg from 'pg';
-import { jsonText, q, qt as quoted, UNAVAILABLE, type ChangeEvent, type Row } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, jsonText, q, qt as quoted, UNAVAILABLE, type ChangeEvent, type Row } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
-/** Replication origins back-sync writes under start with this; the forward projector skips their changes (ProjectorOptions.skipOrigins). */
-export const BACKSYNC_ORIGIN_PREFIX = 'strangler_backsync';
+export { BACKSYNC_ORIGIN_PREFIX };
 
 const qt = (name: string) => quoted(name.includes('.') ? name : `public.${name}`);
 

@@ -25,7 +25,7 @@ export type { CdcErrorCode } from './errors';
 export { decode, isSnapshot, comparePosition, jsonText, UNAVAILABLE } from './events/change-event';
 export type { ChangeEvent, Decoded, Op, Row, SourcePosition, Tombstone } from './events/change-event';
 export { kafkaClients, type KafkaClients, type KafkaClientOptions } from './kafka';
-export { Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';
+export { BACKSYNC_ORIGIN_PREFIX, Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';
 export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn, type MirrorOptions, type TableSpecOptions } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';

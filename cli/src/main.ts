@@ -4,7 +4,7 @@ import { isStranglerError } from '@strangler/common';
 import { registerBackSyncCommands } from '@strangler/backsync';
 import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
-import { registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
+import { registerOwnCommands, registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -17,6 +17,7 @@ export function buildProgram(): Command {
   registerDlqCommands(program);
   registerParityCommands(program, REPO_ROOT);
   registerBackSyncCommands(program);
+  registerOwnCommands(program, REPO_ROOT);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
   const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
   registerReplayCommand(program, {

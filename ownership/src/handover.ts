@@ -96,7 +96,7 @@ export class Handover {
       done.push(name);
       await this.control.record(id, name, { ms, ...out }, holdUntilMs);
     };
-    await this.control.record(id, 'preflight', preflight);
+    await this.control.record(id, 'preflight', { epoch, ...preflight });
     done.push('preflight');
     let held = 0;
     try {
@@ -133,7 +133,7 @@ export class Handover {
       await step('flip', async () => this.control.flip(id, to, epoch));
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);
-      const undone = await this.undo(req, ep, epoch, done, svcRow?.monolithLsn ?? null);
+      const undone = await this.undo(req, ep, epoch, done);
       figures.undone = undone;
       figures.pauseMs = Math.round(performance.now() - held);
       await this.control.end(id, 'aborted', figures, error).catch(() => {});
@@ -154,26 +154,30 @@ export class Handover {
    * A hand-over whose runner stopped (its lease ran out): undone when it had
    * not flipped, finished when it had.
    */
-  async recover(h: { id: number; domain: DomainSpec; tenant: string; to: Owner; epoch: number; done: readonly string[]; previousLsn: string | null }): Promise<'undone' | 'finished'> {
+  async recover(h: { id: number; domain: DomainSpec; tenant: string; to: Owner; epoch: number; done: readonly string[] }): Promise<'undone' | 'finished'> {
     const ep = this.endpoints(h.tenant);
     if (h.done.includes('flip')) {
       if (h.to === 'service' && !h.done.includes('fence_writes')) await fence(ep.monolithDb, h.domain.name, h.domain.tables, h.domain.fence);
       await this.control.end(h.id, 'done', { recovered: true }, null);
       return 'finished';
     }
-    const undone = await this.undo({ domain: h.domain, tenant: h.tenant, to: h.to, actor: 'recovery', reason: '', force: false }, ep, h.epoch, h.done, h.previousLsn);
+    const undone = await this.undo({ domain: h.domain, tenant: h.tenant, to: h.to, actor: 'recovery', reason: '', force: false }, ep, h.epoch, h.done);
     await this.control.end(h.id, 'aborted', { recovered: true, undone }, 'its runner stopped before the flip; back to the old owner');
     return 'undone';
   }
 
-  private async undo(req: HandoverRequest, ep: HandoverEndpoints, epoch: number, done: readonly string[], previousLsn: string | null): Promise<string[]> {
+  private async undo(req: HandoverRequest, ep: HandoverEndpoints, epoch: number, done: readonly string[]): Promise<string[]> {
     const undone: string[] = [];
     for (const u of undoPlan(req.to, done)) {
       // Each retried: leaving a half-done hand-over behind is worse than waiting.
       await retry(async () => {
         if (u === 'revoke_grant') await revokeFromService(ep.serviceDb, { tenant: req.tenant, domain: req.domain.name, epoch: epoch + 1, lockTimeoutMs: 5_000 });
         if (u === 'refence') await fence(ep.monolithDb, req.domain.name, req.domain.tables, req.domain.fence);
-        if (u === 'regrant') await grantToService(ep.serviceDb, { tenant: req.tenant, domain: req.domain.name, epoch: epoch + 1, monolithLsn: previousLsn ?? '0/0', floors: {} });
+        if (u === 'regrant') {
+          // Back to the service as it was: the revoke left the monolith's position of its last hand-over in the row.
+          const row = await serviceOwner(ep.serviceDb, req.tenant, req.domain.name);
+          await grantToService(ep.serviceDb, { tenant: req.tenant, domain: req.domain.name, epoch: epoch + 1, monolithLsn: row?.monolithLsn ?? '0/0', floors: {} });
+        }
       });
       undone.push(u);
     }

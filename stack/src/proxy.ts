@@ -41,6 +41,7 @@ export function writeDemoProxyConfig(
   config: StackConfig,
   monoliths: Readonly<Record<string, { readonly url: string; readonly databaseUrl: string }>>,
   controlUrl: string,
+  serviceDatabaseUrl: string,
 ): { written: boolean } {
   fs.mkdirSync(files.dir, { recursive: true });
   if (!fs.existsSync(files.token)) fs.writeFileSync(files.token, `${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
@@ -53,9 +54,21 @@ export function writeDemoProxyConfig(
     // Each tenant's database: noise learning reads its position and learns nothing across a commit.
     tenants: Object.fromEntries(Object.entries(monoliths).map(([t, m]) => [t, { monolith: m.url, hosts: [`${t}.localhost`], database: { value: m.databaseUrl } }])),
     // Reads of a tenant go back to the monolith while the service is more than 5 s behind that tenant's changes.
-    services: { messaging: { url: `http://127.0.0.1:${config.ports.extractedBase}`, health: '/healthz', freshness: { path: '/freshness', maxBehindMs: 5000 } } },
+    // The service's database: a hand-over of the messaging domain records there who owns each tenant's writes.
+    services: {
+      messaging: {
+        url: `http://127.0.0.1:${config.ports.extractedBase}`,
+        health: '/healthz',
+        freshness: { path: '/freshness', maxBehindMs: 5000 },
+        dryRunHeader: 'x-strangler-dry-run',
+        database: { value: serviceDatabaseUrl },
+      },
+    },
     routes: [
+      // Message search stays with the monolith (first: /api/messages/:id would match it).
+      { id: 'message-search', match: { method: 'GET', path: '/api/messages/search' } },
       { id: 'rooms-list', match: { method: 'GET', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
+      { id: 'room-create', match: { method: 'POST', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
       // Shadowed for the first tenant: parity fills up, and the gate promotes the route once it holds.
       {
         id: 'room-get',
@@ -65,10 +78,24 @@ export function writeDemoProxyConfig(
         tenants: Object.keys(monoliths).length > 0 ? { [Object.keys(monoliths)[0]!]: { mode: 'shadow' } } : {},
         gate: { promote: { minSamples: 100, maxMismatchRate: 0.01, maxErrorRate: 0.01, canarySteps: [] }, rollback: { windowMs: 60000, minSamples: 20, maxMismatchRate: 0.1, maxErrorRate: 0.1 } },
       },
+      { id: 'room-write', match: { method: ['PATCH', 'DELETE'], path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith' },
       { id: 'room-members', match: { method: 'GET', path: '/api/rooms/:id/members' }, service: 'messaging', mode: 'monolith' },
+      { id: 'member-write', match: { method: ['PUT', 'DELETE'], path: '/api/rooms/:id/members/:userId' }, service: 'messaging', mode: 'monolith' },
       { id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
+      { id: 'message-post', match: { method: 'POST', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
       { id: 'message-get', match: { method: 'GET', path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
+      { id: 'message-write', match: { method: ['PATCH', 'DELETE'], path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
     ],
+    // The messaging domain: its tables and every route that reads or writes them. `strangler own messaging --tenant <t> --to service`
+    // hands a tenant's writes to the service (back-sync then carries them into the monolith); `--to monolith` hands them back.
+    domains: {
+      messaging: {
+        service: 'messaging',
+        tables: ['rooms', 'room_members', 'messages'],
+        routes: ['rooms-list', 'room-create', 'room-get', 'room-write', 'room-members', 'member-write', 'room-messages', 'message-post', 'message-get', 'message-write'],
+        fence: 'enforce',
+      },
+    },
     // A client that wrote through the monolith reads its write back: its reads go to the monolith until the service has applied it.
     readYourWrites: {},
     // A sampled corpus of real requests (with the monolith's answers), for `strangler parity run`.

@@ -6,7 +6,9 @@ import { connectUrl, startConnect } from './connect';
 import { kafkaBootstrap, startKafka } from './kafka';
 import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
-import { startMessagingService } from './messaging';
+import { MESSAGING_DATABASE, startMessagingService } from './messaging';
+import { startBackSync } from './backsync';
+import { databaseUrl } from '@strangler/migrations';
 import { prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
 import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
@@ -169,7 +171,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       const control = await controlP;
       const files = proxyFiles(layout);
       const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]));
-      const { written } = writeDemoProxyConfig(files, config, monoliths, control.url);
+      const { written } = writeDemoProxyConfig(files, config, monoliths, control.url, databaseUrl(postgres.adminUrl, MESSAGING_DATABASE));
       const p = await startProxyProcess(layout, files, config);
       track(p.process);
       say('proxy', `serving ${p.url} (tenant by host), admin ${p.adminUrl}, config ${written ? 'written to' : 'kept at'} ${files.config}`);
@@ -200,6 +202,9 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       track(m.process);
       say('messaging', `serving ${m.url} (extracted: rooms and messages reads of every tenant, db ${new URL(m.databaseUrl).pathname.slice(1)})`);
       messaging = { url: m.url, databaseUrl: m.databaseUrl };
+      const b = await startBackSync(layout, m.databaseUrl, Object.fromEntries(tenants.map((t) => [t.tenant, t.databaseUrl])), kafka.bootstrap, connect.url);
+      track(b.process);
+      say('backsync', "carrying the messaging service's writes back into the monolith of each tenant whose domain it owns (none until `strangler own messaging --tenant <t> --to service`)");
     }
     endpoints.monoliths = Object.fromEntries(
       tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),

@@ -4,6 +4,7 @@ export { ProxyConfigSchema, MODES, type ProxyConfig, type ProxyConfigInput, type
 export { ControlStore, type RouteChange } from './control/store';
 export type { ShadowExchange, CapturedResponse } from './shadow/exchange';
 export { registerRoutesCommands } from './cli/routes';
+export { registerOwnCommands } from './cli/own';
 export { registerServeCommand } from './cli/serve';
 export { ProxyError } from './errors';
 export { registerParityCommands } from './cli/parity';

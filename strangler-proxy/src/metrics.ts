@@ -1,4 +1,4 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BreakerState } from './forward/breaker';
 import { HotCounter, HotMetrics } from './hot-metrics';
 
@@ -40,7 +40,19 @@ export class ProxyMetrics {
   readonly gateMoves: Counter<'route' | 'tenant' | 'kind'>;
   readonly upgrades: Counter<'route' | 'target' | 'outcome'>;
   readonly parityShared: Counter<'direction'>;
+  private readonly heldWrites: Counter<'domain' | 'outcome'>;
+  private readonly heldSeconds: Histogram<'domain'>;
+  /** Hand-overs ended, by domain, direction and status. */
+  readonly handovers: Counter<'domain' | 'to' | 'status'>;
+  /** Owner of each domain per tenant: 1 when the service owns it. */
+  readonly ownedByService: Gauge<'domain' | 'tenant'>;
   private paritySource: (() => ReadonlyArray<ParityFigures>) | null = null;
+
+  /** A held write left its queue. */
+  held(domain: string, outcome: 'released' | 'timeout' | 'full' | 'stopping', seconds: number): void {
+    this.heldWrites.inc({ domain, outcome });
+    if (outcome === 'released') this.heldSeconds.observe({ domain }, seconds);
+  }
 
   constructor(defaults = true) {
     const registers = [this.registry];
@@ -55,6 +67,10 @@ export class ProxyMetrics {
       'Shadow copies by outcome: sent, completed, timeout, error, starved (the shadow thread itself could not run in time: the target is not judged), dropped_queue_full, dropped_buffer_full (the shared ring of bodies is full), skipped_write, skipped_sample (left out of the shadow.sampleRate sample), skipped_behind (the service is behind its change streams for the tenant: services with freshness), skipped_unapplied_write (read-your-writes: the service has not yet applied a write of this client), skipped_body_too_large, skipped_breaker_open, skipped_shadow_failing (the copies themselves keep failing), skipped_thread_down and lost (the shadow thread stopped)',
       ['route', 'outcome'],
     );
+    this.heldWrites = new Counter({ name: 'strangler_proxy_held_writes_total', help: 'Writes to a domain held while it was handed over, by outcome: released (sent to the owner after the flip or the end of the hand-over), timeout and full (503 with Retry-After, nothing sent), stopping', labelNames: ['domain', 'outcome'], registers });
+    this.heldSeconds = new Histogram({ name: 'strangler_proxy_held_write_seconds', help: 'How long held writes waited before they were sent on (outcome released)', labelNames: ['domain'], buckets: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5], registers });
+    this.handovers = new Counter({ name: 'strangler_proxy_handovers_total', help: 'Hand-overs of write ownership this process ran, by domain, direction (to) and status (done, aborted, refused)', labelNames: ['domain', 'to', 'status'], registers });
+    this.ownedByService = new Gauge({ name: 'strangler_proxy_domain_owned_by_service', help: 'Per domain and tenant: 1 while the extracted service owns the domain\'s writes, 0 while the monolith does', labelNames: ['domain', 'tenant'], registers });
     this.reloads = new Counter({ name: 'strangler_proxy_config_reloads_total', help: 'Config file reloads: applied or rejected', labelNames: ['result'], registers });
     this.refused = new Counter({ name: 'strangler_proxy_refused_total', help: 'Requests refused by the proxy itself, by error code', labelNames: ['code'], registers });
     this.modeChanges = new Counter({ name: 'strangler_proxy_mode_changes_seen_total', help: 'Route mode changes applied from the control store, by source', labelNames: ['source'], registers });

@@ -71,6 +71,13 @@ export interface ProjectorOptions {
   readonly onConflict?: (events: readonly ChangeEvent[]) => void;
 }
 
+/**
+ * Replication origins back-sync writes into monolith databases under start
+ * with this (`strangler_backsync_<tenant>`): a forward projector given it in
+ * skipOrigins never applies back-sync's own writes again (no echo).
+ */
+export const BACKSYNC_ORIGIN_PREFIX = 'strangler_backsync';
+
 /** Lag of one topic partition as last seen. */
 export interface PartitionLag {
   readonly topic: string;

@@ -29,7 +29,7 @@ const messagesQuery = pageQuery.extend({ include_deleted: z.enum(['true', 'false
  * errors as the monolith. Writes (writes.ts) commit only for a tenant whose
  * domain the service owns, or run as a dry run (rolled back) for parity.
  */
-export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => [], writes: WriteOptions = { owns: () => false }): Express {
+export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => [], writes: WriteOptions = {}): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);

@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { kafkaClients, Projector, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, kafkaClients, Projector, type ChangeEvent, type PartitionLag } from '@strangler/cdc';
 import { migrate } from '@strangler/migrations';
 import { createMessagingApp } from './app';
 import { messagingProjection } from './projection';
+import { projectorOwnership, recordConflicts } from './ownership';
 
 export interface MessagingOptions {
   /** The service's own database (migration set "extracted"; the mirror creates its tables). */
@@ -22,6 +23,10 @@ export interface MessagingOptions {
   readonly onWarning?: (warning: Error) => void;
   /** Topics of tenants (or tables) that appeared while running, now consumed. */
   readonly onTopicsAdded?: (topics: readonly string[]) => void;
+  /** Monolith writes to the domain's tables while the service owned them (also kept in strangler.ownership_conflicts). */
+  readonly onConflict?: (events: readonly ChangeEvent[]) => void;
+  /** The proxy's dry-run header (services.messaging.dryRunHeader). @default 'x-strangler-dry-run' */
+  readonly dryRunHeader?: string;
 }
 
 export interface RunningMessaging {
@@ -41,6 +46,11 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     ...(o.groupId ? { groupId: o.groupId } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
     ...(o.onTopicsAdded ? { onTopicsAdded: o.onTopicsAdded } : {}),
+    // Back-sync's writes into the monoliths come back on their streams: never applied again (no echo).
+    skipOrigins: [BACKSYNC_ORIGIN_PREFIX],
+    ownership: (trx, tenant) => projectorOwnership(trx, tenant),
+    recordConflicts: (trx, events) => recordConflicts(trx, events),
+    ...(o.onConflict ? { onConflict: o.onConflict } : {}),
   });
   try {
     await projector.start();
@@ -48,7 +58,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     await db.destroy();
     throw err;
   }
-  const server: Server = createMessagingApp(db, () => projector.status()).listen(o.port, o.host ?? '127.0.0.1');
+  const server: Server = createMessagingApp(db, () => projector.status(), { dryRunHeader: o.dryRunHeader ?? 'x-strangler-dry-run' }).listen(o.port, o.host ?? '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);

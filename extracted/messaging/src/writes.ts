@@ -2,6 +2,7 @@ import express, { type Express, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ApiError, id, notFound, shape } from './contract';
+import { ownsInTransaction } from './ownership';
 
 /**
  * The domain's writes (rooms, members, messages), with the monolith's
@@ -13,15 +14,17 @@ import { ApiError, id, notFound, shape } from './contract';
  *   answer is what it would have been (shadow parity of writes, before any
  *   hand-over).
  * - Otherwise it commits only for a tenant whose domain the service owns
- *   (`owns`); for another, 409 `not_owner`: the monolith owns that tenant's
- *   data, and the proxy sends its writes there.
+ *   (its row in strangler.domain_owners, read FOR SHARE in the write's own
+ *   transaction, so a hand-back waits for it and none commits after); for
+ *   another, 409 `not_owner`: the monolith owns that tenant's data, and the
+ *   proxy sends its writes there.
  * - Ids are the service's to give while it owns a domain
  *   (strangler.id_allocations, per tenant and table, never below what the
  *   copy holds).
  */
 export interface WriteOptions {
-  /** Whether the service owns the tenant's messaging domain now. */
-  readonly owns: (tenant: string) => boolean;
+  /** The domain whose rows in strangler.domain_owners say which tenants the service owns. @default 'messaging' */
+  readonly domain?: string;
   /** The header that asks for a dry run (the proxy's services.<name>.dryRunHeader). @default 'x-strangler-dry-run' */
   readonly dryRunHeader?: string;
 }
@@ -96,12 +99,12 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
   const write = (handler: (trx: Knex.Transaction, tenant: string, req: Request) => Promise<Answer>) => async (req: Request, res: Response) => {
     const tenant = tenantOf(req);
     const dry = req.headers[dryRunHeader] === '1';
-    if (!dry && !o.owns(tenant)) {
-      throw new ApiError(409, 'not_owner', `the monolith owns tenant ${tenant}'s rooms and messages: write through it (the proxy sends writes to the domain's owner)`);
-    }
     let answer: Answer;
     try {
       answer = await db.transaction(async (trx) => {
+        if (!dry && !(await ownsInTransaction(trx, tenant, o.domain))) {
+          throw new ApiError(409, 'not_owner', `the monolith owns tenant ${tenant}'s rooms and messages: write through it (the proxy sends writes to the domain's owner)`);
+        }
         const a = await handler(trx, tenant, req);
         if (dry) throw new DryRun(a);
         return a;

@@ -24,7 +24,6 @@ describe('messaging service writes: the monolith\'s contract', () => {
   let svc: Knex;
   let monolith: ReturnType<typeof createApp>;
   let service: ReturnType<typeof createMessagingApp>;
-  const owned = new Set<string>();
 
   beforeAll(async () => {
     [monolithDb, serviceDb] = await Promise.all([scratchDatabase('wmono'), scratchDatabase('wsvc')]);
@@ -35,7 +34,7 @@ describe('messaging service writes: the monolith\'s contract', () => {
     const tables = await Promise.all(['users', 'rooms', 'room_members', 'messages'].map((t) => readTableSpec(monolithDb.url, `public.${t}`, t)));
     await mirrorProjection('copies', tables).setup!(svc);
     monolith = createApp({ db: mono, tenant });
-    service = createMessagingApp(svc, () => [], { owns: (t) => owned.has(t), dryRunHeader: 'x-strangler-dry-run' });
+    service = createMessagingApp(svc, () => [], { dryRunHeader: 'x-strangler-dry-run' });
     const post = (path: string, body: unknown) => supertest(monolith).post(path).send(body as object).expect((r) => expect(r.status).toBe(201));
     await post('/api/users', { email: 'ada@bank.example', display_name: 'Ada' });
     await post('/api/users', { email: 'bo@bank.example', display_name: 'Bo' });
@@ -113,7 +112,7 @@ describe('messaging service writes: the monolith\'s contract', () => {
     const refused = await supertest(service).post('/api/rooms').set('x-strangler-tenant', tenant).send({ name: 'real' });
     expect(refused.status).toBe(409);
     expect(refused.body).toEqual({ error: { code: 'not_owner', message: "the monolith owns tenant acme's rooms and messages: write through it (the proxy sends writes to the domain's owner)" } });
-    owned.add(tenant);
+    await svc.raw("INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES (?, 'messaging', 'service', 1)", [tenant]);
     const maxId = Number((await mono('rooms').max('id as m'))[0]!.m);
     const created = await supertest(service).post('/api/rooms').set('x-strangler-tenant', tenant).send({ name: 'real', created_by: 1 });
     expect(created.status).toBe(201);

@@ -10,7 +10,7 @@ export interface AdminTarget {
 export class AdminClient {
   constructor(private readonly target: AdminTarget) {}
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async call<T>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
     let res: Response;
     try {
       res = await fetch(`${this.target.url}${path}`, {
@@ -21,7 +21,7 @@ export class AdminClient {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(10_000),
+        signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (err) {
       throw new StranglerError(

@@ -7,6 +7,7 @@ import type { CompiledRoute } from '../routes/table';
 import type { GateControls } from '../parity/gates';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import { listen, type Listening } from './listen';
+import { OwnershipStore, type OwnershipSnapshot } from './ownership-store';
 
 export type ChangeSource = 'file' | 'api' | 'rollback' | 'gate';
 
@@ -27,6 +28,8 @@ export interface ModeSnapshot {
   /** The newest change id included: replicas compare it to know they are current. */
   readonly version: number;
   readonly overrides: ModeOverrides;
+  /** Write ownership of domains, read in the same transaction. */
+  readonly ownership: OwnershipSnapshot;
 }
 
 export interface SetModeRequest {
@@ -51,20 +54,25 @@ export class ControlStore {
   private listening: Listening | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private known = 0;
+  private knownRev = 0;
   private closed = false;
+  /** Write ownership of domains: who owns them, hand-overs, proxy processes. */
+  readonly ownership: OwnershipStore;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly url: string,
-  ) {}
+  ) {
+    this.ownership = new OwnershipStore(pool, CHANNEL);
+  }
 
   static async open(url: string): Promise<ControlStore> {
     const pool = new pg.Pool({ connectionString: url, max: 4, idleTimeoutMillis: 10_000 });
     pool.on('error', () => {}); // idle client errors surface on the next query instead
     try {
-      const { rows } = await pool.query<{ ok: boolean }>("SELECT to_regclass('public.route_modes') IS NOT NULL AS ok");
-      if (!rows[0]?.ok) {
-        throw new ProxyError('STR_ERR_CONTROL_STORE_NOT_MIGRATED', 'the control store has no route_modes table: run `npm run migrate -- control <url>` first', { context: { url: redactUrl(url) } });
+      const { rows } = await pool.query<{ ok: boolean; owned: boolean }>("SELECT to_regclass('public.route_modes') IS NOT NULL AS ok, to_regclass('public.domain_owners') IS NOT NULL AS owned");
+      if (!rows[0]?.ok || !rows[0]?.owned) {
+        throw new ProxyError('STR_ERR_CONTROL_STORE_NOT_MIGRATED', `the control store has no ${rows[0]?.ok ? 'domain_owners' : 'route_modes'} table: run \`npm run migrate -- control <url>\` first`, { context: { url: redactUrl(url) } });
       }
     } catch (err) {
       await pool.end();
@@ -80,8 +88,8 @@ export class ControlStore {
     this.listening ??= listen(this.url, CHANNEL, () => onChange(), pollMs);
     const poll = async () => {
       try {
-        const { rows } = await this.pool.query<{ v: string | null }>('SELECT max(id) AS v FROM route_changes');
-        if (Number(rows[0]?.v ?? 0) > this.known) onChange();
+        const { rows } = await this.pool.query<{ v: string | null; o: string }>('SELECT (SELECT max(id) FROM route_changes) AS v, (SELECT last_value FROM ownership_rev)::text AS o');
+        if (Number(rows[0]?.v ?? 0) > this.known || Number(rows[0]?.o ?? 0) > this.knownRev) onChange();
       } catch {
         // The store is away: keep routing by the last snapshot; the next poll retries.
       }
@@ -98,6 +106,7 @@ export class ControlStore {
       const { rows } = await client.query<{ route_id: string; scope: string; mode: ModeSetting['mode']; percent: string | null }>(
         'SELECT route_id, scope, mode, percent FROM route_modes',
       );
+      const ownership = await this.ownership.snapshot(client);
       await client.query('COMMIT');
       const overrides = new Map<string, Map<string, ModeSetting>>();
       for (const r of rows) {
@@ -107,7 +116,8 @@ export class ControlStore {
       }
       const version = Number(v.rows[0]?.v ?? 0);
       this.known = Math.max(this.known, version);
-      return { version, overrides };
+      this.knownRev = Math.max(this.knownRev, ownership.rev);
+      return { version, overrides, ownership };
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw unavailable(err);

@@ -2,9 +2,11 @@ import type { ModeSetting } from '../config/schema';
 import { decide, type Facts, type Plan } from './decide';
 
 /** Facts with every lookup answering "nothing in the way"; a row overrides what it is about. */
-function facts(over: Partial<Omit<Facts, 'inCanary' | 'draw' | 'behind' | 'writeUnapplied' | 'admits'>> & { inCanary?: boolean; draw?: number; behind?: boolean; writeUnapplied?: boolean; admits?: ReturnType<Facts['admits']> } = {}): Facts {
+function facts(over: Partial<Omit<Facts, 'inCanary' | 'draw' | 'behind' | 'writeUnapplied' | 'admits' | 'holding'>> & { inCanary?: boolean; draw?: number; behind?: boolean; writeUnapplied?: boolean; admits?: ReturnType<Facts['admits']>; holding?: boolean } = {}): Facts {
   return {
     method: over.method ?? 'GET',
+    owner: over.owner === undefined ? null : over.owner,
+    holding: () => over.holding ?? false,
     setting: over.setting === undefined ? { mode: 'monolith' } : over.setting,
     mirrorable: over.mirrorable ?? true,
     sampleRate: over.sampleRate ?? 1,
@@ -45,6 +47,18 @@ describe('decide: where a request goes', () => {
     ['shadow, a mirrored write with an unapplied mark is still copied (it reads nothing back)', { setting: shadow, method: 'POST', writeUnapplied: true }, { to: 'monolith', copy: true }],
     ['shadow, the queue full', { setting: shadow, admits: 'dropped_queue_full' }, { to: 'monolith', skipped: 'dropped_queue_full' }],
     ['shadow, the copies failing', { setting: shadow, admits: 'skipped_shadow_failing' }, { to: 'monolith', skipped: 'skipped_shadow_failing' }],
+    // Write ownership of a domain comes before modes.
+    ['a domain the monolith owns, extracted: a read goes to the service', { owner: 'monolith', setting: extracted }, { to: 'service' }],
+    ['a domain the monolith owns, extracted: a write goes to the monolith', { owner: 'monolith', setting: extracted, method: 'POST' }, { to: 'monolith' }],
+    ['a domain the monolith owns, canary in the share: a write goes to the monolith', { owner: 'monolith', setting: canary, inCanary: true, method: 'DELETE' }, { to: 'monolith' }],
+    ['a domain the monolith owns, shadow: a write with a dry-run contract is copied', { owner: 'monolith', setting: shadow, method: 'POST', mirrorable: true }, { to: 'monolith', copy: true }],
+    ['a domain the service owns, monolith mode: a read goes to the owner', { owner: 'service', setting: { mode: 'monolith' } }, { to: 'service', owner: true }],
+    ['a domain the service owns: a write goes to the owner', { owner: 'service', setting: shadow, method: 'PATCH' }, { to: 'service', owner: true }],
+    ['a domain the service owns: a read is never held back for freshness', { owner: 'service', setting: extracted, behind: true, writeUnapplied: true }, { to: 'service', owner: true }],
+    ['a hand-over holding: a write waits', { owner: 'monolith', holding: true, setting: { mode: 'monolith' }, method: 'POST' }, { to: 'hold' }],
+    ['a hand-over holding: a write to the service-owned domain waits', { owner: 'service', holding: true, setting: extracted, method: 'PUT' }, { to: 'hold' }],
+    ['a hand-over holding: a read goes on to the owner', { owner: 'service', holding: true, setting: extracted }, { to: 'service', owner: true }],
+    ['a hand-over holding: a read of a monolith-owned domain goes on', { owner: 'monolith', holding: true, setting: { mode: 'monolith' } }, { to: 'monolith' }],
   ];
   it.each(table)('%s', (_what, f, plan) => {
     expect(decide(facts(f))).toEqual(plan);

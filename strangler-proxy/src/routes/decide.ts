@@ -23,11 +23,22 @@ export type Plan =
   /** A read for the service held back: the monolith answers (not a failure of the service; gates do not count it). */
   | { readonly to: 'monolith'; readonly heldBack: HeldBack }
   /** To the service, behind its breaker, with fallback where safe. */
-  | { readonly to: 'service' };
+  | { readonly to: 'service' }
+  /** To the service, which owns the domain's writes for the tenant: a write never falls back to the monolith. */
+  | { readonly to: 'service'; readonly owner: true }
+  /** A write to a domain being handed over: held until the hand-over flips (or ends), then decided again. */
+  | { readonly to: 'hold' };
 
 /** The facts a decision needs. Those that cost a lookup are functions, asked only on the paths that need them. */
 export interface Facts {
   readonly method: string;
+  /**
+   * The route belongs to a domain (domains.<d>.routes), and who owns the
+   * domain's writes for the tenant: null outside domains.
+   */
+  readonly owner: 'monolith' | 'service' | null;
+  /** A hand-over of the route's domain for the tenant holds its writes now. */
+  readonly holding: () => boolean;
   /** The route's mode for the tenant; null when no route matched or it names no service. */
   readonly setting: ModeSetting | null;
   /** canary only: whether this request's sticky key falls in the share. */
@@ -52,6 +63,8 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 
 export const MONOLITH: Plan = Object.freeze({ to: 'monolith' });
 const SERVICE: Plan = Object.freeze({ to: 'service' });
+const OWNER: Plan = Object.freeze({ to: 'service', owner: true });
+const HOLD: Plan = Object.freeze({ to: 'hold' });
 const COPY: Plan = Object.freeze({ to: 'monolith', copy: true });
 const plans = new Map<string, Plan>();
 const frozen = (key: 'skipped' | 'heldBack', why: string): Plan => {
@@ -66,9 +79,17 @@ const frozen = (key: 'skipped' | 'heldBack', why: string): Plan => {
 
 /** The plan for one request (plans are shared frozen objects: deciding allocates nothing). */
 export function decide(f: Facts): Plan {
+  if (f.owner !== null) {
+    // Write ownership comes before modes: a write waits out a hand-over, and the owner takes the domain's writes.
+    if (!SAFE.has(f.method) && f.holding()) return HOLD;
+    // The service owns the truth: its reads and writes go there, never held back for freshness (the monolith is the one behind).
+    if (f.owner === 'service') return OWNER;
+  }
   const s = f.setting;
   if (s === null || s.mode === 'monolith') return MONOLITH;
   if (s.mode === 'extracted' || (s.mode === 'canary' && f.inCanary())) {
+    // The monolith owns the domain's writes: a read may go to the service, a write goes to the owner.
+    if (f.owner === 'monolith' && !SAFE.has(f.method)) return MONOLITH;
     // Reads only: a write must reach whoever owns the data, and a read-your-writes mark says nothing of writes.
     if (f.freshness && SAFE.has(f.method)) {
       if (f.behind()) return frozen('heldBack', 'behind');

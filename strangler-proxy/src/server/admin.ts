@@ -34,6 +34,13 @@ const SetModeBody = z
   });
 const RollbackBody = z.object({ tenant: z.string().min(1).optional(), reason: z.string().trim().optional() }).strict();
 const GateBody = z.object({ tenant: z.string().min(1).optional(), reason: z.string().trim().min(1, 'say why (it goes to the log)') }).strict();
+const OwnBody = z
+  .object({
+    to: z.enum(['service', 'monolith']),
+    reason: z.string().trim().min(1, 'say why: the reason goes into the audit log'),
+    force: z.boolean().default(false),
+  })
+  .strict();
 const windowMs = (v: unknown) => Math.min(600_000, Math.max(1_000, Number(v ?? 300_000) || 300_000));
 
 /**
@@ -151,6 +158,23 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     });
   }
   app.get('/shadow/recent', auth('read'), async (_req, res) => void res.json({ data: await rt.recentExchanges(), queueDepth: rt.shadowQueueDepth, thread: rt.shadowThread }));
+  app.get('/ownership', auth('read'), async (req, res) => {
+    const limit = Math.min(200, Math.max(1, Number(req.query.limit ?? 20) || 20));
+    res.json(await rt.ownership.status(limit));
+  });
+  app.get('/ownership/conflicts', auth('read'), async (req, res) => {
+    const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : null);
+    const domain = q('domain') ?? [...rt.current.domains.keys()][0];
+    if (!domain) throw new ProxyError('STR_ERR_DOMAIN_UNKNOWN', 'no domain is declared (domains in the config)', { status: 404 });
+    const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
+    res.json({ domain, data: await rt.ownership.conflicts(domain, q('tenant'), limit) });
+  });
+  app.post('/ownership/:domain/:tenant', auth('write'), async (req, res) => {
+    const body = parse(OwnBody, req.body);
+    if (body.force && body.reason.length < 8) throw new ProxyError('STR_ERR_ADMIN_BAD_REQUEST', 'reason: a forced hand-over needs a reason that says why (at least 8 characters)', { status: 400 });
+    const result = await rt.ownership.handOver(String(req.params.domain), String(req.params.tenant), body.to, res.locals.actor as string, body.reason, body.force);
+    res.json(result);
+  });
   app.get('/workers', auth('read'), async (_req, res) => void res.json(await rt.workers()));
   app.get('/services', auth('read'), async (_req, res) => void res.json({ data: await rt.services() }));
 

@@ -22,6 +22,8 @@ import type { WriteLedger } from '../parity/change-witness';
 import { hostName, resolveTenant } from '../tenancy/resolve';
 import { BodyTooLarge, bodyPlan, prefixed, readBody } from './request-body';
 import { rawAnswer, Tunnels } from './tunnels';
+import { holdKey, Holds } from './holds';
+import type { DomainSpec } from '@strangler/ownership';
 
 /** What the data plane routes by: one compiled config and the store's mode settings, swapped together. */
 export interface Routing {
@@ -29,7 +31,22 @@ export interface Routing {
   readonly overrides: ModeOverrides;
   /** Lower-case header names no client may send upstream (tenant header, shadow and dry-run markers). */
   readonly dropHeaders: ReadonlySet<string>;
+  /**
+   * Write ownership where it is not plainly the monolith's: route id ->
+   * tenant -> its domain's owner and hold. Empty while no domain is handed
+   * over or being handed over (requests then pay one size check).
+   */
+  readonly ownership: OwnershipView;
 }
+
+/** A domain route's state for one tenant: who owns the domain's writes, and until when a hand-over holds them (0: not held). */
+export interface RouteOwnership {
+  readonly domain: DomainSpec;
+  readonly owner: 'monolith' | 'service';
+  readonly holdUntil: number;
+}
+
+export type OwnershipView = ReadonlyMap<string, ReadonlyMap<string, RouteOwnership>>;
 
 export interface DataPlaneDeps {
   readonly routing: () => Routing;
@@ -58,6 +75,11 @@ export interface ServerLimits {
 /** Where a request goes: its tenant, route, mode setting, and the plan decide() made of them. */
 interface Located {
   readonly ok: true;
+  /** The routing it was located by: a request whose body was read first is located again if the routing changed meanwhile. */
+  readonly routing: Routing;
+  /** The route's domain, when it has one (holds, the drain of writes in flight). */
+  readonly domain: DomainSpec | null;
+  readonly holdUntil: number;
   readonly who: { readonly tenant: string; readonly user: string | null };
   readonly tenant: CompiledTenant;
   readonly route: CompiledRoute | null;
@@ -154,6 +176,8 @@ export class DataPlane {
   private inflight = 0;
   private drained: (() => void) | null = null;
   private readonly tunnels: Tunnels;
+  /** Writes held during hand-overs, and domain writes in flight. */
+  readonly holds: Holds;
 
   constructor(
     private readonly deps: DataPlaneDeps,
@@ -174,6 +198,7 @@ export class DataPlane {
     );
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket));
     this.tunnels = new Tunnels(deps.metrics, deps.logger);
+    this.holds = new Holds((key, waitedMs, outcome) => deps.metrics.held(key.slice(0, key.indexOf('\u0000')), outcome, waitedMs / 1000));
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head));
     // A reverse proxy never opens tunnels to where a client asks: said plainly, instead of Node's silent close.
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -192,6 +217,7 @@ export class DataPlane {
    */
   async drain(timeoutMs: number): Promise<void> {
     this.draining = true;
+    this.holds.expireAll();
     this.server.closeIdleConnections();
     if (this.inflight > 0) {
       await new Promise<void>((resolve) => {
@@ -277,13 +303,13 @@ export class DataPlane {
       return;
     }
     if (plan.kind !== 'chunked') {
-      this.dispatch(this.context(req, routing, located, target.url, target.path, started), res, located, plan.kind === 'stream' ? req : null);
+      this.settle(req, res, located, target.url, target.path, started, plan.kind === 'stream' ? req : null);
       return;
     }
     // A chunked body is read whole (bounded) first, so that it can be replayed and its size is known.
     readBody(req, fwd.maxBodyBytes)
       .then(
-        (read) => this.dispatch(this.context(req, routing, located, target.url, target.path, started), res, located, Buffer.concat(read.chunks, read.size)),
+        (read) => this.settle(req, res, located, target.url, target.path, started, Buffer.concat(read.chunks, read.size)),
         (err) => {
           if (err instanceof BodyTooLarge) {
             this.refuse(req, res, 413, 'STR_ERR_PROXY_BODY_TOO_LARGE', `request body is larger than ${fwd.maxBodyBytes} bytes`, { connection: 'close' });
@@ -295,10 +321,82 @@ export class DataPlane {
       .catch((err: Error) => this.failed(req, res, err));
   }
 
+  /**
+   * Located again if the routing changed since (a body read first), then
+   * held (a write to a domain being handed over) or carried out.
+   */
+  private settle(req: IncomingMessage, res: ServerResponse, located: Located, url: string, path: string, started: number, body: Attempt['body']): void {
+    let l = located;
+    const routing = this.deps.routing();
+    if (l.routing !== routing) {
+      const again = this.locate(req, routing, path);
+      if (!again.ok) {
+        this.refuse(req, res, again.status, again.code, again.message);
+        return;
+      }
+      l = again;
+    }
+    if (l.plan.to === 'hold') this.hold(req, res, l, url, path, started, body);
+    else this.dispatch(this.context(req, routing, l, url, path, started), res, l, body);
+  }
+
+  /**
+   * A write to a domain being handed over for its tenant: queued (bounded)
+   * until the routing lets it go, then decided again and sent to whoever
+   * owns the domain by then; past the bound, 503 with Retry-After. Nothing
+   * of it is read or sent while it waits.
+   */
+  private hold(req: IncomingMessage, res: ServerResponse, l: Located, url: string, path: string, started: number, body: Attempt['body']): void {
+    const domain = l.domain!;
+    let cancelled = false;
+    res.once('close', () => (cancelled = true)); // the client gave up: the write is never sent
+    const expire = (why: 'timeout' | 'stopping' | 'full') => {
+      if (cancelled || res.headersSent) return;
+      const message =
+        why === 'full'
+          ? `writes to ${domain.name} for this tenant are held while it is handed over, and ${domain.hold.maxQueued} already wait: retry shortly`
+          : why === 'timeout'
+            ? `${domain.name} is being handed over for this tenant and the write could not be held longer: nothing of it was sent; retry shortly`
+            : 'the proxy is shutting down; nothing of the write was sent: retry on another replica';
+      this.refuse(req, res, 503, why === 'stopping' ? 'STR_ERR_PROXY_DRAINING' : 'STR_ERR_PROXY_WRITES_HELD', message, { 'retry-after': '1', ...(body === req ? { connection: 'close' } : {}) });
+    };
+    const queued = this.holds.add(
+      holdKey(domain.name, l.who.tenant),
+      {
+        retry: () => {
+          if (cancelled) return true;
+          const routing = this.deps.routing();
+          const again = this.locate(req, routing, path);
+          if (!again.ok) {
+            this.refuse(req, res, again.status, again.code, again.message);
+            return true;
+          }
+          if (again.plan.to === 'hold') return false;
+          try {
+            this.dispatch(this.context(req, routing, again, url, path, started), res, again, body);
+          } catch (err) {
+            this.failed(req, res, err as Error);
+          }
+          return true;
+        },
+        expire,
+      },
+      domain.hold.maxQueued,
+      l.holdUntil - Date.now(),
+    );
+    if (!queued) expire('full');
+  }
+
   /** Carries out a located request's plan. */
   private dispatch(ctx: RequestContext, res: ServerResponse, located: Located, body: Attempt['body']): void {
     const { req } = ctx;
     const { route, service } = located;
+    if (located.domain !== null && !SAFE.has(req.method!)) {
+      // A domain's write in flight: a hand-over's drain waits until its exchange with the client is over.
+      const key = holdKey(located.domain.name, ctx.tenantId);
+      this.holds.begin(key);
+      res.once('close', () => this.holds.end(key));
+    }
     if (this.deps.writes && !SAFE.has(req.method!)) {
       // Counted until the client's exchange is over, whoever answers: noise learning takes no pair of monolith answers across it.
       const writes = this.deps.writes;
@@ -306,8 +404,9 @@ export class DataPlane {
       res.once('close', () => writes.end(slot));
     }
     const plan = located.plan;
+    if (plan.to === 'hold') throw new Error('a held write reached dispatch'); // settle() and hold() never let one through
     if (plan.to === 'service') {
-      this.extracted(ctx, res, route!, service!, body).catch((err: Error) => this.failed(req, res, err));
+      this.extracted(ctx, res, route!, service!, body, 'owner' in plan).catch((err: Error) => this.failed(req, res, err));
       return;
     }
     if ('copy' in plan) {
@@ -340,10 +439,17 @@ export class DataPlane {
   }
 
   /** Extracted mode: to the service, behind its breaker, with fallback to the monolith where that is safe. */
-  private async extracted(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, service: CompiledService, body: Attempt['body']): Promise<void> {
+  private async extracted(ctx: RequestContext, res: ServerResponse, route: CompiledRoute, service: CompiledService, body: Attempt['body'], owner = false): Promise<void> {
     const { req, requestId, routeLabel } = ctx;
     const via = ctx.config.config.forwarding.via;
     const breaker = this.deps.breaker(service.name);
+    // The service owns the domain's writes: a write it cannot take is refused, never sent to the monolith (which no longer owns the data).
+    const ownWrite = owner && !SAFE.has(req.method!);
+    if (ownWrite && !breaker.allow()) {
+      this.deps.served?.(route.id, ctx.tenantId, 'extracted', 503);
+      this.refuse(req, res, 503, 'STR_ERR_PROXY_OWNER_UNAVAILABLE', `${service.name} owns this data and is failing (its breaker is open): nothing was sent; retry shortly`, { 'retry-after': '1' });
+      return;
+    }
     if (!breaker.allow()) {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
       this.deps.served?.(route.id, ctx.tenantId, 'extracted', 503); // the service is failing: gates count it
@@ -352,7 +458,7 @@ export class DataPlane {
     }
     const replayable = body === null || Buffer.isBuffer(body);
     const method = req.method!;
-    const retryable = (reason: FailureReason) => (reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable);
+    const retryable = ownWrite ? never : (reason: FailureReason) => (reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable);
     const outcome = await forwardOnce(res, this.serviceAttempt(ctx, service, body), { via, requestId, retryable });
     const failed = outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.status !== 499) || (outcome.kind === 'sent' && outcome.status >= 500);
     if (failed) breaker.failure();
@@ -418,9 +524,14 @@ export class DataPlane {
     const route = config.table.match(req.method!, path, host, req.headers);
     const setting = route === null ? null : effectiveMode(route, who.tenant, routing.overrides);
     const service = route?.service ? config.services.get(route.service) ?? null : null;
+    const owned = route !== null && routing.ownership.size > 0 ? routing.ownership.get(route.id)?.get(who.tenant) : undefined;
     // Monolith mode (the common case) is decided without building the facts: decide() would answer MONOLITH before asking any.
-    const plan = route && service && setting && setting.mode !== 'monolith' ? decide(new RequestFacts(this.deps, config, req, route, setting, service, who.tenant, who.user, peer)) : MONOLITH;
-    return { ok: true, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, plan };
+    const plan =
+      route && service && setting && (setting.mode !== 'monolith' || owned !== undefined)
+        ? decide(new RequestFacts(this.deps, config, req, route, setting, service, who.tenant, who.user, peer, owned ?? null))
+        : MONOLITH;
+    const domain = owned?.domain ?? (route === null || config.domains.size === 0 ? null : config.domainOfRoute.get(route.id) ?? null);
+    return { ok: true, routing, domain, holdUntil: owned?.holdUntil ?? 0, who: { tenant: who.tenant, user: who.user }, tenant, route, setting, service, peer, plan };
   }
 
   private context(req: IncomingMessage, routing: Routing, located: Located, url: string, path: string, started: number): RequestContext {

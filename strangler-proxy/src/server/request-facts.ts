@@ -5,7 +5,7 @@ import { writtenAt } from '../forward/headers';
 import { inCanary } from '../routes/canary';
 import type { Facts, ShadowSkip } from '../routes/decide';
 import type { CompiledRoute } from '../routes/table';
-import type { DataPlaneDeps } from './data-plane';
+import type { DataPlaneDeps, RouteOwnership } from './data-plane';
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 /**
@@ -18,6 +18,7 @@ export class RequestFacts implements Facts {
   readonly mirrorable: boolean;
   readonly sampleRate: number;
   readonly freshness: boolean;
+  readonly owner: 'monolith' | 'service' | null;
 
   constructor(
     private readonly deps: DataPlaneDeps,
@@ -29,8 +30,10 @@ export class RequestFacts implements Facts {
     private readonly tenant: string,
     private readonly user: string | null,
     private readonly peer: string | undefined,
+    private readonly owned: RouteOwnership | null,
   ) {
     this.method = req.method!;
+    this.owner = owned?.owner ?? (config.domainOfRoute.has(route.id) ? 'monolith' : null);
     this.mirrorable = SAFE.has(this.method) || (route.mirrorWrites && !!service.dryRunHeader);
     this.sampleRate = route.shadowSampleRate ?? config.config.shadow.sampleRate;
     this.freshness = service.freshness !== undefined;
@@ -46,6 +49,10 @@ export class RequestFacts implements Facts {
       key = typeof v === 'string' ? v : this.peer ?? tenant;
     }
     return inCanary(route.id, `${tenant}\u0000${key}`, this.setting.percent ?? 0);
+  }
+
+  holding(): boolean {
+    return this.owned !== null && this.owned.holdUntil > Date.now();
   }
 
   draw(): number {

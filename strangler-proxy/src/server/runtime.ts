@@ -27,7 +27,9 @@ import { ParityExchange } from '../control/parity-exchange';
 import type { RouteNoise } from '../parity/noise';
 import { mergeNoise } from '../cluster/noise';
 import { startAdmin, type AdminServer } from './admin';
-import { DataPlane, type Routing, TENANT_HEADER } from './data-plane';
+import { DataPlane, type OwnershipView, type Routing, TENANT_HEADER } from './data-plane';
+import { OwnershipAgent, ownershipView } from './ownership';
+import type { OwnershipSnapshot } from '../control/ownership-store';
 
 export interface ProxyOptions {
   /** The YAML config file; watched and reloaded on change. */
@@ -104,6 +106,10 @@ export class ProxyRuntime {
   private refreshing: Promise<void> | null = null;
   private refreshAgain = false;
   private storeVersion = 0;
+  private ownershipRev = -1;
+  private ownershipSnap: OwnershipSnapshot = { rev: 0, entries: [] };
+  /** This process's part in write ownership: beats, acknowledgements of holds, hand-overs it runs. */
+  readonly ownership: OwnershipAgent;
   private stopping: Promise<void> | null = null;
   private reloadChain: Promise<unknown> = Promise.resolve();
   lastReload: ReloadResult;
@@ -118,7 +124,7 @@ export class ProxyRuntime {
     text: string,
   ) {
     this.fileHash = hash(text);
-    this.state = routingOf(config, NO_OVERRIDES);
+    this.state = routingOf(config, NO_OVERRIDES, new Map());
     this.mirror = new ShadowMirror(
       threadConfig(config),
       config.config.shadow.threadPriority,
@@ -137,6 +143,15 @@ export class ProxyRuntime {
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
     // A cluster's workers are one replica (they share through their primary); a process on its own is one.
     const replica = (options.env ?? process.env)[REPLICA_ID_ENV] || crypto.randomUUID();
+    this.ownership = new OwnershipAgent(
+      `${replica}:${options.link?.worker ?? 0}:${process.pid}`,
+      store,
+      () => this.dataPlane.holds,
+      () => this.config,
+      (route, tenant, windowMs) => this.parity.stats(route, tenant, windowMs),
+      this.metrics,
+      logger,
+    );
     this.exchange = new ParityExchange(config.controlStoreUrl, replica, (deltas) => {
       this.parity.apply(deltas);
       this.metrics.parityShared.inc({ direction: 'received' }, deltas.length);
@@ -198,6 +213,9 @@ export class ProxyRuntime {
     this.shareTimer = setInterval(() => void this.shareCounts(), SHARE_EVERY_MS);
     this.shareTimer.unref();
     this.freshness.sync(this.config.services.values());
+    // Beating before listening: a hand-over that starts from now on waits for this process's acknowledgement.
+    await this.ownership.start();
+    this.ownership.follow(this.ownershipSnap);
     await listen(this.dataPlane.server, this.options.port ?? cfg.listen.port, cfg.listen.host);
     this.admin = await startAdmin(this, this.options.adminPort ?? cfg.admin.port, cfg.admin.host);
     this.store.watch(cfg.controlStore.pollMs, () => void this.refreshModes().catch((err) => this.logger.warn({ err }, 'control store refresh failed')));
@@ -378,7 +396,7 @@ export class ProxyRuntime {
     this.fileHash = h;
     const restartNeeded = restartOnly(this.config, next);
     this.config = next;
-    this.state = routingOf(next, this.state.overrides);
+    this.state = routingOf(next, this.state.overrides, ownershipView(next, this.ownershipSnap));
     this.mirror.reconfigure(threadConfig(next), next.config.shadow.threadPriority);
     this.freshness.sync(next.services.values());
     const origins = new Set([...[...next.tenants.values()].map((t) => t.monolith), ...[...next.services.values()].map((s) => s.url)]);
@@ -493,6 +511,7 @@ export class ProxyRuntime {
       if (this.gateTimer) clearInterval(this.gateTimer);
       this.freshness.stop();
       if (this.dataPlane) await this.dataPlane.drain(drainMs);
+      await this.ownership.stop();
       await this.mirror.close();
       // What the last requests and copies counted goes to the other workers and replicas before this one leaves.
       if (this.shareTimer) clearInterval(this.shareTimer);
@@ -519,10 +538,19 @@ export class ProxyRuntime {
         do {
           this.refreshAgain = false;
           const snap = await this.store.snapshot();
-          if (snap.version !== this.storeVersion || this.state.overrides === NO_OVERRIDES) {
+          const modes = snap.version !== this.storeVersion || this.state.overrides === NO_OVERRIDES;
+          const owners = snap.ownership.rev !== this.ownershipRev;
+          if (modes || owners) {
             this.storeVersion = snap.version;
-            this.state = routingOf(this.config, snap.overrides);
-            this.metrics.modeChanges.labels('store').inc();
+            this.ownershipRev = snap.ownership.rev;
+            this.ownershipSnap = snap.ownership;
+            this.state = routingOf(this.config, snap.overrides, owners ? ownershipView(this.config, snap.ownership) : this.state.ownership);
+            if (modes) this.metrics.modeChanges.labels('store').inc();
+            if (owners) {
+              // Held writes go on (or stay) by the new state; this process says when it holds the domain's writes with none in flight.
+              this.dataPlane?.holds.retryAll();
+              if (this.dataPlane) this.ownership.follow(snap.ownership);
+            }
           }
         } while (this.refreshAgain);
       } finally {
@@ -582,11 +610,11 @@ function threadConfig(c: CompiledConfig): ThreadConfig {
   };
 }
 
-function routingOf(config: CompiledConfig, overrides: ModeOverrides): Routing {
+function routingOf(config: CompiledConfig, overrides: ModeOverrides, ownership: OwnershipView): Routing {
   const drop = new Set([TENANT_HEADER, config.config.shadow.header]);
   if (config.tenancy.header) drop.add(config.tenancy.header.name);
   for (const s of config.services.values()) if (s.dryRunHeader) drop.add(s.dryRunHeader);
-  return Object.freeze({ config, overrides, dropHeaders: drop });
+  return Object.freeze({ config, overrides, dropHeaders: drop, ownership });
 }
 
 function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
