@@ -15,8 +15,9 @@ import type { Knex } from 'knex';
  *   writes and has none of them in flight.
  * - proxy_processes: every proxy process beats here; the live ones are those
  *   a hand-over waits for.
- * - ownership_rev: bumped (and NOTIFYed) by every change above, so replicas
- *   know when to read them again.
+ * - ownership_rev: gives each change above a revision (writers take one
+ *   advisory lock, so revisions commit in order), NOTIFYed; replicas compare
+ *   the newest committed (max of rev) to know when to read them again.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`CREATE SEQUENCE ownership_rev`);
@@ -51,6 +52,7 @@ export async function up(knex: Knex): Promise<void> {
     finished_at timestamptz
   )`);
   await knex.raw(`CREATE UNIQUE INDEX handovers_one_running ON handovers (domain, tenant) WHERE status = 'running'`);
+  await knex.raw('CREATE INDEX handovers_rev ON handovers (rev)');
   await knex.raw(`CREATE TABLE handover_acks (
     handover_id bigint NOT NULL REFERENCES handovers (id) ON DELETE CASCADE,
     process text NOT NULL,

@@ -37,6 +37,10 @@ export interface HandoverRecord {
   readonly finishedAt: string | null;
 }
 
+/** The newest ownership revision committed. */
+export const REV_SQL = 'SELECT greatest((SELECT max(rev) FROM domain_owners), (SELECT max(rev) FROM handovers), 0)::text AS v';
+const LOCK = "pg_advisory_xact_lock(hashtext('strangler.ownership'))";
+
 /** How long a process counts as live after its last beat. */
 export const LIVE_MS = 3_000;
 /** How long a runner's lease lasts past its last step; another process takes the hand-over up after it. */
@@ -57,7 +61,8 @@ export class OwnershipStore {
   ) {}
 
   async snapshot(c: pg.PoolClient | pg.Pool = this.pool): Promise<OwnershipSnapshot> {
-    const rev = await c.query<{ v: string }>('SELECT last_value::text AS v FROM ownership_rev');
+    // The newest revision committed, read with the rows (a sequence's last_value would count one not yet committed).
+    const rev = await c.query<{ v: string }>(REV_SQL);
     const owners = await c.query<{ domain: string; tenant: string; owner: Owner; epoch: string }>('SELECT domain, tenant, owner, epoch FROM domain_owners');
     const running = await c.query<{ id: string; domain: string; tenant: string; to_owner: Owner; step: string; hold_until: Date | null; lease_until: Date }>(
       "SELECT id, domain, tenant, to_owner, step, hold_until, lease_until FROM handovers WHERE status = 'running'",
@@ -73,9 +78,9 @@ export class OwnershipStore {
     return { rev: Number(rev.rows[0]?.v ?? 0), entries: [...byKey.values()].map((e) => Object.freeze(e)) };
   }
 
-  /** The newest ownership revision (the poll compares it). */
+  /** The newest ownership revision committed (the poll compares it). */
   async rev(): Promise<number> {
-    const r = await this.pool.query<{ v: string }>('SELECT last_value::text AS v FROM ownership_rev');
+    const r = await this.pool.query<{ v: string }>(REV_SQL);
     return Number(r.rows[0]?.v ?? 0);
   }
 
@@ -204,6 +209,8 @@ export class OwnershipStore {
     }
     try {
       await c.query('BEGIN');
+      // Writers one at a time: revisions are then committed in their order, and a reader that saw one has seen every lower one.
+      await c.query(`SELECT ${LOCK}`);
       const out = await fn(c);
       await c.query('SELECT pg_notify($1, $2)', [this.channel, 'ownership']);
       await c.query('COMMIT');

@@ -7,7 +7,7 @@ import type { CompiledRoute } from '../routes/table';
 import type { GateControls } from '../parity/gates';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import { listen, type Listening } from './listen';
-import { OwnershipStore, type OwnershipSnapshot } from './ownership-store';
+import { OwnershipStore, REV_SQL, type OwnershipSnapshot } from './ownership-store';
 
 export type ChangeSource = 'file' | 'api' | 'rollback' | 'gate';
 
@@ -88,7 +88,7 @@ export class ControlStore {
     this.listening ??= listen(this.url, CHANNEL, () => onChange(), pollMs);
     const poll = async () => {
       try {
-        const { rows } = await this.pool.query<{ v: string | null; o: string }>('SELECT (SELECT max(id) FROM route_changes) AS v, (SELECT last_value FROM ownership_rev)::text AS o');
+        const { rows } = await this.pool.query<{ v: string | null; o: string }>(`SELECT (SELECT max(id) FROM route_changes) AS v, (${REV_SQL.replace(/ AS v$/, '')}) AS o`);
         if (Number(rows[0]?.v ?? 0) > this.known || Number(rows[0]?.o ?? 0) > this.knownRev) onChange();
       } catch {
         // The store is away: keep routing by the last snapshot; the next poll retries.
