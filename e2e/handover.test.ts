@@ -1,4 +1,5 @@
 import { Kafka, logLevel } from 'kafkajs';
+import { request } from 'undici';
 import { backSyncTopic } from '@strangler/backsync';
 import { eventually, testStack } from './support/env';
 import { expectSameRows } from './support/load';
@@ -80,4 +81,92 @@ describe('write ownership: hand-overs under load', () => {
       await admin.disconnect();
     }
   }, 900_000);
+
+  /** Through the proxy, as a client: JSON answer and status. */
+  const call = async (tenant: string, method: string, path: string, body?: unknown) => {
+    // undici's request, not fetch: fetch leaves a Host header out, and the proxy resolves the tenant by host.
+    const res = await request(`${topo.proxy.url}${path}`, { method: method as 'GET', headers: { host: `${tenant}.localhost`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const text = await res.body.text();
+    return { status: res.statusCode, body: text ? JSON.parse(text) : null, headers: res.headers };
+  };
+  const own = async (tenant: string, to: 'service' | 'monolith') => {
+    const r = await topo.own(tenant, to);
+    expect([r.status, r.body.error ?? null]).toEqual([200, null]);
+  };
+
+  it('enforce: while the service owns the domain, a monolith write to its tables outside the routes is refused in the monolith\'s database; back-sync alone writes', async () => {
+    const acme = topo.tenants[0]!;
+    await own(acme.name, 'service');
+    try {
+      const room = await call(acme.name, 'POST', '/api/rooms', { name: 'enforced desk', created_by: 1 });
+      expect(room.status).toBe(201);
+      // The service wrote it; back-sync carries it into the monolith (the monolith's search sees it).
+      const msg = await call(acme.name, 'POST', `/api/rooms/${room.body.id}/messages`, { author_id: 1, body: 'findable through the monolith search' });
+      expect(msg.status).toBe(201);
+      await eventually(async () => (await call(acme.name, 'GET', '/api/messages/search?q=findable')).body?.data?.some((m: { id: number }) => m.id === msg.body.id), 10_000);
+      // A batch job of the monolith's, straight into its database: refused by the fence.
+      const refused = await acme.knex('messages').where({ id: msg.body.id }).update({ body: 'rewritten by a batch job' }).catch((err: Error & { code?: string }) => err);
+      expect(refused).toMatchObject({ code: '42501', message: expect.stringMatching(/strangler fence: public\.messages belongs to domain messaging/) });
+      // The monolith app itself, on a route outside the domain's: its own request fails, nothing changes.
+      const direct = await fetch(`${acme.url}/api/messages/${msg.body.id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ body: 'through the legacy app directly' }) });
+      expect(direct.status).toBeGreaterThanOrEqual(500);
+      expect((await acme.knex('messages').where({ id: msg.body.id }).first()).body).toBe('findable through the monolith search');
+    } finally {
+      await own(acme.name, 'monolith');
+    }
+    // Handed back: the fence is gone, the monolith writes its tables again.
+    await acme.knex('messages').where({ body: 'findable through the monolith search' }).update({ body: 'the monolith writes again' });
+  }, 120_000);
+
+  it('detect: the monolith\'s write passes and is reported as a conflict (metric, log, own conflicts); the service\'s copy never takes it, and the service\'s next write of the row overwrites it', async () => {
+    const acme = topo.tenants[0]!;
+    await topo.setFence('detect');
+    try {
+      await own(acme.name, 'service');
+      const room = await call(acme.name, 'POST', '/api/rooms', { name: 'detected desk', created_by: 1 });
+      const msg = await call(acme.name, 'POST', `/api/rooms/${room.body.id}/messages`, { author_id: 1, body: 'the service wrote this' });
+      expect(msg.status).toBe(201);
+      await eventually(async () => (await acme.knex('messages').where({ id: msg.body.id }).first())?.body === 'the service wrote this', 10_000);
+      await acme.knex('messages').where({ id: msg.body.id }).update({ body: 'a batch job wrote this' });
+      const conflicts = await eventually(async () => {
+        const res = await fetch(`${topo.proxy.adminUrl}/ownership/conflicts?tenant=${acme.name}`, { headers: { authorization: `Bearer ${topo.token}` } });
+        const data = ((await res.json()) as { data: Array<{ table: string; op: string; key: { id: number } }> }).data;
+        return data.find((c) => c.table === 'public.messages' && c.key.id === msg.body.id);
+      }, 20_000);
+      expect(conflicts).toMatchObject({ op: 'u' });
+      // The service's copy (the truth) kept its value; reads through the proxy say so.
+      expect((await call(acme.name, 'GET', `/api/messages/${msg.body.id}`)).body.body).toBe('the service wrote this');
+      // The service writes the row again: back-sync overwrites the monolith's.
+      expect((await call(acme.name, 'PATCH', `/api/messages/${msg.body.id}`, { body: 'edited through the service' })).status).toBe(200);
+      await eventually(async () => (await acme.knex('messages').where({ id: msg.body.id }).first())?.body === 'edited through the service', 10_000);
+    } finally {
+      await own(acme.name, 'monolith');
+      await topo.setFence('enforce');
+    }
+  }, 120_000);
+
+  it('rollback guard: handing back is refused, with the figures, while back-sync is stopped; it succeeds once back-sync has caught up', async () => {
+    const acme = topo.tenants[0]!;
+    await own(acme.name, 'service');
+    const written = await call(acme.name, 'POST', '/api/rooms', { name: 'written before the guard', created_by: 1 });
+    expect(written.status).toBe(201);
+    const child = topo.backSync()!;
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const afterStop = await call(acme.name, 'POST', '/api/rooms', { name: 'written while back-sync is stopped', created_by: 1 });
+    expect(afterStop.status).toBe(201);
+    const refused = await topo.own(acme.name, 'monolith');
+    expect(refused.status).toBe(409);
+    expect(refused.body.error).toMatchObject({ code: 'STR_ERR_OWNERSHIP_REFUSED', message: expect.stringMatching(/back-sync is behind or stopped for .*a probe written \d+ ms ago has not reached the monolith.*--force with a reason/) });
+    // Still the service's: writes go on there, nothing was held.
+    expect((await call(acme.name, 'POST', '/api/rooms', { name: 'after the refusal', created_by: 1 })).status).toBe(201);
+    topo.startBackSync();
+    const r = await eventually(async () => {
+      const x = await topo.own(acme.name, 'monolith');
+      return x.status === 200 ? x : undefined;
+    }, 90_000);
+    expect(r.body).toMatchObject({ status: 'done', to: 'monolith' });
+    // Everything written meanwhile is in the monolith.
+    for (const name of ['written before the guard', 'written while back-sync is stopped', 'after the refusal']) expect(await acme.knex('rooms').where({ name }).first()).toBeDefined();
+  }, 180_000);
 });

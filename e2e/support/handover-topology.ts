@@ -35,6 +35,9 @@ export interface HandoverTopology {
   readonly proxy: ProxyRuntime;
   readonly configFile: string;
   readonly token: string;
+  readonly kafka: string;
+  /** Rewrites the proxy's config with the domain's fence mode changed, and waits until the proxy has reloaded it. */
+  setFence(mode: 'detect' | 'enforce'): Promise<void>;
   readonly service_name: string;
   /** Back-sync as its own process (`strangler backsync run`), so a test can kill it. */
   startBackSync(): ChildProcess;
@@ -51,8 +54,10 @@ export interface HandoverTopology {
  * service fed by both, back-sync on the service's database, a control store
  * and a proxy whose config declares the messaging domain.
  */
-export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs?: number; parityMinSamples?: number } = {}): Promise<HandoverTopology> {
-  const connect = new ConnectClient(testStack().connectUrl);
+export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs?: number; parityMinSamples?: number; brokers?: { kafka: string; connectUrl: string } } = {}): Promise<HandoverTopology> {
+  const kafkaUrl = o.brokers?.kafka ?? testStack().kafka;
+  const connectUrl = o.brokers?.connectUrl ?? testStack().connectUrl;
+  const connect = new ConnectClient(connectUrl);
   const tenants: TopologyTenant[] = [];
   const cleanups: Array<() => Promise<unknown>> = [];
   const serviceName = `hs_${Math.random().toString(36).slice(2, 10)}`;
@@ -77,7 +82,7 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
         await knex.destroy();
         await removeTenantConnector(connect, name, db.url).catch(() => {});
         await db.drop();
-        await deleteTenantTopics([name]).catch(() => {});
+        await deleteTenantTopics([name], kafkaUrl).catch(() => {});
       });
     }
     await Promise.all(tenants.map((t) => waitUntilStreaming(connect, t.name, t.db.url)));
@@ -86,7 +91,7 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
     const [serviceDb, controlDb] = await Promise.all([scratchDatabase('hsvcdb'), scratchDatabase('hctl')]);
     cleanups.push(() => serviceDb.drop(), () => controlDb.drop());
     await migrate('control', controlDb.url);
-    const service = await startMessaging({ databaseUrl: serviceDb.url, brokers: [testStack().kafka], schemaSourceUrl: tenants[0]!.db.url, port: 0, tenants: tenants.map((t) => t.name), groupId: randomName('hmsg') });
+    const service = await startMessaging({ databaseUrl: serviceDb.url, brokers: [kafkaUrl], schemaSourceUrl: tenants[0]!.db.url, port: 0, tenants: tenants.map((t) => t.name), groupId: randomName('hmsg') });
     cleanups.push(() => service.stop());
     const svc = knexFactory({ client: 'pg', connection: serviceDb.url, pool: { min: 0, max: 4 } });
     cleanups.push(() => svc.destroy());
@@ -140,7 +145,7 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
       child = spawn(
         process.execPath,
         ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'backsync', 'run', '--service', serviceName, '--domain', 'messaging', '--service-db', serviceDb.url, '--table', 'rooms', '--table', 'room_members', '--table', 'messages',
-          ...tenants.flatMap((t) => ['--monolith', `${t.name}=${t.db.url}`]), '--kafka', testStack().kafka, '--connect', testStack().connectUrl, '--session-timeout', '2000'],
+          ...tenants.flatMap((t) => ['--monolith', `${t.name}=${t.db.url}`]), '--kafka', kafkaUrl, '--connect', connectUrl, '--session-timeout', '2000'],
         { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child.stdout!.on('data', (c: Buffer) => log.push(c.toString()));
@@ -154,7 +159,7 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
       }
       await connect.deleteConnector(backSyncConnectorName(serviceName)).catch(() => {});
       await svc.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ? AND NOT active', [`strangler_backsync_${serviceName}`]).catch(() => {});
-      await deleteTenantTopics([backSyncTopic(serviceName)]).catch(() => {});
+      await deleteTenantTopics([backSyncTopic(serviceName)], kafkaUrl).catch(() => {});
       const c = knexFactory({ client: 'pg', connection: testStack().pgAdminUrl, pool: { min: 0, max: 1 } });
       await c.raw("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = ANY (?)", [tenants.map((t) => `strangler_backsync_${t.name}`)]).catch(() => {});
       await c.destroy();
@@ -171,6 +176,14 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
       proxy,
       configFile,
       token,
+      kafka: kafkaUrl,
+      setFence: async (mode) => {
+        const doc = YAML.parse(fs.readFileSync(configFile, 'utf8'));
+        doc.domains.messaging.fence = mode;
+        fs.writeFileSync(configFile, YAML.stringify(doc));
+        const r = await proxy.reload();
+        if (!r.ok) throw new Error(`config refused: ${JSON.stringify(r.issues)}`);
+      },
       service_name: serviceName,
       startBackSync,
       backSyncLog: log,
