@@ -134,6 +134,7 @@ describe('write ownership: hand-overs under load', () => {
         return data.find((c) => c.table === 'public.messages' && c.key.id === msg.body.id);
       }, 20_000);
       expect(conflicts).toMatchObject({ op: 'u' });
+      expect(await (await fetch(`${topo.service.url}/metrics`)).text()).toMatch(new RegExp(`strangler_ownership_conflicts\\{tenant="${acme.name}",table="public.messages"\\} [1-9]`));
       // The service's copy (the truth) kept its value; reads through the proxy say so.
       expect((await call(acme.name, 'GET', `/api/messages/${msg.body.id}`)).body.body).toBe('the service wrote this');
       // The service writes the row again: back-sync overwrites the monolith's.

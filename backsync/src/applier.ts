@@ -1,4 +1,4 @@
-import { decode, type ChangeEvent, type KafkaClients } from '@strangler/cdc';
+import { comparePosition, decode, type ChangeEvent, type KafkaClients } from '@strangler/cdc';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { backSyncTopic } from './connector';
 import { BackSyncError } from './errors';
@@ -146,7 +146,9 @@ export class BackSyncApplier {
         const w = await this.writer(tenant);
         const applied = this.done.get(tenant) ?? (await w.applied());
         let state = this.owners.get(tenant) ?? (await w.ownership(this.o.domain));
-        const fresh = list.filter((x) => x.offset + 1n > applied);
+        // Kafka redelivers by offset (the origin's progress); Debezium re-emits after a Connect restart under new offsets:
+        // those changes are known by their place in the service's stream, at or before the last one applied.
+        const fresh = list.filter((x) => x.offset + 1n > applied && (state.position === null || comparePosition(x.e.source, state.position) > 0));
         // Walked in commit order: a change is carried when the service owned the tenant at its point of the stream.
         const carried: ChangeEvent[] = [];
         const passed: ChangeEvent[] = [];
@@ -155,13 +157,17 @@ export class BackSyncApplier {
           if (`${e.source.schema}.${e.source.table}` === OWNERSHIP_TABLE) {
             const row = e.after;
             if (row === null || String(row.domain) !== this.o.domain) continue;
-            state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch) };
+            state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch), position: state.position };
             continue;
           }
           (state.owner === 'service' ? carried : passed).push(e);
         }
-        if (carried.length > 0 || changed !== null) await w.apply(carried, upTo, tenantColumn, changed === null ? null : { domain: this.o.domain, ...changed });
-        else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
+        if (carried.length > 0 || changed !== null) {
+          // The place of the last change applied goes with it (the re-emission check above), with the owner then.
+          const last = fresh[fresh.length - 1]!.e.source;
+          state = { ...state, position: { commitLsn: last.commitLsn, lsn: last.lsn } };
+          await w.apply(carried, upTo, tenantColumn, { domain: this.o.domain, ...state });
+        } else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
         this.done.set(tenant, upTo > applied ? upTo : applied);
         this.owners.set(tenant, state);
         if (changed !== null) this.o.onOwnership?.(tenant, changed.owner, changed.epoch);

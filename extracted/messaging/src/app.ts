@@ -29,11 +29,14 @@ const messagesQuery = pageQuery.extend({ include_deleted: z.enum(['true', 'false
  * errors as the monolith. Writes (writes.ts) commit only for a tenant whose
  * domain the service owns, or run as a dry run (rolled back) for parity.
  */
-export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => [], writes: WriteOptions = {}): Express {
+/** Monolith writes to the domain's tables while the service owned them, counted per tenant and table since start. */
+export type ConflictCounts = () => ReadonlyArray<{ readonly tenant: string; readonly table: string; readonly n: number }>;
+
+export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] = () => [], writes: WriteOptions = {}, conflicts: ConflictCounts = () => []): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  const metrics = projectionMetrics(lag);
+  const metrics = projectionMetrics(lag, conflicts);
 
   /** Prometheus: per projection partition, consumer lag, end-to-end lag of the newest event, events applied and dead-lettered. */
   app.get('/metrics', async (_req, res) => {
@@ -122,7 +125,7 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
   return app;
 }
 
-function projectionMetrics(lag: () => readonly PartitionLag[]): Registry {
+function projectionMetrics(lag: () => readonly PartitionLag[], conflicts: ConflictCounts): Registry {
   const registry = new Registry();
   const labels = ['projection', 'topic', 'partition', 'tenant'] as const;
   const gauge = (name: string, help: string, value: (l: PartitionLag) => number | null) =>
@@ -152,6 +155,16 @@ function projectionMetrics(lag: () => readonly PartitionLag[]): Registry {
     collect() {
       this.reset();
       for (const t of freshnessReport(lag()).tenants) this.labels(PROJECTION, t.tenant).set(t.loading ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'strangler_ownership_conflicts',
+    help: "Monolith writes to the domain's tables while the service owned them (detect mode; each kept in strangler.ownership_conflicts, listed by `strangler own conflicts`), since the process started",
+    labelNames: ['tenant', 'table'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const c of conflicts()) this.labels(c.tenant, c.table).set(c.n);
     },
   });
   return registry;

@@ -20,6 +20,10 @@ async function main(): Promise<void> {
     ...(env.TENANTS ? { tenants: env.TENANTS.split(',') } : {}),
     onError: (err) => console.error(JSON.stringify({ level: 'warn', msg: 'projection', err: (err as Error).message })),
     onWarning: (w) => console.error(JSON.stringify({ level: 'warn', msg: 'projection', code: (w as { code?: string }).code, warning: w.message })),
+    // Each monolith write to an owned table outside the domain's routes, with its table and key (detect mode).
+    onConflict: (events) => {
+      for (const e of events) console.error(JSON.stringify({ level: 'warn', msg: 'the monolith wrote a table whose domain the service owns: not applied (the service holds the truth)', tenant: e.tenant, table: `${e.source.schema}.${e.source.table}`, op: e.op, key: e.key, lsn: e.source.lsn?.toString() ?? null }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+    },
     onTopicsAdded: (topics) => console.log(JSON.stringify({ level: 'info', msg: 'new topics consumed (a tenant onboarded, or a table\'s first event)', topics })),
   });
   console.log(JSON.stringify({ level: 'info', msg: 'messaging service listening', url: service.url }));

@@ -39,6 +39,16 @@ export interface RunningMessaging {
 /** Migrates, starts the projection from every tenant's topics, then serves the reads. */
 export async function startMessaging(o: MessagingOptions): Promise<RunningMessaging> {
   await migrate('extracted', o.databaseUrl);
+  const conflictCounts = new Map<string, { tenant: string; table: string; n: number }>();
+  const onConflict = (events: readonly ChangeEvent[]) => {
+    for (const e of events) {
+      const table = `${e.source.schema}.${e.source.table}`;
+      const c = conflictCounts.get(`${e.tenant}\u0000${table}`) ?? { tenant: e.tenant, table, n: 0 };
+      c.n++;
+      conflictCounts.set(`${e.tenant}\u0000${table}`, c);
+    }
+    o.onConflict?.(events);
+  };
   const db = knexFactory({ client: 'pg', connection: o.databaseUrl, pool: { min: 0, max: 10 } });
   const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants, o.onWarning), {
     kafka: kafkaClients(o.brokers, 'strangler-messaging'),
@@ -50,7 +60,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     skipOrigins: [BACKSYNC_ORIGIN_PREFIX],
     ownership: (trx, tenant) => projectorOwnership(trx, tenant),
     recordConflicts: (trx, events) => recordConflicts(trx, events),
-    ...(o.onConflict ? { onConflict: o.onConflict } : {}),
+    onConflict,
   });
   try {
     await projector.start();
@@ -58,7 +68,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     await db.destroy();
     throw err;
   }
-  const server: Server = createMessagingApp(db, () => projector.status(), { dryRunHeader: o.dryRunHeader ?? 'x-strangler-dry-run' }).listen(o.port, o.host ?? '127.0.0.1');
+  const server: Server = createMessagingApp(db, () => projector.status(), { dryRunHeader: o.dryRunHeader ?? 'x-strangler-dry-run' }, () => [...conflictCounts.values()]).listen(o.port, o.host ?? '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     server.once('listening', () => resolve());
     server.once('error', reject);
