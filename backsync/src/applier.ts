@@ -146,6 +146,7 @@ export class BackSyncApplier {
         const w = await this.writer(tenant);
         const applied = this.done.get(tenant) ?? (await w.applied());
         let state = this.owners.get(tenant) ?? (await w.ownership(this.o.domain));
+        const before = state;
         // Kafka redelivers by offset (the origin's progress); Debezium re-emits after a Connect restart under new offsets:
         // those changes are known by their place in the service's stream, at or before the last one applied.
         const fresh = list.filter((x) => x.offset + 1n > applied && (state.position === null || comparePosition(x.e.source, state.position) > 0));
@@ -170,7 +171,8 @@ export class BackSyncApplier {
         } else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
         this.done.set(tenant, upTo > applied ? upTo : applied);
         this.owners.set(tenant, state);
-        if (changed !== null) this.o.onOwnership?.(tenant, changed.owner, changed.epoch);
+        // A probe (the row written again as it is) is applied like any change of ownership, and said only when something changed.
+        if (changed !== null && (changed.owner !== before.owner || changed.epoch !== before.epoch)) this.o.onOwnership?.(tenant, changed.owner, changed.epoch);
         if (passed.length > 0) this.o.onSkipped?.(tenant, passed, 'not_owned');
         if (carried.length > 0) this.o.onApplied?.(tenant, carried, carried[0]!.source.tsMs);
         return;

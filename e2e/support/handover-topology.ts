@@ -8,7 +8,8 @@ import knexFactory from 'knex';
 import pino from 'pino';
 import YAML from 'yaml';
 import { ConnectClient, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
-import { backSyncConnectorName, backSyncTopic } from '@strangler/backsync';
+import { BackSyncApplier, backSyncConnectorConfig, backSyncConnectorName, backSyncTopic, type BackSyncOptions } from '@strangler/backsync';
+import { kafkaClients } from '@strangler/cdc';
 import { startMessaging, type RunningMessaging } from '@strangler/messaging';
 import { migrate } from '@strangler/migrations';
 import { createApp, createDb } from '@strangler/monolith';
@@ -54,7 +55,16 @@ export interface HandoverTopology {
  * service fed by both, back-sync on the service's database, a control store
  * and a proxy whose config declares the messaging domain.
  */
-export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs?: number; parityMinSamples?: number; brokers?: { kafka: string; connectUrl: string } } = {}): Promise<HandoverTopology> {
+export interface TopologyOptions {
+  readonly fence?: 'detect' | 'enforce';
+  readonly holdMs?: number;
+  readonly parityMinSamples?: number;
+  readonly brokers?: { kafka: string; connectUrl: string };
+  /** Runs back-sync's applier in this process (a benchmark times it) instead of as `strangler backsync run`. */
+  readonly inProcessBackSync?: { onApplied?: BackSyncOptions['onApplied']; onSkipped?: BackSyncOptions['onSkipped'] };
+}
+
+export async function handoverTopology(o: TopologyOptions = {}): Promise<HandoverTopology> {
   const kafkaUrl = o.brokers?.kafka ?? testStack().kafka;
   const connectUrl = o.brokers?.connectUrl ?? testStack().connectUrl;
   const connect = new ConnectClient(connectUrl);
@@ -152,7 +162,23 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
       child.stderr!.on('data', (c: Buffer) => log.push(c.toString()));
       return child;
     };
+    let applier: BackSyncApplier | null = null;
+    if (o.inProcessBackSync) {
+      const u = new URL(serviceDb.url);
+      await connect.putConfig(backSyncConnectorName(serviceName), backSyncConnectorConfig({ service: serviceName, host: u.hostname, port: Number(u.port), database: serviceDb.name, user: 'postgres', tables: ['rooms', 'room_members', 'messages'] }));
+      applier = new BackSyncApplier({
+        service: serviceName,
+        domain: 'messaging',
+        kafka: kafkaClients([kafkaUrl], 'bench-backsync', { sessionTimeoutMs: 6000 }),
+        monoliths: Object.fromEntries(tenants.map((t) => [t.name, t.db.url])),
+        ...o.inProcessBackSync,
+        onError: (err) => log.push(`backsync: ${(err as Error).message}\n`),
+      });
+      await applier.start();
+      log.push('in-process applier: applying\n');
+    }
     cleanups.push(async () => {
+      await applier?.stop();
       if (child && child.exitCode === null) {
         child.kill('SIGKILL');
         await new Promise((r) => child!.once('exit', r));
@@ -164,7 +190,7 @@ export async function handoverTopology(o: { fence?: 'detect' | 'enforce'; holdMs
       await c.raw("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname = ANY (?)", [tenants.map((t) => `strangler_backsync_${t.name}`)]).catch(() => {});
       await c.destroy();
     });
-    startBackSync();
+    if (!o.inProcessBackSync) startBackSync();
     await eventually(async () => log.join('').includes('applying'), 60_000);
     await eventually(async () => (await svc.raw('SELECT active FROM pg_replication_slots WHERE slot_name = ?', [`strangler_backsync_${serviceName}`])).rows[0]?.active === true, 60_000);
 

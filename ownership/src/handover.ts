@@ -193,18 +193,7 @@ export class Handover {
 
   /** A hand-over to the service: each write route of the domain compared (dry runs) enough times for the tenant, with no mismatch. */
   private parityCheck(req: HandoverRequest): Record<string, unknown> {
-    const need = req.domain.parityMinSamples;
-    if (need === 0) return { parity: 'not asked (parityMinSamples 0)' };
-    const routes = this.parity(req.domain.routes, req.tenant);
-    const short = routes.filter((r) => r.compared < need || r.mismatched > 0);
-    if (short.length > 0 && !req.force) {
-      throw new OwnershipError(
-        'STR_ERR_OWNERSHIP_REFUSED',
-        `parity has not proven the service's writes for ${req.tenant}: ${short.map((r) => `${r.route} ${r.compared} compared, ${r.mismatched} mismatched`).join('; ')} (each write route needs ${need} comparisons and none mismatched: shadow them with mirrorWrites, or --force with a reason)`,
-        { context: { routes: short } },
-      );
-    }
-    return { parity: routes, parityForced: short.length > 0 };
+    return parityVerdict(this.parity(req.domain.routes, req.tenant), req.domain.parityMinSamples, req.force, req.tenant);
   }
 
   /** Handing back: back-sync must have applied a probe written now (everything before it), or the hand-back is refused with the figures. */
@@ -260,6 +249,25 @@ export class Handover {
       await sleep(5);
     }
   }
+}
+
+/**
+ * Whether parity has proven the service's writes for a tenant: every write
+ * route of the domain compared at least `need` times (shadowed dry runs),
+ * none mismatched. Refused otherwise, naming each route short of it, unless
+ * forced (the figures are then recorded as forced). Pure.
+ */
+export function parityVerdict(routes: readonly RouteParity[], need: number, force: boolean, tenant: string): Record<string, unknown> {
+  if (need === 0) return { parity: 'not asked (parityMinSamples 0)' };
+  const short = routes.filter((r) => r.compared < need || r.mismatched > 0);
+  if (short.length > 0 && !force) {
+    throw new OwnershipError(
+      'STR_ERR_OWNERSHIP_REFUSED',
+      `parity has not proven the service's writes for ${tenant}: ${short.map((r) => `${r.route} ${r.compared} compared, ${r.mismatched} mismatched`).join('; ')} (each write route needs ${need} comparisons and none mismatched: shadow them with mirrorWrites, or --force with a reason)`,
+      { context: { routes: short } },
+    );
+  }
+  return { parity: routes, parityForced: short.length > 0 };
 }
 
 function STEP_AFTER(done: readonly string[]): string {
