@@ -1,5 +1,5 @@
 import { OwnershipError } from './errors';
-import { inTransaction, withClient } from './sql';
+import { inTransaction, q, withClient } from './sql';
 
 const APP = 'strangler-handover';
 
@@ -28,6 +28,7 @@ export async function serviceOwner(url: string, tenant: string, domain: string):
 export async function grantToService(url: string, g: { tenant: string; domain: string; epoch: number; monolithLsn: string; floors: Readonly<Record<string, number>> }): Promise<void> {
   await withClient(url, APP, async (c) =>
     inTransaction(c, async () => {
+      await c.query(`SELECT pg_advisory_xact_lock(${LOCK_PG})`, [g.tenant, g.domain]);
       await c.query(
         `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch, monolith_lsn) VALUES ($1, $2, 'service', $3, $4::pg_lsn)
          ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'service', epoch = EXCLUDED.epoch, monolith_lsn = EXCLUDED.monolith_lsn, updated_at = now()`,
@@ -39,6 +40,12 @@ export async function grantToService(url: string, g: { tenant: string; domain: s
            ON CONFLICT (tenant, tbl) DO UPDATE SET next_id = greatest(a.next_id, EXCLUDED.next_id)`,
           [g.tenant, tbl, hw + 1],
         );
+        // The sequence that gives the ids moves past them too (never back).
+        const seq = idSequence(g.tenant, tbl);
+        await c.query(`CREATE SEQUENCE IF NOT EXISTS ${seq} AS bigint`).catch((err: { code?: string }) => {
+          if (err.code !== '23505' && err.code !== '42P07') throw err;
+        });
+        await c.query(`SELECT setval('${seq.replace(/'/g, "''")}', greatest($1::bigint, (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM ${seq}), 1), true)`, [hw]);
       }
     }),
   );
@@ -55,13 +62,22 @@ export async function revokeFromService(url: string, r: { tenant: string; domain
   return withClient(url, APP, async (c) =>
     inTransaction(c, async () => {
       await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.floor(r.lockTimeoutMs))}`);
+      await c.query(`SELECT pg_advisory_xact_lock(${LOCK_PG})`, [r.tenant, r.domain]);
       await c.query(
         `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES ($1, $2, 'monolith', $3)
          ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'monolith', epoch = EXCLUDED.epoch, updated_at = now()`,
         [r.tenant, r.domain, r.epoch],
       ).catch(missing);
       const a = await c.query<{ tbl: string; hw: string }>('SELECT tbl, (next_id - 1)::text AS hw FROM strangler.id_allocations WHERE tenant = $1', [r.tenant]);
-      return { allocated: Object.fromEntries(a.rows.map((x) => [x.tbl, Number(x.hw)])) };
+      const allocated: Record<string, number> = Object.fromEntries(a.rows.map((x) => [x.tbl, Number(x.hw)]));
+      // What the sequences gave (a sequence's last value counts whether or not its transaction committed).
+      const prefix = `ids__${r.tenant}__`;
+      const seqs = await c.query<{ name: string; last: string | null }>("SELECT sequencename AS name, last_value::text AS last FROM pg_sequences WHERE schemaname = 'strangler' AND starts_with(sequencename, $1)", [prefix]);
+      for (const x of seqs.rows) {
+        const tbl = x.name.slice(prefix.length);
+        allocated[tbl] = Math.max(allocated[tbl] ?? 0, Number(x.last ?? 0));
+      }
+      return { allocated };
     }),
   );
 }
@@ -74,6 +90,7 @@ export async function revokeFromService(url: string, r: { tenant: string; domain
  */
 export async function probeBackSync(url: string, tenant: string, domain: string): Promise<{ at: string } | null> {
   return withClient(url, APP, async (c) => {
+    await c.query("SET lock_timeout = '5s'"); // a grant or a revoke holds the row for a moment at most
     const r = await c.query<{ at: Date }>('UPDATE strangler.domain_owners SET updated_at = now() WHERE tenant = $1 AND domain = $2 RETURNING updated_at AS at', [tenant, domain]).catch(missing);
     return r.rows[0] ? { at: r.rows[0].at.toISOString() } : null;
   });
@@ -94,3 +111,17 @@ function missing(err: Error & { code?: string }): never {
   if (err.code === '42P01') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', "the service database has no strangler.domain_owners: run the toolkit's migrations on it (npm run migrate -- extracted --database-url <url>)", { cause: err });
   throw err;
 }
+
+/**
+ * The sequence that gives a tenant's ids of one table in the service (a
+ * sequence never waits: writers do not queue on an allocator row, and an id
+ * given is never given again, even by a transaction that rolled back).
+ */
+export function idSequence(tenant: string, table: string): string {
+  return `strangler.${q(`ids__${tenant}__${table}`)}`;
+}
+
+const LOCK_PG = "hashtext('strangler.domain_owners'), hashtext($1 || '/' || $2)";
+
+/** The lock a service write holds shared, and a grant or a revoke exclusive: a hand-over waits for the writes in flight, and no write commits after it. */
+export const OWNERSHIP_LOCK_SQL = "hashtext('strangler.domain_owners'), hashtext(? || '/' || ?)";

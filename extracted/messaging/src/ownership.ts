@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { lsnText, lsnValue, type ChangeEvent } from '@strangler/cdc';
+import { OWNERSHIP_LOCK_SQL } from '@strangler/ownership';
 
 /** The domain this service takes over (the proxy's domains.<name>; its rows in strangler.domain_owners). */
 export const DOMAIN = 'messaging';
@@ -8,12 +9,16 @@ export const DOMAIN_TABLES: ReadonlySet<string> = new Set(['public.rooms', 'publ
 
 /**
  * Whether the service owns the tenant's domain, read in the write's own
- * transaction and held FOR SHARE until it commits: a hand-back (which
- * updates the row) waits for the writes in flight, and no write commits
- * after it.
+ * transaction under the ownership lock held shared until it commits: a
+ * hand-back (which takes it exclusive to change the row) waits for the
+ * writes in flight, and a write that gets the lock after it reads the new
+ * owner, so no write commits after it. An advisory lock rather than the row
+ * FOR SHARE: hundreds of writers a second sharing one row lock would make
+ * PostgreSQL write a multixact into the row for each of them.
  */
 export async function ownsInTransaction(trx: Knex.Transaction, tenant: string, domain = DOMAIN): Promise<boolean> {
-  const r = await trx.raw<{ rows: Array<{ owner: string }> }>('SELECT owner FROM strangler.domain_owners WHERE tenant = ? AND domain = ? FOR SHARE', [tenant, domain]);
+  await trx.raw(`SELECT pg_advisory_xact_lock_shared(${OWNERSHIP_LOCK_SQL})`, [tenant, domain]);
+  const r = await trx.raw<{ rows: Array<{ owner: string }> }>('SELECT owner FROM strangler.domain_owners WHERE tenant = ? AND domain = ?', [tenant, domain]);
   return r.rows[0]?.owner === 'service';
 }
 
@@ -26,7 +31,8 @@ export async function ownsInTransaction(trx: Knex.Transaction, tenant: string, d
  * them, and are applied.
  */
 export async function projectorOwnership(trx: Knex.Transaction, tenant: string, domain = DOMAIN): Promise<((e: ChangeEvent) => boolean) | null> {
-  const r = await trx.raw<{ rows: Array<{ owner: string; lsn: string | null }> }>('SELECT owner, monolith_lsn::text AS lsn FROM strangler.domain_owners WHERE tenant = ? AND domain = ? FOR SHARE', [tenant, domain]);
+  await trx.raw(`SELECT pg_advisory_xact_lock_shared(${OWNERSHIP_LOCK_SQL})`, [tenant, domain]);
+  const r = await trx.raw<{ rows: Array<{ owner: string; lsn: string | null }> }>('SELECT owner, monolith_lsn::text AS lsn FROM strangler.domain_owners WHERE tenant = ? AND domain = ?', [tenant, domain]);
   const row = r.rows[0];
   if (row?.owner !== 'service') return null;
   const fence = row.lsn === null ? -1n : lsnValue(row.lsn);

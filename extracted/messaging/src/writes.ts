@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ApiError, id, notFound, shape } from './contract';
 import { ownsInTransaction } from './ownership';
+import { idSequence } from '@strangler/ownership';
 
 /**
  * The domain's writes (rooms, members, messages), with the monolith's
@@ -18,9 +19,9 @@ import { ownsInTransaction } from './ownership';
  *   transaction, so a hand-back waits for it and none commits after); for
  *   another, 409 `not_owner`: the monolith owns that tenant's data, and the
  *   proxy sends its writes there.
- * - Ids are the service's to give while it owns a domain
- *   (strangler.id_allocations, per tenant and table, never below what the
- *   copy holds).
+ * - Ids are the service's to give while it owns a domain (a sequence per
+ *   tenant and table, moved past the monolith's at each hand-over; never
+ *   below what the copy holds).
  */
 export interface WriteOptions {
   /** The domain whose rows in strangler.domain_owners say which tenants the service owns. @default 'messaging' */
@@ -102,6 +103,7 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
     let answer: Answer;
     try {
       answer = await db.transaction(async (trx) => {
+        if (dry) dryRuns.add(trx);
         if (!dry && !(await ownsInTransaction(trx, tenant, o.domain))) {
           throw new ApiError(409, 'not_owner', `the monolith owns tenant ${tenant}'s rooms and messages: write through it (the proxy sends writes to the domain's owner)`);
         }
@@ -119,14 +121,39 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
   };
 
   const scoped = (trx: Knex.Transaction, tenant: string) => (table: 'rooms' | 'room_members' | 'messages' | 'users') => trx(table).where(`${table}.tenant`, tenant);
-  /** The next id of a table for a tenant: never below what the copy holds; one row lock per tenant and table serialises writers. */
+  /**
+   * The next id of a table for a tenant, from the tenant's sequence of it
+   * (a hand-over to the service moves it past everything the monolith gave;
+   * one that never saw a hand-over starts past what the copy and the
+   * allocation record hold). A sequence never waits, and never gives an id
+   * twice, even to a transaction that rolled back (a dry run burns one).
+   */
+  const sequences = new Set<string>();
+  /** Transactions of dry runs: they take no id (a sequence would lose it), they say which one would be next. */
+  const dryRuns = new WeakSet<Knex.Transaction>();
   const nextId = async (trx: Knex.Transaction, tenant: string, table: 'rooms' | 'messages'): Promise<number> => {
+    const seq = idSequence(tenant, table);
+    if (!sequences.has(seq)) {
+      // Made once, outside the write's transaction (so its DDL never holds the write up); a concurrent maker is fine.
+      await db.raw(`CREATE SEQUENCE IF NOT EXISTS ${seq} AS bigint`).catch((err: { code?: string }) => {
+        if (err.code !== '23505' && err.code !== '42P07') throw err;
+      });
+      await db.raw(
+        `SELECT setval(?, greatest((SELECT coalesce(max(id), 0) FROM ${table} WHERE tenant = ?), (SELECT coalesce(max(next_id) - 1, 0) FROM strangler.id_allocations WHERE tenant = ? AND tbl = ?),
+                                  (SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END FROM ${seq}), 1), true)`,
+        [seq, tenant, tenant, table],
+      );
+      sequences.add(seq);
+    }
+    if (dryRuns.has(trx)) {
+      const peek = await trx.raw(`SELECT greatest((SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM ${seq}), (SELECT coalesce(max(id), 0) + 1 FROM ${table} WHERE tenant = ?)) AS id`, [tenant]);
+      return Number(peek.rows[0].id);
+    }
+    // Never below what the copy holds (a hand-over's grant moves the sequence past it; a tenant whose row was set by hand was not).
     const r = await trx.raw(
-      `INSERT INTO strangler.id_allocations AS a (tenant, tbl, next_id)
-         SELECT ?, ?, coalesce(max(id), 0) + 2 FROM ${table} WHERE tenant = ?
-       ON CONFLICT (tenant, tbl) DO UPDATE SET next_id = greatest(a.next_id, EXCLUDED.next_id - 1) + 1
-       RETURNING next_id - 1 AS id`,
-      [tenant, table, tenant],
+      `SELECT CASE WHEN m.top >= n.id THEN setval(?::regclass, m.top + 1, true) ELSE n.id END AS id
+         FROM (SELECT nextval(?::regclass) AS id) n, (SELECT coalesce(max(id), 0) AS top FROM ${table} WHERE tenant = ?) m`,
+      [seq, seq, tenant],
     );
     return Number(r.rows[0].id);
   };
