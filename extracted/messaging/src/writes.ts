@@ -101,6 +101,7 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
     const tenant = tenantOf(req);
     const dry = req.headers[dryRunHeader] === '1';
     let answer: Answer;
+    if (!dry) await ensureSequences(tenant);
     try {
       answer = await db.transaction(async (trx) => {
         if (dry) dryRuns.add(trx);
@@ -131,12 +132,13 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
   const sequences = new Set<string>();
   /** Transactions of dry runs: they take no id (a sequence would lose it), they say which one would be next. */
   const dryRuns = new WeakSet<Knex.Transaction>();
-  const nextId = async (trx: Knex.Transaction, tenant: string, table: 'rooms' | 'messages'): Promise<number> => {
-    const seq = idSequence(tenant, table);
-    if (!sequences.has(seq)) {
-      // Made once, outside the write's transaction (so its DDL never holds the write up); a concurrent maker is fine.
+  /** Makes a tenant's sequences once per process, before its first write's transaction (never a second connection from inside one: the pool could run dry). */
+  const ensureSequences = async (tenant: string): Promise<void> => {
+    for (const table of ['rooms', 'messages'] as const) {
+      const seq = idSequence(tenant, table);
+      if (sequences.has(seq)) continue;
       await db.raw(`CREATE SEQUENCE IF NOT EXISTS ${seq} AS bigint`).catch((err: { code?: string }) => {
-        if (err.code !== '23505' && err.code !== '42P07') throw err;
+        if (err.code !== '23505' && err.code !== '42P07') throw err; // made meanwhile by another writer
       });
       await db.raw(
         `SELECT setval(?, greatest((SELECT coalesce(max(id), 0) FROM ${table} WHERE tenant = ?), (SELECT coalesce(max(next_id) - 1, 0) FROM strangler.id_allocations WHERE tenant = ? AND tbl = ?),
@@ -145,8 +147,15 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
       );
       sequences.add(seq);
     }
+  };
+  const nextId = async (trx: Knex.Transaction, tenant: string, table: 'rooms' | 'messages'): Promise<number> => {
+    const seq = idSequence(tenant, table);
     if (dryRuns.has(trx)) {
-      const peek = await trx.raw(`SELECT greatest((SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM ${seq}), (SELECT coalesce(max(id), 0) + 1 FROM ${table} WHERE tenant = ?)) AS id`, [tenant]);
+      // pg_sequences, not the sequence itself: a tenant that never wrote for real has none yet (a dry run makes nothing).
+      const peek = await trx.raw(
+        `SELECT greatest((SELECT coalesce(last_value, 0) + 1 FROM pg_sequences WHERE schemaname = 'strangler' AND sequencename = ?), (SELECT coalesce(max(id), 0) + 1 FROM ${table} WHERE tenant = ?)) AS id`,
+        [`ids__${tenant}__${table}`, tenant],
+      );
       return Number(peek.rows[0].id);
     }
     // Never below what the copy holds (a hand-over's grant moves the sequence past it; a tenant whose row was set by hand was not).
