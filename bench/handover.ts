@@ -8,7 +8,7 @@
  *
  * Pause: an open-loop writer posts messages for acme through the proxy at
  * --rate writes/s (a tick every 10 ms; a request never waits for an earlier
- * one). After a 3 s warm-up, --handovers hand-overs alternate (service,
+ * one). After a --warmup-seconds warm-up (default 10), --handovers hand-overs alternate (service,
  * monolith, ...) 2 s apart, through the admin API (forced: the demo's write
  * routes are not shadowed, so parity has not proven them; the gate is tested
  * elsewhere). Per hand-over: the runner's pause (hold recorded to flip done:
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '500,1000,2000,4000' },
     'step-seconds': { type: 'string', default: '15' },
     'echo-writes': { type: 'string', default: '300' },
+    'warmup-seconds': { type: 'string', default: '10' },
   },
 });
 
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
         await sleep(10);
       }
     })();
-    await sleep(3000);
+    await sleep(Number(values['warmup-seconds']) * 1000);
     const handovers: Array<{ to: string; pauseMs: number; clientMaxMs: number; steps: Record<string, unknown> }> = [];
     const count = Number(values.handovers);
     for (let i = 0; i < count; i++) {

@@ -17,6 +17,8 @@ export const DOMAIN_TABLES: ReadonlySet<string> = new Set(['public.rooms', 'publ
  * PostgreSQL write a multixact into the row for each of them.
  */
 export async function ownsInTransaction(trx: Knex.Transaction, tenant: string, domain = DOMAIN): Promise<boolean> {
+  // Two statements, not one: a statement's snapshot is taken when it starts, so the row must be read by a statement that
+  // starts once the lock is held (one that waited for a hand-back would otherwise read the owner from before it).
   await trx.raw(`SELECT pg_advisory_xact_lock_shared(${OWNERSHIP_LOCK_SQL})`, [tenant, domain]);
   const r = await trx.raw<{ rows: Array<{ owner: string }> }>('SELECT owner FROM strangler.domain_owners WHERE tenant = ? AND domain = ?', [tenant, domain]);
   return r.rows[0]?.owner === 'service';
