@@ -65,6 +65,10 @@ describe('write ownership: hand-overs under load', () => {
       await expectSameRows(t.knex, topo.svc, t.name, 60_000);
       expect(await ledgerProblems(topo.svc, ledger, t.name)).toEqual([]);
     }
+    // The status the CLI and the dashboard show: acme back with the monolith at epoch 20, the 20 hand-overs done with their figures.
+    const status = (await (await fetch(`${topo.proxy.adminUrl}/ownership?limit=25`, { headers: { authorization: `Bearer ${topo.token}` } })).json()) as { domains: Array<{ tenants: Array<{ tenant: string; owner: string; epoch: number; handover: unknown }> }>; handovers: Array<{ status: string; figures: { pauseMs?: number } }> };
+    expect(status.domains[0]!.tenants.find((t) => t.tenant === acme!.name)).toMatchObject({ owner: 'monolith', epoch: 20, handover: null });
+    expect(status.handovers.filter((h) => h.status === 'done' && typeof h.figures.pauseMs === 'number')).toHaveLength(20);
     // Back-sync never wrote globex: no change of ownership of it ever reached its database.
     expect((await globex!.knex.raw("SELECT count(*)::int AS n FROM strangler.backsync_state")).rows[0].n).toBe(0);
     // No loop: once the load is over, no topic of acme nor back-sync's keeps growing.

@@ -92,6 +92,8 @@ describe('admin dashboard', () => {
       expect(await cell('rooms-read', 'globex').textContent()).toBe('monolith');
       expect(await page.textContent('#gates')).toBe('running');
       expect(await page.locator('#services tr[data-service="messaging"] td').allTextContents()).toEqual(['messaging', service.url, 'closed', 'not declared']);
+      // No domain in this config: the ownership table says so.
+      expect(await page.locator('#ownership td').allTextContents()).toEqual(['no domain is declared (domains in the config)']);
       // The service's report as the proxy last polled it (every 100 ms here; the page refreshes every 2 s).
       await waitText(page, '#services tr[data-service="search"] td:nth-child(4)', 'acme 0.4 s, applied through 2026-12-02 21:31:16.732 UTC globex loading its snapshot (held back) limit 5.0 s');
       expect(await page.locator('#services tr[data-service="search"] td').nth(1).textContent()).toBe(reporting.url);

@@ -67,6 +67,7 @@ function page(nonce: string): string {
   </section>
   <section><h2>Routes</h2><table id="routes"></table></section>
   <section><h2>Extracted services</h2><table id="services"></table></section>
+  <section><h2>Write ownership</h2><table id="ownership"></table><table id="handovers"></table></section>
   <section><h2>Parity, last 5 minutes</h2><table id="parity"></table>
     <h3>Learned noise</h3><p>A path is left out only once it differed in enough pairs of monolith answers taken while the data did not change; pairs across a change are discarded. A comparison that matched only by leaving noise out is filtered, never matched.</p><table id="noise"></table></section>
   <section><h2>Mismatches <span id="mismatch-of"></span></h2><div id="mismatches"></div></section>
@@ -217,6 +218,26 @@ function renderServices(rows) {
   }
 }
 
+function renderOwnership(o) {
+  const t = $('ownership');
+  t.replaceChildren(el('tr', null, ...['domain', 'tenant', 'owner', 'epoch', 'hand-over running', 'writes held here'].map((h) => el('th', null, h))));
+  if (o.domains.length === 0) t.append(el('tr', null, el('td', { colspan: '6' }, 'no domain is declared (domains in the config)')));
+  for (const d of o.domains) {
+    for (const x of d.tenants) {
+      t.append(el('tr', { 'data-domain': d.domain, 'data-tenant': x.tenant }, el('td', null, d.domain), el('td', null, x.tenant), el('td', { class: 'owner' }, x.owner), el('td', { class: 'num' }, x.epoch),
+        el('td', null, x.handover ? '#' + x.handover.id + ' to the ' + x.handover.to + ', at ' + x.handover.step : '-'), el('td', { class: 'num' }, x.heldHere)));
+    }
+  }
+  const h = $('handovers');
+  h.replaceChildren(el('tr', null, ...['#', 'started', 'domain', 'tenant', 'from \u2192 to', 'status', 'write pause', 'by', 'reason'].map((x) => el('th', null, x))));
+  for (const r of o.handovers) {
+    const f = r.figures || {};
+    h.append(el('tr', null, el('td', null, r.id), el('td', null, r.startedAt), el('td', null, r.domain), el('td', null, r.tenant), el('td', null, r.from + ' \u2192 ' + r.to),
+      el('td', { class: r.status === 'aborted' ? 'bad' : '' }, r.status + (r.status === 'running' ? ' (' + r.step + ')' : '') + (r.error ? ': ' + r.error : '')),
+      el('td', { class: 'num' }, f.pauseMs === undefined ? '-' : f.pauseMs + ' ms'), el('td', null, r.actor + (r.forced ? ' (forced)' : '')), el('td', null, r.reason)));
+  }
+}
+
 function renderParity(rows, noise) {
   renderNoise(noise);
   const t = $('parity');
@@ -288,7 +309,7 @@ async function history() {
 
 async function refresh() {
   try {
-    const [config, routes, parity, gates, services] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates'), api('/services')]);
+    const [config, routes, parity, gates, services, ownership] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates'), api('/services'), api('/ownership?limit=10')]);
     const frozen = new Set(gates.controls.filter((c) => c.scope !== '*').map((c) => c.scope));
     $('main').hidden = false;
     $('summary').replaceChildren(
@@ -296,6 +317,7 @@ async function refresh() {
       el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
     renderRoutes(routes.data, config.tenants.map((x) => x.name), frozen);
     renderServices(services.data);
+    renderOwnership(ownership);
     renderParity(parity.data, parity.noise);
     await history();
     await mismatches();
