@@ -1,5 +1,7 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { request } from 'undici';
+import pino from 'pino';
+import { ProxyRuntime } from '@strangler/proxy';
 import { backSyncTopic } from '@strangler/backsync';
 import { eventually, testStack } from './support/env';
 import { expectSameRows } from './support/load';
@@ -173,5 +175,34 @@ describe('write ownership: hand-overs under load', () => {
     expect(r.body).toMatchObject({ status: 'done', to: 'monolith' });
     // Everything written meanwhile is in the monolith.
     for (const name of ['written before the guard', 'written while back-sync is stopped', 'after the refusal']) expect(await acme.knex('rooms').where({ name }).first()).toBeDefined();
+  }, 180_000);
+
+  it('replicas follow: a second proxy on the same control store holds its own writes during a hand-over run by the first, and acknowledges its drain', async () => {
+    const acme = topo.tenants[0]!;
+    const replica = await ProxyRuntime.start({ configFile: topo.configFile, port: 0, adminPort: 0, logger: pino({ level: 'silent' }) });
+    try {
+      const ledger = newLedger();
+      const load = writeLoad(replica.url, acme.name, ledger, 2);
+      let results: Array<{ status: number; body: Record<string, unknown> }> = [];
+      try {
+        await new Promise((r) => setTimeout(r, 1000));
+        // Run by the first proxy: the second holds acme's writes too, and the hand-over waits for its acknowledgement.
+        for (const to of ['service', 'monolith', 'service', 'monolith'] as const) {
+          results.push(await topo.own(acme.name, to));
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      } finally {
+        await load.stop();
+      }
+      expect(results.map((r) => [r.status, (r.body.figures as { processes?: number } | undefined)?.processes])).toEqual([[200, 2], [200, 2], [200, 2], [200, 2]]);
+      expect(ledger.failures).toEqual([]);
+      expect(ledger.acknowledged).toBeGreaterThan(50);
+      await eventually(async () => (await ledgerProblems(acme.knex, ledger, null)).length === 0, 30_000).catch(() => undefined);
+      expect(await ledgerProblems(acme.knex, ledger, null)).toEqual([]);
+      expect(await ledgerProblems(topo.svc, ledger, acme.name)).toEqual([]);
+      results = [];
+    } finally {
+      await replica.stop(1000);
+    }
   }, 180_000);
 });
