@@ -145,7 +145,7 @@ describe('extracted messaging service', () => {
     expect(metrics).toMatch(new RegExp(`strangler_projection_tenant_loading\\{projection="messaging-mirror",tenant="${tenants[0]!.name}"\\} 0`));
     // The proxy's freshness check reads this: every tenant, caught up.
     const freshness = (await request(service.url).get('/freshness').expect(200)).body;
-    expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, loading: false, appliedThrough: expect.any(String), heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
+    expect(freshness.tenants).toEqual(tenants.map((t) => ({ tenant: t.name, behindMs: expect.any(Number), pending: 0, loading: false, appliedThrough: expect.any(String), appliedLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), heartbeatAt: expect.any(String) })).sort((x, y) => x.tenant.localeCompare(y.tenant)));
     for (const t of freshness.tenants) expect(t.behindMs).toBeLessThan(3_000);
   });
 

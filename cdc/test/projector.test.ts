@@ -346,13 +346,13 @@ describe('projector runtime', () => {
     hold = true;
     const [late] = await src('messages').insert({ room_id: roomId, author_id: authorId, body: 'held back' }).returning('id');
     await eventually(async () => (messages()?.behindMs ?? 0) > 1500, 30_000);
-    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: expect.any(Number), pending: expect.any(Number), loading: false, appliedThrough: expect.any(String), heartbeatAt: null }]);
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: expect.any(Number), pending: expect.any(Number), loading: false, appliedThrough: expect.any(String), appliedLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), heartbeatAt: null }]);
     expect(freshnessReport(projector.status()).tenants[0]!.behindMs).toBeGreaterThan(1500);
     expect(await dst('held_bodies').where({ id: late.id }).first()).toBeUndefined();
     hold = false;
     await eventually(async () => (await dst('held_bodies').where({ id: late.id }).first()) ?? undefined);
     expect(messages()).toMatchObject({ consumerLag: 0, behindMs: 0 });
-    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0, loading: false, appliedThrough: expect.any(String), heartbeatAt: null }]);
+    expect(freshnessReport(projector.status()).tenants).toEqual([{ tenant, behindMs: 0, pending: 0, loading: false, appliedThrough: expect.any(String), appliedLsn: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/), heartbeatAt: null }]);
 
     // Started again with nothing new on the topic (no batch comes): the checkpoint's source time is known at once.
     const appliedAt = messages()!.sourceTs!;
