@@ -15,7 +15,7 @@ describe('docker-compose.yml agrees with the stack', () => {
 
   it('has the whole topology', () => {
     expect(Object.keys(s).sort()).toEqual(
-      ['connect', 'connectors', 'kafka', 'messaging', 'migrate', 'migrate-services', 'postgres', 'proxy', ...DEFAULT_TENANTS.map((t) => `monolith-${t}`)].sort(),
+      ['backsync', 'connect', 'connectors', 'kafka', 'messaging', 'migrate', 'migrate-services', 'postgres', 'proxy', ...DEFAULT_TENANTS.map((t) => `monolith-${t}`)].sort(),
     );
   });
 
