@@ -1,4 +1,4 @@
-import { comparePosition, decode, type ChangeEvent, type KafkaClients } from '@strangler/cdc';
+import { decode, type ChangeEvent, type KafkaClients } from '@strangler/cdc';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import { backSyncTopic } from './connector';
 import { BackSyncError } from './errors';
@@ -147,9 +147,11 @@ export class BackSyncApplier {
         const applied = this.done.get(tenant) ?? (await w.applied());
         let state = this.owners.get(tenant) ?? (await w.ownership(this.o.domain));
         const before = state;
-        // Kafka redelivers by offset (the origin's progress); Debezium re-emits after a Connect restart under new offsets:
-        // those changes are known by their place in the service's stream, at or before the last one applied.
-        const fresh = list.filter((x) => x.offset + 1n > applied && (state.position === null || comparePosition(x.e.source, state.position) > 0));
+        // Kafka redelivers by offset: the origin's progress skips what was applied. (Debezium's re-emission after a Connect
+        // restart comes under new offsets and is applied again: upserts of the same rows, in order, ending where they were.
+        // Its stream position is kept with the owner, but is not a filter: Debezium's sequence is not in commit order across
+        // concurrent transactions, and filtering by it dropped the later-committed of two; see README, "Not yet".)
+        const fresh = list.filter((x) => x.offset + 1n > applied);
         // Walked in commit order: a change is carried when the service owned the tenant at its point of the stream.
         const carried: ChangeEvent[] = [];
         const passed: ChangeEvent[] = [];
@@ -164,7 +166,7 @@ export class BackSyncApplier {
           (state.owner === 'service' ? carried : passed).push(e);
         }
         if (carried.length > 0 || changed !== null) {
-          // The place of the last change applied goes with it (the re-emission check above), with the owner then.
+          // The place of the last change applied goes with it, with the owner then (diagnostics: where back-sync stands).
           const last = fresh[fresh.length - 1]!.e.source;
           state = { ...state, position: { commitLsn: last.commitLsn, lsn: last.lsn } };
           await w.apply(carried, upTo, tenantColumn, { domain: this.o.domain, ...state });
