@@ -60,7 +60,8 @@ export function writeDemoProxyConfig(
         url: `http://127.0.0.1:${config.ports.extractedBase}`,
         health: '/healthz',
         freshness: { path: '/freshness', maxBehindMs: 5000 },
-        dryRunHeader: 'x-strangler-dry-run',
+        // No dryRunHeader in the demo: the offline runner would send captured writes again. Set it (and shadow the write
+        // routes with mirrorWrites) to let parity prove the service's writes before a hand-over.
         database: { value: serviceDatabaseUrl },
       },
     },

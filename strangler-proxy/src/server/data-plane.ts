@@ -430,8 +430,7 @@ export class DataPlane {
   /** To the tenant's monolith: recorded when the corpus capture samples it, otherwise forwarded as it is. */
   private toMonolith(ctx: RequestContext, res: ServerResponse, body: Attempt['body']): void {
     const { req, route } = ctx;
-    // Reads only: a captured write would be sent again to both paths by the offline runner (a second write in the monolith).
-    const corpus = route && SAFE.has(req.method!) ? this.deps.capture?.() : null;
+    const corpus = route ? this.deps.capture?.() : null;
     if (corpus && route && corpus.take(route.id)) {
       this.captured(ctx, res, route, corpus, body).catch((err: Error) => this.failed(req, res, err));
       return;
@@ -668,7 +667,7 @@ export class DataPlane {
     const extra: (readonly [string, string])[] = [[shadow.header, '1']];
     if (!SAFE.has(req.method!) && service.dryRunHeader) extra.push([service.dryRunHeader, '1']);
     const again = SAFE.has(req.method!) && Math.random() < shadow.noiseSampleRate ? { origin: ctx.tenant.monolith, headers: this.monolithAttempt(ctx, null).headers } : undefined;
-    const corpus = SAFE.has(req.method!) ? this.deps.capture?.() : null;
+    const corpus = this.deps.capture?.();
     if (corpus && corpus.take(route.id) && !primary.truncated) this.record(corpus, route.id, ctx.tenantId, req, ctx.url, copyBody, primary);
     // A copy reports to the breaker only as its half-open probe: shadow failures alone never open it (the clients are not hurt).
     const breaker = this.deps.breaker(service.name);
