@@ -149,8 +149,8 @@ export class BackSyncApplier {
         const before = state;
         // Kafka redelivers by offset: the origin's progress skips what was applied. (Debezium's re-emission after a Connect
         // restart comes under new offsets and is applied again: upserts of the same rows, in order, ending where they were.
-        // Its stream position is kept with the owner, but is not a filter: Debezium's sequence is not in commit order across
-        // concurrent transactions, and filtering by it dropped the later-committed of two; see README, "Not yet".)
+        // Its stream position is no filter: Debezium's sequence is not in commit order across concurrent transactions, and
+        // filtering by it dropped the later-committed of two; see README, "Not yet".)
         const fresh = list.filter((x) => x.offset + 1n > applied);
         // Walked in commit order: a change is carried when the service owned the tenant at its point of the stream.
         const carried: ChangeEvent[] = [];
@@ -160,17 +160,13 @@ export class BackSyncApplier {
           if (`${e.source.schema}.${e.source.table}` === OWNERSHIP_TABLE) {
             const row = e.after;
             if (row === null || String(row.domain) !== this.o.domain) continue;
-            state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch), position: state.position };
+            state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch) };
             continue;
           }
           (state.owner === 'service' ? carried : passed).push(e);
         }
-        if (carried.length > 0 || changed !== null) {
-          // The place of the last change applied goes with it, with the owner then (diagnostics: where back-sync stands).
-          const last = fresh[fresh.length - 1]!.e.source;
-          state = { ...state, position: { commitLsn: last.commitLsn, lsn: last.lsn } };
-          await w.apply(carried, upTo, tenantColumn, { domain: this.o.domain, ...state });
-        } else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
+        if (carried.length > 0 || changed !== null) await w.apply(carried, upTo, tenantColumn, changed === null ? null : { domain: this.o.domain, ...changed });
+        else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
         this.done.set(tenant, upTo > applied ? upTo : applied);
         this.owners.set(tenant, state);
         // A probe (the row written again as it is) is applied like any change of ownership, and said only when something changed.

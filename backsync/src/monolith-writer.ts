@@ -7,11 +7,10 @@ export { BACKSYNC_ORIGIN_PREFIX };
 const qt = (name: string) => quoted(name.includes('.') ? name : `public.${name}`);
 
 export type Owner = 'monolith' | 'service';
-/** Who owns the domain at the point applied, and that point: the service's stream position of the last change applied. */
+/** Who owns the domain at the point of the service's stream applied. */
 export interface OwnershipState {
   readonly owner: Owner;
   readonly epoch: number;
-  readonly position: { readonly commitLsn: bigint | null; readonly lsn: bigint | null } | null;
 }
 
 interface TableInfo {
@@ -26,14 +25,12 @@ interface TableInfo {
  * connector then reports every change it makes with that origin, and the
  * forward projector leaves them out (no echo). The origin's progress,
  * advanced in the same transaction as the rows (pg_replication_origin_xact_setup),
- * is how far the back-sync topic has been applied here: exactly once, with
- * no table of the toolkit's in the monolith's database. The position is the
- * topic offset + 1 written as an LSN (the topic has one partition).
+ * is how far the back-sync topic has been applied here: exactly once. The
+ * position is the topic offset + 1 written as an LSN (the topic has one
+ * partition).
  */
 export class MonolithWriter {
   private readonly tables = new Map<string, TableInfo>();
-  /** strangler.backsync_state is known to be there (checked once per session). */
-  private stateTable = false;
 
   private constructor(
     readonly tenant: string,
@@ -77,45 +74,41 @@ export class MonolithWriter {
   }
 
   /**
-   * Who owns the domain here at the point back-sync has applied, and that
-   * point (strangler.backsync_state; the monolith, nowhere, when nothing was
-   * ever carried).
+   * Who owns the domain here at the point back-sync has applied
+   * (strangler.backsync_state; the monolith when nothing was ever carried).
    */
   async ownership(domain: string): Promise<OwnershipState> {
-    type Row = { owner: Owner; epoch: string; commit_lsn: string | null; lsn: string | null };
     // Without the table no hand-over ever reached this database: the monolith owns (writing a change of ownership then says what to run).
-    const r = await this.client.query<Row>('SELECT owner, epoch, commit_lsn, lsn FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: { code?: string }) => {
-      if (err.code === '42P01') return { rows: [] as Row[] };
+    const r = await this.client.query<{ owner: Owner; epoch: string }>('SELECT owner, epoch FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: { code?: string }) => {
+      if (err.code === '42P01') return { rows: [] as Array<{ owner: Owner; epoch: string }> };
       throw err;
     });
     const row = r.rows[0];
-    if (!row) return { owner: 'monolith', epoch: 0, position: null };
-    const big = (v: string | null) => (v === null ? null : BigInt(v));
-    return { owner: row.owner, epoch: Number(row.epoch), position: row.commit_lsn === null && row.lsn === null ? null : { commitLsn: big(row.commit_lsn), lsn: big(row.lsn) } };
+    return row ? { owner: row.owner, epoch: Number(row.epoch) } : { owner: 'monolith', epoch: 0 };
   }
 
   /**
    * One service transaction's changes for this tenant, as one transaction
    * here, with the origin's progress moved to `upTo` (the offset after its
-   * last event) in it, and the ownership state it ends with (owner, epoch,
-   * the stream position of its last change).
+   * last event) in it, and the ownership it ends with when it changed it.
    */
-  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string, state: OwnershipState & { domain: string }): Promise<void> {
+  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string, ownership: (OwnershipState & { domain: string }) | null = null): Promise<void> {
     const c = this.client;
     await c.query('BEGIN');
     try {
       await c.query('SELECT pg_replication_origin_xact_setup($1::pg_lsn, now())', [toLsn(upTo)]);
       for (const e of events) await this.write(e, tenantColumn);
-      if (!this.stateTable && (await c.query("SELECT to_regclass('strangler.backsync_state') IS NULL AS missing")).rows[0]?.missing) {
-        throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `${this.tenant}'s monolith database has no strangler.backsync_state, where back-sync records who owns ${state.domain} and how far it applied: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { context: { tenant: this.tenant } });
+      if (ownership !== null) {
+        if ((await c.query("SELECT to_regclass('strangler.backsync_state') IS NULL AS missing")).rows[0]?.missing) {
+          throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `${this.tenant}'s monolith database has no strangler.backsync_state, where back-sync records who owns ${ownership.domain}: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { context: { tenant: this.tenant } });
+        }
+        await c.query(
+          `INSERT INTO strangler.backsync_state (domain, owner, epoch, applied_at) VALUES ($1, $2, $3, now())
+           ON CONFLICT (domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, applied_at = now()`,
+          [ownership.domain, ownership.owner, ownership.epoch],
+        );
       }
-      await c.query(
-        `INSERT INTO strangler.backsync_state (domain, owner, epoch, commit_lsn, lsn, applied_at) VALUES ($1, $2, $3, $4, $5, now())
-         ON CONFLICT (domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, commit_lsn = EXCLUDED.commit_lsn, lsn = EXCLUDED.lsn, applied_at = now()`,
-        [state.domain, state.owner, state.epoch, state.position?.commitLsn?.toString() ?? null, state.position?.lsn?.toString() ?? null],
-      );
       await c.query('COMMIT');
-      this.stateTable = true;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => {});
       throw err;

@@ -52,7 +52,7 @@ describe('the write fence of an owned domain', () => {
     // Back-sync writes under its replication origin, and passes.
     const w = await MonolithWriter.open(tenant, stream.source.url);
     try {
-      await w.apply([{ op: 'c', before: null, after: { tenant, id: 2, name: 'from the service', created_by: 1 }, key: { id: 2 }, source: { lsn: 1n, commitLsn: 1n, txId: 1, tsMs: Date.now(), snapshot: 'false', db: '', schema: 'public', table: 'rooms', origin: null }, tenant, topic: 't', partition: 0, offset: '0' } as ChangeEvent], 1n, 'tenant', { domain: 'messaging', owner: 'service', epoch: 1, position: { commitLsn: 1n, lsn: 1n } });
+      await w.apply([{ op: 'c', before: null, after: { tenant, id: 2, name: 'from the service', created_by: 1 }, key: { id: 2 }, source: { lsn: 1n, commitLsn: 1n, txId: 1, tsMs: Date.now(), snapshot: 'false', db: '', schema: 'public', table: 'rooms', origin: null }, tenant, topic: 't', partition: 0, offset: '0' } as ChangeEvent], 1n, 'tenant');
     } finally {
       await w.close();
     }

@@ -1,7 +1,7 @@
 import { type DomainSpec, type Owner, undoPlan } from './domain';
 import { OwnershipError } from './errors';
 import { fence, unfence } from './fence';
-import { backSyncState, keyHighWater, keySequences, monolithFence, moveSequencesPast } from './monolith-side';
+import { keyHighWater, watchBackSyncState, keySequences, monolithFence, moveSequencesPast } from './monolith-side';
 import { grantToService, probeBackSync, revokeFromService, serviceOwner } from './service-side';
 
 /** What a hand-over asks of the control store (the proxy's ControlStore implements it). */
@@ -200,20 +200,15 @@ export class Handover {
   private async rollbackGuard(req: HandoverRequest, ep: HandoverEndpoints): Promise<Record<string, unknown>> {
     const t0 = Date.now();
     const probe = await probeBackSync(ep.serviceDb, req.tenant, req.domain.name);
-    for (;;) {
-      const state = await backSyncState(ep.monolithDb, req.domain.name);
-      if (probe && state && state.appliedAt >= probe.at) return { guard: { backSyncCaughtUpMs: Date.now() - t0 } };
-      if (Date.now() - t0 > req.domain.timeouts.guardMs) {
-        const figures = { probeWrittenAt: probe?.at ?? null, backSyncLastAppliedAt: state?.appliedAt ?? null, waitedMs: Date.now() - t0 };
-        if (req.force) return { guard: { forced: true, ...figures } };
-        throw new OwnershipError(
-          'STR_ERR_OWNERSHIP_REFUSED',
-          `back-sync is behind or stopped for ${req.tenant}: a probe written ${figures.waitedMs} ms ago has not reached the monolith (back-sync last applied a change of ownership at ${figures.backSyncLastAppliedAt ?? 'never'}). Handing back now would lose the service's writes it has not carried: start back-sync (strangler backsync run) and retry, or --force with a reason`,
-          { context: figures },
-        );
-      }
-      await sleep(20);
-    }
+    const { state, met } = await watchBackSyncState(ep.monolithDb, req.domain.name, (s) => probe !== null && s !== null && s.appliedAt >= probe.at, req.domain.timeouts.guardMs, 20);
+    if (met) return { guard: { backSyncCaughtUpMs: Date.now() - t0 } };
+    const figures = { probeWrittenAt: probe?.at ?? null, backSyncLastAppliedAt: state?.appliedAt ?? null, waitedMs: Date.now() - t0 };
+    if (req.force) return { guard: { forced: true, ...figures } };
+    throw new OwnershipError(
+      'STR_ERR_OWNERSHIP_REFUSED',
+      `back-sync is behind or stopped for ${req.tenant}: a probe written ${figures.waitedMs} ms ago has not reached the monolith (back-sync last applied a change of ownership at ${figures.backSyncLastAppliedAt ?? 'never'}). Handing back now would lose the service's writes it has not carried: start back-sync (strangler backsync run) and retry, or --force with a reason`,
+      { context: figures },
+    );
   }
 
   /** The service's projector is through the monolith's fence position for the tenant. */
@@ -239,15 +234,9 @@ export class Handover {
 
   /** Back-sync has applied the service's revoke (epoch): everything the service committed before it is in the monolith. */
   private async backSyncCaughtUp(url: string, domain: string, epoch: number, timeoutMs: number): Promise<Record<string, unknown>> {
-    const t0 = Date.now();
-    for (;;) {
-      const s = await backSyncState(url, domain);
-      if (s && s.epoch >= epoch) return { backSyncEpoch: s.epoch };
-      if (Date.now() - t0 > timeoutMs) {
-        throw new OwnershipError('STR_ERR_OWNERSHIP_TIMEOUT', `back-sync had not carried the service's writes up to the hand-back (epoch ${epoch}) within ${timeoutMs} ms (it stands at ${s ? `epoch ${s.epoch}, ${s.appliedAt}` : 'nothing'}): is \`strangler backsync run\` running?`, { retriable: true });
-      }
-      await sleep(5);
-    }
+    const { state: s, met } = await watchBackSyncState(url, domain, (x) => x !== null && x.epoch >= epoch, timeoutMs, 5);
+    if (met) return { backSyncEpoch: s!.epoch };
+    throw new OwnershipError('STR_ERR_OWNERSHIP_TIMEOUT', `back-sync had not carried the service's writes up to the hand-back (epoch ${epoch}) within ${timeoutMs} ms (it stands at ${s ? `epoch ${s.epoch}, ${s.appliedAt}` : 'nothing'}): is \`strangler backsync run\` running?`, { retriable: true });
   }
 }
 

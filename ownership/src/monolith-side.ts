@@ -100,15 +100,32 @@ export async function monolithFence(url: string, timeoutMs: number): Promise<{ l
   });
 }
 
-/** Where back-sync stands in a monolith database for a domain: the owner and epoch it last applied, and when. */
-export async function backSyncState(url: string, domain: string): Promise<{ owner: 'monolith' | 'service'; epoch: number; appliedAt: string } | null> {
+export interface BackSyncState {
+  readonly owner: 'monolith' | 'service';
+  readonly epoch: number;
+  readonly appliedAt: string;
+}
+
+/**
+ * Reads where back-sync stands in a monolith database for a domain (the
+ * owner and epoch it last applied, and when) every `intervalMs` on one
+ * session, until `done` holds or `timeoutMs` passes; the last state read and
+ * whether `done` held.
+ */
+export async function watchBackSyncState(url: string, domain: string, done: (s: BackSyncState | null) => boolean, timeoutMs: number, intervalMs: number): Promise<{ state: BackSyncState | null; met: boolean }> {
   return withClient(url, APP, async (c) => {
-    const r = await c.query<{ owner: 'monolith' | 'service'; epoch: string; applied_at: Date }>('SELECT owner, epoch, applied_at FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: Error & { code?: string }) => {
-      if (err.code === '42P01') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', "the monolith database has no strangler.backsync_state: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)", { cause: err });
-      throw err;
-    });
-    const row = r.rows[0];
-    return row ? { owner: row.owner, epoch: Number(row.epoch), appliedAt: row.applied_at.toISOString() } : null;
+    const t0 = Date.now();
+    for (;;) {
+      const r = await c.query<{ owner: 'monolith' | 'service'; epoch: string; applied_at: Date }>('SELECT owner, epoch, applied_at FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: Error & { code?: string }) => {
+        if (err.code === '42P01') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', "the monolith database has no strangler.backsync_state: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)", { cause: err });
+        throw err;
+      });
+      const row = r.rows[0];
+      const state = row ? { owner: row.owner, epoch: Number(row.epoch), appliedAt: row.applied_at.toISOString() } : null;
+      if (done(state)) return { state, met: true };
+      if (Date.now() - t0 > timeoutMs) return { state, met: false };
+      await new Promise((res) => setTimeout(res, intervalMs));
+    }
   });
 }
 

@@ -121,7 +121,7 @@ export function idSequence(tenant: string, table: string): string {
   return `strangler.${q(`ids__${tenant}__${table}`)}`;
 }
 
-const LOCK_PG = "hashtext('strangler.domain_owners'), hashtext($1 || '/' || $2)";
-
-/** The lock a service write holds shared, and a grant or a revoke exclusive: a hand-over waits for the writes in flight, and no write commits after it. */
+/** The lock a service write holds shared, and a grant or a revoke exclusive: a hand-over waits for the writes in flight, and no write commits after it (knex placeholders). */
 export const OWNERSHIP_LOCK_SQL = "hashtext('strangler.domain_owners'), hashtext(? || '/' || ?)";
+/** The same lock with node-postgres's placeholders. */
+const LOCK_PG = OWNERSHIP_LOCK_SQL.replace('?', '$1').replace('?', '$2');

@@ -4,11 +4,8 @@ import type { Knex } from 'knex';
  * backsync_state: how far back-sync has carried a domain's ownership into
  * this monolith database. Written by back-sync alone, under its replication
  * origin and in the same transaction as the origin's progress, when it
- * applies a change of the service's domain_owners row or of the owned
- * tables: the owner and epoch in force at that point of the service's
- * stream, and the point itself (commit_lsn, lsn: the stream position of the
- * last change applied; a change Debezium sends again after a Connect restart,
- * under a new offset, is known by it and not applied twice). A hand-over back to the
+ * applies a change of the service's domain_owners row: the owner and epoch
+ * in force at that point of the service's stream. A hand-over back to the
  * monolith waits for the epoch it revoked at: everything the service
  * committed before is then applied here. Not captured by the monolith's
  * connector.
@@ -18,8 +15,6 @@ export async function up(knex: Knex): Promise<void> {
     domain text PRIMARY KEY,
     owner text NOT NULL CHECK (owner IN ('monolith', 'service')),
     epoch bigint NOT NULL,
-    commit_lsn bigint,
-    lsn bigint,
     applied_at timestamptz NOT NULL DEFAULT now()
   )`);
 }

@@ -78,12 +78,6 @@ export class OwnershipStore {
     return { rev: Number(rev.rows[0]?.v ?? 0), entries: [...byKey.values()].map((e) => Object.freeze(e)) };
   }
 
-  /** The newest ownership revision committed (the poll compares it). */
-  async rev(): Promise<number> {
-    const r = await this.pool.query<{ v: string }>(REV_SQL);
-    return Number(r.rows[0]?.v ?? 0);
-  }
-
   /** The store's side of one runner's hand-over. */
   control(runner: string): HandoverControl {
     return {

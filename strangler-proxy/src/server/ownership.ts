@@ -90,6 +90,9 @@ export class OwnershipAgent {
   /** The routing now follows `snap`: acknowledge every hold this process has not yet, once its writes in flight are over. */
   follow(snap: OwnershipSnapshot): void {
     this.snap = snap;
+    // Hand-overs that no longer run need no acknowledgement kept.
+    const running = new Set(snap.entries.flatMap((e) => (e.handover ? [e.handover.id] : [])));
+    for (const id of this.acked) if (!running.has(id)) this.acked.delete(id);
     for (const e of snap.entries) {
       const d = this.config().domains.get(e.domain);
       if (d) this.metrics.ownedByService.set({ domain: e.domain, tenant: e.tenant }, e.owner === 'service' ? 1 : 0);
