@@ -8,6 +8,7 @@ COPY migrations/package.json migrations/
 COPY monolith/package.json monolith/
 COPY cdc/package.json cdc/
 COPY ownership/package.json ownership/
+COPY project/package.json project/
 COPY backsync/package.json backsync/
 COPY strangler-proxy/package.json strangler-proxy/
 COPY extracted/messaging/package.json extracted/messaging/

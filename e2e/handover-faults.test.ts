@@ -74,7 +74,18 @@ describe('write ownership: hand-overs under faults', () => {
     }
     // Whoever owns acme now, hand it back to the monolith once everything is up again.
     if (state.owner === 'service') {
-      await eventually(async () => (await topo.own(acme!.name, 'monolith')).status === 200, 120_000, 1000);
+      let last: unknown;
+      await eventually(
+        async () => {
+          const r = await topo.own(acme!.name, 'monolith');
+          last = r.body;
+          return r.status === 200;
+        },
+        120_000,
+        1000,
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}; the last hand-back answered ${JSON.stringify(last)}\nback-sync's log ends:\n${topo.backSyncLog.join('').slice(-3000)}`);
+      });
     }
     console.log(`hand-overs under faults: ${JSON.stringify(outcomes)}; acme: ${ledgers.acme.acknowledged} acknowledged, ${ledgers.acme.held503} 503; globex: ${ledgers.globex.acknowledged} acknowledged, ${ledgers.globex.held503} 503\n${Object.entries(examples).map(([k, m]) => `${k}: ${m}`).join('\n')}`);
     // A hand-back that meets a stopped back-sync is refused (the guard) or runs out of time catching up, and goes back: by design.

@@ -152,6 +152,41 @@ describe('write ownership: hand-overs under load', () => {
     }
   }, 120_000);
 
+  it('read-your-writes through back-sync: a client that wrote through the owning service finds its write at once on a monolith route', async () => {
+    const acme = topo.tenants[0]!;
+    await own(acme.name, 'service');
+    const search = (q: string, cookie?: string) =>
+      request(`${topo.proxy.url}/api/messages/search?q=${q}`, { headers: { host: `${acme.name}.localhost`, ...(cookie ? { cookie } : {}) } }).then(async (r) => ((await r.body.json()) as { data: Array<{ id: number }> }).data);
+    try {
+      const room = await call(acme.name, 'POST', '/api/rooms', { name: 'ryw desk', created_by: 1 });
+      expect(room.status).toBe(201);
+      let withoutMark = 0;
+      for (let i = 0; i < 15; i++) {
+        const word = `rywowned${i}x${Date.now()}`;
+        const posted = await request(`${topo.proxy.url}/api/rooms/${room.body.id}/messages`, { method: 'POST', headers: { host: `${acme.name}.localhost`, 'content-type': 'application/json' }, body: JSON.stringify({ author_id: 1, body: word }) });
+        expect(posted.statusCode).toBe(201);
+        const id = ((await posted.body.json()) as { id: number }).id;
+        // The owner's answer carries the mark; the monolith's search, asked at once with it, has the message.
+        const setCookie = [posted.headers['set-cookie'] ?? []].flat().find((c) => c.startsWith('strangler-written-owned='));
+        expect(setCookie).toMatch(/^strangler-written-owned=\d+; Path=\/; Max-Age=30; HttpOnly/);
+        const found = await search(word, setCookie!.split(';')[0]);
+        expect(found.map((m) => m.id)).toContain(id);
+        // The same search asked without the mark (another client) may well not have it yet: counted, for the record.
+        const word2 = `rywother${i}x${Date.now()}`;
+        await call(acme.name, 'POST', `/api/rooms/${room.body.id}/messages`, { author_id: 1, body: word2 });
+        if ((await search(word2)).length === 0) withoutMark++;
+      }
+      const metrics = await (await fetch(`${topo.proxy.adminUrl}/metrics`, { headers: { authorization: `Bearer ${topo.token}` } })).text();
+      const waited = Number(/strangler_proxy_backsync_waits_total\{domain="messaging",outcome="waited"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      const now = Number(/strangler_proxy_backsync_waits_total\{domain="messaging",outcome="now"\} (\d+)/.exec(metrics)?.[1] ?? 0);
+      console.log(`read-your-writes through back-sync: 15 of 15 found at once with the mark (${waited} waited for back-sync, ${now} already carried); without it ${withoutMark} of 15 searches missed the message just posted`);
+      expect(waited + now).toBeGreaterThanOrEqual(15);
+      expect(metrics).not.toMatch(/strangler_proxy_backsync_waits_total\{domain="messaging",outcome="(timeout|failed)"\} [1-9]/);
+    } finally {
+      await own(acme.name, 'monolith');
+    }
+  }, 120_000);
+
   it('rollback guard: handing back is refused, with the figures, while back-sync is stopped; it succeeds once back-sync has caught up', async () => {
     const acme = topo.tenants[0]!;
     await own(acme.name, 'service');

@@ -109,6 +109,33 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
     expect(fs.existsSync(path.join(stateDir, 'stack.json'))).toBe(false);
   });
 
+  it('one Ctrl-C during start-up stops at once, from wherever the start has got to, and never says ready', async () => {
+    const run = up();
+    run.ready.catch(() => {}); // it must not become ready
+    // Once PostgreSQL is up and the JVMs are booting: the middle of the start.
+    const t0 = Date.now();
+    while (!/postgres\s+ready on/.test(run.output()) && Date.now() - t0 < 60_000) await new Promise((r) => setTimeout(r, 100));
+    expect(run.output()).toMatch(/postgres\s+ready on/);
+    // The terminal's SIGINT and npm's relayed copy arrive as two: one press, one stop.
+    run.child.kill('SIGINT');
+    run.child.kill('SIGINT');
+    const asked = Date.now();
+    const code = await run.exit;
+    const tookMs = Date.now() - asked;
+    const out = run.output();
+    expect(code).toBe(130);
+    expect(out).toContain('SIGINT: stopping the start where it has got to');
+    expect(out).not.toContain('killing every process at once');
+    expect(out).not.toMatch(/ready in \d/);
+    expect(out).not.toContain('Ctrl-C stops everything.');
+    expect(out.trimEnd().endsWith('stopped')).toBe(true);
+    expect(tookMs).toBeLessThan(20_000);
+    // Nothing left behind, and a later start needs no cleanup.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(processesMentioning(stateDir)).toEqual([]);
+    expect(fs.existsSync(path.join(stateDir, 'stack.json'))).toBe(false);
+  });
+
   it('after a kill -9 of the stack, the next start stops what it left behind', async () => {
     const first = up();
     await first.ready;

@@ -156,16 +156,19 @@ export class BackSyncApplier {
         const carried: ChangeEvent[] = [];
         const passed: ChangeEvent[] = [];
         let changed: OwnershipState | null = null;
+        let serviceTime: string | null = null;
         for (const { e } of fresh) {
           if (`${e.source.schema}.${e.source.table}` === OWNERSHIP_TABLE) {
             const row = e.after;
             if (row === null || String(row.domain) !== this.o.domain) continue;
             state = changed = { owner: row.owner === 'service' ? 'service' : 'monolith', epoch: Number(row.epoch) };
+            // Debezium's ZonedTimestamp (an ISO string): where a probe is known applied (ownership's backSyncRound).
+            serviceTime = typeof row.updated_at === 'string' ? row.updated_at : null;
             continue;
           }
           (state.owner === 'service' ? carried : passed).push(e);
         }
-        if (carried.length > 0 || changed !== null) await w.apply(carried, upTo, tenantColumn, changed === null ? null : { domain: this.o.domain, ...changed });
+        if (carried.length > 0 || changed !== null) await w.apply(carried, upTo, tenantColumn, changed === null ? null : { domain: this.o.domain, ...changed, serviceTime });
         else if (upTo > applied) await w.skip(upTo); // made while the monolith owned the tenant: passed over for good
         this.done.set(tenant, upTo > applied ? upTo : applied);
         this.owners.set(tenant, state);

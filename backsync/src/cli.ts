@@ -37,8 +37,6 @@ export function registerBackSyncCommands(program: Command): Command {
       const config = backSyncConnectorConfig({ service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table });
       const connect = new ConnectClient(o.connect);
       const name = backSyncConnectorName(o.service);
-      const current = await connect.getConfig(name);
-      if (!current || !sameConfig(current, config)) await connect.putConfig(name, config);
       const applier = new BackSyncApplier({
         service: o.service,
         kafka: kafkaClients(o.kafka.split(','), `strangler-backsync-${o.service}`, { sessionTimeoutMs: o.sessionTimeout }),
@@ -48,13 +46,53 @@ export function registerBackSyncCommands(program: Command): Command {
         ...(o.group ? { groupId: o.group } : {}),
         onError: (err) => console.error(`backsync: ${(err as Error).message}`),
       });
+      // The applier needs Kafka only (it makes its topic); the connector is registered beside it, and a Kafka Connect
+      // that is away (restarting, say) is waited for: back-sync does not die with it, the changes wait in the slot.
       await applier.start();
       console.log(`backsync ${o.service}: applying ${applier.topic} to the tenants whose ${o.domain} it owns, of ${Object.keys(o.monolith).join(', ')}`);
+      const stopping = new AbortController();
+      const registered = registerWhenReachable(connect, name, config, stopping.signal, (err) => console.error(`backsync ${o.service}: ${err.message}; registering its connector again every 2 s meanwhile`)).then(
+        (action) => action !== null && console.log(`backsync ${o.service}: connector ${name} ${action}`),
+        (err: Error) => {
+          console.error(`backsync ${o.service}: ${err.message}`);
+          process.exitCode = 1;
+          process.kill(process.pid, 'SIGTERM');
+        },
+      );
       await new Promise<void>((resolve) => {
-        const stop = () => void applier.stop().then(resolve);
+        const stop = () => {
+          stopping.abort();
+          void applier.stop().then(resolve);
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      await registered;
     });
   return cmd;
+}
+
+/**
+ * Registers (or updates) the back-sync connector, retrying every 2 s while
+ * Kafka Connect does not answer or is starting (told once); a config
+ * Connect rejects (400) is not retried. Null when stopped first.
+ */
+async function registerWhenReachable(connect: ConnectClient, name: string, config: Record<string, string>, signal: AbortSignal, waiting: (err: Error) => void): Promise<'created' | 'updated' | 'unchanged' | null> {
+  let told = false;
+  while (!signal.aborted) {
+    try {
+      const current = await connect.getConfig(name);
+      if (current && sameConfig(current, config)) return 'unchanged';
+      await connect.putConfig(name, config);
+      return current ? 'updated' : 'created';
+    } catch (err) {
+      // Only a config Connect refuses (400) is final: a worker that is starting answers 404 and 409 for a while.
+      const status = (err as { context?: { status?: number } }).context?.status;
+      if (status === 400 || (status === undefined && !(err as { retriable?: boolean }).retriable)) throw err;
+      if (!told) waiting(err as Error);
+      told = true;
+      await new Promise((r) => setTimeout(r, 2000));
+    }
+  }
+  return null;
 }

@@ -92,7 +92,7 @@ export class MonolithWriter {
    * here, with the origin's progress moved to `upTo` (the offset after its
    * last event) in it, and the ownership it ends with when it changed it.
    */
-  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string, ownership: (OwnershipState & { domain: string }) | null = null): Promise<void> {
+  async apply(events: readonly ChangeEvent[], upTo: bigint, tenantColumn: string, ownership: (OwnershipState & { domain: string; serviceTime?: string | null }) | null = null): Promise<void> {
     const c = this.client;
     await c.query('BEGIN');
     try {
@@ -103,10 +103,13 @@ export class MonolithWriter {
           throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `${this.tenant}'s monolith database has no strangler.backsync_state, where back-sync records who owns ${ownership.domain}: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { context: { tenant: this.tenant } });
         }
         await c.query(
-          `INSERT INTO strangler.backsync_state (domain, owner, epoch, applied_at) VALUES ($1, $2, $3, now())
-           ON CONFLICT (domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, applied_at = now()`,
-          [ownership.domain, ownership.owner, ownership.epoch],
-        );
+          `INSERT INTO strangler.backsync_state (domain, owner, epoch, applied_at, service_time) VALUES ($1, $2, $3, now(), $4::timestamptz)
+           ON CONFLICT (domain) DO UPDATE SET owner = EXCLUDED.owner, epoch = EXCLUDED.epoch, applied_at = now(), service_time = EXCLUDED.service_time`,
+          [ownership.domain, ownership.owner, ownership.epoch, ownership.serviceTime ?? null],
+        ).catch((err: Error & { code?: string }) => {
+          if (err.code !== '42703') throw err;
+          throw new BackSyncError('STR_ERR_BACKSYNC_CONFIG', `${this.tenant}'s monolith database has an older strangler.backsync_state (no service_time): run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { cause: err, context: { tenant: this.tenant } });
+        });
       }
       await c.query('COMMIT');
     } catch (err) {

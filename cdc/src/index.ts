@@ -16,6 +16,8 @@ export {
 } from './connector-config';
 export type { TenantSource } from './connector-config';
 export { registerTenantConnector, waitUntilStreaming, removeTenantConnector, sameConfig } from './register';
+export { checkSource, assertSourceReady, migrateHint, type SourceProblem } from './source-check';
+export { connectSource } from './source-db';
 export { q, qt } from './projector/mirror-schema';
 export type { RegisterAction, RegisterResult } from './register';
 export { cdcStatus, formatStatus } from './status';

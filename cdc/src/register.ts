@@ -1,10 +1,11 @@
 import { Client } from 'pg';
 import { sleep } from '@strangler/common';
 import { ConnectClient, type ConnectorConfig } from './connect-client';
-import { connectorName, HEARTBEAT_TABLE, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
+import { connectorName, HEARTBEAT_TABLE, MONOLITH_TABLES, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
 import { CdcError } from './errors';
 import { connectSource } from './source-db';
 import { signalSnapshot } from './snapshot';
+import { assertSourceReady } from './source-check';
 
 export type RegisterAction = 'created' | 'updated' | 'unchanged';
 
@@ -58,6 +59,9 @@ export async function registerTenantConnector(connect: ConnectClient, source: Te
       context: { tenant: source.tenant, connector: name },
     });
   }
+  // Everything the connector's settings rely on in the source, checked before Connect gets it (a missing heartbeat
+  // table, for one, fails each snapshot at its end and Connect runs it again for ever while every status reads RUNNING).
+  await assertSourceReady(sourceUrlOf(source), source.tenant, source.tables ?? MONOLITH_TABLES);
   await ensurePublication(source);
   const added = current ? tablesOf(config).filter((t) => !tablesOf(current).includes(t)) : [];
   const before = added.length > 0 ? await slotHolder(source) : null;

@@ -9,6 +9,9 @@ import { CdcError } from './errors';
  */
 export async function connectSource(url: string, says: (reason: string, at: string) => string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url });
+  // A session idle between polls (waitUntilStreaming's) that the server ends (a restart, a stop) would otherwise
+  // throw from an 'error' event and take the process down: the next query on it fails instead, and says why.
+  client.on('error', () => {});
   try {
     await client.connect();
     return client;

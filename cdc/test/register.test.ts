@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { ConnectClient, cdcStatus, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { checkSource, ConnectClient, cdcStatus, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { Command } from 'commander';
 import { migrate } from '@strangler/migrations';
 import { Client } from 'pg';
@@ -117,6 +117,61 @@ describe('connector registration over the Kafka Connect REST API', () => {
       log.mockRestore();
       await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
       await db.drop();
+    }
+  });
+
+  it("refuses a database capture would fail on, naming each fix; nothing is registered; --prepare adds the toolkit's tables", async () => {
+    const tenant = randomName('bare');
+    const db = await scratchDatabase(tenant);
+    const role = `cap_${tenant}`;
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    try {
+      // A database a tool made, not this project's migrations: a table without a key, none of the toolkit's tables.
+      await admin.query('CREATE TABLE public.accounts (id bigint PRIMARY KEY, name text); CREATE TABLE public.audit_log (at timestamptz, what text)');
+      const source = { tenant, host: '127.0.0.1', port: Number(new URL(db.url).port), database: db.name, user: 'postgres', tables: ['public.accounts', 'public.audit_log', 'public.ghosts'] };
+      const refused = await registerTenantConnector(connect, source).catch((err: Error) => err);
+      expect(refused).toMatchObject({ code: 'STR_ERR_CDC_SOURCE_NOT_READY' });
+      const message = (refused as Error).message;
+      expect(message).toContain(`the toolkit's own tables are not in ${db.name}: strangler.cdc_heartbeat, strangler.debezium_signal`);
+      expect(message).toContain(`npm run migrate -- latest monolith-cdc --database-url ${db.url}`);
+      expect(message).toContain('public.audit_log has no primary key and no replica identity');
+      expect(message).toContain('ALTER TABLE "public"."audit_log" REPLICA IDENTITY FULL;');
+      expect(message).toContain('table public.ghosts is not in');
+      expect(await connect.getConfig(connectorName(tenant))).toBeUndefined();
+      const slots = await admin.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', [`strangler_${tenant}`]);
+      expect(slots.rowCount).toBe(0);
+
+      // A role that is neither superuser nor owner: each missing right with its GRANT.
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      const limited = new Client({ connectionString: db.url.replace('postgres@', `${role}@`) });
+      await limited.connect();
+      try {
+        const problems = await checkSource(limited, tenant, ['public.accounts'], 'hint');
+        expect(problems.map((p) => p.check).sort()).toEqual(['publication_privilege', 'publication_privilege', 'replication_role', 'table_privilege', 'toolkit_tables']);
+        expect(problems.find((p) => p.check === 'replication_role')!.fix).toBe(`ALTER ROLE "${role}" WITH REPLICATION; (on RDS: GRANT rds_replication TO "${role}";)`);
+        expect(problems.find((p) => p.check === 'table_privilege')!.fix).toBe(`GRANT SELECT ON "public"."accounts" TO "${role}";`);
+      } finally {
+        await limited.end();
+      }
+
+      // Keyed, and prepared by the CLI: it registers and streams.
+      await admin.query('ALTER TABLE public.audit_log REPLICA IDENTITY FULL');
+      const printed: string[] = [];
+      jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void printed.push(a.join(' ')));
+      const program = new Command('strangler').exitOverride();
+      registerCdcCommands(program);
+      await program.parseAsync(['cdc', 'register', '--tenant', tenant, '--database-url', db.url, '--table', 'public.accounts', '--table', 'public.audit_log', '--prepare', '--wait', '--connect-url', testStack().connectUrl], { from: 'user' });
+      expect(printed).toEqual([`${db.url}: the toolkit's tables added (001_signal_and_heartbeat, 002_domain_fence, 003_backsync_state, 004_backsync_probe_time)`, `${connectorName(tenant)}: created`, `${connectorName(tenant)}: streaming`]);
+    } finally {
+      jest.restoreAllMocks();
+      await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
+      await admin.end();
+      await db.drop();
+      const server = new Client({ connectionString: testStack().pgAdminUrl });
+      await server.connect();
+      await server.query(`DROP ROLE IF EXISTS ${role}`).catch(() => undefined);
+      await server.end();
     }
   });
 

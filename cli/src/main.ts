@@ -5,12 +5,14 @@ import { registerBackSyncCommands } from '@strangler/backsync';
 import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerOwnCommands, registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
+import { registerProjectCommands } from '@strangler/project';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /** The `strangler` command. Each package registers its own subcommands; this file only gathers them. */
 export function buildProgram(): Command {
   const program = new Command('strangler').description('take a monolith apart by the strangler-fig pattern').exitOverride();
+  registerProjectCommands(program);
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
   registerCdcCommands(program);

@@ -145,6 +145,7 @@ export async function handoverTopology(o: TopologyOptions = {}): Promise<Handove
             parity: { minSamples: o.parityMinSamples ?? 0 },
           },
         },
+        readYourWrites: {},
         log: { level: 'warn', access: false },
       }),
     );

@@ -43,8 +43,17 @@ export async function migrate(setName: MigrationSetName, databaseUrl: string): P
   try {
     const set: MigrationSet = MIGRATION_SETS[setName];
     if (set.schemaName !== 'public') await knex.raw(`CREATE SCHEMA IF NOT EXISTS "${set.schemaName}"`);
-    const [, applied] = (await knex.migrate.latest(migrationConfig(setName))) as [number, string[]];
-    return { set: setName, applied };
+    // Another process migrating the same database at once (replicas starting together): knex refuses while its
+    // lock is held rather than waiting; wait for it (up to a minute), then find its work done.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const [, applied] = (await knex.migrate.latest(migrationConfig(setName))) as [number, string[]];
+        return { set: setName, applied };
+      } catch (err) {
+        if (!/already locked/i.test((err as Error).message) || attempt >= 300) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
   } catch (err) {
     throw new StranglerError('STR_ERR_MIGRATION_FAILED', `migrating ${setName} failed: ${(err as Error).message}`, {
       cause: err,

@@ -3,6 +3,7 @@ import * as monolith001 from './monolith/001_initial_schema';
 import * as monolithCdc001 from './monolith-cdc/001_signal_and_heartbeat';
 import * as monolithCdc002 from './monolith-cdc/002_domain_fence';
 import * as monolithCdc003 from './monolith-cdc/003_backsync_state';
+import * as monolithCdc004 from './monolith-cdc/004_backsync_probe_time';
 import * as control001 from './control/001_route_modes';
 import * as control002 from './control/002_parity_and_gates';
 import * as control003 from './control/003_ownership';
@@ -43,7 +44,7 @@ export const MIGRATION_SETS = Object.freeze({
     description: "the toolkit's objects inside a monolith database (schema strangler): Debezium signal table, heartbeat table, the write fence of domains handed to a service",
     schemaName: 'strangler',
     tableName: 'knex_migrations',
-    migrations: { '001_signal_and_heartbeat': monolithCdc001, '002_domain_fence': monolithCdc002, '003_backsync_state': monolithCdc003 },
+    migrations: { '001_signal_and_heartbeat': monolithCdc001, '002_domain_fence': monolithCdc002, '003_backsync_state': monolithCdc003, '004_backsync_probe_time': monolithCdc004 },
   },
   extracted: {
     name: 'extracted',

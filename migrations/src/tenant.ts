@@ -16,6 +16,7 @@ export function tenantDatabase(tenant: string): string {
 /** Creates `name` on the server unless it exists; true when it was created. */
 export async function ensureDatabase(serverUrl: string, name: string): Promise<boolean> {
   const client = new Client({ connectionString: serverUrl });
+  client.on('error', () => {}); // a server that goes away mid-way fails the next query instead of the process
   await client.connect();
   try {
     const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);

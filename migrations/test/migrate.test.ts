@@ -9,7 +9,7 @@ describe('migrations', () => {
     const db = await scratchDatabase('mig');
     try {
       expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: ['001_initial_schema'] });
-      expect(await migrate('monolith-cdc', db.url)).toEqual({ set: 'monolith-cdc', applied: ['001_signal_and_heartbeat', '002_domain_fence', '003_backsync_state'] });
+      expect(await migrate('monolith-cdc', db.url)).toEqual({ set: 'monolith-cdc', applied: ['001_signal_and_heartbeat', '002_domain_fence', '003_backsync_state', '004_backsync_probe_time'] });
       expect(await migrate('monolith', db.url)).toEqual({ set: 'monolith', applied: [] });
       const c = new Client({ connectionString: db.url });
       await c.connect();

@@ -200,7 +200,7 @@ export class Handover {
   private async rollbackGuard(req: HandoverRequest, ep: HandoverEndpoints): Promise<Record<string, unknown>> {
     const t0 = Date.now();
     const probe = await probeBackSync(ep.serviceDb, req.tenant, req.domain.name);
-    const { state, met } = await watchBackSyncState(ep.monolithDb, req.domain.name, (s) => probe !== null && s !== null && s.appliedAt >= probe.at, req.domain.timeouts.guardMs, 20);
+    const { state, met } = await watchBackSyncState(ep.monolithDb, req.domain.name, (s) => probe !== null && s !== null && s.serviceUs !== null && s.serviceUs >= probe.atUs, req.domain.timeouts.guardMs, 20);
     if (met) return { guard: { backSyncCaughtUpMs: Date.now() - t0 } };
     const figures = { probeWrittenAt: probe?.at ?? null, backSyncLastAppliedAt: state?.appliedAt ?? null, waitedMs: Date.now() - t0 };
     if (req.force) return { guard: { forced: true, ...figures } };

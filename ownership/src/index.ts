@@ -3,4 +3,5 @@ export { Handover, parityVerdict, type HandoverControl, type HandoverEndpoints, 
 export { fence, unfence, fences, type Fence, type FenceMode } from './fence';
 export { keySequences, keyHighWater, moveSequencesPast, monolithFence, watchBackSyncState, type BackSyncState, type KeySequence } from './monolith-side';
 export { serviceOwner, grantToService, revokeFromService, probeBackSync, conflicts, idSequence, OWNERSHIP_LOCK_SQL } from './service-side';
+export { backSyncRound } from './backsync-round';
 export { OwnershipError, type OwnershipErrorCode } from './errors';

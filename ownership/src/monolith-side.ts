@@ -104,6 +104,8 @@ export interface BackSyncState {
   readonly owner: 'monolith' | 'service';
   readonly epoch: number;
   readonly appliedAt: string;
+  /** The service's time (µs since the epoch) on the ownership row applied last: a probe is applied once it reaches the probe's (probeBackSync). */
+  readonly serviceUs: number | null;
 }
 
 /**
@@ -116,12 +118,17 @@ export async function watchBackSyncState(url: string, domain: string, done: (s: 
   return withClient(url, APP, async (c) => {
     const t0 = Date.now();
     for (;;) {
-      const r = await c.query<{ owner: 'monolith' | 'service'; epoch: string; applied_at: Date }>('SELECT owner, epoch, applied_at FROM strangler.backsync_state WHERE domain = $1', [domain]).catch((err: Error & { code?: string }) => {
-        if (err.code === '42P01') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', "the monolith database has no strangler.backsync_state: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)", { cause: err });
-        throw err;
-      });
+      const r = await c
+        .query<{ owner: 'monolith' | 'service'; epoch: string; applied_at: Date; service_us: string | null }>(
+          'SELECT owner, epoch, applied_at, (extract(epoch FROM service_time) * 1000000)::bigint AS service_us FROM strangler.backsync_state WHERE domain = $1',
+          [domain],
+        )
+        .catch((err: Error & { code?: string }) => {
+          if (err.code === '42P01' || err.code === '42703') throw new OwnershipError('STR_ERR_OWNERSHIP_DATABASE', `the monolith database has ${err.code === '42P01' ? 'no' : 'an older'} strangler.backsync_state: run the toolkit's migrations on it (npm run migrate -- monolith-cdc --database-url <url>)`, { cause: err });
+          throw err;
+        });
       const row = r.rows[0];
-      const state = row ? { owner: row.owner, epoch: Number(row.epoch), appliedAt: row.applied_at.toISOString() } : null;
+      const state = row ? { owner: row.owner, epoch: Number(row.epoch), appliedAt: row.applied_at.toISOString(), serviceUs: row.service_us === null ? null : Number(row.service_us) } : null;
       if (done(state)) return { state, met: true };
       if (Date.now() - t0 > timeoutMs) return { state, met: false };
       await new Promise((res) => setTimeout(res, intervalMs));

@@ -31,7 +31,7 @@ export async function grantToService(url: string, g: { tenant: string; domain: s
       await c.query(`SELECT pg_advisory_xact_lock(${LOCK_PG})`, [g.tenant, g.domain]);
       await c.query(
         `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch, monolith_lsn) VALUES ($1, $2, 'service', $3, $4::pg_lsn)
-         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'service', epoch = EXCLUDED.epoch, monolith_lsn = EXCLUDED.monolith_lsn, updated_at = now()`,
+         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'service', epoch = EXCLUDED.epoch, monolith_lsn = EXCLUDED.monolith_lsn, updated_at = greatest(clock_timestamp(), strangler.domain_owners.updated_at + interval '1 microsecond')`,
         [g.tenant, g.domain, g.epoch, g.monolithLsn],
       ).catch(missing);
       for (const [tbl, hw] of Object.entries(g.floors)) {
@@ -65,7 +65,7 @@ export async function revokeFromService(url: string, r: { tenant: string; domain
       await c.query(`SELECT pg_advisory_xact_lock(${LOCK_PG})`, [r.tenant, r.domain]);
       await c.query(
         `INSERT INTO strangler.domain_owners (tenant, domain, owner, epoch) VALUES ($1, $2, 'monolith', $3)
-         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'monolith', epoch = EXCLUDED.epoch, updated_at = now()`,
+         ON CONFLICT (tenant, domain) DO UPDATE SET owner = 'monolith', epoch = EXCLUDED.epoch, updated_at = greatest(clock_timestamp(), strangler.domain_owners.updated_at + interval '1 microsecond')`,
         [r.tenant, r.domain, r.epoch],
       ).catch(missing);
       const a = await c.query<{ tbl: string; hw: string }>('SELECT tbl, (next_id - 1)::text AS hw FROM strangler.id_allocations WHERE tenant = $1', [r.tenant]);
@@ -84,15 +84,21 @@ export async function revokeFromService(url: string, r: { tenant: string; domain
 
 /**
  * A probe through back-sync: the tenant's row written again as it is (same
- * owner and epoch). Back-sync applies it like any change of ownership, so
- * once the monolith's backsync_state shows a time after `at`, everything
- * the service committed before the probe is in the monolith.
+ * owner and epoch, a new updated_at). Back-sync applies it like any change
+ * of ownership and records the row's updated_at (backsync_state.service_time),
+ * so once the monolith shows `atUs` or later there, everything the service
+ * committed before the probe is in the monolith. Null without a row.
  */
-export async function probeBackSync(url: string, tenant: string, domain: string): Promise<{ at: string } | null> {
+export async function probeBackSync(url: string, tenant: string, domain: string): Promise<{ at: string; atUs: number } | null> {
   return withClient(url, APP, async (c) => {
     await c.query("SET lock_timeout = '5s'"); // a grant or a revoke holds the row for a moment at most
-    const r = await c.query<{ at: Date }>('UPDATE strangler.domain_owners SET updated_at = now() WHERE tenant = $1 AND domain = $2 RETURNING updated_at AS at', [tenant, domain]).catch(missing);
-    return r.rows[0] ? { at: r.rows[0].at.toISOString() } : null;
+    const r = await c
+      .query<{ at: Date; at_us: string }>(
+        'UPDATE strangler.domain_owners SET updated_at = greatest(clock_timestamp(), updated_at + interval \'1 microsecond\') WHERE tenant = $1 AND domain = $2 RETURNING updated_at AS at, (extract(epoch FROM updated_at) * 1000000)::bigint AS at_us',
+        [tenant, domain],
+      )
+      .catch(missing);
+    return r.rows[0] ? { at: r.rows[0].at.toISOString(), atUs: Number(r.rows[0].at_us) } : null;
   });
 }
 

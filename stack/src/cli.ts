@@ -4,7 +4,7 @@ import { ConnectClient, cdcStatus, formatStatus } from '@strangler/cdc';
 import { isStranglerError, sleep } from '@strangler/common';
 import { loadStackConfig, ENV } from './config';
 import { stackLayout } from './layout';
-import { isAlive } from './process';
+import { isAlive, ManagedProcess } from './process';
 import { formatSummary, startStack } from './stack';
 import { proxyFiles } from './proxy';
 import { readState, runningOwner } from './state';
@@ -39,6 +39,10 @@ async function up(args: string[]): Promise<void> {
   });
   console.log(`strangler stack: starting (state folder ${config.stateDir})`);
   let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+  // Ctrl-C before ready: the start stops where it has got to (see StartOptions.signal).
+  const starting = new AbortController();
+  // Every child of this stack alive now, booting or ready (for a kill at once).
+  const children = () => ManagedProcess.alive(stackLayout(config).logsDir);
   let signals = 0;
   let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -46,12 +50,16 @@ async function up(args: string[]): Promise<void> {
     if (signals > 0 && Date.now() - firstSignalAt < 1500) return;
     if (signals === 0) firstSignalAt = Date.now();
     signals += 1;
-    if (signals > 1 || !stack) {
-      // A second Ctrl-C, or one during start-up before the handle exists: no more waiting.
-      console.log(`\n${signal}: stopping at once`);
-      stack?.killNow();
-      if (!stack) return void (pendingSignal = signal);
+    if (signals > 1) {
+      // A second Ctrl-C: no more waiting.
+      console.log(`\n${signal}: killing every process at once`);
+      for (const p of children()) p.killNow();
       process.exit(130);
+    }
+    if (!stack) {
+      console.log(`\n${signal}: stopping the start where it has got to, and what it has started (Ctrl-C again to kill them at once)`);
+      starting.abort();
+      return;
     }
     console.log(`\n${signal}: stopping every process the stack started (Ctrl-C again to kill them at once)`);
     void stack.stop().then(() => {
@@ -59,17 +67,21 @@ async function up(args: string[]): Promise<void> {
       process.exit(0);
     });
   };
-  let pendingSignal: NodeJS.Signals | undefined;
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  process.on('exit', () => stack?.killNow());
-  stack = await startStack(config, (line) => console.log(line));
-  console.log(`\nready in ${(stack.readyMs / 1000).toFixed(1)} s\n${formatSummary(stack)}\n\nCtrl-C stops everything.`);
-  if (pendingSignal) {
-    signals = 0;
-    onSignal(pendingSignal);
-    return;
+  process.on('exit', () => {
+    for (const p of children()) p.killNow();
+  });
+  try {
+    stack = await startStack(config, (line) => console.log(line), { signal: starting.signal });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'STR_ERR_STACK_INTERRUPTED') {
+      console.log('stopped');
+      process.exit(130);
+    }
+    throw err;
   }
+  console.log(`\nready in ${(stack.readyMs / 1000).toFixed(1)} s\n${formatSummary(stack)}\n\nCtrl-C stops everything.`);
   if (values.traffic) void traffic([]).catch((err: unknown) => console.error(`traffic: ${(err as Error).message}`));
   // Keep watching: a child that dies on its own is reported, not silently missed.
   for (;;) {

@@ -14,7 +14,8 @@ export type StackErrorCode =
   | 'STR_ERR_STACK_PORT_TAKEN'
   | 'STR_ERR_STACK_PROCESS_EXITED'
   | 'STR_ERR_STACK_NOT_READY'
-  | 'STR_ERR_STACK_ALREADY_RUNNING';
+  | 'STR_ERR_STACK_ALREADY_RUNNING'
+  | 'STR_ERR_STACK_INTERRUPTED';
 
 export class StackError extends StranglerError {
   declare readonly code: StackErrorCode;

@@ -19,6 +19,8 @@ export interface StartOptions {
  * log file, and an exit we can observe while waiting for readiness.
  */
 export class ManagedProcess {
+  /** Every child started and not yet exited, ready or not (an interrupted start stops those still booting too). */
+  private static readonly live = new Set<ManagedProcess>();
   readonly name: string;
   readonly logFile: string;
   readonly pid: number;
@@ -33,12 +35,19 @@ export class ManagedProcess {
     this.child = child;
     if (child.pid === undefined) throw new StackError('STR_ERR_STACK_PROCESS_EXITED', `${name} could not be started`);
     this.pid = child.pid;
+    ManagedProcess.live.add(this);
     this.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
+        ManagedProcess.live.delete(this);
         this.exitInfo = { code, signal };
         resolve();
       });
     });
+  }
+
+  /** The children alive whose log is in `logsDir` (one stack's, booting or ready). */
+  static alive(logsDir: string): ManagedProcess[] {
+    return [...ManagedProcess.live].filter((p) => p.logFile.startsWith(logsDir));
   }
 
   static start(name: string, options: StartOptions): Promise<ManagedProcess> {

@@ -12,9 +12,10 @@ import { databaseUrl } from '@strangler/migrations';
 import { prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
 import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
-import type { ManagedProcess } from './process';
+import { ManagedProcess } from './process';
 import { ensureRuntime, type Runtime } from './runtime';
 import { reapOrphans, removeState, writeState, type StackState } from './state';
+import { StackError } from './errors';
 
 export interface TenantEndpoint {
   readonly tenant: string;
@@ -52,12 +53,31 @@ export type ProgressLine = (line: string) => void;
  * Debezium plugin, each tenant migrated and served, and each tenant's
  * connector streaming. On any failure, everything already started is stopped.
  */
-export async function startStack(config: StackConfig, progress: ProgressLine = () => {}): Promise<RunningStack> {
+export interface StartOptions {
+  /**
+   * Aborted (Ctrl-C during start-up): the start stops where it has got to,
+   * everything already started is stopped, what comes up after is stopped
+   * at once, nothing more is said ready, and startStack rejects with
+   * STR_ERR_STACK_INTERRUPTED.
+   */
+  readonly signal?: AbortSignal;
+}
+
+export async function startStack(config: StackConfig, progress: ProgressLine = () => {}, options: StartOptions = {}): Promise<RunningStack> {
   const t0 = process.hrtime.bigint();
   const layout = stackLayout(config);
   const started: ManagedProcess[] = [];
+  const signal = options.signal;
+  const interrupted = new Promise<never>((_, reject) => {
+    if (!signal) return;
+    const on = () => reject(new StackError('STR_ERR_STACK_INTERRUPTED', 'start-up interrupted: everything it had started is stopped'));
+    if (signal.aborted) on();
+    else signal.addEventListener('abort', on, { once: true });
+  });
+  interrupted.catch(() => {});
   const at = () => `[${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(5)} s]`;
-  const say = (step: string, text: string) => progress(`${at()} ${step.padEnd(16)} ${text}`);
+  // Silent once interrupted: the steps still finishing in the background say nothing (no "ready" after a Ctrl-C).
+  const say = (step: string, text: string) => void (signal?.aborted || progress(`${at()} ${step.padEnd(16)} ${text}`));
 
   const reaped = await reapOrphans(layout);
   if (reaped.length) say('cleanup', `stopped what an earlier, killed run left behind: ${reaped.join(', ')}`);
@@ -94,6 +114,11 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
   };
   const track = (p: ManagedProcess) => {
     started.push(p);
+    if (signal?.aborted) {
+      // Came up after the start was interrupted: stopped at once, never recorded as running.
+      void p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
+      throw new StackError('STR_ERR_STACK_INTERRUPTED', 'start-up interrupted');
+    }
     state.processes = started.map((s) => ({ name: s.name, pid: s.pid, logFile: s.logFile }));
     writeState(layout, state);
     return p;
@@ -108,21 +133,22 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     })());
 
   try {
-    const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
-      say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
-      say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
-      return rt;
-    });
-    const postgresP = (async () => {
-      if (config.postgres.url) {
-        const endpoint = await useExternalPostgres(config.postgres.url, config.tenants.length);
-        say('postgres', `using the existing server at ${endpoint.host}:${endpoint.port} (PostgreSQL ${endpoint.version}, wal_level=logical)`);
+    const body = (async (): Promise<RunningStack> => {
+      const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
+        say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
+        say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
+        return rt;
+      });
+      const postgresP = (async () => {
+        if (config.postgres.url) {
+          const endpoint = await useExternalPostgres(config.postgres.url, config.tenants.length);
+          say('postgres', `using the existing server at ${endpoint.host}:${endpoint.port} (PostgreSQL ${endpoint.version}, wal_level=logical)`);
+          return endpoint;
+        }
+        const { endpoint, process } = await startOwnPostgres(config, layout);
+        track(process);
+        say('postgres', `ready on 127.0.0.1:${endpoint.port} (own instance, PostgreSQL ${endpoint.version}, wal_level=logical)`);
         return endpoint;
-      }
-      const { endpoint, process } = await startOwnPostgres(config, layout);
-      track(process);
-      say('postgres', `ready on 127.0.0.1:${endpoint.port} (own instance, PostgreSQL ${endpoint.version}, wal_level=logical)`);
-      return endpoint;
     })();
     // Tenants are migrated while the JVMs boot.
     const tenantsP = postgresP.then(async (pg) => {
@@ -142,7 +168,9 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
           return control;
         })
       : null;
-    controlP?.catch(() => {}); // awaited below; a failure there stops the stack
+    // Awaited below, where a failure stops the stack; marked handled now, so that one failing while another step
+    // is awaited (Kafka booting, or after a Ctrl-C stopped PostgreSQL under them) is not an unhandled rejection.
+    for (const p of [postgresP, tenantsP, controlP]) p?.catch(() => {});
     const runtime = await runtimeP;
     const kafka = await startKafka(config, layout, runtime).then((k) => {
       track(k.process);
@@ -154,6 +182,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       say('connect', `ready on ${c.url} (Debezium PostgreSQL plugin listed)`);
       return c;
     });
+    connectP.catch(() => {}); // awaited below (see above)
     let tenants = await tenantsP;
     const postgres = await postgresP;
     if (config.monoliths) {
@@ -227,8 +256,13 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       stop,
       killNow: () => started.forEach((p) => p.killNow()),
     };
+    })();
+    body.catch(() => {}); // after an interruption it fails on its own, unheard
+    return await Promise.race([body, interrupted]);
   } catch (err) {
     await stop();
+    // Interrupted: children still booting (spawned, not yet ready, so not tracked) are stopped too.
+    if (signal?.aborted) await Promise.all(ManagedProcess.alive(layout.logsDir).map((p) => p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM')));
     throw err;
   }
 }

@@ -1,6 +1,7 @@
 export { ProxyRuntime, type ProxyOptions, type ReloadResult } from './server/runtime';
 export { compileConfig, compileConfigText, loadConfigFile, type CompiledConfig } from './config/compile';
-export { ProxyConfigSchema, MODES, type ProxyConfig, type ProxyConfigInput, type Mode, type ModeSetting } from './config/schema';
+export { ProxyConfigSchema, MODES, secret as SecretSchema, type ProxyConfig, type ProxyConfigInput, type Mode, type ModeSetting } from './config/schema';
+export { readSecret, type SecretRef } from './config/secrets';
 export { ControlStore, type RouteChange } from './control/store';
 export type { ShadowExchange, CapturedResponse } from './shadow/exchange';
 export { registerRoutesCommands } from './cli/routes';

@@ -42,6 +42,8 @@ export class ProxyMetrics {
   readonly parityShared: Counter<'direction'>;
   private readonly heldWrites: Counter<'domain' | 'outcome'>;
   private readonly heldSeconds: Histogram<'domain'>;
+  private readonly backSyncWaits: Counter<'domain' | 'outcome'>;
+  private readonly backSyncWaitSeconds: Histogram<'domain'>;
   /** Hand-overs ended, by domain, direction and status. */
   readonly handovers: Counter<'domain' | 'to' | 'status'>;
   /** Owner of each domain per tenant: 1 when the service owns it. */
@@ -52,6 +54,12 @@ export class ProxyMetrics {
   held(domain: string, outcome: 'released' | 'timeout' | 'full' | 'stopping', seconds: number): void {
     this.heldWrites.inc({ domain, outcome });
     if (outcome === 'released') this.heldSeconds.observe({ domain }, seconds);
+  }
+
+  /** A request for the monolith waited for back-sync to carry its client's write made through the owning service. */
+  backSyncWait(domain: string, outcome: 'now' | 'waited' | 'timeout' | 'failed', seconds: number): void {
+    this.backSyncWaits.inc({ domain, outcome });
+    if (outcome !== 'now') this.backSyncWaitSeconds.observe({ domain }, seconds);
   }
 
   constructor(defaults = true) {
@@ -68,6 +76,8 @@ export class ProxyMetrics {
       ['route', 'outcome'],
     );
     this.heldWrites = new Counter({ name: 'strangler_proxy_held_writes_total', help: 'Writes to a domain held while it was handed over, by outcome: released (sent to the owner after the flip or the end of the hand-over), timeout and full (503 with Retry-After, nothing sent), stopping', labelNames: ['domain', 'outcome'], registers });
+    this.backSyncWaits = new Counter({ name: 'strangler_proxy_backsync_waits_total', help: "Requests for the monolith from a client that had just written through a service owning a domain of its tenant (read-your-writes through back-sync), by outcome: now (already carried), waited, timeout and failed (sent without it: the read may miss the client's own write)", labelNames: ['domain', 'outcome'], registers });
+    this.backSyncWaitSeconds = new Histogram({ name: 'strangler_proxy_backsync_wait_seconds', help: 'How long such requests waited for back-sync', labelNames: ['domain'], buckets: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5], registers });
     this.heldSeconds = new Histogram({ name: 'strangler_proxy_held_write_seconds', help: 'How long held writes waited before they were sent on (outcome released)', labelNames: ['domain'], buckets: [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5], registers });
     this.handovers = new Counter({ name: 'strangler_proxy_handovers_total', help: 'Hand-overs of write ownership this process ran, by domain, direction (to) and status (done, aborted, refused)', labelNames: ['domain', 'to', 'status'], registers });
     this.ownedByService = new Gauge({ name: 'strangler_proxy_domain_owned_by_service', help: 'Per domain and tenant: 1 while the extracted service owns the domain\'s writes, 0 while the monolith does', labelNames: ['domain', 'tenant'], registers });

@@ -1,5 +1,8 @@
 import { ControlStore } from '../src/control/store';
 import type { MismatchRecord } from '../src/parity/judge';
+import { Client } from 'pg';
+import { databaseUrl } from '@strangler/migrations';
+import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { controlStore } from './support';
 
 /** The control store against a real, migrated PostgreSQL database. */
@@ -34,5 +37,32 @@ describe('control store', () => {
     expect((await store.mismatches('room-get', 'globex', 100)).map((m) => m.request.path)).toEqual(['/api/rooms/2', '/api/rooms/1']);
     await store.recordMismatch(mismatch('acme', 8), 1); // a lower limit takes effect at the next mismatch
     expect((await store.mismatches('room-get', 'acme', 100)).map((m) => m.request.path)).toEqual(['/api/rooms/8']);
+  });
+
+  it('prepares a store of its own: creates the database and its tables; without prepare, names the command that does', async () => {
+    const name = randomName('ctlnew');
+    const url = databaseUrl(testStack().pgAdminUrl, name);
+    const fresh = await ControlStore.open(url, { prepare: true });
+    const admin = new Client({ connectionString: testStack().pgAdminUrl });
+    await admin.connect();
+    try {
+      expect(await fresh.gateControls()).toBeDefined();
+      await fresh.close();
+      // Twice at once (replicas starting together): both find it ready.
+      await Promise.all([ControlStore.open(url, { prepare: true }), ControlStore.open(url, { prepare: true })]).then((both) => Promise.all(both.map((s) => s.close())));
+      const empty = await scratchDatabase('ctlempty');
+      try {
+        const refused = await ControlStore.open(empty.url).catch((err: Error) => err);
+        expect(refused).toMatchObject({ code: 'STR_ERR_CONTROL_STORE_NOT_MIGRATED' });
+        expect((refused as Error).message).toBe(
+          `the control store has no route_modes table: set controlStore.prepare: true (the default) to let the proxy prepare it, or run \`npm run migrate -- latest control --database-url ${empty.url}\` first`,
+        );
+      } finally {
+        await empty.drop();
+      }
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await admin.end();
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { sleep } from '@strangler/common';
+import { redactUrl, sleep } from '@strangler/common';
+import { migrate } from '@strangler/migrations';
 import { ConnectClient } from '../connect-client';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
 import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../projector/lag';
@@ -51,9 +52,14 @@ export function addCdcSubcommands(parent: Command): void {
     .requiredOption('--database-url <url>', "the tenant's monolith database, postgres://user@host:port/db")
     .option('--table <schema.table...>', `the tables to capture (default the sample monolith's: ${MONOLITH_TABLES.join(' ')})`)
     .option('--wait', 'wait until the connector streams (task running, slot active)')
-    .action(async (opts: { tenant: string; databaseUrl: string; table?: string[]; wait?: boolean }, cmd: Command) => {
+    .option('--prepare', "first add the toolkit's own tables to the database (schema strangler: the heartbeat and signal tables the connector uses; the monolith-cdc migrations)")
+    .action(async (opts: { tenant: string; databaseUrl: string; table?: string[]; wait?: boolean; prepare?: boolean }, cmd: Command) => {
       const source = tenantSource(cmd, opts);
       const client = connect(cmd);
+      if (opts.prepare) {
+        const r = await migrate('monolith-cdc', opts.databaseUrl);
+        console.log(`${redactUrl(opts.databaseUrl)}: ${r.applied.length > 0 ? `the toolkit's tables added (${r.applied.join(', ')})` : "the toolkit's tables are there"}`);
+      }
       const result = await registerTenantConnector(client, source);
       console.log(`${result.name}: ${result.action}`);
       if (result.snapshot) {

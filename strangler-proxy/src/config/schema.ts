@@ -24,17 +24,23 @@ export const MODES = ['monolith', 'shadow', 'canary', 'extracted'] as const;
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export const STICKY_BY = ['tenant', 'user', 'header'] as const;
 
-const secret = z
-  .object({
-    /** Read from this environment variable (preferred: secrets stay out of the file). */
-    env: z.string().min(1).optional(),
-    /** Read from this file (trailing newline dropped). */
-    file: z.string().min(1).optional(),
-    /** The secret itself, for local use only. */
-    value: z.string().min(1).optional(),
-  })
+/** What a secret may be, said when something else is given (a plain string is the usual mistake). */
+const SECRET_SHAPES = 'a secret is an object: { env: VARIABLE } (read from the environment), { file: PATH } (read from a file) or { value: "..." } (in the file itself, for local use)';
+
+export const secret = z
+  .object(
+    {
+      /** Read from this environment variable (preferred: secrets stay out of the file). */
+      env: z.string().min(1).optional(),
+      /** Read from this file (trailing newline dropped). */
+      file: z.string().min(1).optional(),
+      /** The secret itself, for local use only. */
+      value: z.string().min(1).optional(),
+    },
+    { error: (iss) => (iss.code === 'invalid_type' ? `${SECRET_SHAPES}; got ${typeof iss.input === 'string' ? 'a string' : JSON.stringify(iss.input)}` : undefined) },
+  )
   .strict()
-  .refine((s) => [s.env, s.file, s.value].filter((v) => v !== undefined).length === 1, 'must set exactly one of env, file or value');
+  .refine((s) => [s.env, s.file, s.value].filter((v) => v !== undefined).length === 1, `must set exactly one of env, file or value (${SECRET_SHAPES})`);
 
 /** A route's mode, the same shape for the route default and for a tenant override. */
 export const modeSetting = z
@@ -303,7 +309,14 @@ export const ProxyConfigSchema = z
       })
       .strict(),
     /** The control store (PostgreSQL, migrated by migrations/ set "control"): every flip is stored there, and replicas converge through it. */
-    controlStore: z.object({ url: secret, pollMs: ms(1000) }).strict(),
+    controlStore: z
+      .object({
+        url: secret,
+        pollMs: ms(1000),
+        /** At start, create the control store's database when it does not exist (and the role may) and bring its tables up to date; false: refuse a store that is not ready. */
+        prepare: z.boolean().default(true),
+      })
+      .strict(),
     tenancy: tenancySchema.prefault({}),
     tenants: z.record(tenantName, tenantSchema).refine((t) => Object.keys(t).length > 0, 'needs at least one tenant'),
     services: z.record(identifier, serviceSchema).default({}),
@@ -346,6 +359,12 @@ export const ProxyConfigSchema = z
         windowMs: ms(30000),
         /** How far the monolith databases' clocks may run ahead of the proxy's (source commit times against its own). */
         clockSkewMs: z.number().int('must be an integer number of milliseconds').min(0, 'must be 0 or more').default(100),
+        /**
+         * A request for the monolith from a client that wrote, less than windowMs ago, through a service
+         * owning a domain of its tenant waits at most this long for back-sync to carry that write into the
+         * monolith; past it, it is sent anyway (counted). 0: it never waits.
+         */
+        backSyncWaitMs: z.number().int('must be an integer number of milliseconds').min(0, 'must be 0 or more').max(60000, 'must be 60000 or less').default(3000),
       })
       .strict()
       .optional(),

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { ensureDatabase, migrate } from '@strangler/migrations';
 import { redactUrl } from '@strangler/common';
 import type { ModeSetting } from '../config/schema';
 import { ProxyError } from '../errors';
@@ -66,13 +67,24 @@ export class ControlStore {
     this.ownership = new OwnershipStore(pool, CHANNEL);
   }
 
-  static async open(url: string): Promise<ControlStore> {
+  /**
+   * Connects to the control store; with `prepare` (the config's
+   * controlStore.prepare, on by default) first creates its database when it
+   * does not exist and the role may, and brings its tables up to date
+   * (knex's lock lets replicas starting together do it once).
+   */
+  static async open(url: string, options: { prepare?: boolean } = {}): Promise<ControlStore> {
+    if (options.prepare) await prepareStore(url);
     const pool = new pg.Pool({ connectionString: url, max: 4, idleTimeoutMillis: 10_000 });
     pool.on('error', () => {}); // idle client errors surface on the next query instead
     try {
       const { rows } = await pool.query<{ ok: boolean; owned: boolean }>("SELECT to_regclass('public.route_modes') IS NOT NULL AS ok, to_regclass('public.domain_owners') IS NOT NULL AS owned");
       if (!rows[0]?.ok || !rows[0]?.owned) {
-        throw new ProxyError('STR_ERR_CONTROL_STORE_NOT_MIGRATED', `the control store has no ${rows[0]?.ok ? 'domain_owners' : 'route_modes'} table: run \`npm run migrate -- control <url>\` first`, { context: { url: redactUrl(url) } });
+        throw new ProxyError(
+          'STR_ERR_CONTROL_STORE_NOT_MIGRATED',
+          `the control store has no ${rows[0]?.ok ? 'domain_owners' : 'route_modes'} table: set controlStore.prepare: true (the default) to let the proxy prepare it, or run \`npm run migrate -- latest control --database-url ${redactUrl(url)}\` first`,
+          { context: { url: redactUrl(url) } },
+        );
       }
     } catch (err) {
       await pool.end();
@@ -331,3 +343,33 @@ function unavailable(err: unknown): ProxyError {
   return new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `control store: ${(err as Error).message}`, { status: 503, cause: err, retriable: true });
 }
 
+/** Creates the control store's database when missing (and allowed), then migrates it. */
+async function prepareStore(url: string): Promise<void> {
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `controlStore.url is not a PostgreSQL URL: ${redactUrl(url)} (postgresql://user@host:5432/database)`);
+  }
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const server = new URL(target);
+  server.pathname = '/postgres';
+  try {
+    await ensureDatabase(server.toString(), name);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    // The role may not create databases, or may not reach `postgres`: the store may exist all the same; migrating says.
+    if (e.code !== '42501' && e.code !== '3D000' && e.code !== '28000' && e.code !== '28P01') {
+      throw new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `cannot reach the control store's server at ${redactUrl(server.toString())}: ${e.message}`, { cause: err, retriable: true });
+    }
+  }
+  try {
+    await migrate('control', url);
+  } catch (err) {
+    const cause = (err as { cause?: Error & { code?: string } }).cause;
+    if (cause?.code === '3D000') {
+      throw new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `the control store's database ${name} does not exist and its role may not create it: CREATE DATABASE "${name}"; as a role that may (or give this one CREATEDB), then start again`, { cause: err });
+    }
+    throw new ProxyError('STR_ERR_CONTROL_STORE_UNAVAILABLE', `could not prepare the control store at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err, retriable: true });
+  }
+}

@@ -58,8 +58,8 @@ export interface ForwardContext {
   readonly drop: ReadonlySet<string>;
   /** Extra headers to add last. */
   readonly add?: readonly (readonly [string, string])[];
-  /** A cookie the proxy itself owns (read-your-writes' mark): taken out of Cookie headers, never sent upstream. */
-  readonly dropCookie?: string;
+  /** Cookies the proxy itself owns (read-your-writes' marks): taken out of Cookie headers, never sent upstream. */
+  readonly dropCookie?: readonly string[];
 }
 
 /**
@@ -127,19 +127,20 @@ export function requestHeaders(raw: readonly string[], ctx: ForwardContext): str
 }
 
 /**
- * A Cookie header's value without the pairs named `name` (RFC 6265 §4.2.1:
- * pairs joined by "; "); the value untouched when it holds none, '' when
- * nothing is left.
+ * A Cookie header's value without the pairs named in `names` (RFC 6265
+ * §4.2.1: pairs joined by "; "); the value untouched when it holds none, ''
+ * when nothing is left.
  */
-export function withoutCookie(value: string, name: string): string {
-  if (!value.includes(name)) return value;
+export function withoutCookie(value: string, names: string | readonly string[]): string {
+  const list = typeof names === 'string' ? [names] : names;
+  if (!list.some((n) => value.includes(n))) return value;
   const kept: string[] = [];
   let removed = false;
   for (const pair of value.split(';')) {
     const p = pair.trim();
     if (p === '') continue;
     const eq = p.indexOf('=');
-    if ((eq < 0 ? p : p.slice(0, eq).trim()) === name) removed = true;
+    if (list.includes(eq < 0 ? p : p.slice(0, eq).trim())) removed = true;
     else kept.push(p);
   }
   return removed ? kept.join('; ') : value;

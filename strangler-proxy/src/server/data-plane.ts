@@ -8,7 +8,8 @@ import type { ModeSetting, ProxyConfig } from '../config/schema';
 import { errorBody } from '../errors';
 import type { CircuitBreaker } from '../forward/breaker';
 import { type Attempt, type FailureReason, forward, forwardOnce, type Outcome } from '../forward/forward';
-import { acceptRequestId, requestHeaders, type ForwardContext } from '../forward/headers';
+import { acceptRequestId, requestHeaders, writtenAt, type ForwardContext } from '../forward/headers';
+import type { BarrierOutcome } from '../forward/backsync-barrier';
 import type { Upstreams } from '../forward/upstreams';
 import type { ProxyMetrics } from '../metrics';
 import { decide, MONOLITH, type Plan } from '../routes/decide';
@@ -37,6 +38,8 @@ export interface Routing {
    * over or being handed over (requests then pay one size check).
    */
   readonly ownership: OwnershipView;
+  /** Per tenant, the domains whose writes its services own now (read-your-writes through back-sync). */
+  readonly ownedBy: ReadonlyMap<string, readonly DomainSpec[]>;
 }
 
 /** A domain route's state for one tenant: who owns the domain's writes, and until when a hand-over holds them (0: not held). */
@@ -65,6 +68,12 @@ export interface DataPlaneDeps {
   readonly applied?: (service: CompiledService, tenant: string, atMs: number) => boolean;
   /** Writes in flight and begun per tenant (shared with the shadow thread, which learns no noise across them). */
   readonly writes?: WriteLedger;
+  /**
+   * Read-your-writes through back-sync: waits until back-sync has carried into
+   * the tenant's monolith every write the domain's service answered before
+   * `markMs`, or `timeoutMs` passed (BackSyncBarrier).
+   */
+  readonly backSynced?: (domain: DomainSpec, tenant: string, markMs: number, timeoutMs: number) => Promise<BarrierOutcome>;
 }
 
 export interface ServerLimits {
@@ -131,6 +140,16 @@ function writeMark(ctx: RequestContext): (() => string) | undefined {
   const ryw = ctx.config.config.readYourWrites;
   if (ryw === undefined || SAFE.has(ctx.req.method!)) return undefined;
   return () => `${ryw.cookie}=${Date.now()}; Path=/; Max-Age=${Math.ceil(ryw.windowMs / 1000)}; HttpOnly; SameSite=Lax`;
+}
+
+/** The cookie that marks a write answered by a service owning its domain: the monolith has it once back-sync carried it. */
+export const ownedMarkCookie = (cookie: string): string => `${cookie}-owned`;
+
+/** Read-your-writes through back-sync: the mark of a write the owning service answered. */
+function ownedWriteMark(ctx: RequestContext): (() => string) | undefined {
+  const ryw = ctx.config.config.readYourWrites;
+  if (ryw === undefined || SAFE.has(ctx.req.method!)) return undefined;
+  return () => `${ownedMarkCookie(ryw.cookie)}=${Date.now()}; Path=/; Max-Age=${Math.ceil(ryw.windowMs / 1000)}; HttpOnly; SameSite=Lax`;
 }
 
 /** What one request's forwarding needs, built once (methods take it instead of per-request closures). */
@@ -387,8 +406,42 @@ export class DataPlane {
     if (!queued) expire('full');
   }
 
-  /** Carries out a located request's plan. */
+  /**
+   * Carries out a located request's plan, once a request for the monolith
+   * from a client that just wrote through a service owning a domain of its
+   * tenant has waited for back-sync to carry that write (bounded).
+   */
   private dispatch(ctx: RequestContext, res: ServerResponse, located: Located, body: Attempt['body']): void {
+    const waits = located.plan.to === 'monolith' ? this.backSyncWaits(ctx, located) : null;
+    if (waits === null) {
+      this.carry(ctx, res, located, body);
+      return;
+    }
+    const t0 = performance.now();
+    Promise.all(waits.domains.map((d) => this.deps.backSynced!(d, ctx.tenantId, waits.markMs, waits.timeoutMs)))
+      .then((outcomes) => {
+        for (let i = 0; i < outcomes.length; i++) this.deps.metrics.backSyncWait(waits.domains[i]!.name, outcomes[i]!, (performance.now() - t0) / 1000);
+        if (res.destroyed) return; // the client gave up meanwhile: nothing is sent
+        this.carry(ctx, res, located, body);
+      })
+      .catch((err: Error) => this.failed(ctx.req, res, err));
+  }
+
+  /** The service-owned domains of the tenant whose back-sync this request waits for, with its client's mark; null when it waits for none. */
+  private backSyncWaits(ctx: RequestContext, located: Located): { domains: readonly DomainSpec[]; markMs: number; timeoutMs: number } | null {
+    const ryw = ctx.config.config.readYourWrites;
+    if (ryw === undefined || ryw.backSyncWaitMs === 0 || this.deps.backSynced === undefined) return null;
+    const domains = located.routing.ownedBy.get(ctx.tenantId);
+    if (domains === undefined) return null;
+    const at = writtenAt(ctx.req.headers.cookie, ownedMarkCookie(ryw.cookie));
+    if (at === null) return null;
+    const now = Date.now();
+    if (now - at > ryw.windowMs) return null;
+    // A time from the future (a clock moved back, a forged cookie) counts as now.
+    return { domains, markMs: Math.min(at, now) + ryw.clockSkewMs, timeoutMs: ryw.backSyncWaitMs };
+  }
+
+  private carry(ctx: RequestContext, res: ServerResponse, located: Located, body: Attempt['body']): void {
     const { req } = ctx;
     const { route, service } = located;
     if (located.domain !== null && !SAFE.has(req.method!)) {
@@ -459,7 +512,7 @@ export class DataPlane {
     const replayable = body === null || Buffer.isBuffer(body);
     const method = req.method!;
     const retryable = ownWrite ? never : (reason: FailureReason) => (reason === 'connect' ? replayable || !req.readableDidRead : IDEMPOTENT.has(method) && replayable);
-    const outcome = await forwardOnce(res, this.serviceAttempt(ctx, service, body), { via, requestId, retryable });
+    const outcome = await forwardOnce(res, this.serviceAttempt(ctx, service, body), { via, requestId, retryable, setCookie: ownWrite ? ownedWriteMark(ctx) : undefined });
     const failed = outcome.kind === 'retry' || (outcome.kind === 'failed' && outcome.status !== 499) || (outcome.kind === 'sent' && outcome.status >= 500);
     if (failed) breaker.failure();
     else if (outcome.kind === 'sent') breaker.success();
@@ -555,7 +608,7 @@ export class DataPlane {
         via: config.config.forwarding.via,
         requestId,
         drop: routing.dropHeaders,
-        dropCookie: config.config.readYourWrites?.cookie,
+        dropCookie: config.config.readYourWrites ? [config.config.readYourWrites.cookie, ownedMarkCookie(config.config.readYourWrites.cookie)] : undefined,
       },
     };
   }

@@ -10,6 +10,8 @@ import { ControlStore, type RouteChange } from '../control/store';
 import { ProxyError } from '../errors';
 import { CircuitBreaker, DEFAULT_BREAKER, type BreakerOptions, type BreakerState } from '../forward/breaker';
 import { FreshnessWatch, type FreshnessView } from '../forward/freshness';
+import { BackSyncBarrier, type BarrierOutcome } from '../forward/backsync-barrier';
+import { backSyncRound, type DomainSpec } from '@strangler/ownership';
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
 import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
@@ -108,6 +110,9 @@ export class ProxyRuntime {
   private storeVersion = 0;
   private ownershipRev = -1;
   private ownershipSnap: OwnershipSnapshot = { rev: 0, entries: [] };
+  /** Rounds of probes through back-sync, shared by the requests that wait for them (read-your-writes through back-sync). */
+  private readonly backSync = new BackSyncBarrier((key, err) => this.backSyncFailed(key, err));
+  private readonly backSyncWarned = new Map<string, number>();
   /** This process's part in write ownership: beats, acknowledgements of holds, hand-overs it runs. */
   readonly ownership: OwnershipAgent;
   private stopping: Promise<void> | null = null;
@@ -167,13 +172,21 @@ export class ProxyRuntime {
     this.lastReload = { ok: true, at: new Date().toISOString(), changed: true, issues: [], restartNeeded: [] };
   }
 
+  /** A failed round of read-your-writes through back-sync: logged at most once a minute per domain and tenant. */
+  private backSyncFailed(key: string, err: unknown): void {
+    const last = this.backSyncWarned.get(key) ?? 0;
+    if (Date.now() - last < 60_000) return;
+    this.backSyncWarned.set(key, Date.now());
+    this.logger.warn({ err, domainTenant: key }, "read-your-writes through back-sync: a probe could not be followed into the monolith; requests are sent without waiting for their client's own writes");
+  }
+
   /** Loads and checks the config, connects the control store, then listens. */
   static async start(options: ProxyOptions): Promise<ProxyRuntime> {
     const env = options.env ?? process.env;
     const text = readConfigText(options.configFile);
     const config = compileConfigText(text, options.configFile, env);
     const logger = options.logger ?? pino({ level: config.config.log.level, base: { service: 'strangler-proxy', ...(options.link ? { worker: options.link.worker } : {}) }, redact: ['req.headers.authorization', 'req.headers.cookie'] });
-    const store = await ControlStore.open(config.controlStoreUrl);
+    const store = await ControlStore.open(config.controlStoreUrl, { prepare: config.config.controlStore.prepare });
     const rt = new ProxyRuntime(options, config, store, logger, text);
     try {
       await rt.init();
@@ -182,6 +195,15 @@ export class ProxyRuntime {
       throw err;
     }
     return rt;
+  }
+
+  /** Read-your-writes through back-sync: waits for a round of probes that proves the client's write carried into the monolith. */
+  private backSynced(domain: DomainSpec, tenant: string, markMs: number, timeoutMs: number): Promise<BarrierOutcome> {
+    const serviceDb = this.config.services.get(domain.service)?.database ?? null;
+    const monolithDb = this.config.tenants.get(tenant)?.database ?? null;
+    // The config requires both for a domain's hand-over; a reload that removed one ends the wait.
+    if (serviceDb === null || monolithDb === null) return Promise.resolve('failed');
+    return this.backSync.wait(`${domain.name}/${tenant}`, markMs, timeoutMs, () => backSyncRound(serviceDb, monolithDb, tenant, domain.name, Math.max(timeoutMs, domain.timeouts.guardMs)));
   }
 
   private async init(): Promise<void> {
@@ -201,6 +223,7 @@ export class ProxyRuntime {
         behind: (service, tenant) => this.freshness.behind(service, tenant),
         applied: (service, tenant, atMs) => this.freshness.applied(service, tenant, atMs),
         writes: this.writes,
+        backSynced: (domain, tenant, markMs, timeoutMs) => this.backSynced(domain, tenant, markMs, timeoutMs),
       },
       { maxHeaderBytes: cfg.forwarding.maxHeaderBytes, headersTimeoutMs: cfg.forwarding.headersTimeoutMs },
     );
@@ -614,7 +637,17 @@ function routingOf(config: CompiledConfig, overrides: ModeOverrides, ownership: 
   const drop = new Set([TENANT_HEADER, config.config.shadow.header]);
   if (config.tenancy.header) drop.add(config.tenancy.header.name);
   for (const s of config.services.values()) if (s.dryRunHeader) drop.add(s.dryRunHeader);
-  return Object.freeze({ config, overrides, dropHeaders: drop, ownership });
+  // Per tenant, the domains its services own (from the route view: every domain has routes).
+  const ownedBy = new Map<string, DomainSpec[]>();
+  for (const byTenant of ownership.values()) {
+    for (const [tenant, o] of byTenant) {
+      if (o.owner !== 'service') continue;
+      const list = ownedBy.get(tenant) ?? [];
+      if (!list.includes(o.domain)) list.push(o.domain);
+      ownedBy.set(tenant, list);
+    }
+  }
+  return Object.freeze({ config, overrides, dropHeaders: drop, ownership, ownedBy });
 }
 
 function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {

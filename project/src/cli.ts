@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { TENANT_NAME, UsageError } from '@strangler/common';
+import { inspect } from './init';
+import { loadProject } from './load';
+
+const DEFAULT_FILE = 'strangler.yaml';
+
+/** `strangler init` and `strangler project check`: the project file. */
+export function registerProjectCommands(program: Command): void {
+  program
+    .command('init')
+    .description('look at a running app and its PostgreSQL database (changing neither) and write a project file: every table captured, the proxy in front of the app, every route on the monolith; says what capture still needs, with the fix')
+    .requiredOption('--tenant <name>', 'the tenant this app and database are (a-z, 0-9, _)', (v: string) => {
+      if (!TENANT_NAME.test(v)) throw new InvalidArgumentError('must start with a letter and hold only a-z, 0-9 and _');
+      return v;
+    })
+    .requiredOption('--app <url>', "the running app's base URL, such as http://127.0.0.1:3000", (v: string) => {
+      if (!/^https?:\/\/[^\s/]+/.test(v)) throw new InvalidArgumentError('must be an http:// or https:// URL such as http://127.0.0.1:3000');
+      return v;
+    })
+    .requiredOption('--database-url <url>', "the app's database, postgresql://user[:password]@host:port/db", (v: string) => {
+      if (!/^postgres(?:ql)?:\/\/[^\s]+\/[^\s/]+$/.test(v)) throw new InvalidArgumentError('must be a PostgreSQL URL such as postgresql://user@127.0.0.1:5432/app');
+      return v;
+    })
+    .option('--name <name>', 'the project name (default: the tenant)')
+    .option('--host <name...>', 'host names its clients use (default <tenant>.localhost)')
+    .option('--out <file>', 'where to write the project file', DEFAULT_FILE)
+    .option('--force', 'overwrite the file if it exists')
+    .option('--json', 'print the findings as JSON (the file is written all the same)')
+    .action(async (o: { tenant: string; app: string; databaseUrl: string; name?: string; host?: string[]; out: string; force?: boolean; json?: boolean }) => {
+      if (fs.existsSync(o.out) && !o.force) throw new UsageError(`${o.out} exists: pass --force to overwrite it, or --out another file`);
+      const r = await inspect({ tenant: o.tenant, app: o.app, databaseUrl: o.databaseUrl, ...(o.name ? { name: o.name } : {}), ...(o.host ? { hosts: o.host } : {}) });
+      fs.writeFileSync(o.out, r.yaml);
+      const blocking = r.problems.filter((p) => !p.warning);
+      if (o.json) {
+        console.log(JSON.stringify({ file: path.resolve(o.out), app: r.app, problems: r.problems, tables: r.tables, env: Object.keys(r.env) }, null, 2));
+      } else {
+        const lines = [`wrote ${o.out}: ${r.tables.length} tables captured, the proxy in front of ${o.app}, every route on the monolith`];
+        lines.push(r.app.reachable ? `app: answers (${r.app.status})` : `app: ${r.app.problem}`);
+        for (const t of r.tables) {
+          const notes = [t.key ? `key ${t.key.columns.join(', ')}` : 'NO KEY', ...t.changedTypes.map((c) => `${c.column} ${c.from} -> ${c.to}`), ...(t.generated.length ? [`generated ${t.generated.join(', ')}`] : [])];
+          lines.push(`  ${t.table.padEnd(32)} ${notes.join('; ')}`);
+        }
+        for (const t of r.tables.filter((x) => x.howToKey)) lines.push(`${t.table}: ${t.howToKey}`);
+        if (Object.keys(r.env).length > 0) lines.push(`the database URL holds a password, so the file reads it from the environment: export ${Object.keys(r.env).join(', ')}=<the URL>`);
+        if (blocking.length > 0) lines.push('before capture can start (nothing was changed):', ...blocking.flatMap((p) => [`  - ${p.problem}`, `    fix: ${p.fix}`]));
+        else lines.push('capture: ready');
+        console.log(lines.join('\n'));
+      }
+      if (blocking.length > 0 || !r.app.reachable) process.exitCode = 1;
+    });
+
+  program
+    .command('project')
+    .description('the project file (strangler.yaml)')
+    .command('check')
+    .description('validate a project file: every problem with its path and value')
+    .argument('[file]', 'the project file', DEFAULT_FILE)
+    .action((file: string) => {
+      const p = loadProject(file);
+      const services = Object.keys(p.project.services);
+      console.log(`${file}: valid: ${Object.keys(p.project.tenants).length} tenant(s), ${p.project.capture.tables.length} table(s) captured, ${services.length} service(s)${services.length ? ` (${services.join(', ')})` : ''}, ${p.routes.length} route(s)`);
+    });
+}
