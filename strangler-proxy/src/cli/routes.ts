@@ -7,6 +7,9 @@ import { MODES } from '../config/schema';
 import type { RouteChange } from '../control/store';
 import { formatSetting } from '../routes/modes';
 import { AdminClient } from './admin-client';
+import YAML from 'yaml';
+import { readCorpus } from '../parity/corpus';
+import { learnRoutes } from '../routes/learn';
 
 interface RouteView {
   id: string;
@@ -68,6 +71,31 @@ export function registerRoutesCommands(program: Command, repoRoot: string): void
         }
         throw err;
       }
+    });
+
+  routes
+    .command('learn')
+    .description('propose routes from observed traffic (a JSONL corpus: `strangler parity capture`, or the proxy\'s corpus capture): path templates with :param where the traffic shows values, reads apart from writes, in first-match order; every route on the monolith')
+    .requiredOption('--corpus <file...>', 'JSONL corpus files (one request per line: method, path)')
+    .option('--min-distinct <n>', 'a place where this many different words follow the same prefix is a parameter too', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 2) throw new InvalidArgumentError('must be a whole number, 2 or more');
+      return n;
+    }, 8)
+    .option('--json', 'print JSON instead of YAML')
+    .action((o: { corpus: string[]; minDistinct: number; json?: boolean }) => {
+      const requests = o.corpus.flatMap((f) => readCorpus(path.resolve(f)));
+      if (requests.length === 0) throw new UsageError(`${o.corpus.join(', ')} hold no requests: capture some traffic first (the proxy's corpus capture, or strangler parity capture)`);
+      const learned = learnRoutes(requests, { minDistinct: o.minDistinct });
+      if (o.json) {
+        console.log(JSON.stringify({ requests: requests.length, routes: learned }, null, 2));
+        return;
+      }
+      const doc = new YAML.Document({ routes: learned.map((r) => ({ id: r.id, match: r.match })) });
+      doc.commentBefore = ` Proposed by \`strangler routes learn\` from ${requests.length} requests (${o.corpus.join(', ')}): every route on the monolith.\n Review the names and the order (first match wins), then put them under proxy.routes (or a routesFile).`;
+      const seq = doc.get('routes', true) as YAML.YAMLSeq<YAML.YAMLMap>;
+      seq.items.forEach((item, i) => (item.commentBefore = ` ${learned[i]!.seen} request(s), e.g. ${learned[i]!.examples.join(', ')}`));
+      process.stdout.write(doc.toString({ lineWidth: 0 }));
     });
 
   routes
