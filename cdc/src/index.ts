@@ -38,3 +38,4 @@ export { registerDlqCommands } from './cli/dlq-commands';
 export { registerCdcCommands } from './cli/cdc-commands';
 export { replay, type ReplayOptions, type ReplayProgress, type ReplayResult } from './projector/replay';
 export { registerReplayCommand, type ReplayableProjection } from './cli/replay-command';
+export { projectionRegistry } from './projector/metrics';

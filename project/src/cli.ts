@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { TENANT_NAME, UsageError } from '@strangler/common';
 import { inspect } from './init';
 import { loadProject } from './load';
+import { describeMirror, startMirror } from './mirror';
 
 const DEFAULT_FILE = 'strangler.yaml';
 
@@ -50,6 +51,31 @@ export function registerProjectCommands(program: Command): void {
         console.log(lines.join('\n'));
       }
       if (blocking.length > 0 || !r.app.reachable) process.exitCode = 1;
+    });
+
+  program
+    .command('mirror')
+    .description("a declared service's mirror of the captured tables, from the project file alone")
+    .command('run')
+    .description("copy the tables services.<NAME>.mirrors lists, for every tenant, into the service's database (exactly once, following the monolith's migrations), and serve /freshness, /position, /metrics; runs until SIGTERM or SIGINT")
+    .requiredOption('--service <name>', 'the service (services.<name> in the project file)')
+    .option('--project <file>', 'the project file', DEFAULT_FILE)
+    .option('--port <n>', 'port of /freshness, /position and /metrics (default services.<name>.mirrorPort)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port, 0 to 65535');
+      return n;
+    })
+    .option('--kafka <brokers>', 'Kafka bootstrap servers (default: infrastructure.kafka.bootstrap, else STRANGLER_KAFKA, else the stack\'s)')
+    .action(async (o: { service: string; project: string; port?: number; kafka?: string }) => {
+      const p = loadProject(o.project);
+      const brokers = (o.kafka ?? p.project.infrastructure.kafka?.bootstrap ?? process.env.STRANGLER_KAFKA ?? `127.0.0.1:${process.env.STRANGLER_KAFKA_PORT ?? 19092}`).split(',');
+      const m = await startMirror(p, o.service, { brokers, ...(o.port !== undefined ? { port: o.port } : {}), onError: (err) => console.error(`mirror: ${(err as Error).message}`), onWarning: (w) => console.error(`mirror: ${w.message}`) });
+      console.log(describeMirror(m, p.serviceDatabases[o.service]!));
+      await new Promise<void>((resolve) => {
+        const stop = () => void m.stop().then(resolve);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
     });
 
   program

@@ -1,7 +1,7 @@
 import express, { type Express, type Request } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { freshnessReport, listCheckpoints, type PartitionLag } from '@strangler/cdc';
+import { freshnessReport, listCheckpoints, projectionRegistry, type PartitionLag } from '@strangler/cdc';
 import { Gauge, Registry } from 'prom-client';
 import { TENANT_NAME } from '@strangler/common';
 import { ApiError, errorHandler, id, notFound, pageQuery, query, shape, toPage } from './contract';
@@ -126,37 +126,7 @@ export function createMessagingApp(db: Knex, lag: () => readonly PartitionLag[] 
 }
 
 function projectionMetrics(lag: () => readonly PartitionLag[], conflicts: ConflictCounts): Registry {
-  const registry = new Registry();
-  const labels = ['projection', 'topic', 'partition', 'tenant'] as const;
-  const gauge = (name: string, help: string, value: (l: PartitionLag) => number | null) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: labels,
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const l of lag()) {
-          const v = value(l);
-          if (v !== null) this.labels(PROJECTION, l.topic, String(l.partition), l.tenant).set(v);
-        }
-      },
-    });
-  gauge('strangler_projection_consumer_lag', 'Messages on the partition not yet applied', (l) => l.consumerLag);
-  gauge('strangler_projection_end_to_end_lag_seconds', 'Source commit to applied, for the newest event applied', (l) => (l.endToEndMs === null ? null : l.endToEndMs / 1000));
-  gauge('strangler_projection_behind_seconds', 'Age of the oldest event fetched and not yet applied (0: nothing pending)', (l) => l.behindMs / 1000);
-  gauge('strangler_projection_applied_events', 'Events applied since the process started', (l) => l.applied);
-  gauge('strangler_projection_dead_lettered_events', 'Events sent to the dead-letter topic since the process started', (l) => l.deadLettered);
-  new Gauge({
-    name: 'strangler_projection_tenant_loading',
-    help: "1 while the tenant's initial snapshot is still being applied (GET /freshness says loading; the proxy holds its reads back), else 0",
-    labelNames: ['projection', 'tenant'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const t of freshnessReport(lag()).tenants) this.labels(PROJECTION, t.tenant).set(t.loading ? 1 : 0);
-    },
-  });
+  const registry = projectionRegistry(PROJECTION, lag);
   new Gauge({
     name: 'strangler_ownership_conflicts',
     help: "Monolith writes to the domain's tables while the service owned them (detect mode; each kept in strangler.ownership_conflicts, listed by `strangler own conflicts`), since the process started",

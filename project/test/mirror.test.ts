@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { Client } from 'pg';
+import YAML from 'yaml';
+import { ConnectClient, registerCdcCommands, removeTenantConnector } from '@strangler/cdc';
+import { loadProject, registerProjectCommands, startMirror, type RunningMirror } from '@strangler/project';
+import { eventually, randomName, scratchDatabase, scratchDir, testStack } from '../../e2e/support/env';
+import { deleteTenantTopics } from '../../e2e/support/streaming';
+
+/**
+ * A database this project did not make, taken from `strangler init` to a
+ * running mirror through the CLI and the project file: no toolkit code
+ * written for it.
+ */
+describe('strangler mirror run: a declared mirror of a foreign database', () => {
+  const tenant = randomName('pm');
+  const connect = new ConnectClient(testStack().connectUrl);
+  let source: Awaited<ReturnType<typeof scratchDatabase>>;
+  let service: Awaited<ReturnType<typeof scratchDatabase>>;
+  let src: Client;
+  let mirror: RunningMirror | undefined;
+  const dir = scratchDir('mirror');
+
+  const cli = async (...args: string[]) => {
+    const program = new Command('strangler').exitOverride();
+    registerProjectCommands(program);
+    registerCdcCommands(program);
+    const log = jest.spyOn(console, 'log').mockImplementation(() => {});
+    const before = process.exitCode;
+    try {
+      await program.parseAsync(args, { from: 'user' });
+      return process.exitCode ?? 0;
+    } finally {
+      process.exitCode = before;
+      log.mockRestore();
+    }
+  };
+
+  beforeAll(async () => {
+    source = await scratchDatabase(tenant);
+    service = await scratchDatabase(`${tenant}_svc`);
+    src = new Client({ connectionString: source.url });
+    await src.connect();
+    await src.query(`
+      CREATE TYPE account_kind AS ENUM ('checking', 'savings');
+      CREATE TABLE accounts (id uuid PRIMARY KEY, kind account_kind NOT NULL, balance numeric(18,2) NOT NULL DEFAULT 0,
+        balance_cents bigint GENERATED ALWAYS AS ((balance * 100)::bigint) STORED, tags text[], meta jsonb);
+      CREATE TABLE ledger_lines (account_id uuid NOT NULL, line_no int NOT NULL, amount numeric NOT NULL, PRIMARY KEY (account_id, line_no));
+      CREATE TABLE audit_log (at timestamptz NOT NULL, actor text NOT NULL, what text);
+      ALTER TABLE audit_log REPLICA IDENTITY FULL;
+      INSERT INTO accounts (id, kind, balance, tags, meta) VALUES ('3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70', 'checking', 10.50, '{vip}', '{"a": 1}');
+    `);
+  }, 60_000);
+
+  afterAll(async () => {
+    await mirror?.stop();
+    await src?.end();
+    await removeTenantConnector(connect, tenant, source.url).catch(() => undefined);
+    await deleteTenantTopics([tenant]).catch(() => undefined);
+    await source?.drop();
+    await service?.drop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 120_000);
+
+  it('init, register with --prepare, declare the service, run its mirror: every tenant row copied, typed, keyed, kept in step', async () => {
+    const file = path.join(dir, 'strangler.yaml');
+    // 1. init: writes the file; capture is not ready yet (the toolkit's tables), exit 1.
+    expect(await cli('init', '--tenant', tenant, '--app', 'http://127.0.0.1:9', '--database-url', source.url, '--out', file)).toBe(1);
+    // 2. The capture, its prerequisites added on request.
+    expect(await cli('cdc', 'register', '--tenant', tenant, '--database-url', source.url, ...loadProject(file, {}).project.capture.tables.flatMap((t) => ['--table', t]), '--prepare', '--wait', '--connect-url', testStack().connectUrl)).toBe(0);
+    // 3. The team declares its service in the file (as a person would edit it), with the key audit_log lacks.
+    const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+    doc.setIn(['services', 'ledger'], doc.createNode({ url: 'http://127.0.0.1:4000', database: { value: service.url }, mirrors: ['public.accounts', 'public.ledger_lines', 'public.audit_log'] }));
+    doc.setIn(['capture', 'keys'], doc.createNode({ 'public.audit_log': ['at', 'actor'] }));
+    fs.writeFileSync(file, doc.toString());
+    expect(await cli('project', 'check', file)).toBe(0);
+    // 4. The mirror, from the file alone.
+    mirror = await startMirror(loadProject(file, {}), 'ledger', { brokers: [testStack().kafka] });
+    expect(mirror.tables).toEqual([
+      { source: 'public.accounts', target: 'accounts', key: ['id'] },
+      { source: 'public.ledger_lines', target: 'ledger_lines', key: ['account_id', 'line_no'] },
+      { source: 'public.audit_log', target: 'audit_log', key: ['at', 'actor'] },
+    ]);
+    await src.query(`
+      INSERT INTO ledger_lines VALUES ('3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70', 1, 5), ('3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70', 2, 7.25);
+      INSERT INTO audit_log VALUES ('2026-12-07T10:00:00Z', 'ana', 'opened'), ('2026-12-07T10:00:01Z', 'bo', 'looked');
+      UPDATE accounts SET balance = 99.99, kind = 'savings' WHERE id = '3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70';
+      DELETE FROM ledger_lines WHERE line_no = 1;
+      UPDATE audit_log SET what = 'closed' WHERE actor = 'ana';
+    `);
+    const dst = new Client({ connectionString: service.url });
+    await dst.connect();
+    try {
+      const same = async (table: string, order: string) => {
+        const a = (await src.query(`SELECT * FROM ${table} ORDER BY ${order}`)).rows;
+        const b = (await dst.query(`SELECT * FROM ${table} WHERE tenant = $1 ORDER BY ${order}`, [tenant])).rows.map(({ tenant: _t, ...r }) => r);
+        return JSON.stringify(a) === JSON.stringify(b) ? b : undefined;
+      };
+      const accounts = await eventually(() => same('accounts', 'id'), 60_000, 250);
+      expect(accounts).toEqual([{ id: '3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70', kind: 'savings', balance: '99.99', balance_cents: '9999', tags: ['vip'], meta: { a: 1 } }]);
+      await eventually(() => same('ledger_lines', 'line_no'), 30_000, 250);
+      await eventually(() => same('audit_log', 'at'), 30_000, 250);
+      // The enum is kept as its label, the generated column computed by the copy.
+      expect((await dst.query("SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = 'accounts'::regclass AND attname = 'kind'")).rows[0].t).toBe('text');
+    } finally {
+      await dst.end();
+    }
+    // 5. What the proxy and operators read.
+    const freshness = (await (await fetch(`${mirror.url}/freshness`)).json()) as { tenants: Array<{ tenant: string; loading: boolean; appliedThrough: string | null }> };
+    expect(freshness.tenants).toEqual([expect.objectContaining({ tenant, loading: false, appliedThrough: expect.any(String) })]);
+    expect(await (await fetch(`${mirror.url}/metrics`)).text()).toMatch(new RegExp(`strangler_projection_applied_events\\{projection="${mirror.projection}",topic="${tenant}.public.accounts",partition="0",tenant="${tenant}"\\} [1-9]`));
+    const unknown = await fetch(`${mirror.url}/position?tenant=nobody`);
+    expect([unknown.status, ((await unknown.json()) as { error: { code: string } }).error.code]).toEqual([400, 'unknown_tenant']);
+    expect(((await (await fetch(`${mirror.url}/position?tenant=${tenant}`)).json()) as { positions: unknown[] }).positions.length).toBeGreaterThanOrEqual(3);
+  }, 240_000);
+
+  it('names an unknown service and the ones there are', async () => {
+    const p = loadProject(path.join(dir, 'strangler.yaml'), {});
+    await expect(startMirror(p, 'payments', { brokers: [testStack().kafka] })).rejects.toMatchObject({ code: 'STR_ERR_PROJECT_UNKNOWN_SERVICE', message: 'the project file declares no service "payments" (it declares ledger)' });
+  });
+});
