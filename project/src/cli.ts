@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { TENANT_NAME, UsageError } from '@strangler/common';
 import { inspect } from './init';
 import { loadProject } from './load';
@@ -66,6 +66,8 @@ export function registerProjectCommands(program: Command): void {
       return n;
     })
     .option('--kafka <brokers>', 'Kafka bootstrap servers (default: infrastructure.kafka.bootstrap, else STRANGLER_KAFKA, else the stack\'s)')
+    // `strangler up --project` marks its children with its state folder on the command line (orphan reaping): accepted, unused.
+    .addOption(new Option('--strangler-state <dir>').hideHelp())
     .action(async (o: { service: string; project: string; port?: number; kafka?: string }) => {
       const p = loadProject(o.project);
       const brokers = (o.kafka ?? p.project.infrastructure.kafka?.bootstrap ?? process.env.STRANGLER_KAFKA ?? `127.0.0.1:${process.env.STRANGLER_KAFKA_PORT ?? 19092}`).split(',');

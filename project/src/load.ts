@@ -15,6 +15,8 @@ export interface LoadedProject {
   readonly serviceDatabases: Readonly<Record<string, string>>;
   /** The proxy's routes, from the file or its routesFile (validated by the proxy's own rules). */
   readonly routes: readonly unknown[];
+  /** infrastructure.postgres's URL: the server for the toolkit's own databases; null to start one. */
+  readonly toolkitPostgres: string | null;
 }
 
 /** Reads and checks a project file: every problem at once, each with its path and value (ConfigError). */
@@ -64,9 +66,10 @@ export function parseProject(text: string, file: string, env: NodeJS.ProcessEnv 
   for (const t of Object.keys(project.capture.keys)) {
     if (!captured.has(t)) issue(`capture.keys.${t}`, t, 'names a table that is not captured (capture.tables)');
   }
+  const toolkitPostgres = project.infrastructure.postgres ? secret(project.infrastructure.postgres.url, 'infrastructure.postgres.url') : null;
   const routes = routesOf(project, file, issue);
   if (issues.length > 0) throw new ConfigError(file, issues);
-  const loaded = { file, project, databases, serviceDatabases, routes };
+  const loaded = { file: path.resolve(file), project, databases, serviceDatabases, routes, toolkitPostgres };
   // The routes, tenants and services as the proxy will run them: its own rules, its own messages.
   try {
     compileConfig(proxyConfigOf(loaded, { controlStoreUrl: 'postgresql://check@127.0.0.1:5432/check', adminToken: 'a-token-only-used-to-check-the-file' }), file, env);

@@ -2,22 +2,28 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConnectClient, cdcStatus, formatStatus } from '@strangler/cdc';
 import { isStranglerError, sleep } from '@strangler/common';
-import { loadStackConfig, ENV } from './config';
+import { loadStackConfig, ENV, REPO_ROOT } from './config';
 import { stackLayout } from './layout';
 import { isAlive, ManagedProcess } from './process';
 import { formatSummary, startStack } from './stack';
+import { formatProjectSummary, startProjectStack } from './project-stack';
+import { loadProject, type LoadedProject } from '@strangler/project';
+import path from 'node:path';
 import { proxyFiles } from './proxy';
 import { readState, runningOwner } from './state';
 import { runTraffic } from './traffic';
 
 const USAGE = `usage: npm start                   start the demo stack (same as: npm run stack -- up)
        npm run stack -- up        start it; Ctrl-C stops everything it started
+       npm start -- --project strangler.yaml
+                                  your own app and databases instead (strangler init writes the file): Kafka, Connect,
+                                  each tenant's connector, the proxy in front of your app, each declared mirror
        npm run stack -- down      stop a stack running from another terminal
        npm run stack -- status    what runs, where, and each connector's state
        npm run stack -- clean     delete the state folder (databases, topics, logs) to start over
        npm run traffic            drive demo traffic through the running stack's proxy, then replay its captured corpus
 
-options for up: --no-monoliths  --no-connectors  --tenants a,b  --traffic (then drive demo traffic, as npm run traffic)
+options for up: --project FILE  --no-monoliths  --no-connectors  --tenants a,b  --traffic (then drive demo traffic, as npm run traffic)
 options for traffic: --seconds N (default 120)  --rate N requests/s (default 25)
 environment: ${Object.keys(ENV).join(', ')}`;
 
@@ -29,16 +35,27 @@ function fail(message: string, code = 2): never {
 async function up(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' }, traffic: { type: 'boolean' } },
+    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' }, traffic: { type: 'boolean' }, project: { type: 'string' } },
     strict: true,
   });
+  // A project file: the team's own app and databases instead of the demo (its own state folder, unless STRANGLER_STATE_DIR says).
+  let project: LoadedProject | undefined;
+  if (values.project !== undefined) {
+    try {
+      project = loadProject(values.project);
+    } catch (err) {
+      fail(`${(err as Error).message}\n(fix the project file, then run again; \`npm run strangler -- project check ${values.project}\` checks it alone)`, 2);
+    }
+    if (values.traffic || values.tenants || values['no-monoliths'] || values['no-connectors']) fail('--project runs what the project file declares: --tenants, --traffic, --no-monoliths and --no-connectors are for the demo', 2);
+  }
   const config = loadStackConfig({
     ...(values['no-monoliths'] ? { monoliths: false } : {}),
     ...(values['no-connectors'] ? { connectors: false } : {}),
     ...(values.tenants ? { tenants: values.tenants.split(',').map((t) => t.trim()) } : {}),
+    ...(project && !process.env.STRANGLER_STATE_DIR ? { stateDir: path.join(REPO_ROOT, '.strangler', `project-${project.project.name}`) } : {}),
   });
-  console.log(`strangler stack: starting (state folder ${config.stateDir})`);
-  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+  console.log(`strangler ${project ? `project ${project.project.name}` : 'stack'}: starting (state folder ${config.stateDir})`);
+  let stack: { stop(): Promise<void> } | undefined;
   // Ctrl-C before ready: the start stops where it has got to (see StartOptions.signal).
   const starting = new AbortController();
   // Every child of this stack alive now, booting or ready (for a kill at once).
@@ -72,8 +89,19 @@ async function up(args: string[]): Promise<void> {
   process.on('exit', () => {
     for (const p of children()) p.killNow();
   });
+  let processes: readonly ManagedProcess[];
   try {
-    stack = await startStack(config, (line) => console.log(line), { signal: starting.signal });
+    if (project) {
+      const running = await startProjectStack(project, config, (line) => console.log(line), { signal: starting.signal });
+      stack = running;
+      processes = running.processes;
+      console.log(`\nready in ${(running.readyMs / 1000).toFixed(1)} s\n${formatProjectSummary(running)}\n\nCtrl-C stops everything (your app and databases are left as they are).`);
+    } else {
+      const running = await startStack(config, (line) => console.log(line), { signal: starting.signal });
+      stack = running;
+      processes = running.processes;
+      console.log(`\nready in ${(running.readyMs / 1000).toFixed(1)} s\n${formatSummary(running)}\n\nCtrl-C stops everything.`);
+    }
   } catch (err) {
     if ((err as { code?: string }).code === 'STR_ERR_STACK_INTERRUPTED') {
       console.log('stopped');
@@ -81,15 +109,15 @@ async function up(args: string[]): Promise<void> {
     }
     throw err;
   }
-  console.log(`\nready in ${(stack.readyMs / 1000).toFixed(1)} s\n${formatSummary(stack)}\n\nCtrl-C stops everything.`);
+  const started = stack;
   if (values.traffic) void traffic([]).catch((err: unknown) => console.error(`traffic: ${(err as Error).message}`));
   // Keep watching: a child that dies on its own is reported, not silently missed.
   for (;;) {
     await sleep(1000);
-    const dead = stack.processes.find((p) => p.deathError());
+    const dead = processes.find((p) => p.deathError());
     if (dead && signals === 0) {
       console.error(`stack: ${dead.deathError()!.message}\nstopping the rest.`);
-      await stack.stop();
+      await started.stop();
       process.exit(1);
     }
   }

@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import { ConnectClient, registerTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { prepareTenantDatabase } from '@strangler/migrations';
 import { monolithPort, type StackConfig } from './config';
@@ -14,8 +13,8 @@ import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
 import { ManagedProcess } from './process';
 import { ensureRuntime, type Runtime } from './runtime';
-import { reapOrphans, removeState, writeState, type StackState } from './state';
-import { StackError } from './errors';
+import type { StackState } from './state';
+import { StartLifecycle } from './lifecycle';
 
 export interface TenantEndpoint {
   readonly tenant: string;
@@ -64,25 +63,18 @@ export interface StartOptions {
 }
 
 export async function startStack(config: StackConfig, progress: ProgressLine = () => {}, options: StartOptions = {}): Promise<RunningStack> {
-  const t0 = process.hrtime.bigint();
   const layout = stackLayout(config);
-  const started: ManagedProcess[] = [];
-  const signal = options.signal;
-  const interrupted = new Promise<never>((_, reject) => {
-    if (!signal) return;
-    const on = () => reject(new StackError('STR_ERR_STACK_INTERRUPTED', 'start-up interrupted: everything it had started is stopped'));
-    if (signal.aborted) on();
-    else signal.addEventListener('abort', on, { once: true });
-  });
-  interrupted.catch(() => {});
-  const at = () => `[${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(1).padStart(5)} s]`;
-  // Silent once interrupted: the steps still finishing in the background say nothing (no "ready" after a Ctrl-C).
-  const say = (step: string, text: string) => void (signal?.aborted || progress(`${at()} ${step.padEnd(16)} ${text}`));
-
-  const reaped = await reapOrphans(layout);
-  if (reaped.length) say('cleanup', `stopped what an earlier, killed run left behind: ${reaped.join(', ')}`);
-  for (const dir of [layout.stateDir, layout.logsDir, layout.kafkaDir, layout.connectDir]) fs.mkdirSync(dir, { recursive: true });
-  fs.mkdirSync(config.cacheDir, { recursive: true });
+  const endpoints: { -readonly [K in keyof StackState['endpoints']]: StackState['endpoints'][K] } = {
+    postgresAdminUrl: '',
+    kafkaBootstrap: kafkaBootstrap(config),
+    connectUrl: connectUrl(config),
+    monoliths: {},
+  };
+  const life = new StartLifecycle(layout, endpoints, progress, options.signal);
+  const say = (step: string, text: string) => life.say(step, text);
+  const track = (p: ManagedProcess) => life.track(p);
+  const stop = () => life.stop();
+  await life.prepare(config.cacheDir);
 
   const ports = [
     { port: config.ports.kafka, what: 'Kafka broker', env: 'STRANGLER_KAFKA_PORT' },
@@ -100,55 +92,22 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
   ];
   await assertPortsFree(ports);
 
-  const endpoints: { -readonly [K in keyof StackState['endpoints']]: StackState['endpoints'][K] } = {
-    postgresAdminUrl: '',
-    kafkaBootstrap: kafkaBootstrap(config),
-    connectUrl: connectUrl(config),
-    monoliths: {},
-  };
-  const state: { -readonly [K in keyof StackState]: StackState[K] } = {
-    ownerPid: process.pid,
-    startedAt: new Date().toISOString(),
-    processes: [],
-    endpoints,
-  };
-  const track = (p: ManagedProcess) => {
-    started.push(p);
-    if (signal?.aborted) {
-      // Came up after the start was interrupted: stopped at once, never recorded as running.
-      void p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
-      throw new StackError('STR_ERR_STACK_INTERRUPTED', 'start-up interrupted');
-    }
-    state.processes = started.map((s) => ({ name: s.name, pid: s.pid, logFile: s.logFile }));
-    writeState(layout, state);
-    return p;
-  };
-  writeState(layout, state);
-
-  let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= (async () => {
-      for (const p of [...started].reverse()) await p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM');
-      removeState(layout);
-    })());
-
-  try {
-    const body = (async (): Promise<RunningStack> => {
-      const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
-        say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
-        say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
-        return rt;
-      });
-      const postgresP = (async () => {
-        if (config.postgres.url) {
-          const endpoint = await useExternalPostgres(config.postgres.url, config.tenants.length);
-          say('postgres', `using the existing server at ${endpoint.host}:${endpoint.port} (PostgreSQL ${endpoint.version}, wal_level=logical)`);
-          return endpoint;
-        }
-        const { endpoint, process } = await startOwnPostgres(config, layout);
-        track(process);
-        say('postgres', `ready on 127.0.0.1:${endpoint.port} (own instance, PostgreSQL ${endpoint.version}, wal_level=logical)`);
+  return life.run(async (): Promise<RunningStack> => {
+    const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
+      say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
+      say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
+      return rt;
+    });
+    const postgresP = (async () => {
+      if (config.postgres.url) {
+        const endpoint = await useExternalPostgres(config.postgres.url, config.tenants.length);
+        say('postgres', `using the existing server at ${endpoint.host}:${endpoint.port} (PostgreSQL ${endpoint.version}, wal_level=logical)`);
         return endpoint;
+      }
+      const { endpoint, process } = await startOwnPostgres(config, layout);
+      track(process);
+      say('postgres', `ready on 127.0.0.1:${endpoint.port} (own instance, PostgreSQL ${endpoint.version}, wal_level=logical)`);
+      return endpoint;
     })();
     // Tenants are migrated while the JVMs boot.
     const tenantsP = postgresP.then(async (pg) => {
@@ -173,98 +132,89 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     for (const p of [postgresP, tenantsP, controlP]) p?.catch(() => {});
     const runtime = await runtimeP;
     const kafka = await startKafka(config, layout, runtime).then((k) => {
-      track(k.process);
-      say('kafka', `ready on ${k.bootstrap} (KRaft, broker+controller, cluster ${k.clusterId})`);
-      return k;
+    track(k.process);
+    say('kafka', `ready on ${k.bootstrap} (KRaft, broker+controller, cluster ${k.clusterId})`);
+    return k;
     });
     const connectP = startConnect(config, layout, runtime).then((c) => {
-      track(c.process);
-      say('connect', `ready on ${c.url} (Debezium PostgreSQL plugin listed)`);
-      return c;
+    track(c.process);
+    say('connect', `ready on ${c.url} (Debezium PostgreSQL plugin listed)`);
+    return c;
     });
     connectP.catch(() => {}); // awaited below (see above)
     let tenants = await tenantsP;
     const postgres = await postgresP;
     if (config.monoliths) {
-      tenants = await Promise.all(
-        tenants.map(async (t) => {
-          const m = await startMonolith(layout, t.tenant, monolithPort(config, t.tenant), t.databaseUrl);
-          track(m.process);
-          say(`monolith ${t.tenant}`, `serving ${m.url}`);
-          return { ...t, monolithUrl: m.url };
-        }),
-      );
+    tenants = await Promise.all(
+      tenants.map(async (t) => {
+        const m = await startMonolith(layout, t.tenant, monolithPort(config, t.tenant), t.databaseUrl);
+        track(m.process);
+        say(`monolith ${t.tenant}`, `serving ${m.url}`);
+        return { ...t, monolithUrl: m.url };
+      }),
+    );
     }
     let proxy: RunningStack['proxy'];
     if (config.monoliths && controlP) {
-      const control = await controlP;
-      const files = proxyFiles(layout);
-      const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]));
-      const { written } = writeDemoProxyConfig(files, config, monoliths, control.url, databaseUrl(postgres.adminUrl, MESSAGING_DATABASE));
-      const p = await startProxyProcess(layout, files, config);
-      track(p.process);
-      say('proxy', `serving ${p.url} (tenant by host), admin ${p.adminUrl}, config ${written ? 'written to' : 'kept at'} ${files.config}`);
-      proxy = { url: p.url, adminUrl: p.adminUrl, configFile: files.config, tokenFile: files.token, controlUrl: control.url };
+    const control = await controlP;
+    const files = proxyFiles(layout);
+    const monoliths = Object.fromEntries(tenants.map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]));
+    const { written } = writeDemoProxyConfig(files, config, monoliths, control.url, databaseUrl(postgres.adminUrl, MESSAGING_DATABASE));
+    const p = await startProxyProcess(layout, files, config);
+    track(p.process);
+    say('proxy', `serving ${p.url} (tenant by host), admin ${p.adminUrl}, config ${written ? 'written to' : 'kept at'} ${files.config}`);
+    proxy = { url: p.url, adminUrl: p.adminUrl, configFile: files.config, tokenFile: files.token, controlUrl: control.url };
     }
     const connect = await connectP;
     if (config.connectors) {
-      const client = new ConnectClient(connect.url);
-      tenants = await Promise.all(
-        tenants.map(async (t) => {
-          const result = await registerTenantConnector(client, {
-            tenant: t.tenant,
-            host: postgres.host,
-            port: postgres.port,
-            database: t.database,
-            user: new URL(postgres.adminUrl).username || 'postgres',
-            password: decodeURIComponent(new URL(postgres.adminUrl).password),
-          });
-          await waitUntilStreaming(client, t.tenant, t.databaseUrl);
-          say(`connector ${t.tenant}`, `${result.name} ${result.action}, streaming to topics ${t.tenant}.public.*`);
-          return { ...t, connector: result.name };
-        }),
-      );
+    const client = new ConnectClient(connect.url);
+    tenants = await Promise.all(
+      tenants.map(async (t) => {
+        const result = await registerTenantConnector(client, {
+          tenant: t.tenant,
+          host: postgres.host,
+          port: postgres.port,
+          database: t.database,
+          user: new URL(postgres.adminUrl).username || 'postgres',
+          password: decodeURIComponent(new URL(postgres.adminUrl).password),
+        });
+        await waitUntilStreaming(client, t.tenant, t.databaseUrl);
+        say(`connector ${t.tenant}`, `${result.name} ${result.action}, streaming to topics ${t.tenant}.public.*`);
+        return { ...t, connector: result.name };
+      }),
+    );
     }
     let messaging: RunningStack['messaging'];
     if (config.monoliths && config.connectors) {
-      const m = await startMessagingService(layout, config, postgres.adminUrl, kafka.bootstrap, tenants[0]!.databaseUrl);
-      track(m.process);
-      say('messaging', `serving ${m.url} (extracted: rooms and messages reads of every tenant, db ${new URL(m.databaseUrl).pathname.slice(1)})`);
-      messaging = { url: m.url, databaseUrl: m.databaseUrl };
-      const b = await startBackSync(layout, m.databaseUrl, Object.fromEntries(tenants.map((t) => [t.tenant, t.databaseUrl])), kafka.bootstrap, connect.url);
-      track(b.process);
-      say('backsync', "carrying the messaging service's writes back into the monolith of each tenant whose domain it owns (none until `strangler own messaging --tenant <t> --to service`)");
+    const m = await startMessagingService(layout, config, postgres.adminUrl, kafka.bootstrap, tenants[0]!.databaseUrl);
+    track(m.process);
+    say('messaging', `serving ${m.url} (extracted: rooms and messages reads of every tenant, db ${new URL(m.databaseUrl).pathname.slice(1)})`);
+    messaging = { url: m.url, databaseUrl: m.databaseUrl };
+    const b = await startBackSync(layout, m.databaseUrl, Object.fromEntries(tenants.map((t) => [t.tenant, t.databaseUrl])), kafka.bootstrap, connect.url);
+    track(b.process);
+    say('backsync', "carrying the messaging service's writes back into the monolith of each tenant whose domain it owns (none until `strangler own messaging --tenant <t> --to service`)");
     }
     endpoints.monoliths = Object.fromEntries(
-      tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),
+    tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),
     );
-    const readyMs = Number(process.hrtime.bigint() - t0) / 1e6;
-    state.readyAt = new Date().toISOString();
-    writeState(layout, state);
+    const readyMs = life.elapsedMs;
+    life.ready();
     return {
-      config,
-      layout,
-      runtime,
-      postgres,
-      kafkaBootstrap: kafka.bootstrap,
-      connectUrl: connect.url,
-      tenants,
-      ...(proxy ? { proxy } : {}),
-      ...(messaging ? { messaging } : {}),
-      processes: started,
-      readyMs,
-      stop,
-      killNow: () => started.forEach((p) => p.killNow()),
+    config,
+    layout,
+    runtime,
+    postgres,
+    kafkaBootstrap: kafka.bootstrap,
+    connectUrl: connect.url,
+    tenants,
+    ...(proxy ? { proxy } : {}),
+    ...(messaging ? { messaging } : {}),
+    processes: life.started,
+    readyMs,
+    stop,
+    killNow: () => life.started.forEach((p) => p.killNow()),
     };
-    })();
-    body.catch(() => {}); // after an interruption it fails on its own, unheard
-    return await Promise.race([body, interrupted]);
-  } catch (err) {
-    await stop();
-    // Interrupted: children still booting (spawned, not yet ready, so not tracked) are stopped too.
-    if (signal?.aborted) await Promise.all(ManagedProcess.alive(layout.logsDir).map((p) => p.stop(p.name === 'postgres' ? 'SIGINT' : 'SIGTERM')));
-    throw err;
-  }
+  });
 }
 
 /** The summary `npm start` prints once ready. */
