@@ -92,7 +92,7 @@ describe('docker-compose.yml agrees with the stack', () => {
       expect(compiled.routes.map((r) => [r.id, r.match])).toEqual(demo.routes.map((r) => [r.id, r.match]));
       // Read-your-writes on in both, with the same settings.
       expect(compiled.readYourWrites).toEqual(compileConfigText(fs.readFileSync(files.config, 'utf8'), files.config, env).config.readYourWrites);
-      expect(compiled.readYourWrites).toEqual({ cookie: 'strangler-written', windowMs: 30000, clockSkewMs: 100 });
+      expect(compiled.readYourWrites).toEqual({ cookie: 'strangler-written', windowMs: 30000, clockSkewMs: 100, backSyncWaitMs: 3000 });
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

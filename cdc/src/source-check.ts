@@ -24,10 +24,10 @@ const qt = (t: string) => t.split('.').map(q).join('.');
  * may replicate, a replication slot and a WAL sender free, the toolkit's
  * own tables (the heartbeat the connector writes, the signal table it
  * reads: without them the snapshot fails at its end and Connect runs it
- * again for ever), each table present and readable, a replica identity on
- * every table without a primary key (PostgreSQL refuses the app's UPDATE
- * and DELETE on a published table without one), and the right to make the
- * publication. An empty list: ready.
+ * again for ever), each table present and readable, and the right to make
+ * the publication and set each table's replica identity (its owner, or a
+ * superuser). A warning (`warning: true`) says what registering will change
+ * (REPLICA IDENTITY FULL). Nothing blocking in the list: ready.
  */
 export async function checkSource(db: pg.Client, tenant: string, tables: readonly string[], migrateHint: string): Promise<SourceProblem[]> {
   const problems: SourceProblem[] = [];
@@ -85,18 +85,20 @@ export async function checkSource(db: pg.Client, tenant: string, tables: readonl
       continue;
     }
     if (!row.readable) problems.push({ check: 'table_privilege', problem: `role ${s.usr} may not read ${full} (the initial snapshot reads it)`, fix: `GRANT SELECT ON ${qt(full)} TO ${q(s.usr)};` });
-    // 'd' (default: the primary key) without one, or 'n' (nothing): PostgreSQL refuses UPDATE and DELETE on a published table.
-    if ((row.identity === 'd' && !row.has_pk) || row.identity === 'n') {
+    // The connector sets REPLICA IDENTITY FULL on every captured table when it starts (replica.identity.autoset.values:
+    // a key change and a delete then carry the whole old row): said, since it changes the table, but no obstacle.
+    if (row.identity !== 'f') {
       problems.push({
         check: 'replica_identity',
-        problem: `${full} has no primary key and no replica identity: once it is in the connector's publication, PostgreSQL refuses the app's UPDATE and DELETE on it ("cannot update table ... because it does not have a replica identity")`,
-        fix: `ALTER TABLE ${qt(full)} ADD PRIMARY KEY (<its key columns>); or, with a unique index on NOT NULL columns, ALTER TABLE ${qt(full)} REPLICA IDENTITY USING INDEX <index>; or, last, ALTER TABLE ${qt(full)} REPLICA IDENTITY FULL; (each change event then carries the whole old row)`,
+        problem: `registering the connector sets REPLICA IDENTITY FULL on ${full}${!row.has_pk ? ' (it has no primary key: without it PostgreSQL would refuse the app\'s UPDATE and DELETE once the table is published)' : ''}: each change event then carries the whole old row, and the WAL grows by the old row of each update and delete`,
+        fix: `nothing to do; to set it yourself first: ALTER TABLE ${qt(full)} REPLICA IDENTITY FULL;`,
+        warning: true,
       });
     }
     if (!s.superuser && row.owner !== s.usr) {
       problems.push({
         check: 'publication_privilege',
-        problem: `${full} belongs to ${row.owner}, not ${s.usr}: only its owner (or a superuser) may add it to the connector's publication`,
+        problem: `${full} belongs to ${row.owner}, not ${s.usr}: only its owner (or a superuser) may add it to the connector's publication and set its replica identity`,
         fix: `capture as ${q(row.owner)} or a superuser (the --database-url's user), or give the table to the capture's role: ALTER TABLE ${qt(full)} OWNER TO ${q(s.usr)};`,
       });
     }

@@ -48,6 +48,8 @@ export function registerProjectCommands(program: Command): void {
         if (Object.keys(r.env).length > 0) lines.push(`the database URL holds a password, so the file reads it from the environment: export ${Object.keys(r.env).join(', ')}=<the URL>`);
         if (blocking.length > 0) lines.push('before capture can start (nothing was changed):', ...blocking.flatMap((p) => [`  - ${p.problem}`, `    fix: ${p.fix}`]));
         else lines.push('capture: ready');
+        const notes = r.problems.filter((p) => p.warning);
+        if (notes.length > 0) lines.push('registering the capture will also:', ...notes.map((p) => `  - ${p.problem}`));
         console.log(lines.join('\n'));
       }
       if (blocking.length > 0 || !r.app.reachable) process.exitCode = 1;

@@ -78,7 +78,8 @@ function render(project: ProjectInput, o: InitOptions, catalog: readonly TableRe
   doc.commentBefore = [
     ` strangler.yaml: written by \`strangler init\` from ${o.app} and ${redactUrl(o.databaseUrl)}.`,
     ' Checked with `strangler project check`; the JSON Schema is project/schema/strangler-project.schema.json.',
-    ...(problems.length > 0 ? ['', ' Before capture can start (nothing was changed in the database):', ...problems.flatMap((p) => [`   - ${p.problem}`, `     fix: ${p.fix}`])] : []),
+    ...(problems.some((p) => !p.warning) ? ['', ' Before capture can start (nothing was changed in the database):', ...problems.filter((p) => !p.warning).flatMap((p) => [`   - ${p.problem}`, `     fix: ${p.fix}`])] : []),
+    ...(problems.some((p) => p.warning) ? ['', ' Registering the capture will also:', ...problems.filter((p) => p.warning).map((p) => `   - ${p.problem}`)] : []),
   ].join('\n');
   const tablesNode = doc.getIn(['capture', 'tables']) as YAML.YAMLSeq<YAML.Scalar<string>> | undefined;
   for (const item of tablesNode?.items ?? []) {

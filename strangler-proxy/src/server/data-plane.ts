@@ -40,6 +40,8 @@ export interface Routing {
   readonly ownership: OwnershipView;
   /** Per tenant, the domains whose writes its services own now (read-your-writes through back-sync). */
   readonly ownedBy: ReadonlyMap<string, readonly DomainSpec[]>;
+  /** The proxy's own cookies (read-your-writes' marks), taken out of every request; undefined when read-your-writes is off. */
+  readonly dropCookies: readonly string[] | undefined;
 }
 
 /** A domain route's state for one tenant: who owns the domain's writes, and until when a hand-over holds them (0: not held). */
@@ -608,7 +610,7 @@ export class DataPlane {
         via: config.config.forwarding.via,
         requestId,
         drop: routing.dropHeaders,
-        dropCookie: config.config.readYourWrites ? [config.config.readYourWrites.cookie, ownedMarkCookie(config.config.readYourWrites.cookie)] : undefined,
+        dropCookie: routing.dropCookies,
       },
     };
   }

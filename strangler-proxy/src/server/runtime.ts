@@ -29,7 +29,7 @@ import { ParityExchange } from '../control/parity-exchange';
 import type { RouteNoise } from '../parity/noise';
 import { mergeNoise } from '../cluster/noise';
 import { startAdmin, type AdminServer } from './admin';
-import { DataPlane, type OwnershipView, type Routing, TENANT_HEADER } from './data-plane';
+import { DataPlane, ownedMarkCookie, type OwnershipView, type Routing, TENANT_HEADER } from './data-plane';
 import { OwnershipAgent, ownershipView } from './ownership';
 import type { OwnershipSnapshot } from '../control/ownership-store';
 
@@ -647,7 +647,9 @@ function routingOf(config: CompiledConfig, overrides: ModeOverrides, ownership: 
       ownedBy.set(tenant, list);
     }
   }
-  return Object.freeze({ config, overrides, dropHeaders: drop, ownership, ownedBy });
+  const ryw = config.config.readYourWrites;
+  const dropCookies = ryw ? Object.freeze([ryw.cookie, ownedMarkCookie(ryw.cookie)]) : undefined;
+  return Object.freeze({ config, overrides, dropHeaders: drop, ownership, ownedBy, dropCookies });
 }
 
 function restartOnly(a: CompiledConfig, b: CompiledConfig): string[] {
