@@ -128,6 +128,16 @@ describe('strangler up --project', () => {
       await src.end();
       await dst.end();
     }
+    // `status --project` finds it (the same state folder), every child running.
+    const status = await new Promise<string>((resolve) => {
+      let out = '';
+      const s = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'stack/src/cli.ts'), 'status', '--project', file], { cwd: REPO_ROOT, env });
+      s.stdout!.on('data', (d) => (out += d));
+      s.stderr!.on('data', (d) => (out += d));
+      s.once('exit', () => resolve(out));
+    });
+    expect(status).toMatch(/mirror-catalog\s+pid \d+\s+running/);
+    expect(status).toMatch(/proxy\s+pid \d+\s+running/);
     // One Ctrl-C stops everything it started; their app still answers.
     child.kill('SIGINT');
     expect(await exited).toBe(0);

@@ -23,6 +23,7 @@ const USAGE = `usage: npm start                   start the demo stack (same as:
        npm run stack -- clean     delete the state folder (databases, topics, logs) to start over
        npm run traffic            drive demo traffic through the running stack's proxy, then replay its captured corpus
 
+options for down, status, clean: --project FILE (a project's stack instead of the demo's)
 options for up: --project FILE  --no-monoliths  --no-connectors  --tenants a,b  --traffic (then drive demo traffic, as npm run traffic)
 options for traffic: --seconds N (default 120)  --rate N requests/s (default 25)
 environment: ${Object.keys(ENV).join(', ')}`;
@@ -52,7 +53,7 @@ async function up(args: string[]): Promise<void> {
     ...(values['no-monoliths'] ? { monoliths: false } : {}),
     ...(values['no-connectors'] ? { connectors: false } : {}),
     ...(values.tenants ? { tenants: values.tenants.split(',').map((t) => t.trim()) } : {}),
-    ...(project && !process.env.STRANGLER_STATE_DIR ? { stateDir: path.join(REPO_ROOT, '.strangler', `project-${project.project.name}`) } : {}),
+    ...(project ? projectStateDir(project) : {}),
   });
   console.log(`strangler ${project ? `project ${project.project.name}` : 'stack'}: starting (state folder ${config.stateDir})`);
   let stack: { stop(): Promise<void> } | undefined;
@@ -151,8 +152,26 @@ async function traffic(args: string[]): Promise<void> {
   if (!passed) process.exitCode = 1;
 }
 
-async function down(): Promise<void> {
-  const layout = stackLayout(loadStackConfig());
+/** A project's own state folder (`.strangler/project-<name>`), unless STRANGLER_STATE_DIR says. */
+function projectStateDir(p: LoadedProject): { stateDir?: string } {
+  return process.env.STRANGLER_STATE_DIR ? {} : { stateDir: path.join(REPO_ROOT, '.strangler', `project-${p.project.name}`) };
+}
+
+/** The stack config of `down`, `status` and `clean`: the demo's, or with --project FILE that project's. */
+function configOf(args: string[]) {
+  const { values } = parseArgs({ args, options: { project: { type: 'string' } }, strict: true });
+  if (values.project === undefined) return loadStackConfig();
+  let p: LoadedProject;
+  try {
+    p = loadProject(values.project);
+  } catch (err) {
+    fail(`${(err as Error).message}\n(the project's state folder is named after its name: fix the file, or pass STRANGLER_STATE_DIR)`, 2);
+  }
+  return loadStackConfig(projectStateDir(p));
+}
+
+async function down(args: string[]): Promise<void> {
+  const layout = stackLayout(configOf(args));
   const owner = runningOwner(layout);
   if (!owner) return console.log(`no stack is running from ${layout.stateDir}`);
   process.kill(owner.ownerPid, 'SIGTERM');
@@ -161,8 +180,8 @@ async function down(): Promise<void> {
   console.log('stopped');
 }
 
-async function status(): Promise<void> {
-  const config = loadStackConfig();
+async function status(args: string[]): Promise<void> {
+  const config = configOf(args);
   const layout = stackLayout(config);
   const state = readState(layout);
   if (!state || !isAlive(state.ownerPid)) return console.log(`no stack is running from ${layout.stateDir}`);
@@ -171,8 +190,8 @@ async function status(): Promise<void> {
   console.log(`\n${formatStatus(await cdcStatus(new ConnectClient(state.endpoints.connectUrl)))}`);
 }
 
-function clean(): void {
-  const config = loadStackConfig();
+function clean(args: string[]): void {
+  const config = configOf(args);
   const layout = stackLayout(config);
   const owner = runningOwner(layout);
   if (owner) fail(`a stack is running from ${layout.stateDir} (pid ${owner.ownerPid}): stop it first (npm run stack -- down)`, 1);
@@ -189,11 +208,11 @@ async function main(): Promise<void> {
     case 'traffic':
       return traffic(rest);
     case 'down':
-      return down();
+      return down(rest);
     case 'status':
-      return status();
+      return status(rest);
     case 'clean':
-      return clean();
+      return clean(rest);
     case undefined:
     case 'help':
     case '--help':
