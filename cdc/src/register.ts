@@ -142,12 +142,21 @@ export async function waitUntilStreaming(
   tenant: string,
   databaseUrl: string,
   timeoutMs = 60_000,
-  options: { /** Streaming by another backend than this one (the task before a config update). */ readonly replacing?: number | null } = {},
+  options: {
+    /** Streaming by another backend than this one (the task before a config update). */
+    readonly replacing?: number | null;
+    /** Told each table an initial snapshot starts reading (a snapshot that reads keeps the wait going past timeoutMs). */
+    readonly onSnapshot?: (table: string) => void;
+  } = {},
 ): Promise<void> {
   const name = connectorName(tenant);
-  const deadline = Date.now() + timeoutMs;
+  let deadline = Date.now() + timeoutMs;
   const db = await connectSource(databaseUrl, (reason, at) => `cannot reach tenant ${tenant}'s database ${at}: ${reason}`);
   let last = 'no status yet';
+  // The initial snapshot's progress, from the source itself: the table its session is reading now.
+  // Each table's readers: a snapshot that starts over reads it again from a new session (a new backend pid).
+  const readers = new Map<string, Set<number>>();
+  const read: string[] = [];
   try {
     while (Date.now() < deadline) {
       const status = await connect.status(name).catch((err: CdcError) => {
@@ -165,6 +174,26 @@ export async function waitUntilStreaming(
         const pid = await slotPid(db, tenant);
         if (pid != null && (options.replacing == null || pid !== options.replacing)) return;
         last += pid === undefined ? ', no slot yet' : pid === null ? ', slot inactive (snapshot running?)' : ', slot still held by the task before the update';
+        if (pid === null) {
+          const now = await snapshotReading(db);
+          if (now !== null) {
+            const { table, pid: reader } = now;
+            // A snapshot that reads is healthy however long it takes: the wait goes on while it moves.
+            deadline = Math.max(deadline, Date.now() + timeoutMs);
+            const seen = readers.get(table) ?? new Set<number>();
+            // The toolkit's own tables (heartbeat, signals) are read too, in a moment: not said, not counted.
+            if (table !== HEARTBEAT_TABLE && table !== SIGNAL_TABLE && !seen.has(reader)) {
+              if (seen.size >= 2) {
+                throw new CdcError('STR_ERR_CDC_CONNECTOR_NOT_STREAMING', `connector ${name}'s initial snapshot started over twice (it read ${table} a third time: ${[...read, table].join(' -> ')}): its task fails at the snapshot's end and Kafka Connect restarts it; see the Connect log, and check the source with strangler cdc register (it names what is missing)`, { context: { tenant, connector: name, read } });
+              }
+              seen.add(reader);
+              readers.set(table, seen);
+              read.push(table);
+              options.onSnapshot?.(table);
+            }
+            last += `, initial snapshot reading ${table} (${read.length} of the tables so far)`;
+          }
+        }
       }
       await sleep(200);
     }
@@ -175,6 +204,17 @@ export async function waitUntilStreaming(
     retriable: true,
     context: { tenant, connector: name },
   });
+}
+
+/** The table a connector's snapshot session is reading now in this database (Debezium's `SELECT "col", ... FROM "schema"."table"`), and that session's pid; null when none. */
+async function snapshotReading(db: Client): Promise<{ table: string; pid: number } | null> {
+  const { rows } = await db.query<{ query: string; pid: number }>(
+    // Its rows are fetched through a cursor: between fetches the session is idle in its (repeatable read) transaction.
+    `SELECT query, pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name LIKE 'Debezium%'
+        AND state IN ('active', 'idle in transaction') AND query ~* '^\\s*SELECT .+ FROM "[^"]+"\\."[^"]+"\\s*$' LIMIT 1`,
+  );
+  const m = rows[0] ? /FROM "([^"]+)"\."([^"]+)"/i.exec(rows[0].query) : null;
+  return m ? { table: `${m[1]}.${m[2]}`, pid: rows[0]!.pid } : null;
 }
 
 /**

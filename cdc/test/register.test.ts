@@ -1,9 +1,10 @@
 import net from 'node:net';
-import { checkSource, ConnectClient, cdcStatus, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { checkSource, ConnectClient, cdcStatus, tenantConnectorConfig, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { Command } from 'commander';
 import { migrate } from '@strangler/migrations';
 import { Client } from 'pg';
 import { randomName, scratchDatabase, testStack } from '../../e2e/support/env';
+import { deleteTenantTopics } from '../../e2e/support/streaming';
 
 describe('connector registration over the Kafka Connect REST API', () => {
   const connect = new ConnectClient(testStack().connectUrl);
@@ -174,6 +175,50 @@ describe('connector registration over the Kafka Connect REST API', () => {
       await server.end();
     }
   });
+
+  it('follows a long initial snapshot table by table instead of giving up while it reads', async () => {
+    const tenant = randomName('snap');
+    const db = await scratchDatabase(tenant);
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await migrate('monolith-cdc', db.url);
+      await c.query("CREATE TABLE ledger (id bigint PRIMARY KEY, memo text NOT NULL); INSERT INTO ledger SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 400000) g");
+      const source = { tenant, host: '127.0.0.1', port: Number(new URL(db.url).port), database: db.name, user: 'postgres', tables: ['public.ledger'] };
+      await registerTenantConnector(connect, source);
+      const seen: string[] = [];
+      const t0 = Date.now();
+      // A bound far shorter than the snapshot: the wait goes on while the snapshot reads.
+      await waitUntilStreaming(connect, tenant, db.url, 1500, { onSnapshot: (t) => seen.push(t) });
+      expect(seen).toEqual(['public.ledger']);
+      expect(Date.now() - t0).toBeGreaterThan(1500);
+    } finally {
+      await c.end();
+      await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
+      await deleteTenantTopics([tenant]).catch(() => undefined);
+      await db.drop();
+    }
+  }, 240_000);
+
+  it("says when the initial snapshot keeps starting over (a connector registered behind the check's back, on a database without the heartbeat table)", async () => {
+    const tenant = randomName('loop');
+    const db = await scratchDatabase(tenant);
+    const c = new Client({ connectionString: db.url });
+    await c.connect();
+    try {
+      await c.query("CREATE TABLE ledger (id bigint PRIMARY KEY, memo text NOT NULL); INSERT INTO ledger SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 150000) g");
+      // Straight to Connect, as a hand-written config would: its heartbeat query fails each snapshot at its end.
+      const source = { tenant, host: '127.0.0.1', port: Number(new URL(db.url).port), database: db.name, user: 'postgres', tables: ['public.ledger'] };
+      await connect.putConfig(connectorName(tenant), tenantConnectorConfig(source));
+      const error = await waitUntilStreaming(connect, tenant, db.url, 30_000).catch((err: Error) => err);
+      expect(error).toMatchObject({ code: 'STR_ERR_CDC_CONNECTOR_NOT_STREAMING', message: expect.stringMatching(/initial snapshot started over twice \(it read public\.ledger a third time: public\.ledger -> public\.ledger -> public\.ledger\): its task fails at the snapshot's end/) });
+    } finally {
+      await c.end();
+      await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);
+      await deleteTenantTopics([tenant]).catch(() => undefined);
+      await db.drop();
+    }
+  }, 240_000);
 
   it('reports every field Connect rejects, without the password', async () => {
     const tenant = randomName('bad');

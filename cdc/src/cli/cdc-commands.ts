@@ -66,7 +66,7 @@ export function addCdcSubcommands(parent: Command): void {
         console.log(`${result.name}: ${result.snapshot.tables.join(', ')} added; their existing rows come by an incremental snapshot (signal ${result.snapshot.id}, progress on ${notificationTopic(opts.tenant)})`);
       }
       if (opts.wait) {
-        await waitUntilStreaming(client, opts.tenant, opts.databaseUrl);
+        await waitUntilStreaming(client, opts.tenant, opts.databaseUrl, 60_000, { onSnapshot: (table) => console.log(`${result.name}: initial snapshot reading ${table}`) });
         console.log(`${result.name}: streaming`);
       }
     });
