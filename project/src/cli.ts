@@ -5,6 +5,7 @@ import { TENANT_NAME, UsageError } from '@strangler/common';
 import { inspect } from './init';
 import { loadProject } from './load';
 import { describeMirror, startMirror } from './mirror';
+import { scaffoldService } from './scaffold';
 
 const DEFAULT_FILE = 'strangler.yaml';
 
@@ -80,6 +81,38 @@ export function registerProjectCommands(program: Command): void {
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+    });
+
+  program
+    .command('new')
+    .description('make something new from the project file')
+    .command('service')
+    .description("scaffold a TypeScript service beside the project file: its mirror of the tables, one route per table served from the copy (on the monolith's path shape), /freshness, a parity test against each tenant's monolith, a README; adds it and its routes (on the monolith until flipped) to the project file")
+    .argument('<name>', 'the service (a-z, 0-9, _ and -)')
+    .requiredOption('--tables <list>', 'captured tables it takes, schema.table comma-separated (public.orders,public.order_lines)', (v: string) => v.split(',').map((t) => t.trim()).filter(Boolean))
+    .requiredOption('--database-url <url>', "the service's own database (its copies), postgresql://user@host:port/db")
+    .option('--project <file>', 'the project file', DEFAULT_FILE)
+    .option('--dir <folder>', "where the service's folder goes, from the project file's folder", 'extracted')
+    .option('--port <n>', 'its port (default: a free one from 3100)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('must be a port, 1 to 65535');
+      return n;
+    })
+    .option('--prefix <path>', "put in front of each route's path, as the monolith's are (/api gives /api/<table>/:id)", (v: string) => {
+      if (!/^\/[A-Za-z0-9_\-/]*$/.test(v)) throw new InvalidArgumentError('must be a path such as /api');
+      return v;
+    })
+    .action(async (name: string, o: { tables: string[]; databaseUrl: string; project: string; dir: string; port?: number; prefix?: string }) => {
+      const r = await scaffoldService({ name, tables: o.tables, projectFile: o.project, databaseUrl: o.databaseUrl, dir: o.dir, ...(o.port !== undefined ? { port: o.port } : {}), ...(o.prefix ? { prefix: o.prefix } : {}) });
+      const lines = [
+        `made ${path.relative(process.cwd(), r.dir) || r.dir}: ${r.files.join(', ')}`,
+        `${o.project}: services.${name} (${r.url}, run by strangler up --project) and ${r.routes.length} route(s) on the monolith until flipped:`,
+        ...r.routes.map((x) => `  GET ${x.path}  (${x.source}, key ${x.key.join(', ')})`),
+        ...r.probes.map((x) => `monolith GET ${x.path}: ${x.note}`),
+      ];
+      if (Object.keys(r.env).length > 0) lines.push(`the database URL holds a password, so the file reads it from the environment: export ${Object.keys(r.env).join(', ')}=<the URL>`);
+      lines.push(`next: strangler up --project ${o.project}, then (cd ${path.relative(process.cwd(), r.dir) || '.'} && SERVICE_URL=${r.url} npx jest)`);
+      console.log(lines.join('\n'));
     });
 
   program

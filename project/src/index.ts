@@ -6,3 +6,5 @@ export { registerProjectCommands } from './cli';
 export { projectJsonSchema, PROJECT_SCHEMA_FILE } from './json-schema';
 export { startMirror, copyName, mirrorProjectionName, describeMirror, type MirrorRunOptions, type RunningMirror } from './mirror';
 export { ProjectError, type ProjectErrorCode } from './errors';
+export { scaffoldService, type ScaffoldOptions, type ScaffoldResult } from './scaffold';
+export { copyRoute, rowPath, sampleKeys, waitUntilCopied, type CopyRoute } from './service-kit';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { BACKSYNC_ORIGIN_PREFIX, freshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, freshnessReport, type FreshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
 import { redactUrl } from '@strangler/common';
 import { migrate } from '@strangler/migrations';
 import { ProjectError } from './errors';
@@ -24,6 +24,8 @@ export interface RunningMirror {
   readonly tables: ReadonlyArray<{ readonly source: string; readonly target: string; readonly key: readonly string[] }>;
   readonly db: Knex;
   lag(): PartitionLag[];
+  /** What /freshness answers: per tenant, how far behind its monolith the copies are. */
+  freshness(): FreshnessReport;
   stop(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
     tables: tables.map((t) => ({ source: t.source, target: t.target, key: t.key })),
     db,
     lag: () => projector.status(),
+    freshness: () => freshnessReport(projector.status()),
     stop: async () => {
       await new Promise<void>((r) => {
         server.close(() => r());

@@ -38,6 +38,14 @@ const ServiceSchema = z
     mirrors: z.array(tableName).default([]),
     /** Port of the mirror's /freshness, /position and /metrics (`strangler mirror run`). @default 0 (any free port) */
     mirrorPort: port.default(0),
+    /**
+     * How to run the service itself (a shell command, run in the project
+     * file's folder with STRANGLER_PROJECT, STRANGLER_KAFKA and PORT set):
+     * `strangler up --project` runs it instead of `strangler mirror run`
+     * (a service made by `strangler new service` runs its mirror in-process)
+     * and waits for <url>/healthz.
+     */
+    command: z.string().min(1).optional(),
   })
   .strict();
 

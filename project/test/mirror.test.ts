@@ -1,12 +1,18 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { Command } from 'commander';
 import { Client } from 'pg';
 import YAML from 'yaml';
 import { ConnectClient, registerCdcCommands, removeTenantConnector } from '@strangler/cdc';
-import { loadProject, registerProjectCommands, startMirror, type RunningMirror } from '@strangler/project';
+import { loadProject, registerProjectCommands, scaffoldService, startMirror, type RunningMirror } from '@strangler/project';
 import { eventually, randomName, scratchDatabase, scratchDir, testStack } from '../../e2e/support/env';
 import { deleteTenantTopics } from '../../e2e/support/streaming';
+
+const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
 /**
  * A database this project did not make, taken from `strangler init` to a
@@ -21,6 +27,21 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
   let src: Client;
   let mirror: RunningMirror | undefined;
   const dir = scratchDir('mirror');
+
+  const cliOutput = async (...args: string[]) => {
+    const program = new Command('strangler').exitOverride();
+    registerProjectCommands(program);
+    let text = '';
+    const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
+    const before = process.exitCode;
+    try {
+      await program.parseAsync(args, { from: 'user' });
+      return { code: process.exitCode ?? 0, text };
+    } finally {
+      process.exitCode = before;
+      log.mockRestore();
+    }
+  };
 
   const cli = async (...args: string[]) => {
     const program = new Command('strangler').exitOverride();
@@ -115,8 +136,62 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
     expect(((await (await fetch(`${mirror.url}/position?tenant=${tenant}`)).json()) as { positions: unknown[] }).positions.length).toBeGreaterThanOrEqual(3);
   }, 240_000);
 
+  it('strangler new service: a scaffold whose own parity test passes against their monolith the moment it is made', async () => {
+    const file = path.join(dir, 'strangler.yaml');
+    // Their monolith: serves a row of each table as JSON, by key (what the scaffold's routes mirror).
+    const monolith = http.createServer((req, res) => {
+      const send = (status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body));
+      const a = /^\/accounts\/([^/]+)$/.exec(req.url ?? '');
+      const l = /^\/ledger_lines\/([^/]+)\/([^/]+)$/.exec(req.url ?? '');
+      const q = a ? src.query('SELECT * FROM accounts WHERE id = $1', [decodeURIComponent(a[1]!)]) : l ? src.query('SELECT * FROM ledger_lines WHERE account_id = $1 AND line_no = $2', [decodeURIComponent(l[1]!), decodeURIComponent(l[2]!)]) : null;
+      if (!q) return send(404, { message: 'no such page' });
+      q.then((r) => (r.rows[0] ? send(200, r.rows[0]) : send(404, { message: 'not found' })), (err: Error) => send(500, { message: err.message }));
+    });
+    await new Promise<void>((r) => monolith.listen(0, '127.0.0.1', r));
+    const books = await scratchDatabase(`${tenant}_books`);
+    try {
+      const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+      doc.setIn(['tenants', tenant, 'monolith'], `http://127.0.0.1:${(monolith.address() as AddressInfo).port}`);
+      fs.writeFileSync(file, doc.toString());
+      // Refused, each saying what to do.
+      await expect(scaffoldService({ name: 'books', tables: ['public.nothing'], projectFile: file, databaseUrl: books.url })).rejects.toThrow(/public\.nothing is not captured: add it to capture\.tables/);
+      await expect(scaffoldService({ name: 'ledger', tables: ['public.accounts'], projectFile: file, databaseUrl: books.url })).rejects.toThrow(/already declares services\.ledger: pick another name/);
+      await expect(scaffoldService({ name: 'Books!', tables: ['public.accounts'], projectFile: file, databaseUrl: books.url })).rejects.toThrow(/must start with a-z and hold only/);
+
+      const out = await cliOutput('new', 'service', 'books', '--tables', 'public.accounts,public.ledger_lines', '--database-url', books.url, '--project', file);
+      expect(out.code).toBe(0);
+      expect(out.text).toMatch(/GET \/accounts\/:id {2}\(public\.accounts, key id\)/);
+      expect(out.text).toMatch(/GET \/ledger_lines\/:account_id\/:line_no {2}\(public\.ledger_lines, key account_id, line_no\)/);
+      expect(out.text).toMatch(/monolith GET \/accounts\/3f2b6c1e-8a4d-4e0b-9c1a-2b3c4d5e6f70: the monolith answers it with JSON/);
+      const svc = path.join(dir, 'extracted', 'books');
+      expect(fs.readdirSync(svc).sort()).toEqual(['README.md', 'jest.config.js', 'package.json', 'src', 'test', 'tsconfig.json']);
+      // The project file gained the service (run by up) and its routes, on the monolith, and still checks.
+      const p = loadProject(file, {});
+      expect(p.project.services.books).toMatchObject({ mirrors: ['public.accounts', 'public.ledger_lines'], command: 'npx tsx extracted/books/src/main.ts', database: { value: books.url } });
+      expect(p.routes.slice(0, 2)).toEqual([
+        { id: 'books-accounts', match: { method: 'GET', path: '/accounts/:id' }, service: 'books', mode: 'monolith' },
+        { id: 'books-ledger-lines', match: { method: 'GET', path: '/ledger_lines/:account_id/:line_no' }, service: 'books', mode: 'monolith' },
+      ]);
+      // Outside this repository the service finds the toolkit as an installed package would be.
+      fs.symlinkSync(path.join(REPO_ROOT, 'node_modules'), path.join(svc, 'node_modules'));
+      const run = promisify(execFile);
+      // It compiles under strict settings...
+      await run(process.execPath, [path.join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(svc, 'tsconfig.json'), '--noEmit'], { cwd: svc });
+      // ...and its own test passes, starting the service itself (its mirror from the project file).
+      const env: NodeJS.ProcessEnv = { ...process.env, STRANGLER_KAFKA: testStack().kafka };
+      delete env.JEST_WORKER_ID;
+      const t = await run(process.execPath, [path.join(REPO_ROOT, 'node_modules/jest/bin/jest.js'), '--ci', '--colors=false'], { cwd: svc, env }).catch((err: { stdout: string; stderr: string }) => {
+        throw new Error(`the scaffold's test failed:\n${err.stdout}\n${err.stderr}`);
+      });
+      expect(t.stderr).toMatch(/Tests: +2 passed, 2 total/);
+    } finally {
+      await new Promise((r) => monolith.close(r));
+      await books.drop();
+    }
+  }, 300_000);
+
   it('names an unknown service and the ones there are', async () => {
     const p = loadProject(path.join(dir, 'strangler.yaml'), {});
-    await expect(startMirror(p, 'payments', { brokers: [testStack().kafka] })).rejects.toMatchObject({ code: 'STR_ERR_PROJECT_UNKNOWN_SERVICE', message: 'the project file declares no service "payments" (it declares ledger)' });
+    await expect(startMirror(p, 'payments', { brokers: [testStack().kafka] })).rejects.toMatchObject({ code: 'STR_ERR_PROJECT_UNKNOWN_SERVICE', message: 'the project file declares no service "payments" (it declares ledger, books)' });
   });
 });

@@ -26,6 +26,8 @@ export interface RunningProject {
   readonly proxy: { readonly url: string; readonly adminUrl: string; readonly configFile: string; readonly tokenFile: string };
   readonly connectors: readonly string[];
   readonly mirrors: ReadonlyArray<{ readonly service: string; readonly url: string }>;
+  /** Services the file says how to run (services.<s>.command). */
+  readonly services: ReadonlyArray<{ readonly service: string; readonly url: string }>;
   readonly processes: readonly ManagedProcess[];
   readonly readyMs: number;
   stop(): Promise<void>;
@@ -107,10 +109,25 @@ export async function startProjectStack(p: LoadedProject, config: StackConfig, p
     life.track(proxy.process);
     life.say('proxy', `serving ${proxy.url} in front of ${Object.keys(p.project.tenants).length} tenant(s), ${p.routes.length} route(s)`);
 
-    // Each declared mirror, as its own process.
+    // Each service with a command (it runs its own mirror), then each declared mirror, as its own process.
     const mirrors: Array<{ service: string; url: string }> = [];
+    const services: Array<{ service: string; url: string }> = [];
     for (const [service, s] of Object.entries(p.project.services)) {
-      if (s.mirrors.length === 0) continue;
+      if (s.command === undefined) continue;
+      const child = await ManagedProcess.start(`service-${service}`, {
+        command: '/bin/sh',
+        args: ['-c', s.command, `--strangler-state=${layout.stateDir}`],
+        cwd: path.dirname(p.file),
+        env: { ...process.env, NODE_ENV: 'production', STRANGLER_PROJECT: p.file, STRANGLER_KAFKA: kafka, PORT: new URL(s.url).port || '80' },
+        logFile: layout.log(`service-${service}`),
+      });
+      await waitUntilHealthy(child, `service ${service} (${s.command})`, `${s.url.replace(/\/$/, '')}/healthz`, 90_000);
+      life.track(child);
+      services.push({ service, url: s.url });
+      life.say(`service ${service}`, `serving ${s.url} (${s.command})`);
+    }
+    for (const [service, s] of Object.entries(p.project.services)) {
+      if (s.mirrors.length === 0 || s.command !== undefined) continue;
       const port = s.mirrorPort || (await freePort());
       const child = await ManagedProcess.start(`mirror-${service}`, {
         command: process.execPath,
@@ -135,6 +152,7 @@ export async function startProjectStack(p: LoadedProject, config: StackConfig, p
       proxy: { url: proxy.url, adminUrl: proxy.adminUrl, configFile: files.config, tokenFile: files.token },
       connectors,
       mirrors,
+      services,
       processes: life.started,
       readyMs,
       stop: () => life.stop(),
@@ -150,6 +168,7 @@ export function formatProjectSummary(r: RunningProject): string {
     ['Kafka', r.kafkaBootstrap],
     ['Kafka Connect', `${r.connectUrl} (${r.connectors.join(', ')})`],
     ['proxy', `${r.proxy.url} (admin ${r.proxy.adminUrl}, token in ${r.proxy.tokenFile})`],
+    ...r.services.map((m): [string, string] => [`service ${m.service}`, `${m.url} (/freshness, /healthz; its own mirror)`]),
     ...r.mirrors.map((m): [string, string] => [`mirror ${m.service}`, `${m.url} (/freshness, /position, /metrics)`]),
   ];
   return rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n');
