@@ -20,7 +20,8 @@ export { checkSource, assertSourceReady, migrateHint, type SourceProblem } from 
 export { connectSource } from './source-db';
 export { q, qt } from './projector/mirror-schema';
 export type { RegisterAction, RegisterResult } from './register';
-export { cdcStatus, formatStatus } from './status';
+export { cdcStatus, formatStatus, unhealthy, RESTART_LOOP, type StatusOptions } from './status';
+export { parseTaskRestarts, type TaskRestarts } from './restarts';
 export type { ConnectorReport, SlotStatus } from './status';
 export { CdcError } from './errors';
 export type { CdcErrorCode } from './errors';
@@ -35,7 +36,7 @@ export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './pro
 export { freshnessReport, lsnText, lsnValue, type FreshnessReport } from './projector/freshness';
 export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';
 export { registerDlqCommands } from './cli/dlq-commands';
-export { registerCdcCommands } from './cli/cdc-commands';
+export { registerCdcCommands, type CdcProjectView } from './cli/cdc-commands';
 export { replay, type ReplayOptions, type ReplayProgress, type ReplayResult } from './projector/replay';
-export { registerReplayCommand, type ReplayableProjection } from './cli/replay-command';
+export { registerReplayCommand, type ProjectProjections, type ReplayableProjection } from './cli/replay-command';
 export { projectionRegistry } from './projector/metrics';

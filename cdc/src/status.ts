@@ -1,6 +1,7 @@
 import { Client } from 'pg';
 import type { ConnectClient } from './connect-client';
 import { slotName } from './connector-config';
+import { parseTaskRestarts, readLogTail } from './restarts';
 
 export interface SlotStatus {
   readonly name: string;
@@ -15,14 +16,26 @@ export interface ConnectorReport {
   readonly name: string;
   readonly tenant: string | undefined;
   readonly connectorState: string;
-  readonly tasks: readonly { id: number; state: string; trace?: string }[];
+  readonly tasks: readonly { id: number; state: string; trace?: string; restarts?: { count: number; lastAt: string; cause: string } }[];
   readonly slot: SlotStatus | undefined;
   readonly slotError?: string;
 }
 
-/** Every connector on the Connect cluster, its tasks, and the replication slot it holds with the WAL it retains. */
-export async function cdcStatus(connect: ConnectClient): Promise<ConnectorReport[]> {
+export interface StatusOptions {
+  /** Connect's log: a task that keeps failing with a retriable error reads RUNNING, and only its log says it restarts. */
+  readonly connectLog?: string;
+  /** How far back restarts count. @default 10 minutes */
+  readonly windowMs?: number;
+}
+
+/** Restarts in the window that say a task keeps restarting (one may be a blip: a database restarted, say). */
+export const RESTART_LOOP = 2;
+
+/** Every connector on the Connect cluster, its tasks (restarts included, from Connect's log when given), and the replication slot it holds with the WAL it retains. */
+export async function cdcStatus(connect: ConnectClient, options: StatusOptions = {}): Promise<ConnectorReport[]> {
   const names = (await connect.listConnectors()).sort();
+  const log = options.connectLog ? readLogTail(options.connectLog) : null;
+  const restarts = new Map((log === null ? [] : parseTaskRestarts(log, new Date(Date.now() - (options.windowMs ?? 600_000)))).map((r) => [r.task, r]));
   return Promise.all(
     names.map(async (name): Promise<ConnectorReport> => {
       const [status, config] = await Promise.all([connect.status(name), connect.getConfig(name)]);
@@ -31,7 +44,10 @@ export async function cdcStatus(connect: ConnectClient): Promise<ConnectorReport
         name,
         tenant,
         connectorState: status?.connector.state ?? 'UNKNOWN',
-        tasks: (status?.tasks ?? []).map((t) => ({ id: t.id, state: t.state, ...(t.trace ? { trace: t.trace.split('\n')[0] } : {}) })),
+        tasks: (status?.tasks ?? []).map((t) => {
+          const r = restarts.get(`${name}-${t.id}`);
+          return { id: t.id, state: t.state, ...(t.trace ? { trace: t.trace.split('\n')[0] } : {}), ...(r ? { restarts: { count: r.count, lastAt: r.lastAt, cause: r.cause } } : {}) };
+        }),
       };
       if (!config || !config['database.hostname']) return { ...base, slot: undefined };
       try {
@@ -91,7 +107,7 @@ export function formatStatus(reports: readonly ConnectorReport[]): string {
       r.name,
       r.tenant ?? '-',
       r.connectorState,
-      r.tasks.map((t) => `${t.id}:${t.state}`).join(' ') || '-',
+      r.tasks.map((t) => `${t.id}:${t.state}${t.restarts && t.restarts.count >= RESTART_LOOP ? ` (restarting: ${t.restarts.count}x)` : ''}`).join(' ') || '-',
       r.slot?.name ?? (r.slotError ? `error: ${r.slotError}` : 'none'),
       r.slot ? (r.slot.active ? 'yes' : 'no') : '-',
       bytes(r.slot?.retainedWalBytes ?? null),
@@ -99,6 +115,16 @@ export function formatStatus(reports: readonly ConnectorReport[]): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  const failures = reports.flatMap((r) => r.tasks.filter((t) => t.trace).map((t) => `${r.name} task ${t.id}: ${t.trace}`));
+  const failures = reports.flatMap((r) => [
+    ...r.tasks.filter((t) => t.trace).map((t) => `${r.name} task ${t.id}: ${t.trace}`),
+    ...r.tasks
+      .filter((t) => t.restarts)
+      .map((t) => `${r.name} task ${t.id}: ${t.restarts!.count >= RESTART_LOOP ? 'keeps restarting' : 'restarted'} (${t.restarts!.count} time(s) in the window, last at ${t.restarts!.lastAt}; it reads ${t.state} in between): ${t.restarts!.cause}`),
+  ]);
   return [...lines, ...failures].join('\n');
+}
+
+/** Whether any task is failed or keeps restarting (what makes `cdc status` exit 1). */
+export function unhealthy(reports: readonly ConnectorReport[]): boolean {
+  return reports.some((r) => r.connectorState !== 'RUNNING' || r.tasks.some((t) => t.state !== 'RUNNING' || (t.restarts?.count ?? 0) >= RESTART_LOOP));
 }

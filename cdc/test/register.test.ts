@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { checkSource, ConnectClient, cdcStatus, tenantConnectorConfig, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
+import { checkSource, ConnectClient, cdcStatus, formatStatus, RESTART_LOOP, unhealthy, tenantConnectorConfig, connectorName, registerCdcCommands, registerTenantConnector, removeTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { Command } from 'commander';
 import { migrate } from '@strangler/migrations';
 import { Client } from 'pg';
@@ -212,6 +212,13 @@ describe('connector registration over the Kafka Connect REST API', () => {
       await connect.putConfig(connectorName(tenant), tenantConnectorConfig(source));
       const error = await waitUntilStreaming(connect, tenant, db.url, 30_000).catch((err: Error) => err);
       expect(error).toMatchObject({ code: 'STR_ERR_CDC_CONNECTOR_NOT_STREAMING', message: expect.stringMatching(/initial snapshot started over twice \(it read public\.ledger a third time: public\.ledger -> public\.ledger -> public\.ledger\): its task fails at the snapshot's end/) });
+      // Connect reads the task RUNNING throughout; `cdc status` says it keeps restarting, and why, from Connect's log.
+      const reports = await cdcStatus(connect, { connectLog: process.env.STRANGLER_TEST_CONNECT_LOG! });
+      const mine = reports.find((r) => r.tenant === tenant)!;
+      expect(mine.tasks[0]).toMatchObject({ state: 'RUNNING', restarts: { count: expect.any(Number), cause: expect.stringContaining('relation "strangler.cdc_heartbeat" does not exist') } });
+      expect(mine.tasks[0]!.restarts!.count).toBeGreaterThanOrEqual(RESTART_LOOP);
+      expect(unhealthy([mine])).toBe(true);
+      expect(formatStatus([mine])).toMatch(new RegExp(`${connectorName(tenant)} task 0: keeps restarting \\(\\d+ time\\(s\\) in the window, last at [^;]+; it reads RUNNING in between\\): org\\.postgresql\\.util\\.PSQLException: ERROR: relation "strangler\\.cdc_heartbeat" does not exist`));
     } finally {
       await c.end();
       await removeTenantConnector(connect, tenant, db.url).catch(() => undefined);

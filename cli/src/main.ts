@@ -5,7 +5,7 @@ import { registerBackSyncCommands } from '@strangler/backsync';
 import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerOwnCommands, registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
-import { registerProjectCommands } from '@strangler/project';
+import { cdcProjectView, dataParityTarget, projectReplayables, registerProjectCommands } from '@strangler/project';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -15,9 +15,9 @@ export function buildProgram(): Command {
   registerProjectCommands(program);
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
-  registerCdcCommands(program);
+  registerCdcCommands(program, cdcProjectView);
   registerDlqCommands(program);
-  registerParityCommands(program, REPO_ROOT);
+  registerParityCommands(program, REPO_ROOT, dataParityTarget);
   registerBackSyncCommands(program);
   registerOwnCommands(program, REPO_ROOT);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
@@ -29,7 +29,7 @@ export function buildProgram(): Command {
       build: ({ tenants }) => messagingProjection(dbOf(`monolith_${tenants[0]}`), tenants),
       sourceUrl: (tenant) => dbOf(`monolith_${tenant}`),
     },
-  });
+  }, projectReplayables);
   return program;
 }
 

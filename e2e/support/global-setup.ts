@@ -36,6 +36,8 @@ export default async function globalSetup(): Promise<void> {
   process.env.STRANGLER_TEST_PG_URL = endpoints.pg;
   process.env.STRANGLER_TEST_KAFKA = endpoints.kafka;
   process.env.STRANGLER_TEST_CONNECT_URL = endpoints.connect;
+  // Connect's log (tasks that keep restarting show only there), in the default state folder both paths use.
+  process.env.STRANGLER_TEST_CONNECT_LOG = stackLayout(config).log('connect');
 }
 
 async function reachable(pgUrl: string, kafka: string, connect: string): Promise<boolean> {

@@ -7,7 +7,7 @@ import { stackLayout } from './layout';
 import { isAlive, ManagedProcess } from './process';
 import { formatSummary, startStack } from './stack';
 import { formatProjectSummary, startProjectStack } from './project-stack';
-import { loadProject, type LoadedProject } from '@strangler/project';
+import { loadProject, projectStateDir, type LoadedProject } from '@strangler/project';
 import path from 'node:path';
 import { proxyFiles } from './proxy';
 import { readState, runningOwner } from './state';
@@ -53,7 +53,7 @@ async function up(args: string[]): Promise<void> {
     ...(values['no-monoliths'] ? { monoliths: false } : {}),
     ...(values['no-connectors'] ? { connectors: false } : {}),
     ...(values.tenants ? { tenants: values.tenants.split(',').map((t) => t.trim()) } : {}),
-    ...(project ? projectStateDir(project) : {}),
+    ...(project ? projectState(project) : {}),
   });
   console.log(`strangler ${project ? `project ${project.project.name}` : 'stack'}: starting (state folder ${config.stateDir})`);
   let stack: { stop(): Promise<void> } | undefined;
@@ -153,8 +153,8 @@ async function traffic(args: string[]): Promise<void> {
 }
 
 /** A project's own state folder (`.strangler/project-<name>`), unless STRANGLER_STATE_DIR says. */
-function projectStateDir(p: LoadedProject): { stateDir?: string } {
-  return process.env.STRANGLER_STATE_DIR ? {} : { stateDir: path.join(REPO_ROOT, '.strangler', `project-${p.project.name}`) };
+function projectState(p: LoadedProject): { stateDir?: string } {
+  return process.env.STRANGLER_STATE_DIR ? {} : { stateDir: projectStateDir(p) };
 }
 
 /** The stack config of `down`, `status` and `clean`: the demo's, or with --project FILE that project's. */
@@ -167,7 +167,7 @@ function configOf(args: string[]) {
   } catch (err) {
     fail(`${(err as Error).message}\n(the project's state folder is named after its name: fix the file, or pass STRANGLER_STATE_DIR)`, 2);
   }
-  return loadStackConfig(projectStateDir(p));
+  return loadStackConfig(projectState(p));
 }
 
 async function down(args: string[]): Promise<void> {

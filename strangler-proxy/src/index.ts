@@ -8,7 +8,7 @@ export { registerRoutesCommands } from './cli/routes';
 export { registerOwnCommands } from './cli/own';
 export { registerServeCommand } from './cli/serve';
 export { ProxyError } from './errors';
-export { registerParityCommands } from './cli/parity';
+export { registerParityCommands, type DataParityResolver } from './cli/parity';
 export { compareAnswers, compileRules, type Answer, type Comparison, type Difference, type ParityRules } from './parity/compare';
 export { NoiseModel, type LearnedNoise } from './parity/noise';
 export { parseCorpus, readCorpus, type CorpusEntry } from './parity/corpus';

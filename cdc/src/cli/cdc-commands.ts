@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { redactUrl, sleep } from '@strangler/common';
+import { redactUrl, sleep, UsageError } from '@strangler/common';
 import { migrate } from '@strangler/migrations';
 import { ConnectClient } from '../connect-client';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients } from '../kafka';
@@ -7,17 +7,29 @@ import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../pr
 import { connectorName, MONOLITH_TABLES, notificationTopic, slotName, type TenantSource } from '../connector-config';
 import { registerTenantConnector, removeTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
 import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';
-import { cdcStatus, formatStatus } from '../status';
+import { cdcStatus, formatStatus, unhealthy } from '../status';
+import fs from 'node:fs';
+import path from 'node:path';
 
 const DEFAULT_SERVICE_DB = 'postgresql://postgres@127.0.0.1:54329/extracted_messaging';
 
+/** What `cdc status --project FILE` takes from a project file (given by the CLI that knows project files). */
+export type CdcProjectView = (file: string) => { serviceDatabases: readonly string[]; connectUrl?: string; connectLog?: string };
+
 /** `strangler cdc status | register`: the connectors, their slots, and every projection's lag. */
-export function registerCdcCommands(program: Command): void {
-  addCdcSubcommands(program.command('cdc').description("change data capture: each tenant's Debezium connector and slot, and every projection's lag"));
+export function registerCdcCommands(program: Command, fromProject?: CdcProjectView): void {
+  addCdcSubcommands(program.command('cdc').description("change data capture: each tenant's Debezium connector and slot, and every projection's lag"), fromProject);
+}
+
+/** Connect's log of the stack this command runs beside (its state folder), when there is one. */
+function stackConnectLog(): string | undefined {
+  const dir = process.env.STRANGLER_STATE_DIR ?? path.resolve(__dirname, '..', '..', '..', '.strangler', 'stack');
+  const file = path.join(dir, 'logs', 'connect.log');
+  return fs.existsSync(file) ? file : undefined;
 }
 
 /** The subcommands themselves, on `parent` (`strangler cdc`, or the root of `npm run cdc`). */
-export function addCdcSubcommands(parent: Command): void {
+export function addCdcSubcommands(parent: Command, fromProject?: CdcProjectView): void {
   parent.option('--connect-url <url>', 'Kafka Connect REST (env STRANGLER_CONNECT_URL, default the stack: http://127.0.0.1:18083)');
   const connect = (cmd: Command) =>
     new ConnectClient(cmd.optsWithGlobals<{ connectUrl?: string }>().connectUrl ?? process.env.STRANGLER_CONNECT_URL ?? 'http://127.0.0.1:18083');
@@ -25,12 +37,20 @@ export function addCdcSubcommands(parent: Command): void {
   parent
     .command('status')
     .description("each connector's and task's state with its replication slot and retained WAL; each projection's lag per partition (exit 1 when a connector or task is not running)")
-    .option('--service-db <url...>', `service databases whose projections to show (default: ${DEFAULT_SERVICE_DB}, when it answers)`)
+    .option('--project <file>', "a project file: its services' databases, its Connect and the log of the Connect `strangler up --project` runs")
+    .option('--service-db <url...>', `service databases whose projections to show (default: the project file's, else ${DEFAULT_SERVICE_DB}, when it answers)`)
+    .option('--connect-log <file>', "Kafka Connect's log, read for tasks that keep restarting while they read RUNNING (default: the stack's, when it runs here)")
     .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)')
     .option('--json', 'print JSON')
-    .action(async (opts: { serviceDb?: string[]; kafka?: string; json?: boolean }, cmd: Command) => {
-      const reports = await cdcStatus(connect(cmd));
-      const explicit = opts.serviceDb ?? [];
+    .action(async (opts: { project?: string; serviceDb?: string[]; connectLog?: string; kafka?: string; json?: boolean }, cmd: Command) => {
+      if (opts.project !== undefined && !fromProject) throw new UsageError('this command was built without project files: pass --service-db and --connect-url');
+      const view = opts.project !== undefined ? fromProject!(opts.project) : undefined;
+      const explicitConnect = cmd.optsWithGlobals<{ connectUrl?: string }>().connectUrl ?? process.env.STRANGLER_CONNECT_URL;
+      const client = explicitConnect === undefined && view?.connectUrl ? new ConnectClient(view.connectUrl) : connect(cmd);
+      const connectLog = opts.connectLog ?? view?.connectLog ?? stackConnectLog();
+      if (opts.connectLog !== undefined && !fs.existsSync(opts.connectLog)) throw new UsageError(`--connect-log ${opts.connectLog}: no such file (Connect's log: logs/connect.log in the stack's state folder)`);
+      const reports = await cdcStatus(client, connectLog ? { connectLog } : {});
+      const explicit = opts.serviceDb ?? view?.serviceDatabases ?? [];
       const brokers = commandBrokers(opts.kafka);
       const kafka = kafkaClients(brokers, 'strangler-cdc-status', COMMAND_KAFKA_OPTIONS);
       const lag: ProjectionLagRow[] = [];
@@ -42,7 +62,7 @@ export function addCdcSubcommands(parent: Command): void {
         }
       }
       console.log(opts.json ? JSON.stringify({ connectors: reports, projections: lag }, null, 2) : `${formatStatus(reports)}\n\nprojections\n${formatProjectionLag(lag)}`);
-      if (reports.some((r) => r.connectorState !== 'RUNNING' || r.tasks.some((t) => t.state !== 'RUNNING'))) process.exitCode = 1;
+      if (unhealthy(reports)) process.exitCode = 1;
     });
 
   parent

@@ -13,7 +13,12 @@ export interface ReplayableProjection {
   build(options: { tenants: readonly string[] }): Promise<Projection>;
   /** A tenant's monolith database (for --from snapshot, which signals Debezium there). */
   sourceUrl?(tenant: string): string;
+  /** Its tenants, where it knows them (a project file's); else --tenants, STRANGLER_TENANTS, acme,globex. */
+  readonly tenants?: readonly string[];
 }
+
+/** The projections a project file declares (its services' mirrors), by name: given by the CLI that knows project files. */
+export type ProjectProjections = (file: string) => Readonly<Record<string, ReplayableProjection>>;
 
 function from(value: string): 'earliest' | Date | 'snapshot' {
   if (value === 'earliest' || value === 'snapshot') return value;
@@ -32,20 +37,23 @@ function bar(p: ReplayProgress): string {
 }
 
 /** `strangler replay <projection> --from earliest|<ISO time>|snapshot [--rebuild]`. */
-export function registerReplayCommand(program: Command, projections: Readonly<Record<string, ReplayableProjection>>): void {
+export function registerReplayCommand(program: Command, projections: Readonly<Record<string, ReplayableProjection>>, fromProject?: ProjectProjections): void {
   program
     .command('replay <projection>')
     .description(`replay a projection's topics (${Object.keys(projections).join(', ')})`)
     .requiredOption('--from <earliest|time|snapshot>', 'earliest; an ISO time (events written to Kafka since then); or snapshot (Debezium re-reads the tables: for topics whose retention lost the history; needs --rebuild)', from)
     .option('--rebuild', 'build fresh tables beside the live ones and swap them in once caught up (no downtime)')
     .option('--database-url <url>', "the projection's database (default: the stack's)")
-    .option('--tenants <list>', 'tenants whose topics to read (default STRANGLER_TENANTS, then acme,globex)')
+    .option('--project <file>', "a project file: <projection> is one of its services (or its mirror's name), with the service's database and the file's tenants")
+    .option('--tenants <list>', "tenants whose topics to read (default: the project file's, else STRANGLER_TENANTS, then acme,globex)")
     .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default 127.0.0.1:19092)')
     .option('--group <id>', "the live projection's consumer group (default strangler-projection-<name>)")
-    .action(async (name: string, opts: { from: 'earliest' | Date | 'snapshot'; rebuild?: boolean; databaseUrl?: string; tenants?: string; kafka?: string; group?: string }) => {
-      const known = projections[name];
-      if (!known) throw new UsageError(`no projection "${name}": use one of ${Object.keys(projections).join(', ')}`);
-      const tenants = (opts.tenants ?? process.env.STRANGLER_TENANTS ?? 'acme,globex').split(',').map((t) => t.trim()).filter(Boolean);
+    .action(async (name: string, opts: { from: 'earliest' | Date | 'snapshot'; rebuild?: boolean; databaseUrl?: string; project?: string; tenants?: string; kafka?: string; group?: string }) => {
+      if (opts.project !== undefined && !fromProject) throw new UsageError('this command was built without project files: name one of its own projections');
+      const choices = opts.project !== undefined ? fromProject!(opts.project) : projections;
+      const known = choices[name];
+      if (!known) throw new UsageError(`no projection "${name}"${opts.project ? ` in ${opts.project}` : ''}: use one of ${Object.keys(choices).join(', ') || '(none: declare a service with mirrors in the project file)'}${opts.project ? '' : ' (or --project FILE for a project\'s mirrors)'}`);
+      const tenants = opts.tenants !== undefined ? opts.tenants.split(',').map((t) => t.trim()).filter(Boolean) : known.tenants ? [...known.tenants] : (process.env.STRANGLER_TENANTS ?? 'acme,globex').split(',').map((t) => t.trim()).filter(Boolean);
       const brokers = commandBrokers(opts.kafka);
       await reachBroker(brokers);
       // knex's warnings are connection errors with their stacks; the command reports those itself, once, typed.

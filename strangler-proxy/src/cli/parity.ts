@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
+import { UsageError } from '@strangler/common';
 import type { MismatchRecord, ParityStats } from '../parity/shadow-parity';
 import { adminTarget } from './routes';
 import { loadConfigFile } from '../config/compile';
@@ -36,7 +37,10 @@ function positive(value: string): number {
 }
 
 /** `strangler parity run`: the offline runner, made for CI (exit 1 when a route fails). */
-export function registerParityCommands(program: Command, repoRoot: string): Command {
+/** Where `parity data --project FILE --service NAME` finds a tenant's table and the service's copy (given by the CLI that knows project files). */
+export type DataParityResolver = (file: string, service: string, tenant: string, table: string) => { sourceUrl: string; serviceUrl: string; serviceTable: string; key?: readonly string[] };
+
+export function registerParityCommands(program: Command, repoRoot: string, resolveProject?: DataParityResolver): Command {
   const parity = program.command('parity').description('prove that the extracted path answers as the monolith does');
   const defaultConfig = path.join(process.env.STRANGLER_STATE_DIR ?? path.join(repoRoot, '.strangler', 'stack'), 'proxy', 'proxy.yaml');
   parity
@@ -81,21 +85,28 @@ export function registerParityCommands(program: Command, repoRoot: string): Comm
     .description("compare a monolith table with the extracted service's copy for one tenant; prints the differing rows, exits 1 when any")
     .requiredOption('--tenant <name>', 'the tenant')
     .requiredOption('--table <[schema.]table>', 'the table in the monolith database')
-    .option('--source-url <url>', "the tenant's monolith database (default: the stack's monolith_<tenant>)")
-    .option('--service-url <url>', "the service's database (default: the stack's extracted_messaging)")
+    .option('--project <file>', "a project file: the tenant's database, the service's (--service) and its copy's name come from it")
+    .option('--service <name>', 'with --project: the service whose copy is compared (services.<name>)')
+    .option('--source-url <url>', "the tenant's monolith database (default: the project file's, else the stack's monolith_<tenant>)")
+    .option('--service-url <url>', "the service's database (default: the project file's, else the stack's extracted_messaging)")
     .option('--service-table <name>', 'the copy in the service database (default: the same name)')
     .option('--buckets <n>', 'hash buckets the keys are spread over', positive, 1024)
     .option('--max-rows <n>', 'differing rows printed at most', positive, 50)
     .option('--key <col,col>', "the columns that pair the rows (default the monolith table's primary key, else the copy's without tenant)", (v: string) => v.split(',').map((c) => c.trim()).filter(Boolean))
     .option('--json', 'print the report as JSON')
-    .action(async (o: { tenant: string; table: string; sourceUrl?: string; serviceUrl?: string; serviceTable?: string; buckets: number; maxRows: number; key?: string[]; json?: boolean }) => {
+    .action(async (o: { tenant: string; table: string; project?: string; service?: string; sourceUrl?: string; serviceUrl?: string; serviceTable?: string; buckets: number; maxRows: number; key?: string[]; json?: boolean }) => {
+      if ((o.project === undefined) !== (o.service === undefined)) throw new UsageError('--project and --service go together: the project file, and the service whose copy is compared');
+      if (o.project !== undefined && !resolveProject) throw new UsageError('this command was built without project files: pass --source-url and --service-url');
+      const declared = o.project !== undefined ? resolveProject!(o.project, o.service!, o.tenant, o.table) : undefined;
+      const serviceTable = o.serviceTable ?? declared?.serviceTable;
+      const key = o.key ?? declared?.key;
       const report = await compareTableData({
-        sourceUrl: o.sourceUrl ?? dbOf(`monolith_${o.tenant}`),
-        serviceUrl: o.serviceUrl ?? dbOf('extracted_messaging'),
+        sourceUrl: o.sourceUrl ?? declared?.sourceUrl ?? dbOf(`monolith_${o.tenant}`),
+        serviceUrl: o.serviceUrl ?? declared?.serviceUrl ?? dbOf('extracted_messaging'),
         tenant: o.tenant,
         table: o.table,
-        ...(o.serviceTable ? { serviceTable: o.serviceTable } : {}),
-        ...(o.key ? { key: o.key } : {}),
+        ...(serviceTable ? { serviceTable } : {}),
+        ...(key ? { key: [...key] } : {}),
         buckets: o.buckets,
         maxRows: o.maxRows,
       });
