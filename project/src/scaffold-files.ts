@@ -53,7 +53,7 @@ export function projectFile(): string {
 /**
  * Each route the service serves from its copies: GET <path> answers the row
  * the path's key names. The same paths are in the project file's routes,
- * on the monolith until flipped (strangler routes set <id> service). If the
+ * on the monolith until flipped (strangler routes set <id> extracted). If the
  * monolith serves these rows on other paths, change both.
  */
 export const ROUTES: readonly CopyRoute[] = ${routes};
@@ -247,7 +247,7 @@ npx tsx src/main.ts          # or: strangler up --project <file> runs it (servic
 npx jest                     # its parity test (SERVICE_URL=<url> tests a running one)
 \`\`\`
 
-Routes are on the monolith until flipped: \`strangler routes set ${t.name}-<table> service --tenant <tenant>\`, back with \`strangler routes rollback ${t.name}-<table>\`.
+Routes are on the monolith until flipped: \`strangler routes set ${t.name}-<table> extracted --tenant <tenant> --reason "..."\`, back with \`strangler routes rollback ${t.name}-<table>\`.
 `,
   };
 }
