@@ -1,7 +1,7 @@
 import { StranglerError } from '@strangler/common';
 
 /** Stable codes of project/ (listed in docs/errors.md). */
-export type ProjectErrorCode = 'STR_ERR_PROJECT_UNKNOWN_SERVICE' | 'STR_ERR_PROJECT_PORT_TAKEN';
+export type ProjectErrorCode = 'STR_ERR_PROJECT_UNKNOWN_SERVICE' | 'STR_ERR_PROJECT_PORT_TAKEN' | 'STR_ERR_PROJECT_TABLE_UNKEYED';
 
 export class ProjectError extends StranglerError {
   declare readonly code: ProjectErrorCode;

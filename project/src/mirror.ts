@@ -57,7 +57,14 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
   // Every tenant has the same legacy schema: the first one's catalog types the copies.
   const schemaSource = p.databases[tenants[0]!]!;
   await migrate('extracted', databaseUrl);
-  const spec = (source: string) => readTableSpec(schemaSource, source, copyName(source), { ...(p.project.capture.keys[source] ? { key: p.project.capture.keys[source] } : {}) });
+  const spec = (source: string) =>
+    readTableSpec(schemaSource, source, copyName(source), { ...(p.project.capture.keys[source] ? { key: p.project.capture.keys[source] } : {}) }).catch((err: Error & { code?: string }) => {
+      // Said in the project file's terms: where the key goes.
+      if (err.code === 'STR_ERR_CDC_TABLE_UNSUITABLE' && !p.project.capture.keys[source] && /no primary key/.test(err.message)) {
+        throw new ProjectError('STR_ERR_PROJECT_TABLE_UNKEYED', `services.${service}.mirrors: ${source} has no primary key and no unique index on NOT NULL columns, so its copy cannot tell rows apart: name the columns that identify a row in ${p.file} (capture.keys: { ${source}: [<column>, ...] }), or add a primary key to the table in the monolith`, { cause: err });
+      }
+      throw err;
+    });
   const tables: MirrorTable[] = await Promise.all(s.mirrors.map(spec));
   const name = mirrorProjectionName(p, service);
   const projection = mirrorProjection(name, tables, { tenants, refresh: (t) => spec(t.source), heartbeats: true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });

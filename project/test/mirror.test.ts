@@ -190,6 +190,30 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
     }
   }, 300_000);
 
+  it('names the fix for a table its copy cannot key, and for a port taken', async () => {
+    const file = path.join(dir, 'strangler.yaml');
+    const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
+    doc.setIn(['services', 'audit'], doc.createNode({ url: 'http://127.0.0.1:4001', database: { value: service.url }, mirrors: ['public.audit_log'] }));
+    doc.deleteIn(['capture', 'keys']);
+    const unkeyed = path.join(dir, 'unkeyed.yaml');
+    fs.writeFileSync(unkeyed, doc.toString());
+    await expect(startMirror(loadProject(unkeyed, {}), 'audit', { brokers: [testStack().kafka] })).rejects.toMatchObject({
+      code: 'STR_ERR_PROJECT_TABLE_UNKEYED',
+      message: expect.stringContaining('name the columns that identify a row in ' + unkeyed + ' (capture.keys: { public.audit_log: [<column>, ...] })'),
+    });
+    const taken = http.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      await expect(startMirror(loadProject(file, {}), 'ledger', { brokers: [testStack().kafka], port })).rejects.toMatchObject({
+        code: 'STR_ERR_PROJECT_PORT_TAKEN',
+        message: `port ${port} is taken: set services.ledger.mirrorPort to a free one (0: any), or pass --port`,
+      });
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  }, 120_000);
+
   it('names an unknown service and the ones there are', async () => {
     const p = loadProject(path.join(dir, 'strangler.yaml'), {});
     await expect(startMirror(p, 'payments', { brokers: [testStack().kafka] })).rejects.toMatchObject({ code: 'STR_ERR_PROJECT_UNKNOWN_SERVICE', message: 'the project file declares no service "payments" (it declares ledger, books)' });
