@@ -86,6 +86,23 @@ describe('project file', () => {
     }
   });
 
+  it("carries the proxy's other settings, checked by the proxy's rules; the sections the file sets itself are refused there", () => {
+    const doc = {
+      ...base,
+      services: { ledger: { url: 'http://127.0.0.1:4000', proxy: { health: '/healthz', freshness: { path: '/freshness', maxBehindMs: 5000 } } } },
+      proxy: { settings: { readYourWrites: {}, log: { level: 'warn', access: false } } },
+    };
+    const p = parseProject(YAML.stringify(doc), 'strangler.yaml', {});
+    const proxy = proxyConfigOf(p, { controlStoreUrl: 'postgresql://x@127.0.0.1/ctl', adminToken: 'a-long-enough-token' });
+    expect(proxy.services).toEqual({ ledger: { url: 'http://127.0.0.1:4000', health: '/healthz', freshness: { path: '/freshness', maxBehindMs: 5000 } } });
+    expect(proxy).toMatchObject({ readYourWrites: {}, log: { level: 'warn', access: false }, tenancy: { byHost: true } });
+    expect(issuesOf({ ...doc, proxy: { settings: { tenants: {} } } })).toEqual([
+      { path: 'proxy.settings', value: { tenants: {} }, message: expect.stringContaining('may not set listen, admin, controlStore, tenants, services, routes: the project file sets those itself') },
+    ]);
+    expect(issuesOf({ ...doc, proxy: { settings: { log: { level: 'loud' } } } })).toEqual([expect.objectContaining({ path: 'proxy.settings.log.level', value: 'loud' })]);
+    expect(issuesOf({ ...doc, services: { ledger: { url: 'http://127.0.0.1:4000', proxy: { health: 7 } } } })).toEqual([expect.objectContaining({ path: 'services.ledger.proxy.health', value: 7 })]);
+  });
+
   it('says where YAML itself is broken', () => {
     expect(() => parseProject('version: 1\n  name: [x', 'strangler.yaml', {})).toThrow(/\(line \d+\): not valid YAML/);
   });

@@ -75,9 +75,18 @@ export function parseProject(text: string, file: string, env: NodeJS.ProcessEnv 
     compileConfig(proxyConfigOf(loaded, { controlStoreUrl: 'postgresql://check@127.0.0.1:5432/check', adminToken: 'a-token-only-used-to-check-the-file' }), file, env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    throw new ConfigError(file, err.issues.map((i) => ({ ...i, path: i.path.startsWith('routes') ? `proxy.${i.path}` : i.path })));
+    throw new ConfigError(file, err.issues.map((i) => ({ ...i, path: projectPath(project, i.path) })));
   }
   return loaded;
+}
+
+/** Where in the project file a path of the proxy's config comes from. */
+function projectPath(project: Project, at: string): string {
+  const [head = '', second = '', third = ''] = at.split('.');
+  if (head === 'routes') return `proxy.${at}`;
+  if (project.proxy.settings && head in project.proxy.settings) return `proxy.settings.${at}`;
+  if (head === 'services' && project.services[second]?.proxy && third in project.services[second]!.proxy!) return `services.${second}.proxy.${at.split('.').slice(2).join('.')}`;
+  return at;
 }
 
 function yamlOf(text: string, file: string): unknown {
@@ -127,14 +136,15 @@ export interface ProxyRunSettings {
 export function proxyConfigOf(p: LoadedProject, run: ProxyRunSettings): ProxyConfigInput {
   const { project } = p;
   return {
+    ...(project.proxy.settings as Partial<ProxyConfigInput> | undefined),
     listen: { host: project.proxy.listen.host, port: run.port ?? project.proxy.listen.port },
     admin: { host: project.proxy.admin.host, port: run.adminPort ?? project.proxy.admin.port, tokens: [{ name: 'project', role: 'write', token: { value: run.adminToken } }] },
     controlStore: { url: { value: run.controlStoreUrl } },
-    tenancy: { byHost: true },
+    tenancy: (project.proxy.settings?.tenancy as ProxyConfigInput['tenancy'] | undefined) ?? { byHost: true },
     tenants: Object.fromEntries(
       Object.entries(project.tenants).map(([name, t]) => [name, { monolith: t.monolith, hosts: t.hosts ?? [`${name}.localhost`], ...(p.databases[name] ? { database: { value: p.databases[name]! } } : {}) }]),
     ),
-    services: Object.fromEntries(Object.entries(project.services).map(([name, s]) => [name, { url: s.url, ...(p.serviceDatabases[name] ? { database: { value: p.serviceDatabases[name]! } } : {}) }])),
+    services: Object.fromEntries(Object.entries(project.services).map(([name, s]) => [name, { ...(s.proxy as object | undefined), url: s.url, ...(p.serviceDatabases[name] ? { database: { value: p.serviceDatabases[name]! } } : {}) }])) as ProxyConfigInput['services'],
     routes: p.routes as ProxyConfigInput['routes'],
   };
 }

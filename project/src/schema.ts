@@ -28,6 +28,9 @@ const TenantSchema = z
   })
   .strict();
 
+/** Proxy config sections the project file itself sets. */
+const PROJECT_OWNED = new Set(['listen', 'admin', 'controlStore', 'tenants', 'services', 'routes']);
+
 const ServiceSchema = z
   .object({
     /** Where the service answers (the proxy forwards its routes there). */
@@ -46,6 +49,12 @@ const ServiceSchema = z
      * and waits for <url>/healthz.
      */
     command: z.string().min(1).optional(),
+    /**
+     * The proxy's other settings for this service, as its config file has
+     * them under services.<s> (health, freshness, timeouts, breaker,
+     * dryRunHeader); checked by the proxy's own rules.
+     */
+    proxy: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 
@@ -76,6 +85,16 @@ export const ProjectSchema = z
         routes: z.array(z.unknown()).optional(),
         /** A YAML file beside this one holding the routes (a list, or `{ routes: [...] }`). */
         routesFile: z.string().min(1).optional(),
+        /**
+         * The proxy config's other sections, as its config file has them
+         * (domains, readYourWrites, capture, shadow, forwarding, log, ...);
+         * checked by the proxy's own rules. The file's own sections
+         * (tenants, services, routes, listen, admin) are set above.
+         */
+        settings: z
+          .record(z.string(), z.unknown())
+          .refine((o) => !Object.keys(o).some((k) => PROJECT_OWNED.has(k)), { message: `may not set ${['listen', 'admin', 'controlStore', 'tenants', 'services', 'routes'].join(', ')}: the project file sets those itself (tenants:, services:, proxy.routes, proxy.listen, proxy.admin)` })
+          .optional(),
       })
       .strict()
       .refine((p) => !(p.routes !== undefined && p.routesFile !== undefined), 'set routes or routesFile, not both')

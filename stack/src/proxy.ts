@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { databaseUrl, ensureDatabase, migrate } from '@strangler/migrations';
+import { loadProject, proxyConfigOf, type LoadedProject } from '@strangler/project';
 import { REPO_ROOT, type StackConfig } from './config';
 import type { StackLayout } from './layout';
 import { ManagedProcess, waitUntilHealthy } from './process';
@@ -29,12 +30,47 @@ export async function prepareControlStore(serverUrl: string): Promise<{ url: str
   return { url, created, applied };
 }
 
+/** The demo as a project file (checked in): its captured tables, the messaging service's proxy settings, its routes, domain and proxy settings. */
+export const DEMO_PROJECT_FILE = path.join(REPO_ROOT, 'stack', 'demo', 'strangler.yaml');
+
 /**
- * Writes the demo's proxy config once: tenant by host (<tenant>.localhost),
- * the messaging routes declared in mode monolith except room-get, shadowed
- * for the first tenant behind a parity gate, a sampled corpus capture, an admin token in a 0600
- * file. An existing file is left alone: it is the user's to edit (flips by
- * config), and the running proxy reloads it on every save.
+ * The demo's project file with what this stack runs put in: the tenants of
+ * its config on the URLs and databases it gave them, the messaging service
+ * on its port and database; a route's setting for a tenant not run is left
+ * out.
+ */
+export function demoProject(
+  config: StackConfig,
+  monoliths: Readonly<Record<string, { readonly url: string; readonly databaseUrl: string }>>,
+  serviceDatabaseUrl: string,
+): LoadedProject {
+  const demo = loadProject(DEMO_PROJECT_FILE);
+  const running = new Set(Object.keys(monoliths));
+  const messaging = demo.project.services.messaging!;
+  return {
+    ...demo,
+    project: {
+      ...demo.project,
+      tenants: Object.fromEntries(Object.entries(monoliths).map(([t, m]) => [t, { monolith: m.url, hosts: [`${t}.localhost`], database: { value: m.databaseUrl } }])),
+      services: { ...demo.project.services, messaging: { ...messaging, url: `http://127.0.0.1:${config.ports.extractedBase}` } },
+    },
+    databases: Object.fromEntries(Object.entries(monoliths).map(([t, m]) => [t, m.databaseUrl])),
+    serviceDatabases: { ...demo.serviceDatabases, messaging: serviceDatabaseUrl },
+    routes: demo.routes.map((r) => {
+      const route = r as { tenants?: Record<string, unknown> };
+      return route.tenants ? { ...route, tenants: Object.fromEntries(Object.entries(route.tenants).filter(([t]) => running.has(t))) } : r;
+    }),
+  };
+}
+
+/**
+ * Writes the demo's proxy config once, from the demo's project file
+ * (stack/demo/strangler.yaml) and what this stack runs: tenant by host
+ * (<tenant>.localhost), the messaging routes in mode monolith except
+ * room-get, shadowed for acme behind a parity gate, a sampled corpus
+ * capture, an admin token in a 0600 file. An existing file is left alone:
+ * it is the user's to edit (flips by config), and the running proxy reloads
+ * it on every save.
  */
 export function writeDemoProxyConfig(
   files: ProxyFiles,
@@ -46,64 +82,8 @@ export function writeDemoProxyConfig(
   fs.mkdirSync(files.dir, { recursive: true });
   if (!fs.existsSync(files.token)) fs.writeFileSync(files.token, `${crypto.randomBytes(24).toString('base64url')}\n`, { mode: 0o600 });
   if (fs.existsSync(files.config)) return { written: false };
-  const doc = {
-    listen: { host: '127.0.0.1', port: config.ports.proxy },
-    admin: { host: '127.0.0.1', port: config.ports.proxyAdmin, tokens: [{ name: 'ops', role: 'write', token: { file: files.token } }] },
-    controlStore: { url: { value: controlUrl } },
-    tenancy: { byHost: true },
-    // Each tenant's database: noise learning reads its position and learns nothing across a commit.
-    tenants: Object.fromEntries(Object.entries(monoliths).map(([t, m]) => [t, { monolith: m.url, hosts: [`${t}.localhost`], database: { value: m.databaseUrl } }])),
-    // Reads of a tenant go back to the monolith while the service is more than 5 s behind that tenant's changes.
-    // The service's database: a hand-over of the messaging domain records there who owns each tenant's writes.
-    services: {
-      messaging: {
-        url: `http://127.0.0.1:${config.ports.extractedBase}`,
-        health: '/healthz',
-        freshness: { path: '/freshness', maxBehindMs: 5000 },
-        // No dryRunHeader in the demo: the offline runner would send captured writes again. Set it (and shadow the write
-        // routes with mirrorWrites) to let parity prove the service's writes before a hand-over.
-        database: { value: serviceDatabaseUrl },
-      },
-    },
-    routes: [
-      // Message search stays with the monolith (first: /api/messages/:id would match it).
-      { id: 'message-search', match: { method: 'GET', path: '/api/messages/search' } },
-      { id: 'rooms-list', match: { method: 'GET', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
-      { id: 'room-create', match: { method: 'POST', path: '/api/rooms' }, service: 'messaging', mode: 'monolith' },
-      // Shadowed for the first tenant: parity fills up, and the gate promotes the route once it holds.
-      {
-        id: 'room-get',
-        match: { method: 'GET', path: '/api/rooms/:id' },
-        service: 'messaging',
-        mode: 'monolith',
-        tenants: Object.keys(monoliths).length > 0 ? { [Object.keys(monoliths)[0]!]: { mode: 'shadow' } } : {},
-        gate: { promote: { minSamples: 100, maxMismatchRate: 0.01, maxErrorRate: 0.01, canarySteps: [] }, rollback: { windowMs: 60000, minSamples: 20, maxMismatchRate: 0.1, maxErrorRate: 0.1 } },
-      },
-      { id: 'room-write', match: { method: ['PATCH', 'DELETE'], path: '/api/rooms/:id' }, service: 'messaging', mode: 'monolith' },
-      { id: 'room-members', match: { method: 'GET', path: '/api/rooms/:id/members' }, service: 'messaging', mode: 'monolith' },
-      { id: 'member-write', match: { method: ['PUT', 'DELETE'], path: '/api/rooms/:id/members/:userId' }, service: 'messaging', mode: 'monolith' },
-      { id: 'room-messages', match: { method: 'GET', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
-      { id: 'message-post', match: { method: 'POST', path: '/api/rooms/:id/messages' }, service: 'messaging', mode: 'monolith' },
-      { id: 'message-get', match: { method: 'GET', path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
-      { id: 'message-write', match: { method: ['PATCH', 'DELETE'], path: '/api/messages/:id' }, service: 'messaging', mode: 'monolith' },
-    ],
-    // The messaging domain: its tables and every route that reads or writes them. `strangler own messaging --tenant <t> --to service`
-    // hands a tenant's writes to the service (back-sync then carries them into the monolith); `--to monolith` hands them back.
-    domains: {
-      messaging: {
-        service: 'messaging',
-        tables: ['rooms', 'room_members', 'messages'],
-        routes: ['rooms-list', 'room-create', 'room-get', 'room-write', 'room-members', 'member-write', 'room-messages', 'message-post', 'message-get', 'message-write'],
-        fence: 'enforce',
-      },
-    },
-    // A client that wrote through the monolith reads its write back: its reads go to the monolith until the service has applied it.
-    readYourWrites: {},
-    // A sampled corpus of real requests (with the monolith's answers), for `strangler parity run`.
-    capture: { file: 'corpus.jsonl', sampleRate: 0.2, maxPerRoute: 500 },
-    shadow: { redact: { jsonPaths: ['$.email', '$.data[*].email'] } },
-    log: { level: 'info', access: true },
-  };
+  const doc = proxyConfigOf(demoProject(config, monoliths, serviceDatabaseUrl), { controlStoreUrl: controlUrl, adminToken: 'replaced below', port: config.ports.proxy, adminPort: config.ports.proxyAdmin });
+  doc.admin.tokens = [{ name: 'ops', role: 'write', token: { file: files.token } }];
   const header = [
     `# yaml-language-server: $schema=${path.relative(files.dir, path.join(REPO_ROOT, 'strangler-proxy', 'schema', 'proxy-config.schema.json'))}`,
     '# The demo proxy config, written once by `npm start`; edit and save to flip routes (the proxy reloads it).',

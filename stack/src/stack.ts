@@ -8,7 +8,8 @@ import { startMonolith } from './monoliths';
 import { MESSAGING_DATABASE, startMessagingService } from './messaging';
 import { startBackSync } from './backsync';
 import { databaseUrl } from '@strangler/migrations';
-import { prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
+import { DEMO_PROJECT_FILE, prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
+import { loadProject } from '@strangler/project';
 import { assertPortsFree } from './ports';
 import { startOwnPostgres, useExternalPostgres, type PostgresEndpoint } from './postgres';
 import { ManagedProcess } from './process';
@@ -168,6 +169,8 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     const connect = await connectP;
     if (config.connectors) {
     const client = new ConnectClient(connect.url);
+    // What the demo's project file captures.
+    const demoTables = loadProject(DEMO_PROJECT_FILE).project.capture.tables;
     tenants = await Promise.all(
       tenants.map(async (t) => {
         const result = await registerTenantConnector(client, {
@@ -177,6 +180,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
           database: t.database,
           user: new URL(postgres.adminUrl).username || 'postgres',
           password: decodeURIComponent(new URL(postgres.adminUrl).password),
+          tables: demoTables,
         });
         await waitUntilStreaming(client, t.tenant, t.databaseUrl);
         say(`connector ${t.tenant}`, `${result.name} ${result.action}, streaming to topics ${t.tenant}.public.*`);
