@@ -5,6 +5,7 @@ import { registerBackSyncCommands } from '@strangler/backsync';
 import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from '@strangler/cdc';
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerOwnCommands, registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
+import { registerStackCommands } from './stack-commands';
 import { cdcProjectView, dataParityTarget, projectReplayables, registerProjectCommands } from '@strangler/project';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -13,6 +14,7 @@ const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export function buildProgram(): Command {
   const program = new Command('strangler').description('take a monolith apart by the strangler-fig pattern').exitOverride();
   registerProjectCommands(program);
+  registerStackCommands(program, REPO_ROOT);
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
   registerCdcCommands(program, cdcProjectView);
