@@ -35,7 +35,7 @@ export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';
 export { projectionLag, formatProjectionLag, type ProjectionLagRow } from './projector/lag';
 export { freshnessReport, lsnText, lsnValue, type FreshnessReport } from './projector/freshness';
 export { listDeadLetterTopics, readDeadLetters, retryDeadLetters, RETRY_HEADER, type DeadLetter } from './dlq';
-export { registerDlqCommands } from './cli/dlq-commands';
+export { registerDlqCommands, type DlqProjectView } from './cli/dlq-commands';
 export { registerCdcCommands, type CdcProjectView } from './cli/cdc-commands';
 export { replay, type ReplayOptions, type ReplayProgress, type ReplayResult } from './projector/replay';
 export { registerReplayCommand, type ProjectProjections, type ReplayableProjection } from './cli/replay-command';

@@ -6,7 +6,7 @@ import { registerCdcCommands, registerDlqCommands, registerReplayCommand } from 
 import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerOwnCommands, registerParityCommands, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 import { registerStackCommands } from './stack-commands';
-import { cdcProjectView, dataParityTarget, projectReplayables, registerProjectCommands } from '@strangler/project';
+import { cdcProjectView, dataParityTarget, dlqProjectView, projectReplayables, registerProjectCommands } from '@strangler/project';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -18,7 +18,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerRoutesCommands(program, REPO_ROOT);
   registerCdcCommands(program, cdcProjectView);
-  registerDlqCommands(program);
+  registerDlqCommands(program, dlqProjectView);
   registerParityCommands(program, REPO_ROOT, dataParityTarget);
   registerBackSyncCommands(program);
   registerOwnCommands(program, REPO_ROOT);

@@ -70,3 +70,12 @@ export function cdcProjectView(file: string): { serviceDatabases: string[]; conn
     connectLog: path.join(projectStateDir(p), 'logs', 'connect.log'),
   };
 }
+
+/** `dlq --project FILE`: the file's Kafka, and each service's mirror projection by the service's name. */
+export function dlqProjectView(file: string): { kafka?: string; projections: Record<string, string> } {
+  const p = loadProject(file);
+  return {
+    ...(p.project.infrastructure.kafka ? { kafka: p.project.infrastructure.kafka.bootstrap } : {}),
+    projections: Object.fromEntries(Object.entries(p.project.services).filter(([, s]) => s.mirrors.length > 0).map(([name]) => [name, mirrorProjectionName(p, name)])),
+  };
+}

@@ -190,6 +190,39 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
     }
   }, 300_000);
 
+  it('the generic commands take the project file: replay, parity data, cdc status, dlq by a service name', async () => {
+    const file = path.join(dir, 'strangler.yaml');
+    const { buildProgram } = await import('../../cli/src/main');
+    const strangler = async (...args: string[]) => {
+      let text = '';
+      const log = jest.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (text += `${a.join(' ')}\n`));
+      const err = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+      const before = process.exitCode;
+      process.exitCode = undefined;
+      try {
+        await buildProgram().parseAsync(args, { from: 'user' });
+        return { code: process.exitCode ?? 0, text };
+      } finally {
+        process.exitCode = before;
+        log.mockRestore();
+        err.mockRestore();
+      }
+    };
+    // The live mirror's tables rebuilt from the topics beside it, and swapped in.
+    const replayed = await strangler('replay', 'ledger', '--project', file, '--from', 'earliest', '--rebuild', '--kafka', testStack().kafka);
+    expect(replayed.text).toMatch(/ledger: replayed \d+ events in [\d.]+ s, rebuilt tables swapped in/);
+    const parity = await strangler('parity', 'data', '--project', file, '--service', 'ledger', '--tenant', tenant, '--table', 'public.ledger_lines');
+    expect(parity).toMatchObject({ code: 0, text: expect.stringMatching(new RegExp(`^EQUAL  ${tenant}: public\\.ledger_lines`, 'm')) });
+    await expect(strangler('parity', 'data', '--project', file, '--service', 'ledger', '--tenant', tenant, '--table', 'public.nothing')).rejects.toThrow(/--table public\.nothing: service ledger does not mirror it \(services\.ledger\.mirrors: public\.accounts, public\.ledger_lines, public\.audit_log\)/);
+    const status = await strangler('cdc', 'status', '--project', file, '--connect-url', testStack().connectUrl, '--kafka', testStack().kafka);
+    expect(status.text).toMatch(new RegExp(`strangler-${tenant}\\s+${tenant}\\s+RUNNING`));
+    expect(status.text).toContain(mirror!.projection);
+    // books' database went with its test: said, the rest shown all the same.
+    expect(status.text).toMatch(/service database postgresql:\/\/[^ ]+_books_[^ ]+: .*does not exist/);
+    await expect(strangler('dlq', '--project', file, 'retry', `${tenant}.public.accounts.dlq`, '--service', 'payments')).rejects.toThrow(/--service payments: the project file declares no service with a mirror of that name \(ledger, books\)/);
+    await expect(strangler('replay', 'payments', '--project', file, '--from', 'earliest')).rejects.toThrow(/no projection "payments" in .*strangler\.yaml: use one of ledger, books/);
+  }, 240_000);
+
   it('names the fix for a table its copy cannot key, and for a port taken', async () => {
     const file = path.join(dir, 'strangler.yaml');
     const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));

@@ -50,18 +50,23 @@ export function addCdcSubcommands(parent: Command, fromProject?: CdcProjectView)
       const connectLog = opts.connectLog ?? view?.connectLog ?? stackConnectLog();
       if (opts.connectLog !== undefined && !fs.existsSync(opts.connectLog)) throw new UsageError(`--connect-log ${opts.connectLog}: no such file (Connect's log: logs/connect.log in the stack's state folder)`);
       const reports = await cdcStatus(client, connectLog ? { connectLog } : {});
-      const explicit = opts.serviceDb ?? view?.serviceDatabases ?? [];
+      const explicit = opts.serviceDb ?? [];
+      const declared = opts.serviceDb === undefined ? (view?.serviceDatabases ?? []) : [];
       const brokers = commandBrokers(opts.kafka);
       const kafka = kafkaClients(brokers, 'strangler-cdc-status', COMMAND_KAFKA_OPTIONS);
       const lag: ProjectionLagRow[] = [];
-      for (const db of explicit.length > 0 ? explicit : [DEFAULT_SERVICE_DB]) {
+      const notes: string[] = [];
+      const dbs = explicit.length > 0 ? explicit : declared.length > 0 ? declared : [DEFAULT_SERVICE_DB];
+      for (const db of dbs) {
         try {
           lag.push(...(await explainingKafka(brokers, () => projectionLag(db, kafka))));
         } catch (err) {
           if (explicit.length > 0) throw err; // asked for it: say why it failed
+          // A service the project file declares whose database is not there (yet): said, not fatal.
+          if (declared.length > 0) notes.push(`service database ${redactUrl(db)}: ${(err as Error).message}`);
         }
       }
-      console.log(opts.json ? JSON.stringify({ connectors: reports, projections: lag }, null, 2) : `${formatStatus(reports)}\n\nprojections\n${formatProjectionLag(lag)}`);
+      console.log(opts.json ? JSON.stringify({ connectors: reports, projections: lag, notes }, null, 2) : `${formatStatus(reports)}\n\nprojections\n${formatProjectionLag(lag)}${notes.length ? `\n${notes.join('\n')}` : ''}`);
       if (unhealthy(reports)) process.exitCode = 1;
     });
 

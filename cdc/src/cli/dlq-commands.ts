@@ -1,16 +1,27 @@
 import type { Command } from 'commander';
+import { UsageError } from '@strangler/common';
 import { listDeadLetterTopics, readDeadLetters, retryDeadLetters, type DeadLetter } from '../dlq';
 import { commandBrokers, COMMAND_KAFKA_OPTIONS, explainingKafka, kafkaClients, type KafkaClients } from '../kafka';
 
+/** What `dlq --project FILE` takes from a project file (given by the CLI that knows project files): its Kafka, and each service's projection. */
+export type DlqProjectView = (file: string) => { kafka?: string; projections: Readonly<Record<string, string>> };
+
 /** `strangler dlq list | show <dlq-topic> | retry <dlq-topic> [--offset N]`. */
-export function registerDlqCommands(program: Command): void {
+export function registerDlqCommands(program: Command, fromProject?: DlqProjectView): void {
   const dlq = program
     .command('dlq')
     .description("dead letters: events a projection kept failing on, kept in <topic>.dlq with the error")
-    .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)');
+    .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default: the project file\'s, else the stack: 127.0.0.1:19092)')
+    .option('--project <file>', "a project file: its Kafka, and its services' mirrors by name (retry --service)");
+  const project = (cmd: Command) => {
+    const file = cmd.optsWithGlobals<{ project?: string }>().project;
+    if (file === undefined) return undefined;
+    if (!fromProject) throw new UsageError('this command was built without project files: pass --kafka and --projection');
+    return fromProject(file);
+  };
   /** Runs a subcommand with the clients of the broker it names; no broker there is a clear error, soon. */
   const withKafka = <T>(cmd: Command, fn: (clients: KafkaClients) => Promise<T>): Promise<T> => {
-    const brokers = commandBrokers(cmd.optsWithGlobals<{ kafka?: string }>().kafka);
+    const brokers = commandBrokers(cmd.optsWithGlobals<{ kafka?: string }>().kafka ?? project(cmd)?.kafka);
     return explainingKafka(brokers, () => fn(kafkaClients(brokers, 'strangler-cli', COMMAND_KAFKA_OPTIONS)));
   };
 
@@ -45,9 +56,19 @@ export function registerDlqCommands(program: Command): void {
     )
     .option('--offset <n>', 'only the dead letter at this offset of the DLQ topic')
     .option('--projection <name>', 'only the dead letters of this projection')
+    .option('--service <name>', "with --project: only the dead letters of this service's mirror")
     .option('--include-superseded', 'send letters whose row changed again later too (their projection counts events rather than keeping rows)')
     .option('--again', 'send letters an earlier retry sent already')
-    .action(async (topic: string, opts: { offset?: string; projection?: string; includeSuperseded?: boolean; again?: boolean }, cmd: Command) => {
+    .action(async (topic: string, given: { offset?: string; projection?: string; service?: string; includeSuperseded?: boolean; again?: boolean }, cmd: Command) => {
+      const { service, ...opts } = given;
+      if (service !== undefined) {
+        const view = project(cmd);
+        if (!view) throw new UsageError('--service names a service of a project file: pass --project FILE too (or --projection <name>)');
+        const name = view.projections[service];
+        if (name === undefined) throw new UsageError(`--service ${service}: the project file declares no service with a mirror of that name (${Object.keys(view.projections).join(', ') || 'none'})`);
+        if (opts.projection !== undefined && opts.projection !== name) throw new UsageError(`--service ${service} is projection ${name}, not ${opts.projection}: pass one of them`);
+        opts.projection = name;
+      }
       const onScan = (s: { topic: string; partition: number; from: string; to: string }) =>
         console.error(`reading ${s.topic}[${s.partition}] from offset ${s.from} to ${s.to}, to see which rows changed since their dead letter`);
       const r = await withKafka(cmd, (k) => retryDeadLetters(k, topic, { ...opts, onScan }));
