@@ -101,6 +101,10 @@ describe('project file', () => {
     ]);
     expect(issuesOf({ ...doc, proxy: { settings: { log: { level: 'loud' } } } })).toEqual([expect.objectContaining({ path: 'proxy.settings.log.level', value: 'loud' })]);
     expect(issuesOf({ ...doc, services: { ledger: { url: 'http://127.0.0.1:4000', proxy: { health: 7 } } } })).toEqual([expect.objectContaining({ path: 'services.ledger.proxy.health', value: 7 })]);
+    // A service's domain: named after it, its service set; its mistakes at its own path.
+    const owned = { ...doc, services: { ledger: { ...doc.services.ledger, database: { value: 'postgresql://app@127.0.0.1:5432/ledger' }, domain: { tables: ['accounts'], routes: ['account-get'], fence: 'detect' } } }, proxy: { routes: [{ id: 'account-get', match: { method: 'GET', path: '/accounts/:id' }, service: 'ledger', mode: 'monolith' }] } };
+    expect(proxyConfigOf(parseProject(YAML.stringify(owned), 'strangler.yaml', {}), { controlStoreUrl: 'postgresql://x@127.0.0.1/ctl', adminToken: 'a-long-enough-token' }).domains).toEqual({ ledger: { service: 'ledger', tables: ['accounts'], routes: ['account-get'], fence: 'detect' } });
+    expect(issuesOf({ ...owned, services: { ledger: { ...owned.services.ledger, domain: { tables: ['accounts'], routes: ['account-get'], fence: 'sometimes' } } } })).toEqual([expect.objectContaining({ path: 'services.ledger.domain.fence', value: 'sometimes' })]);
   });
 
   it('says where YAML itself is broken', () => {

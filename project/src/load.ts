@@ -80,10 +80,22 @@ export function parseProject(text: string, file: string, env: NodeJS.ProcessEnv 
   return loaded;
 }
 
+/** The proxy's domains: proxy.settings.domains, and each service's own (services.<s>.domain, named after it unless it says). */
+function domains(project: Project): ProxyConfigInput['domains'] | undefined {
+  const own = Object.entries(project.services).filter(([, s]) => s.domain !== undefined);
+  const set = project.proxy.settings?.domains as ProxyConfigInput['domains'] | undefined;
+  if (own.length === 0) return set;
+  return { ...set, ...Object.fromEntries(own.map(([service, s]) => { const { name, ...rest } = s.domain!; return [name ?? service, { ...rest, service }]; })) } as ProxyConfigInput['domains'];
+}
+
 /** Where in the project file a path of the proxy's config comes from. */
 function projectPath(project: Project, at: string): string {
   const [head = '', second = '', third = ''] = at.split('.');
   if (head === 'routes') return `proxy.${at}`;
+  if (head === 'domains') {
+    const owner = Object.entries(project.services).find(([service, s]) => s.domain !== undefined && (s.domain.name ?? service) === second);
+    if (owner) return `services.${owner[0]}.domain${at.split('.').slice(2).map((x) => `.${x}`).join('')}`;
+  }
   if (project.proxy.settings && head in project.proxy.settings) return `proxy.settings.${at}`;
   if (head === 'services' && project.services[second]?.proxy && third in project.services[second]!.proxy!) return `services.${second}.proxy.${at.split('.').slice(2).join('.')}`;
   return at;
@@ -146,5 +158,6 @@ export function proxyConfigOf(p: LoadedProject, run: ProxyRunSettings): ProxyCon
     ),
     services: Object.fromEntries(Object.entries(project.services).map(([name, s]) => [name, { ...(s.proxy as object | undefined), url: s.url, ...(p.serviceDatabases[name] ? { database: { value: p.serviceDatabases[name]! } } : {}) }])) as ProxyConfigInput['services'],
     routes: p.routes as ProxyConfigInput['routes'],
+    ...(domains(project) ? { domains: domains(project) } : {}),
   };
 }

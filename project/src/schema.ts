@@ -55,6 +55,14 @@ const ServiceSchema = z
      * dryRunHeader); checked by the proxy's own rules.
      */
     proxy: z.record(z.string(), z.unknown()).optional(),
+    /**
+     * The domain this service takes over (write ownership: `strangler own
+     * <domain> --tenant T --to service`): its tables, the ids of the routes
+     * that read and write them, fence, hold, timeouts, as the proxy's
+     * domains.<name> has them (its service is this one); `name` defaults to
+     * the service's.
+     */
+    domain: z.object({ name: identifier.optional() }).catchall(z.unknown()).optional(),
   })
   .strict();
 
