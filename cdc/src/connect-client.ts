@@ -61,6 +61,11 @@ export class ConnectClient {
     return (text ? JSON.parse(text) : null) as T;
   }
 
+  /** Every plugin the workers have: connectors, transformations, predicates, converters (Kafka 3.2+: connectorsOnly=false). */
+  async plugins(): Promise<Array<{ class: string; type: string; version?: string }>> {
+    return (await this.request<Array<{ class: string; type: string; version?: string }>>('GET', '/connector-plugins?connectorsOnly=false')) ?? [];
+  }
+
   async listConnectors(): Promise<string[]> {
     return (await this.request<string[]>('GET', '/connectors')) ?? [];
   }

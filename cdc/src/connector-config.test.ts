@@ -1,3 +1,4 @@
+import { DROP_ORIGIN_TRANSFORM } from './connector-config';
 import { CdcError } from './errors';
 import { connectorName, slotName, tenantConnectorConfig, topicFor } from './connector-config';
 
@@ -44,5 +45,19 @@ describe('tenantConnectorConfig', () => {
     expect(() => tenantConnectorConfig({ ...source, tenant: 'Acme-Bank' })).toThrow(
       'tenant "Acme-Bank" must start with a letter and hold only a-z, 0-9 and _, at most 31 characters (it names a topic prefix, a slot and a publication)',
     );
+  });
+});
+
+describe('dropping the changes made under replication origins', () => {
+  const source = { tenant: 'acme', host: '127.0.0.1', port: 5432, database: 'monolith_acme', user: 'postgres' };
+
+  it("adds the toolkit's transformation only when asked, with the prefixes", () => {
+    expect(tenantConnectorConfig(source).transforms).toBeUndefined();
+    expect(tenantConnectorConfig({ ...source, dropOrigins: [] }).transforms).toBeUndefined();
+    expect(tenantConnectorConfig({ ...source, dropOrigins: ['strangler_backsync', 'other'] })).toMatchObject({
+      transforms: 'dropOrigin',
+      'transforms.dropOrigin.type': DROP_ORIGIN_TRANSFORM,
+      'transforms.dropOrigin.origin.prefixes': 'strangler_backsync,other',
+    });
   });
 });

@@ -22,7 +22,17 @@ export interface TenantSource {
   readonly password?: string;
   /** @default MONOLITH_TABLES */
   readonly tables?: readonly string[];
+  /**
+   * Replication origin prefixes whose changes are dropped before they reach
+   * Kafka (the toolkit's DropOrigin transformation: back-sync's copies never
+   * come back as events). registerTenantConnector sets it when the workers
+   * have the transformation.
+   */
+  readonly dropOrigins?: readonly string[];
 }
+
+/** The toolkit's Connect transformation that drops the changes made under given replication origins (stack/connect-transforms). */
+export const DROP_ORIGIN_TRANSFORM = 'dev.strangler.connect.DropOrigin';
 
 export function connectorName(tenant: string): string {
   return `strangler-${tenant}`;
@@ -108,6 +118,9 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
     'poll.interval.ms': '50',
     'max.batch.size': '4096',
     'max.queue.size': '16384',
+    ...(source.dropOrigins && source.dropOrigins.length > 0
+      ? { transforms: 'dropOrigin', 'transforms.dropOrigin.type': DROP_ORIGIN_TRANSFORM, 'transforms.dropOrigin.origin.prefixes': source.dropOrigins.join(',') }
+      : {}),
   });
 }
 

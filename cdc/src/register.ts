@@ -1,11 +1,12 @@
 import { Client } from 'pg';
 import { sleep } from '@strangler/common';
 import { ConnectClient, type ConnectorConfig } from './connect-client';
-import { connectorName, HEARTBEAT_TABLE, MONOLITH_TABLES, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
+import { connectorName, DROP_ORIGIN_TRANSFORM, HEARTBEAT_TABLE, MONOLITH_TABLES, POSTGRES_CONNECTOR_CLASS, SIGNAL_TABLE, slotName, tenantConnectorConfig, type TenantSource } from './connector-config';
 import { CdcError } from './errors';
 import { connectSource } from './source-db';
 import { signalSnapshot } from './snapshot';
 import { assertSourceReady } from './source-check';
+import { BACKSYNC_ORIGIN_PREFIX } from './projector/runtime';
 
 export type RegisterAction = 'created' | 'updated' | 'unchanged';
 
@@ -42,9 +43,22 @@ export function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): b
  * config first, and every rejected field is reported at once. The
  * publication is made first (see ensurePublication).
  */
+/** Whether the Connect workers have a transformation (an old worker without the plugins listing: no). */
+async function hasTransform(connect: ConnectClient, cls: string): Promise<boolean> {
+  try {
+    return (await connect.plugins()).some((p) => p.class === cls && p.type === 'transformation');
+  } catch (err) {
+    if ((err as { code?: string }).code === 'STR_ERR_CDC_CONNECT_UNREACHABLE') throw err;
+    return false;
+  }
+}
+
 export async function registerTenantConnector(connect: ConnectClient, source: TenantSource, options: RegisterOptions = {}): Promise<RegisterResult> {
   const name = connectorName(source.tenant);
-  const config = tenantConnectorConfig(source);
+  // Back-sync's writes into this database are copies of changes already on the service's stream: dropped before
+  // Kafka where the workers have the toolkit's transformation (the stack's do), else passed over by every consumer.
+  const dropOrigins = source.dropOrigins ?? ((await hasTransform(connect, DROP_ORIGIN_TRANSFORM)) ? [BACKSYNC_ORIGIN_PREFIX] : []);
+  const config = tenantConnectorConfig({ ...source, dropOrigins });
   const current = await connect.getConfig(name);
   if (current && sameConfig(current, config)) {
     await ensurePublication(source);

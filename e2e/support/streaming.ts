@@ -35,7 +35,7 @@ export interface StreamingTenant {
  * The connector runs on the test stack's Connect unless `connectUrl` (and
  * `kafka`, its broker) name another.
  */
-export async function streamingTenant(tenant: string, options: { targetPool?: number; connectUrl?: string; kafka?: string } = {}): Promise<StreamingTenant> {
+export async function streamingTenant(tenant: string, options: { targetPool?: number; connectUrl?: string; kafka?: string; dropOrigins?: readonly string[] } = {}): Promise<StreamingTenant> {
   const connect = new ConnectClient(options.connectUrl ?? testStack().connectUrl);
   const [source, target] = await Promise.all([scratchDatabase(tenant), scratchDatabase('svc')]);
   await migrate('monolith', source.url);
@@ -44,7 +44,7 @@ export async function streamingTenant(tenant: string, options: { targetPool?: nu
   const src = knexFactory({ client: 'pg', connection: source.url, pool: { min: 0, max: 4 } });
   const dst = knexFactory({ client: 'pg', connection: target.url, pool: { min: 0, max: options.targetPool ?? 8 } });
   const pg = new URL(source.url);
-  await registerTenantConnector(connect, { tenant, host: pg.hostname, port: Number(pg.port), database: source.name, user: 'postgres' });
+  await registerTenantConnector(connect, { tenant, host: pg.hostname, port: Number(pg.port), database: source.name, user: 'postgres', ...(options.dropOrigins ? { dropOrigins: options.dropOrigins } : {}) });
   await waitUntilStreaming(connect, tenant, source.url);
   return {
     tenant,

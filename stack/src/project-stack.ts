@@ -62,6 +62,7 @@ export async function startProjectStack(p: LoadedProject, config: StackConfig, p
   return life.run(async () => {
     const runtime = await ensureRuntime(layout, config.cacheDir);
     life.say('runtime', `Kafka ${runtime.versions.kafka}, Debezium ${runtime.versions.debezium}, Java ${runtime.javaVersion}`);
+    if (!runtime.transforms.ok) life.say('transforms', runtime.transforms.reason);
     const controlServer = (async () => {
       if (p.toolkitPostgres !== null) return p.toolkitPostgres;
       const { endpoint, process } = await startOwnPostgres(config, layout);

@@ -8,6 +8,8 @@ import type { StackLayout } from './layout';
 import { tailFile } from './process';
 
 export const POM_FILE = path.join(REPO_ROOT, 'stack', 'maven', 'pom.xml');
+/** The toolkit's own Connect transformations (Java sources, compiled against the resolved Connect API). */
+export const TRANSFORMS_DIR = path.join(REPO_ROOT, 'stack', 'connect-transforms');
 
 export interface RuntimeVersions {
   readonly kafka: string;
@@ -23,6 +25,8 @@ export interface Runtime {
   readonly versions: RuntimeVersions;
   /** True when this call ran Maven; false when the cache was reused. */
   readonly resolved: boolean;
+  /** Whether the toolkit's Connect transformations are in the plugin path (dev.strangler.connect.DropOrigin); null: why not. */
+  readonly transforms: { readonly ok: true } | { readonly ok: false; readonly reason: string };
 }
 
 /** Reads the versions the POM pins; the POM is the only place they are written. */
@@ -96,7 +100,50 @@ export async function ensureRuntime(layout: StackLayout, cacheDir: string): Prom
     }
     fs.writeFileSync(layout.runtimeMarker, JSON.stringify({ pomSha256: digest, versions, resolvedAt: new Date().toISOString() }, null, 2));
   }
-  return Object.freeze({ java, javaVersion, libDir: layout.libDir, pluginDir: layout.pluginDir, versions, resolved: !cached });
+  const transforms = buildTransforms(java, layout);
+  return Object.freeze({ java, javaVersion, libDir: layout.libDir, pluginDir: layout.pluginDir, versions, resolved: !cached, transforms });
+}
+
+function transformSources(dir = TRANSFORMS_DIR): string[] {
+  return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.java')).sort().map((f) => path.join(dir, f));
+}
+
+/** The service manifests (META-INF/services): Connect's plugin discovery (service_load) finds a plugin by them. */
+const MANIFESTS = path.join(TRANSFORMS_DIR, 'META-INF');
+
+/**
+ * Compiles the toolkit's Connect transformations against the resolved
+ * Connect API into their own plugin folder (Connect loads each plugin folder
+ * with its own class loader), once per change of their sources. Without a
+ * JDK they are left out, said, and the connectors go without them: what they
+ * filter is then passed over by the consumers instead.
+ */
+export function buildTransforms(java: string, layout: Pick<StackLayout, 'libDir' | 'pluginDir'>): Runtime['transforms'] {
+  const out = path.join(layout.pluginDir, 'strangler-transforms');
+  const jarFile = path.join(out, 'strangler-transforms.jar');
+  const sources = transformSources();
+  const digest = crypto.createHash('sha256');
+  for (const f of [...sources, ...fs.readdirSync(MANIFESTS, { recursive: true, encoding: 'utf8' }).map((x) => path.join(MANIFESTS, x)).filter((x) => fs.statSync(x).isFile())]) digest.update(f).update(fs.readFileSync(f));
+  const sum = digest.digest('hex');
+  const stamp = path.join(out, 'sources.sha256');
+  if (fs.existsSync(jarFile) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === sum) return { ok: true };
+  const bin = path.dirname(java) === '.' ? '' : path.dirname(java);
+  const javac = bin ? path.join(bin, 'javac') : 'javac';
+  const jar = bin ? path.join(bin, 'jar') : 'jar';
+  const classes = fs.mkdtempSync(path.join(layout.pluginDir, '.transforms-'));
+  try {
+    const compiled = spawnSync(javac, ['--release', '17', '-nowarn', '-cp', path.join(layout.libDir, '*'), '-d', classes, ...sources], { encoding: 'utf8' });
+    if (compiled.error || compiled.status !== 0) return { ok: false, reason: `${javac} could not compile ${TRANSFORMS_DIR} (${compiled.error?.message ?? compiled.stderr.trim().split('\n')[0]}): a JDK (not a JRE) is needed; back-sync's copies stay on the monolith's topics, where every consumer passes over them` };
+    fs.cpSync(MANIFESTS, path.join(classes, 'META-INF'), { recursive: true });
+    fs.rmSync(out, { recursive: true, force: true });
+    fs.mkdirSync(out, { recursive: true });
+    const packed = spawnSync(jar, ['cf', jarFile, '-C', classes, '.'], { encoding: 'utf8' });
+    if (packed.error || packed.status !== 0) return { ok: false, reason: `${jar} could not pack the transformations (${packed.error?.message ?? packed.stderr.trim()})` };
+    fs.writeFileSync(stamp, sum);
+    return { ok: true };
+  } finally {
+    fs.rmSync(classes, { recursive: true, force: true });
+  }
 }
 
 function readMarker(file: string): { pomSha256?: string } | undefined {

@@ -96,6 +96,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
   return life.run(async (): Promise<RunningStack> => {
     const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
       say('runtime', rt.resolved ? `resolved from Maven Central into ${config.cacheDir}` : `cached in ${config.cacheDir}`);
+      if (!rt.transforms.ok) say('transforms', rt.transforms.reason);
       say('', `Kafka ${rt.versions.kafka}, Debezium ${rt.versions.debezium}, Java ${rt.javaVersion}`);
       return rt;
     });
