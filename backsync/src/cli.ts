@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConnectClient, kafkaClients, sameConfig } from '@strangler/cdc';
+import { ConnectClient, DROP_ORIGIN_TRANSFORM, kafkaClients, PROJECTION_ORIGIN_PREFIX, sameConfig } from '@strangler/cdc';
 import { BackSyncApplier } from './applier';
 import { backSyncConnectorConfig, backSyncConnectorName } from './connector';
 
@@ -34,7 +34,10 @@ export function registerBackSyncCommands(program: Command): Command {
     .addOption(new Option('--strangler-state <dir>').hideHelp())
     .action(async (o: { service: string; serviceDb: string; table: string[]; monolith: Record<string, string>; domain: string; kafka: string; connect: string; group?: string; sessionTimeout: number }) => {
       const u = new URL(o.serviceDb);
-      const config = backSyncConnectorConfig({ service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table });
+      const source = { service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table };
+      // Checked now, to refuse a bad service or table list at once; registered with DropOrigin where the workers have it.
+      backSyncConnectorConfig(source);
+      const config = async () => backSyncConnectorConfig({ ...source, dropOrigins: (await connect.plugins()).some((p) => p.class === DROP_ORIGIN_TRANSFORM && p.type === 'transformation') ? [PROJECTION_ORIGIN_PREFIX] : [] });
       const connect = new ConnectClient(o.connect);
       const name = backSyncConnectorName(o.service);
       const applier = new BackSyncApplier({
@@ -77,10 +80,11 @@ export function registerBackSyncCommands(program: Command): Command {
  * Kafka Connect does not answer or is starting (told once); a config
  * Connect rejects (400) is not retried. Null when stopped first.
  */
-async function registerWhenReachable(connect: ConnectClient, name: string, config: Record<string, string>, signal: AbortSignal, waiting: (err: Error) => void): Promise<'created' | 'updated' | 'unchanged' | null> {
+async function registerWhenReachable(connect: ConnectClient, name: string, configOf: () => Promise<Record<string, string>>, signal: AbortSignal, waiting: (err: Error) => void): Promise<'created' | 'updated' | 'unchanged' | null> {
   let told = false;
   while (!signal.aborted) {
     try {
+      const config = await configOf();
       const current = await connect.getConfig(name);
       if (current && sameConfig(current, config)) return 'unchanged';
       await connect.putConfig(name, config);

@@ -1,4 +1,4 @@
-import { EVENT_ENCODING, POSTGRES_CONNECTOR_CLASS, TOPIC_CREATION, type ConnectorConfig } from '@strangler/cdc';
+import { DROP_ORIGIN_TRANSFORM, EVENT_ENCODING, POSTGRES_CONNECTOR_CLASS, TOPIC_CREATION, type ConnectorConfig } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
 /** The service database whose owned tables back-sync captures. */
@@ -12,6 +12,8 @@ export interface ServiceSource {
   readonly password?: string;
   /** The tables of the owned domain, in the service database (`schema.table` or `table` in public). */
   readonly tables: readonly string[];
+  /** Replication origin prefixes whose changes the connector drops (the projector's copies: PROJECTION_ORIGIN_PREFIX), with the toolkit's DropOrigin. */
+  readonly dropOrigins?: readonly string[];
 }
 
 /**
@@ -66,7 +68,10 @@ export function backSyncConnectorConfig(source: ServiceSource): ConnectorConfig 
     'table.include.list': tables.join(','),
     'replica.identity.autoset.values': tables.map((t) => `${t}:FULL`).join(','),
     'snapshot.mode': 'no_data',
-    transforms: 'one',
+    // The projector's copies (written under its replication origins) dropped first, where the workers have DropOrigin.
+    ...(source.dropOrigins && source.dropOrigins.length > 0
+      ? { transforms: 'dropOrigin,one', 'transforms.dropOrigin.type': DROP_ORIGIN_TRANSFORM, 'transforms.dropOrigin.origin.prefixes': source.dropOrigins.join(',') }
+      : { transforms: 'one' }),
     'transforms.one.type': 'io.debezium.transforms.ByLogicalTableRouter',
     'transforms.one.topic.regex': '.*',
     'transforms.one.topic.replacement': backSyncTopic(source.service),

@@ -1,6 +1,6 @@
 import knexFactory, { type Knex } from 'knex';
 import pg from 'pg';
-import { ConnectClient, connectorName, DROP_ORIGIN_TRANSFORM, kafkaClients, mirrorProjection, Projector, readTableSpec, type ChangeEvent, type Projection } from '@strangler/cdc';
+import { ConnectClient, connectorName, DROP_ORIGIN_TRANSFORM, kafkaClients, originSessions, PROJECTION_ORIGIN_PREFIX, mirrorProjection, Projector, readTableSpec, type ChangeEvent, type Projection } from '@strangler/cdc';
 import { migrate } from '@strangler/migrations';
 import { eventually as waitUntil, randomName, scratchDatabase, testStack } from '../../e2e/support/env';
 import { deleteTenantTopics, streamingTenant, type StreamingTenant } from '../../e2e/support/streaming';
@@ -52,7 +52,7 @@ describe('back-sync: the service owns, the monolith follows', () => {
     const tables = await Promise.all(['rooms', 'messages'].map((t) => readTableSpec(stream.source.url, `public.${t}`, t)));
     await mirrorProjection('copies', tables).setup!(svc);
     const u = new URL(stream.target.url);
-    await connect.putConfig(backSyncConnectorName(service), backSyncConnectorConfig({ service, host: u.hostname, port: Number(u.port), database: stream.target.name, user: 'postgres', tables: ['rooms', 'messages'] }));
+    await connect.putConfig(backSyncConnectorName(service), backSyncConnectorConfig({ service, host: u.hostname, port: Number(u.port), database: stream.target.name, user: 'postgres', tables: ['rooms', 'messages'], dropOrigins: [PROJECTION_ORIGIN_PREFIX] }));
     await eventually(async () => {
       const s = await connect.status(backSyncConnectorName(service));
       const slot = await svc.raw(`SELECT active FROM pg_replication_slots WHERE slot_name = ?`, [`strangler_backsync_${service}`]);
@@ -134,6 +134,21 @@ describe('back-sync: the service owns, the monolith follows', () => {
       expect(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0)).toBe(1);
     } finally {
       await admin.disconnect();
+    }
+  });
+
+  it("the other way too: a projector's copies (its sessions under replication origins) never reach back-sync's topic, the service's own writes do", async () => {
+    const warnings: string[] = [];
+    const projectorDb = knexFactory({ client: 'pg', connection: stream.target.url, pool: { min: 0, max: 2, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (w) => warnings.push(w)) } });
+    try {
+      // acme is the service's: were the copy on the topic, back-sync would write it into acme's monolith.
+      await projectorDb('rooms').insert(room(acme, 700, 'a copy the projector wrote'));
+      await svc('rooms').insert(room(acme, 701, "the service's own"));
+      await eventually(async () => (await roomIn(mono, 701)) !== undefined);
+      expect(await roomIn(mono, 700)).toBeUndefined();
+      expect(warnings).toEqual([]);
+    } finally {
+      await projectorDb.destroy();
     }
   });
 

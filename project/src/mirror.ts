@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { BACKSYNC_ORIGIN_PREFIX, freshnessReport, type FreshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, originSessions, PROJECTION_ORIGIN_PREFIX, freshnessReport, type FreshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
 import { redactUrl } from '@strangler/common';
 import { migrate } from '@strangler/migrations';
 import { ProjectError } from './errors';
@@ -68,10 +68,13 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
   const tables: MirrorTable[] = await Promise.all(s.mirrors.map(spec));
   const name = mirrorProjectionName(p, service);
   const projection = mirrorProjection(name, tables, { tenants, refresh: (t) => spec(t.source), heartbeats: true, ...(o.onWarning ? { onWarning: o.onWarning } : {}) });
+  // The service's pool (what it serves from), and the mirror's own, each session under a replication origin: a
+  // back-sync connector on this database drops the copies before Kafka (DropOrigin), so only the service's writes go back.
   const db = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 10 } });
+  const mirrorDb = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 8, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the mirror writes without a replication origin: ${reason}`))) } });
   const projector = new Projector(projection, {
     kafka: kafkaClients(o.brokers, `strangler-${name}`),
-    db,
+    db: mirrorDb,
     // Back-sync's writes into the monoliths come back on their streams: never applied again.
     skipOrigins: [BACKSYNC_ORIGIN_PREFIX],
     ...(o.onError ? { onError: o.onError } : {}),
@@ -80,6 +83,7 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
     await projector.start();
   } catch (err) {
     await db.destroy();
+    await mirrorDb.destroy();
     throw err;
   }
   const registry = projectionRegistry(name, () => projector.status());
@@ -116,6 +120,7 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
   } catch (err) {
     await projector.stop();
     await db.destroy();
+    await mirrorDb.destroy();
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EADDRINUSE') throw new ProjectError('STR_ERR_PROJECT_PORT_TAKEN', `port ${o.port ?? s.mirrorPort} is taken: set services.${service}.mirrorPort to a free one (0: any), or pass --port`);
     throw err;
@@ -135,6 +140,7 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
       });
       await projector.stop();
       await db.destroy();
+      await mirrorDb.destroy();
     },
   };
 }

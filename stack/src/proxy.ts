@@ -36,8 +36,9 @@ export const DEMO_PROJECT_FILE = path.join(REPO_ROOT, 'stack', 'demo', 'strangle
 /**
  * The demo's project file with what this stack runs put in: the tenants of
  * its config on the URLs and databases it gave them, the messaging service
- * on its port and database; a route's setting for a tenant not run is left
- * out.
+ * on its port and database. The file's tenants stand for the stack's in
+ * order: a route's setting for acme (the first) is for the first tenant the
+ * stack runs; one for a tenant past the stack's last is left out.
  */
 export function demoProject(
   config: StackConfig,
@@ -45,7 +46,10 @@ export function demoProject(
   serviceDatabaseUrl: string,
 ): LoadedProject {
   const demo = loadProject(DEMO_PROJECT_FILE);
-  const running = new Set(Object.keys(monoliths));
+  // The file's tenants stand, in order, for the ones this stack runs (acme for the first, ...).
+  const declared = Object.keys(demo.project.tenants);
+  const running = Object.keys(monoliths);
+  const runningAs = (t: string): string | undefined => running[declared.indexOf(t)];
   const messaging = demo.project.services.messaging!;
   return {
     ...demo,
@@ -58,7 +62,7 @@ export function demoProject(
     serviceDatabases: { ...demo.serviceDatabases, messaging: serviceDatabaseUrl },
     routes: demo.routes.map((r) => {
       const route = r as { tenants?: Record<string, unknown> };
-      return route.tenants ? { ...route, tenants: Object.fromEntries(Object.entries(route.tenants).filter(([t]) => running.has(t))) } : r;
+      return route.tenants ? { ...route, tenants: Object.fromEntries(Object.entries(route.tenants).flatMap(([t, v]) => (runningAs(t) === undefined ? [] : [[runningAs(t)!, v]]))) } : r;
     }),
   };
 }

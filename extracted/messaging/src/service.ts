@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { BACKSYNC_ORIGIN_PREFIX, kafkaClients, Projector, type ChangeEvent, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, kafkaClients, originSessions, Projector, PROJECTION_ORIGIN_PREFIX, type ChangeEvent, type PartitionLag } from '@strangler/cdc';
 import { migrate } from '@strangler/migrations';
 import { createMessagingApp } from './app';
 import { messagingProjection } from './projection';
@@ -50,9 +50,16 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     o.onConflict?.(events);
   };
   const db = knexFactory({ client: 'pg', connection: o.databaseUrl, pool: { min: 0, max: 10 } });
+  // The projector's own pool, each session under a replication origin: its copies of the monoliths' changes are
+  // dropped by back-sync's connector before Kafka (only the service's own writes go back), where Connect has DropOrigin.
+  const projectorDb = knexFactory({
+    client: 'pg',
+    connection: o.databaseUrl,
+    pool: { min: 0, max: 8, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the projector writes without a replication origin (its copies reach back-sync's topic, where back-sync passes over them): ${reason}`))) },
+  });
   const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants, o.onWarning), {
     kafka: kafkaClients(o.brokers, 'strangler-messaging'),
-    db,
+    db: projectorDb,
     ...(o.groupId ? { groupId: o.groupId } : {}),
     ...(o.onError ? { onError: o.onError } : {}),
     ...(o.onTopicsAdded ? { onTopicsAdded: o.onTopicsAdded } : {}),
@@ -66,6 +73,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
     await projector.start();
   } catch (err) {
     await db.destroy();
+    await projectorDb.destroy();
     throw err;
   }
   const server: Server = createMessagingApp(db, () => projector.status(), { dryRunHeader: o.dryRunHeader ?? 'x-strangler-dry-run' }, () => [...conflictCounts.values()]).listen(o.port, o.host ?? '127.0.0.1');
@@ -85,6 +93,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
       });
       await projector.stop();
       await db.destroy();
+      await projectorDb.destroy();
     },
   };
 }
