@@ -139,7 +139,9 @@ describe('back-sync: the service owns, the monolith follows', () => {
 
   it("the other way too: a projector's copies (its sessions under replication origins) never reach back-sync's topic, the service's own writes do", async () => {
     const warnings: string[] = [];
-    const projectorDb = knexFactory({ client: 'pg', connection: stream.target.url, pool: { min: 0, max: 2, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (w) => warnings.push(w)) } });
+    // Origins of this test's own (under the prefix the connector drops), so that projectors of other tests running now hold none of them.
+    const prefix = `${PROJECTION_ORIGIN_PREFIX}_${randomName('t')}`;
+    const projectorDb = knexFactory({ client: 'pg', connection: stream.target.url, pool: { min: 0, max: 1, afterCreate: originSessions(prefix, (w) => warnings.push(w)) } });
     try {
       // acme is the service's: were the copy on the topic, back-sync would write it into acme's monolith.
       await projectorDb('rooms').insert(room(acme, 700, 'a copy the projector wrote'));
@@ -149,6 +151,8 @@ describe('back-sync: the service owns, the monolith follows', () => {
       expect(warnings).toEqual([]);
     } finally {
       await projectorDb.destroy();
+      // Each origin set up keeps one of the server's origin states until dropped.
+      await svc.raw("SELECT pg_replication_origin_drop(roname) FROM pg_replication_origin WHERE roname LIKE ? || '\\_%'", [prefix]).catch(() => {});
     }
   });
 

@@ -30,7 +30,7 @@ export { decode, isSnapshot, comparePosition, jsonText, UNAVAILABLE } from './ev
 export type { ChangeEvent, Decoded, Op, Row, SourcePosition, Tombstone } from './events/change-event';
 export { kafkaClients, type KafkaClients, type KafkaClientOptions } from './kafka';
 export { BACKSYNC_ORIGIN_PREFIX, Projector, isRetriable, type ProjectorOptions, type PartitionLag } from './projector/runtime';
-export { originSessions, PROJECTION_ORIGIN_PREFIX } from './projector/origin-sessions';
+export { originSessions, PROJECTION_ORIGIN_PREFIX, PROJECTION_ORIGINS } from './projector/origin-sessions';
 export { PoisonEventError, type Projection } from './projector/types';
 export { mirrorProjection, readTableSpec, tenantTopics, type MirrorTable, type MirrorColumn, type MirrorOptions, type TableSpecOptions } from './projector/mirror';
 export { listCheckpoints, clearCheckpoints } from './projector/checkpoints';

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { BACKSYNC_ORIGIN_PREFIX, originSessions, PROJECTION_ORIGIN_PREFIX, freshnessReport, type FreshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, originSessions, PROJECTION_ORIGIN_PREFIX, PROJECTION_ORIGINS, freshnessReport, type FreshnessReport, kafkaClients, listCheckpoints, mirrorProjection, Projector, projectionRegistry, readTableSpec, type MirrorTable, type PartitionLag } from '@strangler/cdc';
 import { redactUrl } from '@strangler/common';
 import { migrate } from '@strangler/migrations';
 import { ProjectError } from './errors';
@@ -71,7 +71,7 @@ export async function startMirror(p: LoadedProject, service: string, o: MirrorRu
   // The service's pool (what it serves from), and the mirror's own, each session under a replication origin: a
   // back-sync connector on this database drops the copies before Kafka (DropOrigin), so only the service's writes go back.
   const db = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 10 } });
-  const mirrorDb = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: 8, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the mirror writes without a replication origin: ${reason}`))) } });
+  const mirrorDb = knexFactory({ client: 'pg', connection: databaseUrl, pool: { min: 0, max: PROJECTION_ORIGINS, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the mirror writes without a replication origin: ${reason}`))) } });
   const projector = new Projector(projection, {
     kafka: kafkaClients(o.brokers, `strangler-${name}`),
     db: mirrorDb,

@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-import { BACKSYNC_ORIGIN_PREFIX, kafkaClients, originSessions, Projector, PROJECTION_ORIGIN_PREFIX, type ChangeEvent, type PartitionLag } from '@strangler/cdc';
+import { BACKSYNC_ORIGIN_PREFIX, kafkaClients, originSessions, Projector, PROJECTION_ORIGIN_PREFIX, PROJECTION_ORIGINS, type ChangeEvent, type PartitionLag } from '@strangler/cdc';
 import { migrate } from '@strangler/migrations';
 import { createMessagingApp } from './app';
 import { messagingProjection } from './projection';
@@ -55,7 +55,7 @@ export async function startMessaging(o: MessagingOptions): Promise<RunningMessag
   const projectorDb = knexFactory({
     client: 'pg',
     connection: o.databaseUrl,
-    pool: { min: 0, max: 8, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the projector writes without a replication origin (its copies reach back-sync's topic, where back-sync passes over them): ${reason}`))) },
+    pool: { min: 0, max: PROJECTION_ORIGINS, afterCreate: originSessions(PROJECTION_ORIGIN_PREFIX, (reason) => o.onWarning?.(new Error(`the projector writes without a replication origin (its copies reach back-sync's topic, where back-sync passes over them): ${reason}`))) },
   });
   const projector = new Projector(await messagingProjection(o.schemaSourceUrl, o.tenants, o.onWarning), {
     kafka: kafkaClients(o.brokers, 'strangler-messaging'),
