@@ -130,7 +130,13 @@ function addToProjectFile(file: string, routesFile: string | null, edit: Project
 async function probeMonolith(monolith: string, databaseUrl: string, routes: readonly CopyRoute[]): Promise<ScaffoldResult['probes']> {
   const out: Array<{ path: string; status: number | null; note: string }> = [];
   for (const r of routes) {
-    const [key] = await sampleKeys(databaseUrl, r, 1);
+    // Only a hint: the service is written by now, so a probe that cannot run says so and goes on.
+    const keys = await sampleKeys(databaseUrl, r, 1).catch((err: Error) => err);
+    if (keys instanceof Error) {
+      out.push({ path: r.path, status: null, note: `not asked: the first row of ${r.source} could not be read (${keys.message})` });
+      continue;
+    }
+    const [key] = keys;
     if (!key) {
       out.push({ path: r.path, status: null, note: `${r.source} is empty: the parity test checks only that both sides find no row` });
       continue;
