@@ -61,10 +61,12 @@ export function projectStateDir(p: LoadedProject, env: NodeJS.ProcessEnv = proce
   return env.STRANGLER_STATE_DIR ?? path.join(TOOLKIT_ROOT, '.strangler', `project-${p.project.name}`);
 }
 
-/** `cdc status --project FILE`: the services' databases, the file's Connect, and the log of the Connect `up --project` runs. */
-export function cdcProjectView(file: string): { serviceDatabases: string[]; connectUrl?: string; connectLog: string } {
+/** `cdc status | register --project FILE`: the tenants' databases and captured tables, the services' databases, the file's Connect, and the log of the Connect `up --project` runs. */
+export function cdcProjectView(file: string): { serviceDatabases: string[]; connectUrl?: string; connectLog: string; tenants: Record<string, string>; tables: string[] } {
   const p = loadProject(file);
   return {
+    tenants: { ...p.databases },
+    tables: [...p.project.capture.tables],
     serviceDatabases: Object.values(p.serviceDatabases),
     ...(p.project.infrastructure.connect ? { connectUrl: p.project.infrastructure.connect.url } : {}),
     connectLog: path.join(projectStateDir(p), 'logs', 'connect.log'),

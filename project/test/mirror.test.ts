@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { Client } from 'pg';
 import YAML from 'yaml';
 import { ConnectClient, registerCdcCommands, removeTenantConnector } from '@strangler/cdc';
-import { loadProject, registerProjectCommands, scaffoldService, startMirror, type RunningMirror } from '@strangler/project';
+import { cdcProjectView, loadProject, registerProjectCommands, scaffoldService, startMirror, type RunningMirror } from '@strangler/project';
 import { eventually, randomName, scratchDatabase, scratchDir, testStack } from '../../e2e/support/env';
 import { deleteTenantTopics } from '../../e2e/support/streaming';
 
@@ -46,7 +46,7 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
   const cli = async (...args: string[]) => {
     const program = new Command('strangler').exitOverride();
     registerProjectCommands(program);
-    registerCdcCommands(program);
+    registerCdcCommands(program, cdcProjectView);
     const log = jest.spyOn(console, 'log').mockImplementation(() => {});
     const before = process.exitCode;
     try {
@@ -89,7 +89,7 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
     // 1. init: writes the file; capture is not ready yet (the toolkit's tables), exit 1.
     expect(await cli('init', '--tenant', tenant, '--app', 'http://127.0.0.1:9', '--database-url', source.url, '--out', file)).toBe(1);
     // 2. The capture, its prerequisites added on request.
-    expect(await cli('cdc', 'register', '--tenant', tenant, '--database-url', source.url, ...loadProject(file, {}).project.capture.tables.flatMap((t) => ['--table', t]), '--prepare', '--wait', '--connect-url', testStack().connectUrl)).toBe(0);
+    expect(await cli('cdc', 'register', '--tenant', tenant, '--project', file, '--prepare', '--wait', '--connect-url', testStack().connectUrl)).toBe(0);
     // 3. The team declares its service in the file (as a person would edit it), with the key audit_log lacks.
     const doc = YAML.parseDocument(fs.readFileSync(file, 'utf8'));
     doc.setIn(['services', 'ledger'], doc.createNode({ url: 'http://127.0.0.1:4000', database: { value: service.url }, mirrors: ['public.accounts', 'public.ledger_lines', 'public.audit_log'] }));
@@ -221,6 +221,8 @@ describe('strangler mirror run: a declared mirror of a foreign database', () => 
     expect(status.text).toMatch(/service database postgresql:\/\/[^ ]+_books_[^ ]+: .*does not exist/);
     await expect(strangler('dlq', '--project', file, 'retry', `${tenant}.public.accounts.dlq`, '--service', 'payments')).rejects.toThrow(/--service payments: the project file declares no service with a mirror of that name \(ledger, books\)/);
     await expect(strangler('replay', 'payments', '--project', file, '--from', 'earliest')).rejects.toThrow(/no projection "payments" in .*strangler\.yaml: use one of ledger, books/);
+    await expect(strangler('cdc', 'register', '--tenant', 'nobody', '--project', file)).rejects.toThrow(new RegExp(`--tenant nobody: .*strangler\\.yaml declares no such tenant \\(tenants: ${tenant}\\)`));
+    await expect(strangler('cdc', 'register', '--tenant', tenant)).rejects.toThrow(/--database-url is needed \(the tenant's monolith database\), or --project FILE to take it from a project file/);
   }, 240_000);
 
   it('names the fix for a table its copy cannot key, and for a port taken', async () => {

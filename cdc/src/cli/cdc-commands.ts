@@ -14,7 +14,15 @@ import path from 'node:path';
 const DEFAULT_SERVICE_DB = 'postgresql://postgres@127.0.0.1:54329/extracted_messaging';
 
 /** What `cdc status --project FILE` takes from a project file (given by the CLI that knows project files). */
-export type CdcProjectView = (file: string) => { serviceDatabases: readonly string[]; connectUrl?: string; connectLog?: string };
+export type CdcProjectView = (file: string) => {
+  serviceDatabases: readonly string[];
+  connectUrl?: string;
+  connectLog?: string;
+  /** Each tenant's database URL. */
+  tenants: Readonly<Record<string, string>>;
+  /** The tables the file captures. */
+  tables: readonly string[];
+};
 
 /** `strangler cdc status | register`: the connectors, their slots, and every projection's lag. */
 export function registerCdcCommands(program: Command, fromProject?: CdcProjectView): void {
@@ -74,11 +82,18 @@ export function addCdcSubcommands(parent: Command, fromProject?: CdcProjectView)
     .command('register')
     .description("create (or update) a tenant's Debezium connector for its monolith database; tables added to an existing connector get their existing rows by an incremental snapshot")
     .requiredOption('--tenant <name>', 'the tenant (topics are <tenant>.<schema>.<table>)')
-    .requiredOption('--database-url <url>', "the tenant's monolith database, postgres://user@host:port/db")
-    .option('--table <schema.table...>', `the tables to capture (default the sample monolith's: ${MONOLITH_TABLES.join(' ')})`)
+    .option('--project <file>', "a project file: the tenant's database and the tables it captures come from it")
+    .option('--database-url <url>', "the tenant's monolith database, postgres://user@host:port/db (default: the project file's)")
+    .option('--table <schema.table...>', `the tables to capture (default: the project file's capture.tables, else the sample monolith's: ${MONOLITH_TABLES.join(' ')})`)
     .option('--wait', 'wait until the connector streams (task running, slot active)')
     .option('--prepare', "first add the toolkit's own tables to the database (schema strangler: the heartbeat and signal tables the connector uses; the monolith-cdc migrations)")
-    .action(async (opts: { tenant: string; databaseUrl: string; table?: string[]; wait?: boolean; prepare?: boolean }, cmd: Command) => {
+    .action(async (given: { tenant: string; project?: string; databaseUrl?: string; table?: string[]; wait?: boolean; prepare?: boolean }, cmd: Command) => {
+      if (given.project !== undefined && !fromProject) throw new UsageError('this command was built without project files: pass --database-url and --table');
+      const view = given.project !== undefined ? fromProject!(given.project) : undefined;
+      if (view && given.databaseUrl === undefined && view.tenants[given.tenant] === undefined) throw new UsageError(`--tenant ${given.tenant}: ${given.project} declares no such tenant (tenants: ${Object.keys(view.tenants).join(', ')})`);
+      const databaseUrl = given.databaseUrl ?? view?.tenants[given.tenant];
+      if (databaseUrl === undefined) throw new UsageError("--database-url is needed (the tenant's monolith database), or --project FILE to take it from a project file");
+      const opts = { ...given, databaseUrl, ...(given.table ?? view?.tables ? { table: [...(given.table ?? view!.tables)] } : {}) };
       const source = tenantSource(cmd, opts);
       const client = connect(cmd);
       if (opts.prepare) {
