@@ -82,7 +82,8 @@ describe('connector registration over the Kafka Connect REST API', () => {
       await migrate('monolith', db.url);
       await migrate('monolith-cdc', db.url);
       await run('register', '--tenant', tenant, '--database-url', db.url, '--wait');
-      expect(printed).toEqual([`${connectorName(tenant)}: created`, `${connectorName(tenant)}: streaming`]);
+      // The initial snapshot of these small tables is over quickly; a busy host may show it being read (a line per table).
+      expect(printed.filter((l) => !/: initial snapshot reading public\.\w+$/.test(l))).toEqual([`${connectorName(tenant)}: created`, `${connectorName(tenant)}: streaming`]);
       printed.length = 0;
       await run('status', '--json', '--kafka', testStack().kafka);
       const status = JSON.parse(printed.join('\n')) as { connectors: { name: string; connectorState: string; slot: { active: boolean } | null }[]; projections: unknown[] };
