@@ -1,5 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from 'commander';
-import { ConnectClient, DROP_ORIGIN_TRANSFORM, kafkaClients, PROJECTION_ORIGIN_PREFIX, sameConfig } from '@strangler/cdc';
+import { ConnectClient, DROP_ORIGIN_TRANSFORM, hasTransform, kafkaClients, PROJECTION_ORIGIN_PREFIX, sameConfig } from '@strangler/cdc';
 import { BackSyncApplier } from './applier';
 import { backSyncConnectorConfig, backSyncConnectorName } from './connector';
 
@@ -37,7 +37,7 @@ export function registerBackSyncCommands(program: Command): Command {
       const source = { service: o.service, host: u.hostname, port: Number(u.port || 5432), database: u.pathname.slice(1), user: decodeURIComponent(u.username || 'postgres'), password: decodeURIComponent(u.password), tables: o.table };
       // Checked now, to refuse a bad service or table list at once; registered with DropOrigin where the workers have it.
       backSyncConnectorConfig(source);
-      const config = async () => backSyncConnectorConfig({ ...source, dropOrigins: (await connect.plugins()).some((p) => p.class === DROP_ORIGIN_TRANSFORM && p.type === 'transformation') ? [PROJECTION_ORIGIN_PREFIX] : [] });
+      const config = async () => backSyncConnectorConfig({ ...source, dropOrigins: (await hasTransform(connect, DROP_ORIGIN_TRANSFORM)) ? [PROJECTION_ORIGIN_PREFIX] : [] });
       const connect = new ConnectClient(o.connect);
       const name = backSyncConnectorName(o.service);
       const applier = new BackSyncApplier({

@@ -16,7 +16,7 @@ export {
   TOPIC_CREATION,
 } from './connector-config';
 export type { TenantSource } from './connector-config';
-export { registerTenantConnector, waitUntilStreaming, removeTenantConnector, sameConfig } from './register';
+export { registerTenantConnector, waitUntilStreaming, removeTenantConnector, sameConfig, hasTransform } from './register';
 export { checkSource, assertSourceReady, migrateHint, type SourceProblem } from './source-check';
 export { connectSource } from './source-db';
 export { q, qt } from './projector/mirror-schema';

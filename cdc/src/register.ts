@@ -44,7 +44,7 @@ export function sameConfig(current: ConnectorConfig, wanted: ConnectorConfig): b
  * publication is made first (see ensurePublication).
  */
 /** Whether the Connect workers have a transformation (an old worker without the plugins listing: no). */
-async function hasTransform(connect: ConnectClient, cls: string): Promise<boolean> {
+export async function hasTransform(connect: ConnectClient, cls: string): Promise<boolean> {
   try {
     return (await connect.plugins()).some((p) => p.class === cls && p.type === 'transformation');
   } catch (err) {
