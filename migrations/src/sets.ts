@@ -7,6 +7,7 @@ import * as monolithCdc004 from './monolith-cdc/004_backsync_probe_time';
 import * as control001 from './control/001_route_modes';
 import * as control002 from './control/002_parity_and_gates';
 import * as control003 from './control/003_ownership';
+import * as control004 from './control/004_history';
 import * as extracted001 from './extracted/001_projection_checkpoints';
 import * as extracted002 from './extracted/002_checkpoint_snapshot';
 import * as extracted003 from './extracted/003_id_allocations';
@@ -55,10 +56,10 @@ export const MIGRATION_SETS = Object.freeze({
   },
   control: {
     name: 'control',
-    description: 'the control store: route modes, flips and their audit log (parity results later)',
+    description: 'the control store: route modes, flips and their audit log, parity mismatches and gate controls, write ownership, the figures over time (charts, progress)',
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_route_modes': control001, '002_parity_and_gates': control002, '003_ownership': control003 },
+    migrations: { '001_route_modes': control001, '002_parity_and_gates': control002, '003_ownership': control003, '004_history': control004 },
   },
 } satisfies Record<string, MigrationSet>);
 

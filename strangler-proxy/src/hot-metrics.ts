@@ -5,7 +5,8 @@
  * this costs three map lookups per request instead (route, tenant, target:
  * no label string is built per request).
  */
-const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+import type { RequestTotals } from './history/recorder';
+import { LATENCY_BOUNDS_S as BUCKETS } from './history/layouts';
 
 interface Series {
   readonly labels: string;
@@ -13,6 +14,11 @@ interface Series {
   readonly buckets: Float64Array;
   sum: number;
   count: number;
+  /** Requests with a method that is not safe (neither GET, HEAD, OPTIONS nor TRACE). */
+  writes: number;
+  readonly route: string;
+  readonly tenant: string;
+  readonly target: string;
 }
 
 const CODES = ['2xx', '3xx', '4xx', '5xx'];
@@ -23,23 +29,39 @@ export class HotMetrics {
   /** route -> tenant -> target -> series. */
   private readonly index = new Map<string, Map<string, Map<string, Series>>>();
 
-  observe(route: string, target: string, tenant: string, status: number, seconds: number): void {
+  observe(route: string, target: string, tenant: string, status: number, seconds: number, write: boolean): void {
     let s = this.index.get(route)?.get(tenant)?.get(target);
     if (s === undefined) s = this.add(route, target, tenant);
     const c = status >= 500 ? 3 : status >= 400 ? 2 : status >= 300 ? 1 : 0;
     s.codes[c]!++;
     s.sum += seconds;
     s.count++;
-    for (let i = 0; i < BUCKETS.length; i++) {
-      if (seconds <= BUCKETS[i]!) {
-        s.buckets[i]!++;
-        break;
-      }
+    if (write) s.writes++;
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]!) i++;
+    s.buckets[i]!++;
+  }
+
+  /** Every series' totals since start (the history recorder takes differences). */
+  *totals(): IterableIterator<RequestTotals> {
+    for (const s of this.series) {
+      yield { route: s.route, tenant: s.tenant, target: s.target, requests: s.count, writes: s.writes, errors: s.codes[3]!, latency: s.buckets };
     }
   }
 
   private add(route: string, target: string, tenant: string): Series {
-    const s: Series = { labels: `route="${esc(route)}",target="${esc(target)}",tenant="${esc(tenant)}"`, codes: new Float64Array(4), buckets: new Float64Array(BUCKETS.length), sum: 0, count: 0 };
+    const s: Series = {
+      labels: `route="${esc(route)}",target="${esc(target)}",tenant="${esc(tenant)}"`,
+      codes: new Float64Array(4),
+      // One bucket past the last bound (+Inf), so that a slow request is counted where it fell.
+      buckets: new Float64Array(BUCKETS.length + 1),
+      sum: 0,
+      count: 0,
+      writes: 0,
+      route,
+      tenant,
+      target,
+    };
     let byTenant = this.index.get(route);
     if (byTenant === undefined) this.index.set(route, (byTenant = new Map()));
     let byTarget = byTenant.get(tenant);
@@ -57,6 +79,11 @@ export class HotMetrics {
     for (const s of this.series) {
       for (let i = 0; i < 4; i++) if (s.codes[i]! > 0) out.push(`strangler_proxy_requests_total{${s.labels},code="${CODES[i]}"} ${s.codes[i]}`);
     }
+    out.push(
+      '# HELP strangler_proxy_write_requests_total Requests with a method that is not safe (writes), by route, target and tenant',
+      '# TYPE strangler_proxy_write_requests_total counter',
+    );
+    for (const s of this.series) if (s.writes > 0) out.push(`strangler_proxy_write_requests_total{${s.labels}} ${s.writes}`);
     out.push(
       '# HELP strangler_proxy_request_duration_seconds Time from request to the end of the response, by route, target and tenant',
       '# TYPE strangler_proxy_request_duration_seconds histogram',

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BreakerState } from './forward/breaker';
 import { HotCounter, HotMetrics } from './hot-metrics';
+import type { RequestTotals } from './history/recorder';
 
 const BREAKER_VALUE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
@@ -113,8 +114,13 @@ export class ProxyMetrics {
     this.paritySource = source;
   }
 
-  observe(route: string, target: string, tenant: string, status: number, seconds: number): void {
-    this.hot.observe(route, target, tenant, status, seconds);
+  observe(route: string, target: string, tenant: string, status: number, seconds: number, write: boolean): void {
+    this.hot.observe(route, target, tenant, status, seconds, write);
+  }
+
+  /** Every request series' totals since start (for the history). */
+  requestTotals(): Iterable<RequestTotals> {
+    return this.hot.totals();
   }
 
   /** The whole exposition: the hot-path series, then everything prom-client holds. */

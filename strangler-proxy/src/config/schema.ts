@@ -436,6 +436,16 @@ export const ProxyConfigSchema = z
       .prefault({}),
     /** Automatic moves by parity: the evaluation period. Per-route rules live under routes[].gate. */
     gates: z.object({ intervalMs: ms(1000) }).strict().prefault({}),
+    /** The figures over time behind the dashboard's charts and the progress view, kept in the control store (bounded, downsampled). */
+    history: z
+      .object({
+        /** Record them (every process adds its own counts; the store merges replicas). */
+        enabled: z.boolean().default(true),
+        /** How often this process adds what it counted. The finest bucket is 5 s. */
+        intervalMs: z.number().int().min(500, 'must be at least 500 ms').max(5000, 'must be at most 5000 ms (the finest bucket)').default(5000),
+      })
+      .strict()
+      .prefault({}),
     log: z
       .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), access: z.boolean().default(true) })
       .strict()

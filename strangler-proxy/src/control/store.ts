@@ -9,6 +9,7 @@ import type { GateControls } from '../parity/gates';
 import type { MismatchRecord } from '../parity/shadow-parity';
 import { listen, type Listening } from './listen';
 import { OwnershipStore, REV_SQL, type OwnershipSnapshot } from './ownership-store';
+import { HistoryStore } from './history-store';
 
 export type ChangeSource = 'file' | 'api' | 'rollback' | 'gate';
 
@@ -59,12 +60,15 @@ export class ControlStore {
   private closed = false;
   /** Write ownership of domains: who owns them, hand-overs, proxy processes. */
   readonly ownership: OwnershipStore;
+  /** The figures over time: charts and progress. */
+  readonly figures: HistoryStore;
 
   private constructor(
     private readonly pool: pg.Pool,
     private readonly url: string,
   ) {
     this.ownership = new OwnershipStore(pool, CHANNEL);
+    this.figures = new HistoryStore(pool);
   }
 
   /**
@@ -78,11 +82,14 @@ export class ControlStore {
     const pool = new pg.Pool({ connectionString: url, max: 4, idleTimeoutMillis: 10_000 });
     pool.on('error', () => {}); // idle client errors surface on the next query instead
     try {
-      const { rows } = await pool.query<{ ok: boolean; owned: boolean }>("SELECT to_regclass('public.route_modes') IS NOT NULL AS ok, to_regclass('public.domain_owners') IS NOT NULL AS owned");
-      if (!rows[0]?.ok || !rows[0]?.owned) {
+      const { rows } = await pool.query<{ ok: boolean; owned: boolean; history: boolean }>(
+        "SELECT to_regclass('public.route_modes') IS NOT NULL AS ok, to_regclass('public.domain_owners') IS NOT NULL AS owned, to_regclass('public.metric_history') IS NOT NULL AS history",
+      );
+      const missing = !rows[0]?.ok ? 'route_modes' : !rows[0]?.owned ? 'domain_owners' : !rows[0]?.history ? 'metric_history' : null;
+      if (missing !== null) {
         throw new ProxyError(
           'STR_ERR_CONTROL_STORE_NOT_MIGRATED',
-          `the control store has no ${rows[0]?.ok ? 'domain_owners' : 'route_modes'} table: set controlStore.prepare: true (the default) to let the proxy prepare it, or run \`npm run migrate -- latest control --database-url ${redactUrl(url)}\` first`,
+          `the control store has no ${missing} table: set controlStore.prepare: true (the default) to let the proxy prepare it, or run \`npm run migrate -- latest control --database-url ${redactUrl(url)}\` first`,
           { context: { url: redactUrl(url) } },
         );
       }

@@ -9,6 +9,7 @@ import { suggestRules } from '../parity/suggest';
 import { ProxyError } from '../errors';
 import { effectiveMode, formatSetting } from '../routes/modes';
 import { mountDashboard } from './dashboard';
+import { isWindow, WINDOW_NAMES, type WindowName } from '../history/windows';
 import type { CompiledRoute } from '../routes/table';
 import type { ProxyRuntime } from './runtime';
 import { hostPort, listen } from './runtime';
@@ -128,6 +129,16 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     const routes = new Set(rt.current.table.routes.map((r) => r.id));
     res.json({ windowMs: w, data: rt.parityStats(w).filter((s) => routes.has(s.route)), noise: await rt.learnedNoise([...routes]) });
   });
+  app.get('/history', auth('read'), async (req, res) => {
+    const q = query(req);
+    const window = windowName(q('window'));
+    if (q('route') !== undefined) findRoute(rt, q('route')!);
+    if (q('tenant') !== undefined && !rt.current.tenants.has(q('tenant')!)) throw new ProxyError('STR_ERR_TENANT_UNKNOWN', `no tenant ${q('tenant')}: one of ${[...rt.current.tenants.keys()].join(', ')}`, { status: 404 });
+    res.json(await rt.charts(window, { route: q('route'), tenant: q('tenant'), service: q('service') }));
+  });
+  app.get('/progress', auth('read'), async (req, res) => {
+    res.json(await rt.progress(windowName(query(req)('window'))));
+  });
   app.get('/parity/mismatches', auth('read'), async (req, res) => {
     const limit = Math.min(500, Math.max(1, Number(req.query.limit ?? 50) || 50));
     const q = (k: string) => (typeof req.query[k] === 'string' ? (req.query[k] as string) : null);
@@ -223,6 +234,15 @@ function routeView(rt: ProxyRuntime, r: CompiledRoute) {
     tenants,
     summary: Object.entries(tenants).map(([t, m]) => `${t}=${formatSetting(m)}`).join(' '),
   };
+}
+
+const query = (req: Request) => (k: string): string | undefined => (typeof req.query[k] === 'string' && req.query[k] !== '' ? (req.query[k] as string) : undefined);
+
+/** A chart window by name (15m by default): anything else is a 400 that lists them. */
+function windowName(v: string | undefined): WindowName {
+  if (v === undefined) return '15m';
+  if (isWindow(v)) return v;
+  throw new ProxyError('STR_ERR_ADMIN_BAD_REQUEST', `window must be one of ${WINDOW_NAMES.join(', ')}, not ${JSON.stringify(v)}`, { status: 400 });
 }
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {

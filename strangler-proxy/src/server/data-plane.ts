@@ -472,7 +472,7 @@ export class DataPlane {
       // The service lacks recent changes of this tenant, or this client's own write: the monolith answers the read (not a failure: gates do not count it).
       this.deps.metrics.fallbacks.labels(ctx.routeLabel, service!.name, plan.heldBack).inc();
       forwardOnce(res, this.monolithAttempt(ctx, body), { via: ctx.config.config.forwarding.via, requestId: ctx.requestId, retryable: never })
-        .then((o) => this.finish(ctx, o, 'monolith'))
+        .then((o) => this.finish(ctx, o, 'fallback'))
         .catch((err: Error) => this.failed(req, res, err));
       return;
     }
@@ -508,7 +508,7 @@ export class DataPlane {
     if (!breaker.allow()) {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, 'breaker_open').inc();
       this.deps.served?.(route.id, ctx.tenantId, 'extracted', 503); // the service is failing: gates count it
-      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'monolith');
+      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'fallback');
       return;
     }
     const replayable = body === null || Buffer.isBuffer(body);
@@ -521,7 +521,7 @@ export class DataPlane {
     if (outcome.kind === 'retry') {
       this.deps.metrics.fallbacks.labels(routeLabel, service.name, outcome.reason).inc();
       this.deps.served?.(route.id, ctx.tenantId, 'extracted', 502); // the client got the monolith's answer; the service failed
-      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'monolith');
+      this.finish(ctx, await forwardOnce(res, this.monolithAttempt(ctx, body), { via, requestId, retryable: never, setCookie: writeMark(ctx) }), 'fallback');
       return;
     }
     this.finish(ctx, outcome, 'extracted');
@@ -697,10 +697,15 @@ export class DataPlane {
     }
   }
 
-  /** Metrics, the gates' count and the access log line of one answered request. */
-  private finish(ctx: RequestContext, o: Outcome, servedBy: string): void {
+  /**
+   * Metrics, the gates' count and the access log line of one answered
+   * request. `servedBy`: monolith, extracted, or fallback (the monolith
+   * answered a request meant for the service: it failed, its breaker is
+   * open, or it is behind the tenant).
+   */
+  private finish(ctx: RequestContext, o: Outcome, servedBy: 'monolith' | 'extracted' | 'fallback'): void {
     const status = o.kind === 'retry' ? 502 : o.status;
-    this.deps.metrics.observe(ctx.routeLabel, servedBy, ctx.tenantId, status, (performance.now() - ctx.started) / 1000);
+    this.deps.metrics.observe(ctx.routeLabel, servedBy, ctx.tenantId, status, (performance.now() - ctx.started) / 1000, !SAFE.has(ctx.req.method!));
     if (ctx.route) this.deps.served?.(ctx.route.id, ctx.tenantId, servedBy, status);
     if (o.kind !== 'sent' && o.error) {
       // The proxy answered for an upstream that failed: why, whatever the access log's setting (the client only sees the code).

@@ -14,7 +14,7 @@ import { BackSyncBarrier, type BarrierOutcome } from '../forward/backsync-barrie
 import { backSyncRound, type DomainSpec } from '@strangler/ownership';
 import { Upstreams } from '../forward/upstreams';
 import { ProxyMetrics } from '../metrics';
-import { ALL_TENANTS, NO_OVERRIDES, type ModeOverrides } from '../routes/modes';
+import { ALL_TENANTS, NO_OVERRIDES, effectiveMode, type ModeOverrides } from '../routes/modes';
 import { ShadowMirror } from '../shadow/mirror';
 import { WriteLedger } from '../parity/change-witness';
 import type { ThreadConfig } from '../shadow/protocol';
@@ -32,6 +32,10 @@ import { startAdmin, type AdminServer } from './admin';
 import { DataPlane, ownedMarkCookie, type OwnershipView, type Routing, TENANT_HEADER } from './data-plane';
 import { OwnershipAgent, ownershipView } from './ownership';
 import type { OwnershipSnapshot } from '../control/ownership-store';
+import { HistoryRecorder } from '../history/recorder';
+import { buildCharts, type Charts } from '../history/charts';
+import { buildProgress, type Progress } from '../history/progress';
+import { timeline, type WindowName } from '../history/windows';
 
 export interface ProxyOptions {
   /** The YAML config file; watched and reloaded on change. */
@@ -90,6 +94,8 @@ export class ProxyRuntime {
     },
     found: (service) => this.logger.info({ extracted: service }, 'the service reports its freshness again'),
   });
+  /** This process's part of the figures over time (charts, progress). */
+  private readonly recorder: HistoryRecorder;
   private gateTimer: NodeJS.Timeout | null = null;
   private shareTimer: NodeJS.Timeout | null = null;
   private readonly exchange: ParityExchange;
@@ -136,7 +142,10 @@ export class ProxyRuntime {
       this.metrics,
       {
         report: (r, requestedAt) => {
-          if (r.counts) this.parity.count(r.route, r.tenant, r.counts, requestedAt);
+          if (r.counts) {
+            this.parity.count(r.route, r.tenant, r.counts, requestedAt);
+            this.recorder.parity(r.route, r.tenant, r.counts);
+          }
           if (r.mismatch) this.store.recordMismatch(r.mismatch, this.config.config.shadow.mismatchesKept).catch((err: unknown) => this.logger.warn({ err }, 'a parity mismatch could not be stored'));
         },
         warn: (message, detail) => this.logger.warn(detail, message),
@@ -146,6 +155,17 @@ export class ProxyRuntime {
       this.writes,
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
+    this.recorder = new HistoryRecorder(
+      store.figures,
+      {
+        requests: () => this.metrics.requestTotals(),
+        freshness: () => this.freshnessFigures(),
+      },
+      (err, failures) => {
+        // Said once, then every 60th failure: the figures are kept and added once the store answers.
+        if (failures === 1 || failures % 60 === 0) this.logger.warn({ err, failures }, 'the figures over time could not be stored; kept for the next try');
+      },
+    );
     // A cluster's workers are one replica (they share through their primary); a process on its own is one.
     const replica = (options.env ?? process.env)[REPLICA_ID_ENV] || crypto.randomUUID();
     this.ownership = new OwnershipAgent(
@@ -218,7 +238,10 @@ export class ProxyRuntime {
         mirror: this.mirror,
         metrics: this.metrics,
         logger: this.logger,
-        served: (route, tenant, servedBy, status) => this.parity.served(route, tenant, servedBy, status),
+        served: (route, tenant, servedBy, status) => {
+          this.parity.served(route, tenant, servedBy, status);
+          this.recorder.served(route, tenant, servedBy, status);
+        },
         capture: () => this.capture(),
         behind: (service, tenant) => this.freshness.behind(service, tenant),
         applied: (service, tenant, atMs) => this.freshness.applied(service, tenant, atMs),
@@ -245,6 +268,7 @@ export class ProxyRuntime {
     this.watchFile();
     this.gateTimer = setInterval(() => void this.evaluateGates(), cfg.gates.intervalMs);
     this.gateTimer.unref();
+    if (cfg.history.enabled) this.recorder.start(cfg.history.intervalMs);
     this.logger.info({ url: this.url, admin: this.adminUrl, routes: this.config.table.routes.length, tenants: [...this.config.tenants.keys()] }, 'proxy listening');
   }
 
@@ -526,6 +550,50 @@ export class ProxyRuntime {
     return this.redact.r;
   }
 
+  /** Each service's freshness per tenant, as last polled (for the history). */
+  private *freshnessFigures(): IterableIterator<{ service: string; tenant: string; behindMs: number; loading: boolean }> {
+    for (const service of this.config.services.values()) {
+      const view = this.freshness.view(service);
+      if (view === null || !view.reporting) continue;
+      for (const [tenant, t] of Object.entries(view.tenants)) yield { service: service.name, tenant, behindMs: t.behindMs, loading: t.loading };
+    }
+  }
+
+  /** The charts of a window, for one route and one tenant when given; with what changed as marks. */
+  async charts(window: WindowName, filter: { route?: string; tenant?: string; service?: string } = {}): Promise<Charts> {
+    const now = Date.now();
+    const tl = timeline(window, now);
+    const [routeRows, serviceRows, marks] = await Promise.all([
+      this.store.figures.read(tl.resolutionS, tl.fromMs, { subject: filter.route, tenant: filter.tenant }).then((rows) => rows.filter((r) => r.kind !== 'freshness')),
+      this.store.figures.read(tl.resolutionS, tl.fromMs, { kind: 'freshness', subject: filter.service, tenant: filter.tenant }),
+      this.store.figures.marks(tl.fromMs, 500),
+    ]);
+    const relevant = marks.filter((m) => (filter.tenant === undefined || m.tenant === filter.tenant || m.tenant === ALL_TENANTS) && (filter.route === undefined || m.route === null || m.route === filter.route));
+    return buildCharts(tl, [...routeRows, ...serviceRows], relevant, now);
+  }
+
+  /** How far the migration is, over a window: shares of traffic and writes on new services, routes and domains moved, the trail. */
+  async progress(window: WindowName): Promise<Progress> {
+    const now = Date.now();
+    const tl = timeline(window, now);
+    const [rows, trail, ownership] = await Promise.all([
+      this.store.figures.read(tl.resolutionS, tl.fromMs, { kind: 'requests' }),
+      this.store.figures.marks(0, 200),
+      this.ownership.status(1),
+    ]);
+    const tenants = [...this.config.tenants.keys()];
+    const domainOf = new Map<string, string>();
+    for (const d of this.config.domains.values()) for (const r of d.routes) domainOf.set(r, d.name);
+    const routes = this.config.table.routes.map((r) => ({
+      id: r.id,
+      service: r.service,
+      domain: domainOf.get(r.id) ?? null,
+      modes: Object.fromEntries(tenants.map((t) => [t, effectiveMode(r, t, this.state.overrides)])),
+    }));
+    const domains = ownership.domains.map((d) => ({ domain: d.domain, service: d.service, owners: Object.fromEntries(d.tenants.map((t) => [t.tenant, t.owner])) }));
+    return buildProgress(tl, rows, tenants, routes, domains, trail.filter((m) => m.kind !== 'file' || m.text.includes('->')), now);
+  }
+
   /** SIGTERM: drain the data plane, then close everything. Safe to call twice. */
   stop(drainMs = this.config.config.drain.timeoutMs): Promise<void> {
     this.stopping ??= (async () => {
@@ -540,6 +608,9 @@ export class ProxyRuntime {
       if (this.shareTimer) clearInterval(this.shareTimer);
       await this.shareCounts();
       await this.exchange.close();
+      // What this process counted since its last flush goes into the history before the store closes.
+      this.recorder.stop();
+      if (this.config.config.history.enabled) await this.recorder.flush();
       await this.corpus?.close();
       if (this.admin) await this.admin.close();
       await this.upstreams.close();
