@@ -86,7 +86,8 @@ export class HistoryStore {
         [from, limit],
       ),
     ]);
-    const setting = (s: { mode: string; percent?: number } | null) => (s === null ? '(default)' : s.mode === 'canary' ? `canary ${s.percent}%` : s.mode);
+    // No setting: a tenant's scope inherits the route-wide one; the route-wide scope has the route's default.
+    const setting = (s: { mode: string; percent?: number } | null, scope: string) => (s === null ? (scope === '*' ? '(default)' : '(inherited)') : s.mode === 'canary' ? `canary ${s.percent}%` : s.mode);
     const kindOf = (source: string): HistoryMark['kind'] => (source === 'api' ? 'flip' : source === 'gate' ? 'gate' : source === 'rollback' ? 'rollback' : 'file');
     const out: HistoryMark[] = [
       ...changes.rows.map((c) => ({
@@ -95,7 +96,7 @@ export class HistoryStore {
         route: c.route_id,
         domain: null,
         tenant: c.scope,
-        text: `${c.route_id}${c.scope === '*' ? '' : ` [${c.scope}]`}: ${setting(c.previous)} -> ${setting(c.next)} by ${c.actor} (${c.source}): ${c.reason}`,
+        text: `${c.route_id}${c.scope === '*' ? '' : ` [${c.scope}]`}: ${setting(c.previous, c.scope)} -> ${setting(c.next, c.scope)} by ${c.actor} (${c.source}): ${c.reason}`,
       })),
       ...handovers.rows.map((h) => ({
         atMs: h.at.getTime(),

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Express } from 'express';
+import { CHARTS_HTML, CHARTS_SCRIPT, CHARTS_STYLE } from './dashboard-charts';
 
 /**
  * The operator's dashboard on the admin port: one self-contained page (no
@@ -17,7 +18,8 @@ import type { Express } from 'express';
  * a click (what differed, field by field), and a
  * route's audit log; with a write token, a reason and a click it sets a
  * route's mode (for a tenant or all), rolls it back, freezes or unfreezes it,
- * and pauses or resumes the gates.
+ * and pauses or resumes the gates. Below, charts over a chosen window and
+ * the migration's progress (dashboard-charts.ts).
  */
 export function mountDashboard(app: Express): void {
   app.get('/', (_req, res) => res.redirect(302, '/dashboard'));
@@ -41,7 +43,7 @@ function page(nonce: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>strangler-proxy</title>
-<style nonce="${nonce}">${STYLE}</style>
+<style nonce="${nonce}">${STYLE}${CHARTS_STYLE}</style>
 </head>
 <body>
 <header>
@@ -71,9 +73,9 @@ function page(nonce: string): string {
   <section><h2>Parity, last 5 minutes</h2><table id="parity"></table>
     <h3>Learned noise</h3><p>A path is left out only once it differed in enough pairs of monolith answers taken while the data did not change; pairs across a change are discarded. A comparison that matched only by leaving noise out is filtered, never matched.</p><table id="noise"></table></section>
   <section><h2>Mismatches <span id="mismatch-of"></span></h2><div id="mismatches"></div></section>
-  <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>
+  <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>${CHARTS_HTML}
 </main>
-<script nonce="${nonce}">${SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
 </body>
 </html>`;
 }
@@ -321,6 +323,7 @@ async function refresh() {
     renderParity(parity.data, parity.noise);
     await history();
     await mismatches();
+    await charts(routes.data, config.tenants.map((x) => x.name));
     say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);
   } catch (e) {
     if (e.status === 401) {
@@ -359,6 +362,7 @@ $('forget').addEventListener('click', () => {
   say('Token forgotten.', false);
 });
 $('flip-set').addEventListener('click', flip);
+for (const id of ['chart-window', 'chart-route', 'chart-tenant']) $(id).addEventListener('change', () => { chartsKey = ''; refresh(); });
 $('pause').addEventListener('click', () => act('Pause gates', '/gates/pause', {}));
 $('resume').addEventListener('click', () => act('Resume gates', '/gates/resume', {}));
 start();
