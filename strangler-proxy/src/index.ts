@@ -6,6 +6,7 @@ export { ControlStore, type RouteChange } from './control/store';
 export type { ShadowExchange, CapturedResponse } from './shadow/exchange';
 export { registerRoutesCommands } from './cli/routes';
 export { registerOwnCommands } from './cli/own';
+export { registerProgressCommand } from './cli/progress';
 export { registerServeCommand } from './cli/serve';
 export { ProxyError } from './errors';
 export { registerParityCommands, type DataParityResolver } from './cli/parity';

@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { findChromium } from '../../e2e/support/browser';
@@ -6,6 +8,7 @@ import type { ProxyConfigInput } from '../src/config/schema';
 import { WRITE_TOKEN, admin, baseConfig, controlStore, eventually, get, startProxy, startUpstream, type TestProxy, type Upstream } from './support';
 
 const REPO = path.resolve(__dirname, '..', '..');
+const run = promisify(execFile);
 type Point = { at: string; monolith: number; extracted: number; fallback: number; monolithP50: number | null; serviceP50: number | null; writesMonolith: number };
 type Doc = { document: { querySelector(q: string): { getAttribute(a: string): string | null; textContent: string | null } | null } };
 
@@ -89,6 +92,17 @@ describe('charts and progress', () => {
       }
       const unauth = await fetch(`${a.admin}/history`);
       expect(unauth.status).toBe(401);
+
+      // The same through the CLI: text, JSON, and a clear refusal of a window it does not know.
+      const env = { ...process.env, STRANGLER_ADMIN_URL: a.admin, STRANGLER_ADMIN_TOKEN: WRITE_TOKEN };
+      const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'progress', ...args], { env, cwd: REPO });
+      const text = (await cli('--window', '1h')).stdout;
+      expect(text).toMatch(/new services answered 23\.1 % of 13 requests and no writes came/);
+      expect(text).toMatch(/^acme\s+23\.1 % of 13\s+-\s+rooms-read\s+-\s+rooms-write,users\s+-$/m);
+      expect(text).toMatch(/flip: rooms-read \[acme\]: \(inherited\) -> extracted by ops \(api\): charts test/);
+      expect(JSON.parse((await cli('--json', '--window', '15m')).stdout)).toMatchObject({ window: '15m', overall: { requests: 13, extracted: 3 } });
+      const bad = await cli('--window', '2h').catch((e: { code: number; stderr: string }) => e);
+      expect({ code: bad.code, stderr: bad.stderr }).toEqual({ code: 1, stderr: expect.stringContaining("option '--window <window>' argument '2h' is invalid. Allowed choices are 15m, 1h, 6h, 24h, 7d.") });
 
       // A stopping proxy adds what it counted last; a new one reads everything back from the store.
       expect((await get(`${b.url}/api/rooms/9`, 'acme.localhost')).status).toBe(200);
