@@ -19,6 +19,12 @@ export interface ConnectorReport {
   readonly tasks: readonly { id: number; state: string; trace?: string; restarts?: { count: number; lastAt: string; cause: string } }[];
   readonly slot: SlotStatus | undefined;
   readonly slotError?: string;
+  /**
+   * Seconds since the connector's heartbeat action query last wrote
+   * strangler.cdc_heartbeat in its database (capture is alive while it is
+   * small); undefined when the connector has no such heartbeat.
+   */
+  readonly heartbeatAgeSeconds?: number | null;
 }
 
 export interface StatusOptions {
@@ -51,7 +57,7 @@ export async function cdcStatus(connect: ConnectClient, options: StatusOptions =
       };
       if (!config || !config['database.hostname']) return { ...base, slot: undefined };
       try {
-        return { ...base, slot: await slotStatus(config, config['slot.name'] ?? slotName(tenant ?? name)) };
+        return { ...base, ...(await sourceStatus(config, config['slot.name'] ?? slotName(tenant ?? name))) };
       } catch (err) {
         return { ...base, slot: undefined, slotError: (err as Error).message };
       }
@@ -59,7 +65,8 @@ export async function cdcStatus(connect: ConnectClient, options: StatusOptions =
   );
 }
 
-async function slotStatus(config: Readonly<Record<string, string>>, slot: string): Promise<SlotStatus | undefined> {
+/** The connector's replication slot, and its heartbeat's age when its heartbeat action query writes strangler.cdc_heartbeat. */
+async function sourceStatus(config: Readonly<Record<string, string>>, slot: string): Promise<{ slot: SlotStatus | undefined; heartbeatAgeSeconds?: number | null }> {
   const db = new Client({
     host: config['database.hostname'],
     port: Number(config['database.port'] ?? 5432),
@@ -77,13 +84,21 @@ async function slotStatus(config: Readonly<Record<string, string>>, slot: string
       [slot],
     );
     const row = rows[0];
-    if (!row) return undefined;
+    let heartbeat: { heartbeatAgeSeconds?: number | null } = {};
+    if (/\bstrangler\.cdc_heartbeat\b/.test(config['heartbeat.action.query'] ?? '')) {
+      const beat = await db.query<{ age: number | null }>('SELECT extract(epoch FROM clock_timestamp() - max(beat_at))::float8 AS age FROM strangler.cdc_heartbeat');
+      heartbeat = { heartbeatAgeSeconds: beat.rows[0]?.age ?? null };
+    }
+    if (!row) return { slot: undefined, ...heartbeat };
     return {
-      name: slot,
-      active: row.active,
-      restartLsn: row.restart_lsn,
-      confirmedFlushLsn: row.confirmed_flush_lsn,
-      retainedWalBytes: row.retained === null ? null : Number(row.retained),
+      slot: {
+        name: slot,
+        active: row.active,
+        restartLsn: row.restart_lsn,
+        confirmedFlushLsn: row.confirmed_flush_lsn,
+        retainedWalBytes: row.retained === null ? null : Number(row.retained),
+      },
+      ...heartbeat,
     };
   } finally {
     await db.end();

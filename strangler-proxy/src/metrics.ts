@@ -109,6 +109,41 @@ export class ProxyMetrics {
     parity('strangler_proxy_parity_mismatch_ratio', 'Mismatches over comparisons, last 5 minutes', (s) => s.mismatchRate);
   }
 
+  /**
+   * The limits the alert rules compare with, from the config in force: each
+   * route's rollback rates (its gate's, else the gate defaults) and each
+   * service's freshness limit, so that one rule serves every route and
+   * service (observability/rules).
+   */
+  limitsFrom(source: () => { readonly routes: ReadonlyArray<{ readonly id: string; readonly service: string | null; readonly gate: { readonly rollback: { readonly maxMismatchRate: number; readonly maxErrorRate: number } } | null }>; readonly services: ReadonlyArray<{ readonly name: string; readonly maxBehindMs: number | null }> }): void {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'strangler_proxy_route_limit_ratio',
+      help: "Per route with a service: the rate over which it rolls back (its gate's rollback.maxMismatchRate and maxErrorRate, else the defaults 0.05), by kind: mismatch, error; the alert rules compare the route's rates with it",
+      labelNames: ['route', 'kind', 'gated'],
+      registers,
+      collect() {
+        this.reset();
+        for (const r of source().routes) {
+          if (r.service === null) continue;
+          const gated = r.gate === null ? 'no' : 'yes';
+          this.labels(r.id, 'mismatch', gated).set(r.gate?.rollback.maxMismatchRate ?? 0.05);
+          this.labels(r.id, 'error', gated).set(r.gate?.rollback.maxErrorRate ?? 0.05);
+        }
+      },
+    });
+    new Gauge({
+      name: 'strangler_proxy_service_max_behind_seconds',
+      help: "Per service with freshness: its maxBehindMs in seconds, past which its tenant's reads go to the monolith; the alert rules compare strangler_proxy_service_behind_seconds with it",
+      labelNames: ['service'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of source().services) if (s.maxBehindMs !== null) this.labels(s.name).set(s.maxBehindMs / 1000);
+      },
+    });
+  }
+
   /** Where the parity gauges read their figures (the runtime's shadow parity, 5-minute window). */
   parityFrom(source: () => ReadonlyArray<ParityFigures>): void {
     this.paritySource = source;

@@ -101,7 +101,7 @@ describe('charts and progress', () => {
       expect(text).toMatch(/^acme\s+23\.1 % of 13\s+-\s+rooms-read\s+-\s+rooms-write,users\s+-$/m);
       expect(text).toMatch(/flip: rooms-read \[acme\]: \(inherited\) -> extracted by ops \(api\): charts test/);
       expect(JSON.parse((await cli('--json', '--window', '15m')).stdout)).toMatchObject({ window: '15m', overall: { requests: 13, extracted: 3 } });
-      const bad = await cli('--window', '2h').catch((e: { code: number; stderr: string }) => e);
+      const bad = (await cli('--window', '2h').catch((e: unknown) => e)) as { code: number; stderr: string };
       expect({ code: bad.code, stderr: bad.stderr }).toEqual({ code: 1, stderr: expect.stringContaining("option '--window <window>' argument '2h' is invalid. Allowed choices are 15m, 1h, 6h, 24h, 7d.") });
 
       // A stopping proxy adds what it counted last; a new one reads everything back from the store.

@@ -7,6 +7,7 @@ import { formatProjectionLag, projectionLag, type ProjectionLagRow } from '../pr
 import { connectorName, MONOLITH_TABLES, notificationTopic, slotName, type TenantSource } from '../connector-config';
 import { registerTenantConnector, removeTenantConnector, sourceUrlOf, waitUntilStreaming } from '../register';
 import { ensureNotificationTopics, signalSnapshot, watchSnapshots } from '../snapshot';
+import { consumerGroupLag, startCdcExporter } from '../exporter';
 import { cdcStatus, formatStatus, unhealthy } from '../status';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,42 @@ export function addCdcSubcommands(parent: Command, fromProject?: CdcProjectView)
   parent.option('--connect-url <url>', 'Kafka Connect REST (env STRANGLER_CONNECT_URL, default the stack: http://127.0.0.1:18083)');
   const connect = (cmd: Command) =>
     new ConnectClient(cmd.optsWithGlobals<{ connectUrl?: string }>().connectUrl ?? process.env.STRANGLER_CONNECT_URL ?? 'http://127.0.0.1:18083');
+
+  parent
+    .command('exporter')
+    .description("serve the capture's health on /metrics for Prometheus: each connector's and task's state (stopped ones too), task restarts from Connect's log, each slot's retained WAL, each heartbeat's age")
+    .option('--port <port>', 'port to listen on', '19406')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--project <file>', "a project file: its Connect and the log of the Connect `strangler up --project` runs")
+    .option('--connect-log <file>', "Kafka Connect's log, read for tasks that keep restarting (default: the stack's, when it runs here)")
+    .option('--kafka <host:port>', "bootstrap broker, for every consumer group's lag (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)")
+    .action(async (opts: { port: string; host: string; project?: string; connectLog?: string; kafka?: string }, cmd: Command) => {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0-65535), not ${JSON.stringify(opts.port)}`);
+      if (opts.project !== undefined && !fromProject) throw new UsageError('this command was built without project files: pass --connect-url');
+      const view = opts.project !== undefined ? fromProject!(opts.project) : undefined;
+      const explicitConnect = cmd.optsWithGlobals<{ connectUrl?: string }>().connectUrl ?? process.env.STRANGLER_CONNECT_URL;
+      const client = explicitConnect === undefined && view?.connectUrl ? new ConnectClient(view.connectUrl) : connect(cmd);
+      if (opts.connectLog !== undefined && !fs.existsSync(opts.connectLog)) throw new UsageError(`--connect-log ${opts.connectLog}: no such file (Connect's log: logs/connect.log in the stack's state folder)`);
+      const connectLog = opts.connectLog ?? view?.connectLog ?? stackConnectLog();
+      const admin = kafkaClients(commandBrokers(opts.kafka), 'strangler-cdc-exporter', COMMAND_KAFKA_OPTIONS).admin();
+      let connected: Promise<void> | null = null;
+      const groups = async () => {
+        connected ??= admin.connect().catch((err: unknown) => {
+          connected = null;
+          throw err;
+        });
+        await connected;
+        return consumerGroupLag(admin);
+      };
+      const exporter = await startCdcExporter(() => cdcStatus(client, connectLog ? { connectLog } : {}), { port, host: opts.host, groups });
+      console.log(`cdc exporter: ${exporter.url}/metrics (Connect ${client.baseUrl}${connectLog ? `, log ${connectLog}` : ', no log: restarts are not counted'})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void exporter.close().then(() => admin.disconnect()).then(resolve, resolve);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+    });
 
   parent
     .command('status')

@@ -155,6 +155,10 @@ export class ProxyRuntime {
       this.writes,
     );
     this.metrics.parityFrom(() => this.parity.all(5 * 60_000));
+    this.metrics.limitsFrom(() => ({
+      routes: this.config.table.routes,
+      services: [...this.config.services.values()].map((s) => ({ name: s.name, maxBehindMs: s.freshness?.maxBehindMs ?? null })),
+    }));
     this.recorder = new HistoryRecorder(
       store.figures,
       {
