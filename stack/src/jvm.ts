@@ -35,8 +35,10 @@ export function writeLog4j(file: string, extraLoggers: Record<string, string> = 
 }
 
 /** The JVM command line shared by the broker, its tools and the Connect worker. */
-export function jvmArgs(runtime: Runtime, options: { heap: string; log4j: string; marker: string; mainClass: string }): string[] {
+export function jvmArgs(runtime: Runtime, options: { heap: string; log4j: string; marker: string; mainClass: string; jmxExporter?: { port: number; config: string } }): string[] {
   return [
+    // The Prometheus JMX exporter (--observe): /metrics on its own port, from the rules in observability/jmx.
+    ...(options.jmxExporter ? [`-javaagent:${runtime.jmxAgent}=127.0.0.1:${options.jmxExporter.port}:${options.jmxExporter.config}`] : []),
     `-Xms${options.heap}`,
     `-Xmx${options.heap}`,
     '-XX:+UseG1GC',

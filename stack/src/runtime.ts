@@ -23,6 +23,8 @@ export interface Runtime {
   readonly libDir: string;
   readonly pluginDir: string;
   readonly versions: RuntimeVersions;
+  /** The Prometheus JMX exporter's Java agent (for `--observe`). */
+  readonly jmxAgent: string;
   /** True when this call ran Maven; false when the cache was reused. */
   readonly resolved: boolean;
   /** Whether the toolkit's Connect transformations are in the plugin path (dev.strangler.connect.DropOrigin); null: why not. */
@@ -86,7 +88,7 @@ export async function ensureRuntime(layout: StackLayout, cacheDir: string): Prom
   const digest = pomDigest();
   const marker = readMarker(layout.runtimeMarker);
   const cached =
-    marker?.pomSha256 === digest && fs.existsSync(layout.libDir) && fs.existsSync(path.join(layout.pluginDir, 'debezium-connector-postgres'));
+    marker?.pomSha256 === digest && fs.existsSync(layout.libDir) && fs.existsSync(path.join(layout.pluginDir, 'debezium-connector-postgres')) && fs.existsSync(jmxAgentJar(layout));
   if (!cached) {
     await runMaven(layout, cacheDir);
     const bindings = loggingBindings(layout.libDir);
@@ -101,7 +103,12 @@ export async function ensureRuntime(layout: StackLayout, cacheDir: string): Prom
     fs.writeFileSync(layout.runtimeMarker, JSON.stringify({ pomSha256: digest, versions, resolvedAt: new Date().toISOString() }, null, 2));
   }
   const transforms = buildTransforms(java, layout);
-  return Object.freeze({ java, javaVersion, libDir: layout.libDir, pluginDir: layout.pluginDir, versions, resolved: !cached, transforms });
+  return Object.freeze({ java, javaVersion, libDir: layout.libDir, pluginDir: layout.pluginDir, jmxAgent: jmxAgentJar(layout), versions, resolved: !cached, transforms });
+}
+
+/** Where Maven copies the JMX exporter agent: beside lib/ (not in it: it is no library of the broker's). */
+export function jmxAgentJar(layout: Pick<StackLayout, 'libDir'>): string {
+  return path.join(path.dirname(layout.libDir), 'agents', 'jmx_prometheus_javaagent.jar');
 }
 
 function transformSources(dir = TRANSFORMS_DIR): string[] {
@@ -175,7 +182,7 @@ async function runMaven(layout: StackLayout, cacheDir: string): Promise<void> {
   const code = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(
       mvn,
-      ['-B', '-f', POM_FILE, `-Dstack.cache=${cacheDir}`, 'dependency:copy-dependencies', 'dependency:unpack'],
+      ['-B', '-f', POM_FILE, `-Dstack.cache=${cacheDir}`, 'dependency:copy-dependencies', 'dependency:unpack', 'dependency:copy@agents'],
       { stdio: ['ignore', fd, fd] },
     );
     child.once('error', reject);
