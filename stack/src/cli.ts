@@ -25,6 +25,7 @@ const USAGE = `usage: npm start                   start the demo stack (same as:
 
 options for down, status, clean: --project FILE (a project's stack instead of the demo's)
 options for up: --project FILE  --no-monoliths  --no-connectors  --tenants a,b  --traffic (then drive demo traffic, as npm run traffic)
+                --observe (also Prometheus with the alert rules, the JMX exporter on Kafka and Connect, the cdc exporter; env STRANGLER_OBSERVE=1)
 options for traffic: --seconds N (default 120)  --rate N requests/s (default 25)
 environment: ${Object.keys(ENV).join(', ')}`;
 
@@ -36,7 +37,7 @@ function fail(message: string, code = 2): never {
 async function up(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' }, traffic: { type: 'boolean' }, project: { type: 'string' } },
+    options: { 'no-monoliths': { type: 'boolean' }, 'no-connectors': { type: 'boolean' }, tenants: { type: 'string' }, traffic: { type: 'boolean' }, project: { type: 'string' }, observe: { type: 'boolean' } },
     strict: true,
   });
   // A project file: the team's own app and databases instead of the demo (its own state folder, unless STRANGLER_STATE_DIR says).
@@ -47,12 +48,13 @@ async function up(args: string[]): Promise<void> {
     } catch (err) {
       fail(`${(err as Error).message}\n(fix the project file, then run again; \`npm run strangler -- project check ${values.project}\` checks it alone)`, 2);
     }
-    if (values.traffic || values.tenants || values['no-monoliths'] || values['no-connectors']) fail('--project runs what the project file declares: --tenants, --traffic, --no-monoliths and --no-connectors are for the demo', 2);
+    if (values.traffic || values.tenants || values['no-monoliths'] || values['no-connectors']) fail('--project runs what the project file declares: --tenants, --traffic, --no-monoliths and --no-connectors are for the demo (--observe works with both)', 2);
   }
   const config = loadStackConfig({
     ...(values['no-monoliths'] ? { monoliths: false } : {}),
     ...(values['no-connectors'] ? { connectors: false } : {}),
     ...(values.tenants ? { tenants: values.tenants.split(',').map((t) => t.trim()) } : {}),
+    ...(values.observe ? { observe: true } : {}),
     ...(project ? projectState(project) : {}),
   });
   console.log(`strangler ${project ? `project ${project.project.name}` : 'stack'}: starting (state folder ${config.stateDir})`);

@@ -35,6 +35,11 @@ export const StackConfigSchema = z
         proxyAdmin: port,
         /** The first extracted service listens here (the messaging service). */
         extractedBase: port,
+        /** With observe: Prometheus, the JMX exporter agents on the broker and on Connect, and `strangler cdc exporter`. */
+        prometheus: port,
+        kafkaJmx: port,
+        connectJmx: port,
+        cdcExporter: port,
       })
       .strict(),
     postgres: z
@@ -51,6 +56,8 @@ export const StackConfigSchema = z
     monoliths: z.boolean(),
     /** Register one Debezium connector per tenant database once Connect is ready. */
     connectors: z.boolean(),
+    /** Also run Prometheus (with the alert rules of observability/), the JMX exporter agents and the cdc exporter (`npm start -- --observe`). */
+    observe: z.boolean(),
     /** JVM heap for the broker and for the Connect worker, e.g. "768m". */
     jvmHeap: z.string().regex(/^\d+[mg]$/, 'must look like 512m or 1g'),
   })
@@ -81,6 +88,10 @@ export const DEFAULT_PORTS = Object.freeze({
   proxy: 18080,
   proxyAdmin: 18090,
   extractedBase: 18201,
+  prometheus: 19090,
+  kafkaJmx: 19404,
+  connectJmx: 19405,
+  cdcExporter: 19406,
 });
 
 export const DEFAULT_TENANTS = Object.freeze(['acme', 'globex']);
@@ -102,6 +113,11 @@ export const ENV = Object.freeze({
   STRANGLER_PG_BIN: 'postgres.binDir',
   STRANGLER_PG_OS_USER: 'postgres.osUser',
   STRANGLER_JVM_HEAP: 'jvmHeap',
+  STRANGLER_OBSERVE: 'observe',
+  STRANGLER_PROMETHEUS_PORT: 'ports.prometheus',
+  STRANGLER_KAFKA_JMX_PORT: 'ports.kafkaJmx',
+  STRANGLER_CONNECT_JMX_PORT: 'ports.connectJmx',
+  STRANGLER_CDC_EXPORTER_PORT: 'ports.cdcExporter',
 } as const);
 
 function fromEnv(env: NodeJS.ProcessEnv): { input: StackConfigInput; sources: Map<string, string> } {
@@ -114,6 +130,8 @@ function fromEnv(env: NodeJS.ProcessEnv): { input: StackConfigInput; sources: Ma
     let value: unknown = raw;
     if (target.startsWith('ports.')) value = /^\d+$/.test(raw) ? Number(raw) : raw;
     if (target === 'tenants') value = raw.split(',').map((t) => t.trim()).filter(Boolean);
+    // 1/true/yes or 0/false/no; anything else is left as it is, for the schema to refuse with its name.
+    if (target === 'observe') value = /^(1|true|yes)$/i.test(raw) ? true : /^(0|false|no)$/i.test(raw) ? false : raw;
     if (leaf === undefined) input[head] = value;
     else input[head] = { ...(input[head] as object | undefined), [leaf]: value };
     sources.set(target, name);
@@ -134,6 +152,7 @@ export function loadStackConfig(overrides: StackConfigInput = {}, env: NodeJS.Pr
     tenants: [...DEFAULT_TENANTS],
     monoliths: true,
     connectors: true,
+    observe: false,
     jvmHeap: '768m',
     ...envInput,
     ...overrides,

@@ -3,6 +3,7 @@ import { waitFor } from '@strangler/common';
 import type { StackConfig } from './config';
 import { StackError } from './errors';
 import { jvmArgs, writeLog4j, writeProperties } from './jvm';
+import { JMX_RULES } from '@strangler/observability';
 import { kafkaBootstrap } from './kafka';
 import type { StackLayout } from './layout';
 import { ManagedProcess } from './process';
@@ -57,7 +58,7 @@ export async function startConnect(
   const child = await ManagedProcess.start('connect', {
     command: runtime.java,
     args: [
-      ...jvmArgs(runtime, { heap: config.jvmHeap, log4j, marker: layout.stateDir, mainClass: 'org.apache.kafka.connect.cli.ConnectDistributed' }),
+      ...jvmArgs(runtime, { heap: config.jvmHeap, log4j, marker: layout.stateDir, mainClass: 'org.apache.kafka.connect.cli.ConnectDistributed', ...(config.observe ? { jmxExporter: { port: config.ports.connectJmx, config: JMX_RULES.connect } } : {}) }),
       props,
     ],
     logFile: layout.log('connect'),

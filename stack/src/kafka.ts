@@ -6,6 +6,7 @@ import { waitFor } from '@strangler/common';
 import type { StackConfig } from './config';
 import { StackError } from './errors';
 import { jvmArgs, newClusterId, writeLog4j, writeProperties } from './jvm';
+import { JMX_RULES } from '@strangler/observability';
 import type { StackLayout } from './layout';
 import { ManagedProcess, tailFile } from './process';
 import type { Runtime } from './runtime';
@@ -72,7 +73,7 @@ export async function startKafka(
   }
   const child = await ManagedProcess.start('kafka', {
     command: runtime.java,
-    args: [...jvmArgs(runtime, { heap: config.jvmHeap, log4j, marker: layout.stateDir, mainClass: 'kafka.Kafka' }), props],
+    args: [...jvmArgs(runtime, { heap: config.jvmHeap, log4j, marker: layout.stateDir, mainClass: 'kafka.Kafka', ...(config.observe ? { jmxExporter: { port: config.ports.kafkaJmx, config: JMX_RULES.broker } } : {}) }), props],
     logFile,
   });
   const bootstrap = kafkaBootstrap(config);

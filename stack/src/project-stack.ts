@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import { ConnectClient, registerTenantConnector, waitUntilStreaming } from '@strangler/cdc';
 import { redactUrl } from '@strangler/common';
 import { proxyConfigOf, type LoadedProject } from '@strangler/project';
+import { assertPrometheus, startObserving } from './observe';
 import { REPO_ROOT, type StackConfig } from './config';
 import { connectUrl, startConnect } from './connect';
 import { kafkaBootstrap, startKafka } from './kafka';
@@ -28,6 +29,8 @@ export interface RunningProject {
   readonly mirrors: ReadonlyArray<{ readonly service: string; readonly url: string }>;
   /** Services the file says how to run (services.<s>.command). */
   readonly services: ReadonlyArray<{ readonly service: string; readonly url: string }>;
+  /** Prometheus and the cdc exporter (--observe). */
+  readonly observing?: { readonly prometheusUrl: string; readonly cdcExporterUrl: string; readonly configFile: string };
   readonly processes: readonly ManagedProcess[];
   readonly readyMs: number;
   stop(): Promise<void>;
@@ -56,9 +59,18 @@ export async function startProjectStack(p: LoadedProject, config: StackConfig, p
     ...(infra.connect ? [] : [{ port: config.ports.connect, what: 'Kafka Connect REST', env: 'STRANGLER_CONNECT_PORT' }]),
     ...(infra.postgres ? [] : [{ port: config.ports.postgres, what: "PostgreSQL (the toolkit's own databases)", env: 'STRANGLER_PG_PORT' }]),
     ...(listen.port ? [{ port: listen.port, what: 'routing proxy', env: 'proxy.listen.port in the project file' }] : []),
+    ...(config.observe
+      ? [
+          { port: config.ports.prometheus, what: 'Prometheus', env: 'STRANGLER_PROMETHEUS_PORT' },
+          { port: config.ports.cdcExporter, what: 'the cdc exporter', env: 'STRANGLER_CDC_EXPORTER_PORT' },
+          ...(infra.kafka ? [] : [{ port: config.ports.kafkaJmx, what: "the broker's JMX exporter", env: 'STRANGLER_KAFKA_JMX_PORT' }]),
+          ...(infra.connect ? [] : [{ port: config.ports.connectJmx, what: "Connect's JMX exporter", env: 'STRANGLER_CONNECT_JMX_PORT' }]),
+        ]
+      : []),
     ...(admin.port ? [{ port: admin.port, what: "proxy's admin API", env: 'proxy.admin.port in the project file' }] : []),
   ]);
 
+  if (config.observe) assertPrometheus();
   return life.run(async () => {
     const runtime = await ensureRuntime(layout, config.cacheDir);
     life.say('runtime', `Kafka ${runtime.versions.kafka}, Debezium ${runtime.versions.debezium}, Java ${runtime.javaVersion}`);
@@ -143,9 +155,24 @@ export async function startProjectStack(p: LoadedProject, config: StackConfig, p
       mirrors.push({ service, url });
       life.say(`mirror ${service}`, `serving ${url} (${s.mirrors.join(', ')})`);
     }
+    let observing: RunningProject['observing'];
+    if (config.observe) {
+      const o = await startObserving(layout, config, {
+        proxies: [{ adminUrl: proxy.adminUrl, tokenFile: files.token }],
+        services: [...services, ...mirrors].map((x) => ({ name: x.service, url: x.url })),
+        connectUrl: connect,
+        kafkaBootstrap: kafka,
+        connectLog: infra.connect ? null : layout.log('connect'),
+        jmx: { broker: !infra.kafka, connect: !infra.connect },
+      });
+      o.processes.forEach((x) => life.track(x));
+      life.say('prometheus', `${o.prometheusUrl} (alerts ${o.prometheusUrl}/alerts), rules from observability/rules`);
+      observing = { prometheusUrl: o.prometheusUrl, cdcExporterUrl: o.cdcExporterUrl, configFile: o.configFile };
+    }
     const readyMs = life.elapsedMs;
     life.ready();
     return {
+      ...(observing ? { observing } : {}),
       file: p.file,
       kafkaBootstrap: kafka,
       connectUrl: connect,
@@ -171,6 +198,7 @@ export function formatProjectSummary(r: RunningProject): string {
     ['proxy', `${r.proxy.url} (admin ${r.proxy.adminUrl}, token in ${r.proxy.tokenFile})`],
     ...r.services.map((m): [string, string] => [`service ${m.service}`, `${m.url} (/freshness, /healthz; its own mirror)`]),
     ...r.mirrors.map((m): [string, string] => [`mirror ${m.service}`, `${m.url} (/freshness, /position, /metrics)`]),
+    ...(r.observing ? ([['prometheus', `${r.observing.prometheusUrl} (alerts /alerts; config ${r.observing.configFile}); cdc exporter ${r.observing.cdcExporterUrl}/metrics`]] as Array<[string, string]>) : []),
   ];
   return rows.map(([k, v]) => `  ${k.padEnd(14)} ${v}`).join('\n');
 }

@@ -6,6 +6,7 @@ import { kafkaBootstrap, startKafka } from './kafka';
 import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
 import { MESSAGING_DATABASE, startMessagingService } from './messaging';
+import { assertPrometheus, startObserving } from './observe';
 import { startBackSync } from './backsync';
 import { databaseUrl } from '@strangler/migrations';
 import { DEMO_PROJECT_FILE, prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
@@ -37,6 +38,8 @@ export interface RunningStack {
   readonly messaging?: { readonly url: string; readonly databaseUrl: string };
   /** The routing proxy in front of the monoliths (when monoliths run). */
   readonly proxy?: { readonly url: string; readonly adminUrl: string; readonly configFile: string; readonly tokenFile: string; readonly controlUrl: string };
+  /** Prometheus and the cdc exporter (--observe). */
+  readonly observing?: { readonly prometheusUrl: string; readonly cdcExporterUrl: string; readonly configFile: string };
   readonly processes: readonly ManagedProcess[];
   readonly readyMs: number;
   /** Stops every child, newest first (monoliths, Connect, Kafka, PostgreSQL). Safe to call twice. */
@@ -90,8 +93,18 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
         ]
       : []),
     ...(config.monoliths && config.connectors ? [{ port: config.ports.extractedBase, what: 'messaging service', env: 'STRANGLER_EXTRACTED_PORT_BASE' }] : []),
+    ...(config.observe
+      ? [
+          { port: config.ports.prometheus, what: 'Prometheus', env: 'STRANGLER_PROMETHEUS_PORT' },
+          { port: config.ports.kafkaJmx, what: "the broker's JMX exporter", env: 'STRANGLER_KAFKA_JMX_PORT' },
+          { port: config.ports.connectJmx, what: "Connect's JMX exporter", env: 'STRANGLER_CONNECT_JMX_PORT' },
+          { port: config.ports.cdcExporter, what: 'the cdc exporter', env: 'STRANGLER_CDC_EXPORTER_PORT' },
+        ]
+      : []),
   ];
   await assertPortsFree(ports);
+  // --observe without Prometheus: said before anything starts.
+  if (config.observe) assertPrometheus();
 
   return life.run(async (): Promise<RunningStack> => {
     const runtimeP = ensureRuntime(layout, config.cacheDir).then((rt) => {
@@ -199,6 +212,20 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     track(b.process);
     say('backsync', "carrying the messaging service's writes back into the monolith of each tenant whose domain it owns (none until `strangler own messaging --tenant <t> --to service`)");
     }
+    let observing: RunningStack['observing'];
+    if (config.observe) {
+    const o = await startObserving(layout, config, {
+      proxies: proxy ? [{ adminUrl: proxy.adminUrl, tokenFile: proxy.tokenFile }] : [],
+      services: messaging ? [{ name: 'messaging', url: messaging.url }] : [],
+      connectUrl: connect.url,
+      kafkaBootstrap: kafka.bootstrap,
+      connectLog: layout.log('connect'),
+      jmx: { broker: true, connect: true },
+    });
+    o.processes.forEach(track);
+    say('prometheus', `${o.prometheusUrl} (alerts ${o.prometheusUrl}/alerts), scraping the proxy, the services, the cdc exporter ${o.cdcExporterUrl} and the JMX agents of the broker and Connect; rules from observability/rules`);
+    observing = { prometheusUrl: o.prometheusUrl, cdcExporterUrl: o.cdcExporterUrl, configFile: o.configFile };
+    }
     endpoints.monoliths = Object.fromEntries(
     tenants.filter((t) => t.monolithUrl).map((t) => [t.tenant, { url: t.monolithUrl!, databaseUrl: t.databaseUrl }]),
     );
@@ -214,6 +241,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     tenants,
     ...(proxy ? { proxy } : {}),
     ...(messaging ? { messaging } : {}),
+    ...(observing ? { observing } : {}),
     processes: life.started,
     readyMs,
     stop,
@@ -241,6 +269,13 @@ export function formatSummary(stack: RunningStack): string {
           ['', 'npm run strangler -- routes list | set <route> <mode> --reason "..." | rollback <route> | history <route>'],
           ['parity', 'npm run traffic (demo traffic; room-get is shadowed for the first tenant behind a gate), then npm run strangler -- parity status | parity run --corpus ...'],
           ['control store', stack.proxy.controlUrl],
+        ] as [string, string][])
+      : []),
+    ...(stack.observing
+      ? ([
+          ['prometheus', `${stack.observing.prometheusUrl}  alerts ${stack.observing.prometheusUrl}/alerts  config ${stack.observing.configFile}`],
+          ['', `rules observability/rules/strangler.rules.yml; Grafana: import observability/grafana/strangler-migration.json`],
+          ['cdc exporter', `${stack.observing.cdcExporterUrl}/metrics; JMX exporter: broker 127.0.0.1:${stack.config.ports.kafkaJmx}, Connect 127.0.0.1:${stack.config.ports.connectJmx}`],
         ] as [string, string][])
       : []),
     ...(stack.messaging ? ([['messaging', `${stack.messaging.url} (extracted service; flip its routes to it with the CLI)  db ${stack.messaging.databaseUrl}`]] as [string, string][]) : []),

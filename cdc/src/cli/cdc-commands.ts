@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { redactUrl, sleep, UsageError } from '@strangler/common';
 import { migrate } from '@strangler/migrations';
 import { ConnectClient } from '../connect-client';
@@ -51,6 +51,8 @@ export function addCdcSubcommands(parent: Command, fromProject?: CdcProjectView)
     .option('--project <file>', "a project file: its Connect and the log of the Connect `strangler up --project` runs")
     .option('--connect-log <file>', "Kafka Connect's log, read for tasks that keep restarting (default: the stack's, when it runs here)")
     .option('--kafka <host:port>', "bootstrap broker, for every consumer group's lag (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)")
+    // Marks the process as a stack's child, for its orphan reaping.
+    .addOption(new Option('--strangler-state <dir>').hideHelp())
     .action(async (opts: { port: string; host: string; project?: string; connectLog?: string; kafka?: string }, cmd: Command) => {
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0-65535), not ${JSON.stringify(opts.port)}`);
