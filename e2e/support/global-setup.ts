@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { loadStackConfig, runningOwner, stackLayout, startStack, type RunningStack } from '@strangler/stack';
+import { findPrometheus } from '@strangler/observability';
 
 declare global {
   // eslint-disable-next-line no-var
@@ -18,18 +19,27 @@ declare global {
  * with random names). Endpoints reach the test workers through the environment.
  */
 export default async function globalSetup(): Promise<void> {
-  const config = loadStackConfig({ monoliths: false, connectors: false });
+  // Observed (Prometheus with the alert rules, the JMX agents, the cdc exporter) wherever Prometheus is installed: the alert test needs it.
+  const prometheus = findPrometheus();
+  const config = loadStackConfig({ monoliths: false, connectors: false, observe: !('missing' in prometheus) });
   const owner = runningOwner(stackLayout(config));
   let endpoints: { pg: string; kafka: string; connect: string };
   if (owner?.readyAt && (await reachable(owner.endpoints.postgresAdminUrl, owner.endpoints.kafkaBootstrap, owner.endpoints.connectUrl))) {
     endpoints = { pg: owner.endpoints.postgresAdminUrl, kafka: owner.endpoints.kafkaBootstrap, connect: owner.endpoints.connectUrl };
     console.log(`\nintegration tests use the stack already running (pid ${owner.ownerPid})`);
+    // Started with --observe? Then its Prometheus answers on the configured port.
+    const url = `http://127.0.0.1:${config.ports.prometheus}`;
+    const ready = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    if (ready) process.env.STRANGLER_TEST_PROMETHEUS_URL = url;
+    else process.env.STRANGLER_TEST_NO_PROMETHEUS = 'the running stack was started without --observe';
   } else {
     console.log('\nstarting the stack for the integration tests...');
     const stack = await startStack(config, (line) => console.log(line));
     globalThis.__STRANGLER_STACK__ = stack;
     endpoints = { pg: stack.postgres.adminUrl, kafka: stack.kafkaBootstrap, connect: stack.connectUrl };
     console.log(`stack ready in ${(stack.readyMs / 1000).toFixed(1)} s`);
+    if (stack.observing) process.env.STRANGLER_TEST_PROMETHEUS_URL = stack.observing.prometheusUrl;
+    else process.env.STRANGLER_TEST_NO_PROMETHEUS = (prometheus as { missing: string }).missing;
   }
   // Every test's scratch files go in here (scratchDir); the global teardown removes it.
   process.env.STRANGLER_TEST_TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-test-run-'));
