@@ -26,11 +26,19 @@ describe('loadStackConfig', () => {
         STRANGLER_PROXY_PORT: '28080',
         STRANGLER_PROXY_ADMIN_PORT: '28090',
         STRANGLER_EXTRACTED_PORT_BASE: '28200',
+        STRANGLER_PROMETHEUS_PORT: '29090',
+        STRANGLER_KAFKA_JMX_PORT: '29404',
+        STRANGLER_CONNECT_JMX_PORT: '29405',
+        STRANGLER_CDC_EXPORTER_PORT: '29406',
+        STRANGLER_OBSERVE: 'yes',
         STRANGLER_STATE_DIR: '/tmp/strangler-x',
         STRANGLER_TENANTS: 'alpha, beta,gamma',
       },
     );
-    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100, proxy: 28080, proxyAdmin: 28090, extractedBase: 28200 });
+    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100, proxy: 28080, proxyAdmin: 28090, extractedBase: 28200, prometheus: 29090, kafkaJmx: 29404, connectJmx: 29405, cdcExporter: 29406 });
+    expect(config.observe).toBe(true);
+    expect(loadStackConfig({}, {}).observe).toBe(false);
+    expect(() => loadStackConfig({}, { STRANGLER_OBSERVE: 'maybe' })).toThrow(/STRANGLER_OBSERVE \(observe\)/);
     expect(config.stateDir).toBe('/tmp/strangler-x');
     expect(config.tenants).toEqual(['alpha', 'beta', 'gamma']);
     expect(monolithPort(config, 'gamma')).toBe(28102);

@@ -237,6 +237,9 @@ const BEFORE = {
   "log": {
     "level": "info",
     "access": true
+  },
+  "dashboard": {
+    "links": [{ "label": "Prometheus (npm start -- --observe)", "url": "http://127.0.0.1:19090/alerts" }]
   }
 };
 

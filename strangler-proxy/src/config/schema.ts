@@ -436,6 +436,13 @@ export const ProxyConfigSchema = z
       .prefault({}),
     /** Automatic moves by parity: the evaluation period. Per-route rules live under routes[].gate. */
     gates: z.object({ intervalMs: ms(1000) }).strict().prefault({}),
+    /** The dashboard's header links: Prometheus, Grafana, the runbook, where the team watches the rest. */
+    dashboard: z
+      .object({
+        links: z.array(z.object({ label: z.string().trim().min(1).max(60), url: z.string().regex(/^https?:\/\/[^\s"<>]+$/, 'must be an http(s) URL') }).strict()).max(8).default([]),
+      })
+      .strict()
+      .prefault({}),
     /** The figures over time behind the dashboard's charts and the progress view, kept in the control store (bounded, downsampled). */
     history: z
       .object({

@@ -97,7 +97,7 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
   });
   app.get('/config', auth('read'), (_req, res) => {
     const c = rt.current;
-    res.json({ source: c.source, tenants: [...c.tenants.values()].map(({ database, ...t }) => ({ ...t, database: database !== null /* a secret: only whether there is one */ })), services: [...c.services.keys()], routes: c.table.routes.length, lastReload: rt.lastReload });
+    res.json({ source: c.source, tenants: [...c.tenants.values()].map(({ database, ...t }) => ({ ...t, database: database !== null /* a secret: only whether there is one */ })), services: [...c.services.keys()], routes: c.table.routes.length, lastReload: rt.lastReload, links: c.config.dashboard.links });
   });
   app.post('/config/reload', auth('write'), async (_req, res) => {
     const result = await rt.reload();

@@ -48,6 +48,7 @@ function page(nonce: string): string {
 <body>
 <header>
   <h1>strangler-proxy</h1>
+  <nav id="links"></nav>
   <form id="login" autocomplete="off">
     <label>admin token <input id="token" type="password" size="32" placeholder="Bearer token (admin.tokens)"></label>
     <button type="submit">Connect</button>
@@ -83,6 +84,7 @@ function page(nonce: string): string {
 const STYLE = `
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0 1.5rem 2rem; color: #1d2430; }
 header { display: flex; align-items: baseline; gap: 2rem; border-bottom: 1px solid #d5dae1; }
+nav a { margin-right: 1rem; }
 h1 { font-size: 1.2rem; } h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
 table { border-collapse: collapse; min-width: 40rem; }
 th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #e6e9ee; vertical-align: top; }
@@ -314,6 +316,7 @@ async function refresh() {
     const [config, routes, parity, gates, services, ownership] = await Promise.all([api('/config'), api('/routes'), api('/parity?windowMs=300000'), api('/gates'), api('/services'), api('/ownership?limit=10')]);
     const frozen = new Set(gates.controls.filter((c) => c.scope !== '*').map((c) => c.scope));
     $('main').hidden = false;
+    $('links').replaceChildren(...(config.links || []).map((l) => el('a', { href: l.url, rel: 'noopener noreferrer', target: '_blank' }, l.label)));
     $('summary').replaceChildren(
       config.routes + ' routes, tenants ' + config.tenants.map((x) => x.name).join(', ') + '; config ' + (config.lastReload.ok ? 'loaded ' : 'REFUSED ') + config.lastReload.at + '; gates ',
       el('strong', { id: 'gates' }, gates.paused ? 'paused' : 'running'));
