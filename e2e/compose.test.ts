@@ -13,10 +13,27 @@ describe('docker-compose.yml agrees with the stack', () => {
   const s = compose.services;
   const versions = pomVersions();
 
-  it('has the whole topology', () => {
+  it('has the whole topology, and the observe profile', () => {
     expect(Object.keys(s).sort()).toEqual(
-      ['backsync', 'connect', 'connectors', 'kafka', 'messaging', 'migrate', 'migrate-services', 'postgres', 'proxy', ...DEFAULT_TENANTS.map((t) => `monolith-${t}`)].sort(),
+      ['backsync', 'cdc-exporter', 'connect', 'connectors', 'jmx-agent', 'kafka', 'messaging', 'migrate', 'migrate-services', 'postgres', 'prometheus', 'proxy', ...DEFAULT_TENANTS.map((t) => `monolith-${t}`)].sort(),
     );
+    const observe = Object.entries(s).filter(([, x]) => ((x as { profiles?: string[] }).profiles ?? []).includes('observe')).map(([k]) => k).sort();
+    expect(observe).toEqual(['cdc-exporter', 'jmx-agent', 'prometheus']);
+  });
+
+  it('observes as the stack does: the same jobs, the shipped rules, the agent version the POM pins, the JMX ports', () => {
+    const prom = parse(fs.readFileSync(path.join(REPO_ROOT, 'docker', 'prometheus.yml'), 'utf8')) as { rule_files: string[]; scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+    expect(prom.scrape_configs.map((j) => j.job_name).sort()).toEqual(['kafka-broker', 'kafka-connect', 'strangler-cdc', 'strangler-proxy', 'strangler-service']);
+    expect(prom.rule_files).toEqual(['/etc/prometheus/rules/strangler.rules.yml']);
+    const jobs = Object.fromEntries(prom.scrape_configs.map((j) => [j.job_name, j.static_configs[0]!.targets[0]]));
+    expect(jobs).toMatchObject({ 'kafka-broker': `kafka:${DEFAULT_PORTS.kafkaJmx}`, 'kafka-connect': `connect:${DEFAULT_PORTS.connectJmx}`, 'strangler-cdc': `cdc-exporter:${DEFAULT_PORTS.cdcExporter}`, 'strangler-proxy': `proxy:${DEFAULT_PORTS.proxyAdmin}` });
+    expect(s.prometheus!.ports).toEqual([`${DEFAULT_PORTS.prometheus}:${DEFAULT_PORTS.prometheus}`]);
+    const pom = fs.readFileSync(path.join(REPO_ROOT, 'stack', 'maven', 'pom.xml'), 'utf8');
+    const agent = /<jmx.exporter.version>([^<]+)</.exec(pom)![1];
+    expect(s['jmx-agent']!.command).toEqual(expect.arrayContaining([`-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${agent}`]));
+    const env = fs.readFileSync(path.join(REPO_ROOT, 'docker', 'observe.env'), 'utf8');
+    expect(env).toContain(`=${DEFAULT_PORTS.kafkaJmx}:/observability/jmx/kafka-broker.yml`);
+    expect(env).toContain(`=${DEFAULT_PORTS.connectJmx}:/observability/jmx/kafka-connect.yml`);
   });
 
   it('runs PostgreSQL with logical decoding on the stack port', () => {
