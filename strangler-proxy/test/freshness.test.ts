@@ -70,7 +70,7 @@ describe('freshness: reads go to the monolith while the service is behind', () =
         service: 'messaging',
         url: service.url,
         breaker: 'closed',
-        freshness: { maxBehindMs: 2000, reporting: true, polledAt: expect.any(String), tenants: { acme: { behindMs: 60_000, loading: false, appliedThrough: null, heldBack: true }, globex: { behindMs: 0, loading: false, appliedThrough: null, heldBack: false } } },
+        freshness: { maxBehindMs: 2000, reporting: true, polledAt: expect.any(String), tenants: { acme: { behindMs: 60_000, pending: 7, loading: false, appliedThrough: null, heldBack: true }, globex: { behindMs: 0, pending: 0, loading: false, appliedThrough: null, heldBack: false } } },
       },
     ]);
 
@@ -109,7 +109,7 @@ describe('freshness: reads go to the monolith while the service is behind', () =
     await eventually(async () => (await from('GET')) === 'monolith', 5_000);
     expect(await from('POST')).toBe('service');
     const services = (await admin(proxy, 'GET', '/services')).json.data;
-    expect(services[0].freshness.tenants).toEqual({ acme: { behindMs: 0, loading: true, appliedThrough: null, heldBack: true }, globex: { behindMs: 0, loading: false, appliedThrough: null, heldBack: false } });
+    expect(services[0].freshness.tenants).toEqual({ acme: { behindMs: 0, pending: 0, loading: true, appliedThrough: null, heldBack: true }, globex: { behindMs: 0, pending: 0, loading: false, appliedThrough: null, heldBack: false } });
     expect(await metrics()).toMatch(/strangler_proxy_service_loading\{service="messaging",tenant="acme"\} 1\n/);
     report = { acme: 0, globex: 0 };
     await eventually(async () => (await from('GET')) === 'service', 5_000);

@@ -88,7 +88,7 @@ describe('read-your-writes: a client reads what it just wrote through the monoli
   it("sends the writer's reads to the monolith until the service has applied what came before its write; others read from the service throughout", async () => {
     through = { acme: Date.now() - 60_000, globex: Date.now() };
     await reported();
-    expect((await admin(proxy, 'GET', '/services')).json.data[0].freshness.tenants.acme).toEqual({ behindMs: 0, loading: false, appliedThrough: new Date(through.acme!).toISOString(), heldBack: false });
+    expect((await admin(proxy, 'GET', '/services')).json.data[0].freshness.tenants.acme).toEqual({ behindMs: 0, pending: 0, loading: false, appliedThrough: new Date(through.acme!).toISOString(), heldBack: false });
     const mark = markOf((await write()).headers['set-cookie']);
     for (let i = 0; i < 4; i++) expect(await read(`other=1; ${mark}`)).toBe('monolith');
     expect(await read(null)).toBe('service');

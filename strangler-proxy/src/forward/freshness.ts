@@ -3,12 +3,14 @@ import type { CompiledService } from '../config/compile';
 
 /** The part of a service's `GET /freshness` (cdc's FreshnessReport) the proxy reads. */
 const Report = z.object({
-  tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), loading: z.boolean().optional(), appliedThrough: z.string().nullable().optional() })),
+  tenants: z.array(z.object({ tenant: z.string(), behindMs: z.number().min(0), pending: z.number().min(0).optional(), loading: z.boolean().optional(), appliedThrough: z.string().nullable().optional() })),
 });
 
 /** A tenant's line in the last report. */
 export interface TenantFreshness {
   readonly behindMs: number;
+  /** Changes it has fetched and not yet applied (its lag in events), when it says. */
+  readonly pending: number | null;
   /** Its initial snapshot is still being applied: the service's copy is incomplete. */
   readonly loading: boolean;
   /** Every change committed before this source time (ms since the epoch) is applied; null when the service does not say. */
@@ -30,7 +32,7 @@ export interface FreshnessView {
   readonly reporting: boolean;
   readonly polledAt: string | null;
   /** Per tenant, as last reported, and whether its reads go to the monolith now (a tenant the report leaves out is held back too). */
-  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly loading: boolean; readonly appliedThrough: string | null; readonly heldBack: boolean }>>;
+  readonly tenants: Readonly<Record<string, { readonly behindMs: number; readonly pending: number | null; readonly loading: boolean; readonly appliedThrough: string | null; readonly heldBack: boolean }>>;
 }
 
 interface Poller {
@@ -121,7 +123,7 @@ export class FreshnessWatch {
       tenants: Object.fromEntries(
         [...(known?.tenants ?? new Map<string, TenantFreshness>())].map(([t, f]) => [
           t,
-          { behindMs: f.behindMs, loading: f.loading, appliedThrough: f.appliedThrough === null ? null : new Date(f.appliedThrough).toISOString(), heldBack: this.behind(service, t) },
+          { behindMs: f.behindMs, pending: f.pending, loading: f.loading, appliedThrough: f.appliedThrough === null ? null : new Date(f.appliedThrough).toISOString(), heldBack: this.behind(service, t) },
         ]),
       ),
     };
@@ -145,7 +147,7 @@ export class FreshnessWatch {
       if (!res.ok) throw new Error(`it answered ${res.status}`);
       const report = Report.safeParse(await res.json().catch(() => null));
       if (!report.success) throw new Error('its answer is not a freshness report ({"tenants":[{"tenant","behindMs"}]})');
-      p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, loading: t.loading ?? false, appliedThrough: instant(t.appliedThrough) }])) };
+      p.known = { at: this.now(), tenants: new Map(report.data.tenants.map((t) => [t.tenant, { behindMs: t.behindMs, pending: t.pending ?? null, loading: t.loading ?? false, appliedThrough: instant(t.appliedThrough) }])) };
       this.events.reported(s.name, p.known.tenants);
       if (p.lost) this.events.found(s.name);
       p.lost = false;

@@ -30,6 +30,8 @@ export interface RoutePoint {
 export interface ServicePoint {
   readonly at: string;
   readonly behindMs: number | null;
+  /** Its lag in events: changes fetched and not yet applied (the largest seen in the bucket). */
+  readonly pending: number | null;
   readonly loading: boolean;
 }
 
@@ -126,7 +128,7 @@ export function buildCharts(tl: Timeline, rows: readonly HistoryRow[], marks: re
         tenant,
         points: tl.buckets.map((at): ServicePoint => {
           const v = f?.get(at)?.get('');
-          return { at: new Date(at).toISOString(), behindMs: v ? v[FRESH.behindMs]! : null, loading: v ? v[FRESH.loading]! > 0 : false };
+          return { at: new Date(at).toISOString(), behindMs: v ? v[FRESH.behindMs]! : null, pending: v ? (v[FRESH.pending] ?? 0) : null, loading: v ? v[FRESH.loading]! > 0 : false };
         }),
       };
     });

@@ -63,7 +63,7 @@ describe('charts', () => {
       req(last, 'rooms', 'acme', 'extracted', 6, 3, 0.2),
       req(last, 'rooms', 'acme', 'fallback', 1),
       { resolutionS: 5, atMs: before, kind: 'parity', subject: 'rooms', tenant: 'acme', target: '', v: parity },
-      { resolutionS: 5, atMs: last, kind: 'freshness', subject: 'messaging', tenant: 'acme', target: '', v: [1200, 0] },
+      { resolutionS: 5, atMs: last, kind: 'freshness', subject: 'messaging', tenant: 'acme', target: '', v: [1200, 0, 7] },
       // Outside the window: ignored.
       req(tl.fromMs - 5000, 'rooms', 'acme', 'monolith', 99),
     ];
@@ -78,8 +78,8 @@ describe('charts', () => {
     expect(points.at(-1)).toMatchObject({ monolith: 2, extracted: 6, fallback: 1, writesExtracted: 3 });
     expect(points.at(-1)!.serviceP50).toBeCloseTo(175, 0);
     expect(c.services).toEqual([{ service: 'messaging', tenant: 'acme', points: expect.any(Array) }]);
-    expect(c.services[0]!.points.at(-1)).toMatchObject({ behindMs: 1200, loading: false });
-    expect(c.services[0]!.points[0]).toMatchObject({ behindMs: null });
+    expect(c.services[0]!.points.at(-1)).toMatchObject({ behindMs: 1200, pending: 7, loading: false });
+    expect(c.services[0]!.points[0]).toMatchObject({ behindMs: null, pending: null });
     expect(c.marks).toEqual([expect.objectContaining({ kind: 'flip', at: new Date(last).toISOString() })]);
   });
 });

@@ -20,8 +20,8 @@ export const PAR = { samples: 0, mismatches: 1, filtered: 2, shadowErrors: 3, se
 export const PAR_LENGTH = PAR.latency + LATENCY_BUCKETS;
 
 /** freshness (subject: service, target ''): gauges, the largest seen in the bucket. */
-export const FRESH = { behindMs: 0, loading: 1 } as const;
-export const FRESH_LENGTH = 2;
+export const FRESH = { behindMs: 0, loading: 1, pending: 2 } as const;
+export const FRESH_LENGTH = 3;
 
 export const LENGTH: Record<Kind, number> = { requests: REQ_LENGTH, parity: PAR_LENGTH, freshness: FRESH_LENGTH };
 

@@ -1,6 +1,6 @@
 import type { HistoryRow, HistoryStore } from '../control/history-store';
 import type { Counts } from '../parity/window';
-import { FRESH_LENGTH, type Kind, LENGTH, latencyBucket, mergeInto, PAR, REQ } from './layouts';
+import { FRESH, FRESH_LENGTH, type Kind, LENGTH, latencyBucket, mergeInto, PAR, REQ } from './layouts';
 import { RESOLUTIONS, bucketOf } from './windows';
 
 /** One series of the request counters as HotMetrics holds it (cumulative since start). */
@@ -19,7 +19,7 @@ export interface RecorderSources {
   /** Every request series, cumulative (the proxy's request metrics). */
   readonly requests: () => Iterable<RequestTotals>;
   /** Each service's last freshness figures per tenant. */
-  readonly freshness: () => Iterable<{ readonly service: string; readonly tenant: string; readonly behindMs: number; readonly loading: boolean }>;
+  readonly freshness: () => Iterable<{ readonly service: string; readonly tenant: string; readonly behindMs: number; readonly loading: boolean; readonly pending: number | null }>;
 }
 
 const SEP = '\u0000';
@@ -89,8 +89,9 @@ export class HistoryRecorder {
     this.takeRequests(true);
     for (const f of this.sources.freshness()) {
       const v = this.row('freshness', f.service, f.tenant, '');
-      v[0] = Math.max(v[0]!, f.behindMs);
-      v[1] = Math.max(v[1]!, f.loading ? 1 : 0);
+      v[FRESH.behindMs] = Math.max(v[FRESH.behindMs]!, f.behindMs);
+      v[FRESH.loading] = Math.max(v[FRESH.loading]!, f.loading ? 1 : 0);
+      v[FRESH.pending] = Math.max(v[FRESH.pending]!, f.pending ?? 0);
     }
     const batch = this.pending;
     this.pending = new Map();

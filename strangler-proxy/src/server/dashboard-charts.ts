@@ -16,7 +16,7 @@ export const CHARTS_HTML = `
       <figure><figcaption>Requests by target, per bucket</figcaption><svg id="chart-requests" class="chart" viewBox="0 0 640 180" role="img" aria-label="requests by target"></svg></figure>
       <figure><figcaption>Parity mismatch rate and the service's error rate</figcaption><svg id="chart-rates" class="chart" viewBox="0 0 640 180" role="img" aria-label="mismatch and error rates"></svg></figure>
       <figure><figcaption>Latency of both paths, p50 and p99 (ms)</figcaption><svg id="chart-latency" class="chart" viewBox="0 0 640 180" role="img" aria-label="latency"></svg></figure>
-      <figure><figcaption>How far behind each service is for the tenant (ms)</figcaption><svg id="chart-freshness" class="chart" viewBox="0 0 640 180" role="img" aria-label="freshness"></svg></figure>
+      <figure><figcaption>How far behind each service is for the tenant (ms), and its lag in events</figcaption><svg id="chart-freshness" class="chart" viewBox="0 0 640 180" role="img" aria-label="freshness"></svg></figure>
     </div>
   </section>
   <section id="progress-section"><h2>Progress</h2>
@@ -38,7 +38,7 @@ svg.chart text { font-size: 10px; fill: #4a5361; }
 
 export const CHARTS_SCRIPT = `
 const SVG = 'http://www.w3.org/2000/svg';
-const COLORS = { monolith: '#7b8494', extracted: '#1f8a4c', fallback: '#d9822b', mismatchRate: '#b3261e', serviceErrorRate: '#d9822b', monolithP50: '#7b8494', monolithP99: '#3d4450', serviceP50: '#5fb883', serviceP99: '#1f8a4c' };
+const COLORS = { samples: '#2f6fd6', monolith: '#7b8494', extracted: '#1f8a4c', fallback: '#d9822b', mismatchRate: '#b3261e', serviceErrorRate: '#d9822b', monolithP50: '#7b8494', monolithP99: '#3d4450', serviceP50: '#5fb883', serviceP99: '#1f8a4c' };
 const PALETTE = ['#2f6fd6', '#1f8a4c', '#d9822b', '#8e44ad', '#b3261e', '#16a3a3'];
 const MARK_COLORS = { flip: '#2f6fd6', gate: '#8e44ad', rollback: '#b3261e', file: '#7b8494', handover: '#16a3a3' };
 let chartsAt = 0;
@@ -130,15 +130,18 @@ async function charts(routes, tenants) {
   $('chart-note').setAttribute('data-drawn', key);
   const marks = h.marks;
   lineChart('chart-requests', h.from, h.to, points, [
-    { key: 'monolith', label: 'monolith', color: COLORS.monolith }, { key: 'extracted', label: 'service', color: COLORS.extracted }, { key: 'fallback', label: 'fallback to the monolith', color: COLORS.fallback }], marks, num);
+    { key: 'monolith', label: 'monolith', color: COLORS.monolith }, { key: 'extracted', label: 'service', color: COLORS.extracted }, { key: 'fallback', label: 'fallback to the monolith', color: COLORS.fallback },
+    { key: 'paritySamples', label: 'shadow comparisons', color: COLORS.samples, width: 1 }], marks, num);
   lineChart('chart-rates', h.from, h.to, points, [
     { key: 'mismatchRate', label: 'mismatch rate (shadow)', color: COLORS.mismatchRate }, { key: 'serviceErrorRate', label: 'service error rate', color: COLORS.serviceErrorRate }], marks, (v) => (v * 100).toFixed(0) + '%');
   lineChart('chart-latency', h.from, h.to, points, [
     { key: 'monolithP50', label: 'monolith p50', color: COLORS.monolithP50 }, { key: 'monolithP99', label: 'monolith p99', color: COLORS.monolithP99, width: 1 },
     { key: 'serviceP50', label: 'service p50', color: COLORS.serviceP50 }, { key: 'serviceP99', label: 'service p99', color: COLORS.serviceP99, width: 1 }], marks, num);
   const fresh = h.services.filter((s) => s.tenant === tenant);
-  const merged = (fresh[0] ? fresh[0].points : []).map((pt, i) => Object.fromEntries([['at', pt.at], ...fresh.map((s) => [s.service, s.points[i].behindMs])]));
-  lineChart('chart-freshness', h.from, h.to, merged, fresh.map((s, i) => ({ key: s.service, label: s.service, color: PALETTE[i % PALETTE.length] })), marks, num);
+  const merged = (fresh[0] ? fresh[0].points : []).map((pt, i) => Object.fromEntries([['at', pt.at], ...fresh.flatMap((s) => [[s.service, s.points[i].behindMs], [s.service + ':pending', s.points[i].pending]])]));
+  lineChart('chart-freshness', h.from, h.to, merged, fresh.flatMap((s, i) => [
+    { key: s.service, label: s.service + ' behind (ms)', color: PALETTE[i % PALETTE.length] },
+    { key: s.service + ':pending', label: s.service + ' events pending', color: PALETTE[i % PALETTE.length], width: 0.75 }]), marks, num);
   progress(p);
 }
 

@@ -555,11 +555,11 @@ export class ProxyRuntime {
   }
 
   /** Each service's freshness per tenant, as last polled (for the history). */
-  private *freshnessFigures(): IterableIterator<{ service: string; tenant: string; behindMs: number; loading: boolean }> {
+  private *freshnessFigures(): IterableIterator<{ service: string; tenant: string; behindMs: number; loading: boolean; pending: number | null }> {
     for (const service of this.config.services.values()) {
       const view = this.freshness.view(service);
       if (view === null || !view.reporting) continue;
-      for (const [tenant, t] of Object.entries(view.tenants)) yield { service: service.name, tenant, behindMs: t.behindMs, loading: t.loading };
+      for (const [tenant, t] of Object.entries(view.tenants)) yield { service: service.name, tenant, behindMs: t.behindMs, loading: t.loading, pending: t.pending };
     }
   }
 
