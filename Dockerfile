@@ -12,6 +12,7 @@ COPY project/package.json project/
 COPY backsync/package.json backsync/
 COPY strangler-proxy/package.json strangler-proxy/
 COPY observability/package.json observability/
+COPY contracts/package.json contracts/
 COPY extracted/messaging/package.json extracted/messaging/
 COPY cli/package.json cli/
 COPY e2e/package.json e2e/

@@ -4,7 +4,7 @@
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
 };
-const packages = '{common,stack,migrations,monolith,cdc,ownership,backsync,project,strangler-proxy,observability,cli,extracted/*}';
+const packages = '{common,stack,migrations,monolith,cdc,ownership,backsync,project,strangler-proxy,observability,contracts,cli,extracted/*}';
 // The stack's state (PostgreSQL's pg_logical/snapshots/*.snap among it) and the jar cache are not sources.
 const ignore = ['<rootDir>/.strangler/', '<rootDir>/.cache/', '<rootDir>/node_modules/'];
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const SOURCES = ['common', 'stack', 'migrations', 'cdc', 'ownership', 'backsync', 'project', 'strangler-proxy', 'observability', 'cli', 'extracted'];
+const SOURCES = ['common', 'stack', 'migrations', 'cdc', 'ownership', 'backsync', 'project', 'strangler-proxy', 'observability', 'contracts', 'cli', 'extracted'];
 
 function files(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];

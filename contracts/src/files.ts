@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { ContractsError } from './errors';
+import type { Shape, StreamContract } from './contract';
+import type { Consumer } from './compare';
+
+/** The repository's contracts folder: streams/<schema>.<table>.json and consumers/<name>.json. */
+export interface ContractsDir {
+  readonly dir: string;
+}
+
+const ConsumerSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be lowercase letters, digits and dashes'),
+    owner: z.string().min(1),
+    kind: z.enum(['mirror', 'projection', 'service']),
+    reads: z.record(z.string().regex(/^[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*$/, 'must be <schema>.<table>'), z.union([z.literal('*'), z.array(z.string().min(1)).min(1)])),
+    freshnessMs: z.number().int().positive().optional(),
+    group: z.string().min(1).optional(),
+  })
+  .strict();
+
+export function readContracts(dir: string): Map<string, StreamContract> {
+  const folder = path.join(dir, 'streams');
+  const out = new Map<string, StreamContract>();
+  if (!fs.existsSync(folder)) return out;
+  for (const f of fs.readdirSync(folder).filter((x) => x.endsWith('.json')).sort()) {
+    const file = path.join(folder, f);
+    let c: StreamContract;
+    try {
+      c = JSON.parse(fs.readFileSync(file, 'utf8')) as StreamContract;
+    } catch (err) {
+      throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message}): fix it, or write it again with \`strangler contracts snapshot\``);
+    }
+    if (typeof c.stream !== 'string' || !Array.isArray(c.columns) || !Array.isArray(c.key)) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not a stream contract (stream, key, columns): write it again with \`strangler contracts snapshot\``);
+    out.set(c.stream, c);
+  }
+  return out;
+}
+
+export function writeContract(dir: string, c: StreamContract): string {
+  const folder = path.join(dir, 'streams');
+  fs.mkdirSync(folder, { recursive: true });
+  const file = path.join(folder, `${c.stream}.json`);
+  fs.writeFileSync(file, `${JSON.stringify(c, null, 2)}\n`);
+  return file;
+}
+
+export function readConsumers(dir: string): Consumer[] {
+  const folder = path.join(dir, 'consumers');
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .filter((x) => x.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const file = path.join(folder, f);
+      let raw: unknown;
+      try {
+        raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+      } catch (err) {
+        throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message})`);
+      }
+      const r = ConsumerSchema.safeParse(raw);
+      if (!r.success) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+      return r.data as Consumer;
+    });
+}
+
+export const shapeOf = (c: StreamContract): Shape => ({ stream: c.stream, key: c.key, columns: c.columns });
