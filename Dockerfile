@@ -14,6 +14,7 @@ COPY strangler-proxy/package.json strangler-proxy/
 COPY observability/package.json observability/
 COPY contracts/package.json contracts/
 COPY extracted/messaging/package.json extracted/messaging/
+COPY extracted/notifications/package.json extracted/notifications/
 COPY cli/package.json cli/
 COPY e2e/package.json e2e/
 RUN npm ci --no-audit --no-fund

@@ -42,4 +42,5 @@ export { registerCdcCommands, type CdcProjectView } from './cli/cdc-commands';
 export { replay, type ReplayOptions, type ReplayProgress, type ReplayResult } from './projector/replay';
 export { registerReplayCommand, type ProjectProjections, type ReplayableProjection } from './cli/replay-command';
 export { projectionRegistry } from './projector/metrics';
+export { outboxConnectorConfig, outboxConnectorName, registerOutboxConnector, eventTopic, EVENT_TOPICS, OUTBOX_TABLE, type OutboxSource } from './outbox';
 export { exposition as cdcExposition, startCdcExporter, type CdcExporter } from './exporter';

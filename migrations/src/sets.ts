@@ -12,6 +12,8 @@ import * as extracted001 from './extracted/001_projection_checkpoints';
 import * as extracted002 from './extracted/002_checkpoint_snapshot';
 import * as extracted003 from './extracted/003_id_allocations';
 import * as extracted004 from './extracted/004_domain_owners';
+import * as extracted005 from './extracted/005_outbox';
+import * as extracted006 from './extracted/006_inbox';
 
 interface Migration {
   up(knex: Knex): Promise<void>;
@@ -52,7 +54,7 @@ export const MIGRATION_SETS = Object.freeze({
     description: "an extracted service database (multi-tenant): the projector runtime's checkpoints (schema strangler)",
     schemaName: 'public',
     tableName: 'knex_migrations',
-    migrations: { '001_projection_checkpoints': extracted001, '002_checkpoint_snapshot': extracted002, '003_id_allocations': extracted003, '004_domain_owners': extracted004 },
+    migrations: { '001_projection_checkpoints': extracted001, '002_checkpoint_snapshot': extracted002, '003_id_allocations': extracted003, '004_domain_owners': extracted004, '005_outbox': extracted005, '006_inbox': extracted006 },
   },
   control: {
     name: 'control',

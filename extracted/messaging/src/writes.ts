@@ -2,6 +2,7 @@ import express, { type Express, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ApiError, id, notFound, shape } from './contract';
+import { messagePosted, roomCreated, type DomainEvent } from './events';
 import { ownsInTransaction } from './ownership';
 import { idSequence } from '@strangler/ownership';
 
@@ -121,6 +122,9 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
     else res.status(answer.status).json(answer.json);
   };
 
+  /** A domain event, written to the outbox in the write's own transaction: published when it commits, never when it rolls back (a dry run, a failure). */
+  const emit = (trx: Knex.Transaction, tenant: string, e: DomainEvent) => trx('outbox').insert({ aggregate_type: e.aggregateType, aggregate_id: e.aggregateId, type: e.type, version: e.version, tenant, payload: JSON.stringify(e.payload) });
+
   const scoped = (trx: Knex.Transaction, tenant: string) => (table: 'rooms' | 'room_members' | 'messages' | 'users') => trx(table).where(`${table}.tenant`, tenant);
   /**
    * The next id of a table for a tenant, from the tenant's sequence of it
@@ -177,6 +181,7 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
     const row = { tenant, id: await nextId(trx, tenant, 'rooms'), name: input.name, topic: input.topic ?? null, kind: input.kind ?? 'group', tags: input.tags ?? [], settings: JSON.stringify(input.settings ?? {}), created_by: input.created_by ?? null, created_at: now, updated_at: now, archived_at: null };
     const [room] = await trx('rooms').insert(row).returning('*');
     if (input.created_by !== undefined) await trx('room_members').insert({ tenant, room_id: room.id, user_id: input.created_by, role: 'owner', joined_at: now });
+    await emit(trx, tenant, roomCreated(room));
     return { status: 201, location: `/api/rooms/${room.id}`, json: shape.room(room) };
   }));
 
@@ -241,6 +246,7 @@ export function mountWrites(app: Express, db: Knex, tenantOf: (req: Request) => 
       created_at: now, updated_at: now, edited_at: null, deleted_at: null,
     };
     const [message] = await trx('messages').insert(row).returning('*');
+    await emit(trx, tenant, messagePosted(message));
     return { status: 201, location: `/api/messages/${message.id}`, json: shape.message(message) };
   }));
 
