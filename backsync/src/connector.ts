@@ -1,4 +1,4 @@
-import { DROP_ORIGIN_TRANSFORM, EVENT_ENCODING, POSTGRES_CONNECTOR_CLASS, TOPIC_CREATION, type ConnectorConfig } from '@strangler/cdc';
+import { DROP_ORIGIN_TRANSFORM, EVENT_ENCODING, postgresConnection, TOPIC_CREATION, type ConnectorConfig } from '@strangler/cdc';
 import { BackSyncError } from './errors';
 
 /** The service database whose owned tables back-sync captures. */
@@ -53,18 +53,7 @@ export function backSyncConnectorConfig(source: ServiceSource): ConnectorConfig 
   const tables = [...new Set([...source.tables.map((t) => (t.includes('.') ? t : `public.${t}`)), OWNERSHIP_TABLE])];
   const slot = `strangler_backsync_${source.service}`;
   return Object.freeze({
-    'connector.class': POSTGRES_CONNECTOR_CLASS,
-    'tasks.max': '1',
-    'database.hostname': source.host,
-    'database.port': String(source.port),
-    'database.user': source.user,
-    'database.password': source.password ?? '',
-    'database.dbname': source.database,
-    'topic.prefix': `backsync_${source.service}`,
-    'plugin.name': 'pgoutput',
-    'slot.name': slot,
-    'publication.name': slot,
-    'publication.autocreate.mode': 'filtered',
+    ...postgresConnection(source, slot, `backsync_${source.service}`),
     'table.include.list': tables.join(','),
     'replica.identity.autoset.values': tables.map((t) => `${t}:FULL`).join(','),
     'snapshot.mode': 'no_data',

@@ -67,6 +67,29 @@ export const TOPIC_CREATION: ConnectorConfig = Object.freeze({
 });
 
 /**
+ * What every toolkit connector on a PostgreSQL database shares: the class,
+ * one task, where the database is, pgoutput, and a slot and a publication of
+ * the given name that holds the captured tables only.
+ */
+export function postgresConnection(db: { readonly host: string; readonly port: number; readonly user: string; readonly password?: string; readonly database: string }, slot: string, topicPrefix: string): ConnectorConfig {
+  return {
+    'connector.class': POSTGRES_CONNECTOR_CLASS,
+    'tasks.max': '1',
+    'database.hostname': db.host,
+    'database.port': String(db.port),
+    'database.user': db.user,
+    'database.password': db.password ?? '',
+    'database.dbname': db.database,
+    'topic.prefix': topicPrefix,
+    'plugin.name': 'pgoutput',
+    'slot.name': slot,
+    'publication.name': slot,
+    // Only the captured tables, so the publication never grows behind our back.
+    'publication.autocreate.mode': 'filtered',
+  };
+}
+
+/**
  * The Debezium PostgreSQL connector config for one tenant database. Pure:
  * the same source always yields the same config, which is what makes
  * registration idempotent (a second run compares and changes nothing).
@@ -82,19 +105,7 @@ export function tenantConnectorConfig(source: TenantSource): ConnectorConfig {
   const tables = source.tables ?? MONOLITH_TABLES;
   const slot = slotName(source.tenant);
   return Object.freeze({
-    'connector.class': POSTGRES_CONNECTOR_CLASS,
-    'tasks.max': '1',
-    'database.hostname': source.host,
-    'database.port': String(source.port),
-    'database.user': source.user,
-    'database.password': source.password ?? '',
-    'database.dbname': source.database,
-    'topic.prefix': source.tenant,
-    'plugin.name': 'pgoutput',
-    'slot.name': slot,
-    'publication.name': slot,
-    // Only the captured tables, so the publication never grows behind our back.
-    'publication.autocreate.mode': 'filtered',
+    ...postgresConnection(source, slot, source.tenant),
     'table.include.list': [...tables, SIGNAL_TABLE, HEARTBEAT_TABLE].join(','),
     // Full before-images for updates and deletes: projections and parity need the old row, not just its key.
     'replica.identity.autoset.values': tables.map((t) => `${t}:FULL`).join(','),

@@ -14,6 +14,7 @@ export {
   DROP_ORIGIN_TRANSFORM,
   EVENT_ENCODING,
   TOPIC_CREATION,
+  postgresConnection,
 } from './connector-config';
 export type { TenantSource } from './connector-config';
 export { registerTenantConnector, waitUntilStreaming, removeTenantConnector, sameConfig, hasTransform } from './register';

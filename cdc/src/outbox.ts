@@ -1,5 +1,5 @@
 import type { ConnectClient, ConnectorConfig } from './connect-client';
-import { POSTGRES_CONNECTOR_CLASS, TOPIC_CREATION } from './connector-config';
+import { postgresConnection, TOPIC_CREATION } from './connector-config';
 import { CdcError } from './errors';
 
 /** The service database whose outbox is published. */
@@ -37,18 +37,7 @@ export function outboxConnectorConfig(s: OutboxSource): ConnectorConfig {
   }
   const slot = `strangler_outbox_${s.service}`;
   return Object.freeze({
-    'connector.class': POSTGRES_CONNECTOR_CLASS,
-    'tasks.max': '1',
-    'database.hostname': s.host,
-    'database.port': String(s.port),
-    'database.user': s.user,
-    'database.password': s.password ?? '',
-    'database.dbname': s.database,
-    'topic.prefix': `outbox_${s.service}`,
-    'plugin.name': 'pgoutput',
-    'slot.name': slot,
-    'publication.name': slot,
-    'publication.autocreate.mode': 'filtered',
+    ...postgresConnection(s, slot, `outbox_${s.service}`),
     'table.include.list': OUTBOX_TABLE,
     'snapshot.mode': 'no_data',
     'tombstones.on.delete': 'false',

@@ -7,6 +7,7 @@ import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
 import { MESSAGING_DATABASE, startMessagingService } from './messaging';
 import { assertPrometheus, startObserving } from './observe';
+import { notificationsPort, startDomainEvents } from './notifications';
 import { startBackSync } from './backsync';
 import { databaseUrl } from '@strangler/migrations';
 import { DEMO_PROJECT_FILE, prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
@@ -38,6 +39,8 @@ export interface RunningStack {
   readonly messaging?: { readonly url: string; readonly databaseUrl: string };
   /** The routing proxy in front of the monoliths (when monoliths run). */
   readonly proxy?: { readonly url: string; readonly adminUrl: string; readonly configFile: string; readonly tokenFile: string; readonly controlUrl: string };
+  /** The second extracted service, fed by the messaging domain's events only. */
+  readonly notifications?: { readonly url: string; readonly topics: readonly string[] };
   /** Prometheus and the cdc exporter (--observe). */
   readonly observing?: { readonly prometheusUrl: string; readonly cdcExporterUrl: string; readonly configFile: string };
   readonly processes: readonly ManagedProcess[];
@@ -92,7 +95,12 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
           { port: config.ports.proxyAdmin, what: "proxy's admin API", env: 'STRANGLER_PROXY_ADMIN_PORT' },
         ]
       : []),
-    ...(config.monoliths && config.connectors ? [{ port: config.ports.extractedBase, what: 'messaging service', env: 'STRANGLER_EXTRACTED_PORT_BASE' }] : []),
+    ...(config.monoliths && config.connectors
+      ? [
+          { port: config.ports.extractedBase, what: 'messaging service', env: 'STRANGLER_EXTRACTED_PORT_BASE' },
+          { port: notificationsPort(config), what: 'notifications service', env: 'STRANGLER_EXTRACTED_PORT_BASE (+1)' },
+        ]
+      : []),
     ...(config.observe
       ? [
           { port: config.ports.prometheus, what: 'Prometheus', env: 'STRANGLER_PROMETHEUS_PORT' },
@@ -203,6 +211,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     );
     }
     let messaging: RunningStack['messaging'];
+    let notifications: RunningStack['notifications'];
     if (config.monoliths && config.connectors) {
     const m = await startMessagingService(layout, config, postgres.adminUrl, kafka.bootstrap, tenants[0]!.databaseUrl);
     track(m.process);
@@ -211,6 +220,10 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     const b = await startBackSync(layout, m.databaseUrl, Object.fromEntries(tenants.map((t) => [t.tenant, t.databaseUrl])), kafka.bootstrap, connect.url);
     track(b.process);
     say('backsync', "carrying the messaging service's writes back into the monolith of each tenant whose domain it owns (none until `strangler own messaging --tenant <t> --to service`)");
+    const n = await startDomainEvents(layout, config, postgres.adminUrl, m.databaseUrl, kafka.bootstrap, connect.url);
+    track(n.process);
+    say('notifications', `serving ${n.url}/notifications: the messaging domain's events (${n.topics.join(', ')}, published by connector ${n.connector} from its outbox), never its tables`);
+    notifications = { url: n.url, topics: n.topics };
     }
     let observing: RunningStack['observing'];
     if (config.observe) {
@@ -242,6 +255,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     ...(proxy ? { proxy } : {}),
     ...(messaging ? { messaging } : {}),
     ...(observing ? { observing } : {}),
+    ...(notifications ? { notifications } : {}),
     processes: life.started,
     readyMs,
     stop,
@@ -278,6 +292,7 @@ export function formatSummary(stack: RunningStack): string {
           ['cdc exporter', `${stack.observing.cdcExporterUrl}/metrics; JMX exporter: broker 127.0.0.1:${stack.config.ports.kafkaJmx}, Connect 127.0.0.1:${stack.config.ports.connectJmx}`],
         ] as [string, string][])
       : []),
+    ...(stack.notifications ? ([['notifications', `${stack.notifications.url}/notifications (reads only the events on ${stack.notifications.topics.join(', ')})`]] as [string, string][]) : []),
     ...(stack.messaging ? ([['messaging', `${stack.messaging.url} (extracted service; flip its routes to it with the CLI)  db ${stack.messaging.databaseUrl}`]] as [string, string][]) : []),
     ['logs', stack.layout.logsDir],
     ...stack.processes.map((p): [string, string] => [``, `${p.name.padEnd(16)} pid ${String(p.pid).padEnd(8)} ${p.logFile}`]),
