@@ -2,7 +2,12 @@ import { Kafka, logLevel } from 'kafkajs';
 import { request } from 'undici';
 import { ConnectClient, eventTopic, outboxConnectorName, registerOutboxConnector } from '@strangler/cdc';
 import { loadEventContracts, startNotifications, type RunningNotifications } from '../extracted/notifications/src';
-import { eventually, randomName, scratchDatabase, testStack } from './support/env';
+import fs from 'node:fs';
+import path from 'node:path';
+import { buildCatalog, formatCatalog } from '@strangler/contracts';
+import { eventually, randomName, scratchDatabase, scratchDir, testStack } from './support/env';
+
+const REPO = path.resolve(__dirname, '..');
 import { handoverTopology, type HandoverTopology } from './support/handover-topology';
 
 interface EventRecord {
@@ -24,6 +29,7 @@ describe('domain events through the outbox', () => {
   let ntfDb: Awaited<ReturnType<typeof scratchDatabase>>;
   const records: EventRecord[] = [];
   let stopReader: () => Promise<void> = async () => {};
+  const notificationsName = randomName('ntf');
 
   beforeAll(async () => {
     topo = await handoverTopology({ parityMinSamples: 0 });
@@ -31,7 +37,7 @@ describe('domain events through the outbox', () => {
     await registerOutboxConnector(new ConnectClient(testStack().connectUrl), { service: topo.service_name, host: svc.hostname, port: Number(svc.port), database: topo.serviceDb.name, user: 'postgres' });
     const topics = [eventTopic(topo.service_name, 'message'), eventTopic(topo.service_name, 'room')];
     ntfDb = await scratchDatabase('ntf');
-    notifications = await startNotifications({ databaseUrl: ntfDb.url, brokers: [testStack().kafka], topics, name: randomName('ntf'), port: 0 });
+    notifications = await startNotifications({ databaseUrl: ntfDb.url, brokers: [testStack().kafka], topics, name: notificationsName, port: 0 });
     // A reader of the message topic, as any consumer sees it: key, headers, value.
     const kafka = new Kafka({ clientId: randomName('e2e'), brokers: [testStack().kafka], logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: randomName('e2e'), maxWaitTimeInMs: 100 });
@@ -103,5 +109,34 @@ describe('domain events through the outbox', () => {
     expect(kept.filter((k) => k.type === 'room-created').map((k) => k.aggregateId)).toEqual([String(room.body.id)]);
     expect(new Set(kept.map((k) => k.id)).size).toBe(kept.length);
     expect(notifications.counts).toMatchObject({ rejected: 0 });
+
+    // The catalog: each event stream with its producer, topic, retention and its consumer's lag (the repository's contracts, on this service's topics).
+    const dir = scratchDir('catalog');
+    fs.cpSync(path.join(REPO, 'contracts'), dir, { recursive: true });
+    for (const f of fs.readdirSync(path.join(dir, 'events'))) {
+      const file = path.join(dir, 'events', f);
+      const c = JSON.parse(fs.readFileSync(file, 'utf8'));
+      fs.writeFileSync(file, JSON.stringify({ ...c, topic: c.topic.replace(/^messaging\./, `${topo.service_name}.`) }));
+    }
+    fs.writeFileSync(path.join(dir, 'consumers', 'notifications.json'), JSON.stringify({ name: 'notifications', owner: 'extracted/notifications', kind: 'service', events: ['message-posted@1', 'room-created@1'], freshnessMs: 5000, group: `strangler-${notificationsName}` }));
+    const admin = new Kafka({ clientId: randomName('e2e'), brokers: [testStack().kafka], logLevel: logLevel.NOTHING }).admin();
+    await admin.connect();
+    try {
+      await eventually(async () => {
+        const entry = (await buildCatalog(dir, admin)).find((e) => e.stream === 'message-posted@1')!;
+        return (entry.consumers[0]?.lag === 0 && entry) || undefined;
+      }, 30_000, 500);
+      const catalog = await buildCatalog(dir, admin);
+      expect(catalog.find((e) => e.stream === 'message-posted@1')).toEqual({
+        stream: 'message-posted@1', kind: 'domain event', owner: 'messaging', version: 1, producer: 'extracted/messaging',
+        topics: [eventTopic(topo.service_name, 'message')], retentionMs: -1,
+        consumers: [{ name: 'notifications', owner: 'extracted/notifications', group: `strangler-${notificationsName}`, freshnessMs: 5000, lag: 0, caughtUp: true }],
+      });
+      expect(formatCatalog(catalog)).toContain(`message-posted@1 (domain event, v1) owned by messaging, produced by extracted/messaging\n  topics: ${eventTopic(topo.service_name, 'message')}; retention kept for ever\n  consumer notifications (extracted/notifications, group strangler-${notificationsName}): caught up; objective: fresh within 5000 ms`);
+      // Table streams list every tenant's topic and the mirror that reads them.
+      expect(catalog.find((e) => e.stream === 'public.messages')).toMatchObject({ kind: 'table changes', owner: 'messaging', topics: expect.arrayContaining(topo.tenants.map((t) => `${t.name}.public.messages`)) });
+    } finally {
+      await admin.disconnect();
+    }
   }, 300_000);
 });

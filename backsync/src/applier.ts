@@ -102,7 +102,7 @@ export class BackSyncApplier {
     this.writers.clear();
   }
 
-  private async batch({ batch, resolveOffset, commitOffsetsIfNecessary, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async batch({ batch, resolveOffset, commitOffsetsIfNecessary, uncommittedOffsets, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const tenantColumn = this.o.tenantColumn ?? 'tenant';
     // Consecutive events of one source transaction (one partition: they are contiguous, in commit order).
     let group: Array<{ e: ChangeEvent; offset: bigint }> = [];
@@ -134,7 +134,9 @@ export class BackSyncApplier {
       group.push({ e: d, offset: BigInt(m.offset) });
     }
     if (isRunning() && !isStale() && !this.stopped) await flush();
-    await commitOffsetsIfNecessary();
+    // The group's offsets follow what was applied (progress itself is the replication origin's): with autoCommit off,
+    // commitOffsetsIfNecessary() alone commits nothing, and the group's lag (the back-sync alert reads it) would only grow.
+    await commitOffsetsIfNecessary(uncommittedOffsets());
   }
 
   private async applyFor(tenant: string, list: Array<{ e: ChangeEvent; offset: bigint }>, tenantColumn: string): Promise<void> {

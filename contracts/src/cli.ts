@@ -4,8 +4,10 @@ import pg from 'pg';
 import { UsageError } from '@strangler/common';
 import { formatChanges, type Consumer } from './compare';
 import { checkContracts, type MigrationSource } from './check';
-import { readConsumers, readContracts } from './files';
+import { readConsumers, readContracts, readEventContracts } from './files';
 import { snapshotContracts } from './snapshot';
+import { buildCatalog, formatCatalog } from './catalog';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 const CANDIDATE_SERVERS = ['postgresql://postgres@127.0.0.1:54329/postgres', 'postgresql://postgres@127.0.0.1:5432/postgres'];
 
@@ -83,6 +85,32 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
     if (r.breaking.length > 0) process.exitCode = 1;
   });
 
+  program
+    .command('catalog')
+    .description('every stream (each captured table\'s changes, each domain event): its owner domain, contract version, producer, topics and retention, and each consumer with its lag now against its freshness objective')
+    .option('--dir <dir>', 'the contracts folder (default: contracts/ of the repository)')
+    .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)')
+    .option('--no-kafka', 'the contracts alone: no topics, retention or lag')
+    .option('--json', 'print JSON')
+    .action(async (o: { dir?: string; kafka?: string | false; json?: boolean }) => {
+      let admin: Admin | null = null;
+      if (o.kafka !== false) {
+        const brokers = [typeof o.kafka === 'string' ? o.kafka : (process.env.STRANGLER_KAFKA ?? '127.0.0.1:19092')];
+        admin = new Kafka({ clientId: 'strangler-catalog', brokers, logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
+        try {
+          await admin.connect();
+        } catch (err) {
+          throw new UsageError(`no Kafka broker answered at ${brokers.join(',')} (${(err as Error).message}): start the stack, name one with --kafka, or pass --no-kafka for the contracts alone`);
+        }
+      }
+      try {
+        const entries = await buildCatalog(dirOf(o), admin);
+        console.log(o.json ? JSON.stringify(entries, null, 2) : formatCatalog(entries));
+      } finally {
+        await admin?.disconnect();
+      }
+    });
+
   contracts
     .command('consumers')
     .description('the declared consumers (contracts/consumers/*.json) and the streams and columns each reads')
@@ -91,6 +119,7 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
     .action((o: { dir?: string; json?: boolean }) => {
       const consumers: Consumer[] = readConsumers(dirOf(o));
       const recorded = readContracts(dirOf(o));
+      const events = new Set(readEventContracts(dirOf(o)).map((e) => `${e.event}@${e.version}`));
       if (o.json) return void console.log(JSON.stringify(consumers, null, 2));
       if (consumers.length === 0) return void console.log(`no consumer declared in ${dirOf(o)}/consumers`);
       for (const c of consumers) {
@@ -99,6 +128,7 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
           const v = recorded.get(stream)?.version;
           console.log(`  ${stream}${v === undefined ? ' (no contract recorded)' : ` v${v}`}: ${cols === '*' ? 'every column' : cols.join(', ')}`);
         }
+        for (const e of c.events ?? []) console.log(`  event ${e}${events.has(e) ? '' : ' (no contract in contracts/events)'}`);
       }
     });
 }

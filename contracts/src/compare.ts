@@ -8,6 +8,8 @@ export interface Consumer {
   readonly owner: string;
   readonly kind: 'mirror' | 'projection' | 'service';
   readonly reads: Readonly<Record<string, readonly string[] | '*'>>;
+  /** Domain events it reads, as `<event>@<version>` (contracts/events). */
+  readonly events?: readonly string[];
   /** How fresh it promises to be (the catalog compares its lag with it). */
   readonly freshnessMs?: number;
   /** Its Kafka consumer group, for its lag. */

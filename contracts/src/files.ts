@@ -15,7 +15,8 @@ const ConsumerSchema = z
     name: z.string().regex(/^[a-z][a-z0-9-]*$/, 'must be lowercase letters, digits and dashes'),
     owner: z.string().min(1),
     kind: z.enum(['mirror', 'projection', 'service']),
-    reads: z.record(z.string().regex(/^[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*$/, 'must be <schema>.<table>'), z.union([z.literal('*'), z.array(z.string().min(1)).min(1)])),
+    reads: z.record(z.string().regex(/^[A-Za-z_][\w$]*\.[A-Za-z_][\w$]*$/, 'must be <schema>.<table>'), z.union([z.literal('*'), z.array(z.string().min(1)).min(1)])).default({}),
+    events: z.array(z.string().regex(/^[a-z][a-z0-9-]*@\d+$/, 'must be <event>@<version>, e.g. message-posted@1')).optional(),
     freshnessMs: z.number().int().positive().optional(),
     group: z.string().min(1).optional(),
   })
@@ -65,6 +66,33 @@ export function readConsumers(dir: string): Consumer[] {
       const r = ConsumerSchema.safeParse(raw);
       if (!r.success) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
       return r.data as Consumer;
+    });
+}
+
+/** An event contract of contracts/events (designed by its producer, not derived). */
+export interface EventContractFile {
+  readonly event: string;
+  readonly version: number;
+  readonly producer: string;
+  readonly owner: string | null;
+  readonly topic: string;
+  readonly description?: string;
+}
+
+export function readEventContracts(dir: string): EventContractFile[] {
+  const folder = path.join(dir, 'events');
+  if (!fs.existsSync(folder)) return [];
+  return fs
+    .readdirSync(folder)
+    .filter((x) => x.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const file = path.join(folder, f);
+      try {
+        return JSON.parse(fs.readFileSync(file, 'utf8')) as EventContractFile;
+      } catch (err) {
+        throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message})`);
+      }
     });
 }
 

@@ -7,3 +7,4 @@ export { columnSchema, widens } from './json-schema';
 export { readShapes, listTables } from './derive';
 export { readContracts, readConsumers, writeContract } from './files';
 export { ContractsError, type ContractsErrorCode } from './errors';
+export { buildCatalog, formatCatalog, type CatalogEntry, type CatalogConsumer } from './catalog';

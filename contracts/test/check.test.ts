@@ -46,7 +46,7 @@ describe('strangler contracts check', () => {
 
   it('passes the repository as it is: the recorded contracts are what its migrations make', async () => {
     const r = await run(process.execPath, ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'contracts', 'check', '--server-url', server.toString()], { cwd: REPO });
-    expect(r.stdout).toMatch(/^no change to any stream contract\n\nno breaking change for the 1 declared consumer\(s\)\n$/);
+    expect(r.stdout).toMatch(/^no change to any stream contract\n\nno breaking change for the 2 declared consumer\(s\)\n$/);
   });
 
   it('passes a compatible migration (a nullable column added), and says to record it', async () => {

@@ -54,7 +54,7 @@ export async function startNotifications(o: NotificationsOptions): Promise<Runni
   const consumer: Consumer = kafka.consumer({ groupId: `strangler-${name}`, sessionTimeout: 10_000, heartbeatInterval: 2_000, maxWaitTimeInMs: 100 });
   await consumer.connect();
   await consumer.subscribe({ topics: [...o.topics], fromBeginning: true });
-  const batch = async ({ batch: b, resolveOffset, commitOffsetsIfNecessary, heartbeat }: EachBatchPayload) => {
+  const batch = async ({ batch: b, resolveOffset, heartbeat }: EachBatchPayload) => {
     for (const m of b.messages) {
       const at = { topic: b.topic, partition: b.partition, offset: m.offset };
       const id = text(m.headers?.id);
@@ -83,7 +83,9 @@ export async function startNotifications(o: NotificationsOptions): Promise<Runni
       resolveOffset(m.offset);
       await heartbeat();
     }
-    await commitOffsetsIfNecessary();
+    // Kept first, then committed (autoCommit is off: commitOffsetsIfNecessary would commit nothing): a crash between the two redelivers what the inbox already holds.
+    const last = b.messages.at(-1);
+    if (last) await consumer.commitOffsets([{ topic: b.topic, partition: b.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
   };
   await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: batch });
 
