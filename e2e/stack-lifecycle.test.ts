@@ -89,7 +89,7 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
     expect(out).toMatch(/ready in \d+\.\d s/);
     expect(out).toMatch(new RegExp(`state folder\\s+${stateDir}\n`));
     const pids = state().processes.map((p) => p.pid);
-    expect(state().processes.map((p) => p.name).sort()).toEqual(['backsync', 'connect', 'kafka', 'messaging', 'monolith-solo', 'postgres', 'proxy']);
+    expect(state().processes.map((p) => p.name).sort()).toEqual(['backsync', 'connect', 'kafka', 'messaging', 'monolith-solo', 'notifications', 'postgres', 'proxy']);
     expect(pids.every(isAlive)).toBe(true);
     // The proxy fronts the monolith, tenant by host.
     const proxyPort = env.STRANGLER_PROXY_PORT!;

@@ -572,7 +572,9 @@ export class ProxyRuntime {
       this.store.figures.read(tl.resolutionS, tl.fromMs, { kind: 'freshness', subject: filter.service, tenant: filter.tenant }),
       this.store.figures.marks(tl.fromMs, 500),
     ]);
-    const relevant = marks.filter((m) => (filter.tenant === undefined || m.tenant === filter.tenant || m.tenant === ALL_TENANTS) && (filter.route === undefined || m.route === null || m.route === filter.route));
+    // A route's change marks its own charts; a hand-over marks the charts of its domain's routes.
+    const ofRoute = (m: (typeof marks)[number]) => m.route !== null ? m.route === filter.route : m.domain !== null && (this.config.domains.get(m.domain)?.routes.includes(filter.route!) ?? false);
+    const relevant = marks.filter((m) => (filter.tenant === undefined || m.tenant === filter.tenant || m.tenant === ALL_TENANTS) && (filter.route === undefined || ofRoute(m)));
     return buildCharts(tl, [...routeRows, ...serviceRows], relevant, now);
   }
 
