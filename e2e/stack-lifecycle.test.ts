@@ -18,7 +18,7 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
   beforeAll(async () => {
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strangler-life-'));
     fs.chmodSync(stateDir, 0o755);
-    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    const ports = await Promise.all(Array.from({ length: 9 }, () => freePort()));
     env = {
       ...process.env,
       STRANGLER_STATE_DIR: stateDir,
@@ -30,6 +30,7 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
       STRANGLER_PROXY_PORT: String(ports[5]),
       STRANGLER_PROXY_ADMIN_PORT: String(ports[6]),
       STRANGLER_EXTRACTED_PORT_BASE: String(ports[7]),
+      STRANGLER_CATALOG_PORT: String(ports[8]),
       STRANGLER_TENANTS: 'solo',
       STRANGLER_JVM_HEAP: '512m',
     };
@@ -89,7 +90,7 @@ describe('stack lifecycle (npm start, Ctrl-C, kill -9)', () => {
     expect(out).toMatch(/ready in \d+\.\d s/);
     expect(out).toMatch(new RegExp(`state folder\\s+${stateDir}\n`));
     const pids = state().processes.map((p) => p.pid);
-    expect(state().processes.map((p) => p.name).sort()).toEqual(['backsync', 'connect', 'kafka', 'messaging', 'monolith-solo', 'notifications', 'postgres', 'proxy']);
+    expect(state().processes.map((p) => p.name).sort()).toEqual(['backsync', 'catalog', 'connect', 'kafka', 'messaging', 'monolith-solo', 'notifications', 'postgres', 'proxy']);
     expect(pids.every(isAlive)).toBe(true);
     // The proxy fronts the monolith, tenant by host.
     const proxyPort = env.STRANGLER_PROXY_PORT!;

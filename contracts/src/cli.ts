@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import pg from 'pg';
 import { UsageError } from '@strangler/common';
 import { formatChanges, type Consumer } from './compare';
@@ -7,6 +7,7 @@ import { checkContracts, type MigrationSource } from './check';
 import { readConsumers, readContracts, readEventContracts } from './files';
 import { snapshotContracts } from './snapshot';
 import { buildCatalog, formatCatalog } from './catalog';
+import { startCatalogServer } from './catalog-server';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 
 const CANDIDATE_SERVERS = ['postgresql://postgres@127.0.0.1:54329/postgres', 'postgresql://postgres@127.0.0.1:5432/postgres'];
@@ -85,7 +86,7 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
     if (r.breaking.length > 0) process.exitCode = 1;
   });
 
-  program
+  const catalog = program
     .command('catalog')
     .description('every stream (each captured table\'s changes, each domain event): its owner domain, contract version, producer, topics and retention, and each consumer with its lag now against its freshness objective')
     .option('--dir <dir>', 'the contracts folder (default: contracts/ of the repository)')
@@ -109,6 +110,26 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
       } finally {
         await admin?.disconnect();
       }
+    });
+
+  catalog
+    .command('serve')
+    .description("serve the catalog as JSON on GET /catalog, for the proxy's dashboard (its dashboard.catalogUrl)")
+    .option('--port <port>', 'port to listen on', '19407')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--dir <dir>', 'the contracts folder (default: contracts/ of the repository)')
+    .option('--kafka <host:port>', 'bootstrap broker (env STRANGLER_KAFKA, default the stack: 127.0.0.1:19092)')
+    .addOption(new Option('--strangler-state <dir>').hideHelp())
+    .action(async (o: { port: string; host: string; dir?: string; kafka?: string }) => {
+      const port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a port number (0-65535), not ${JSON.stringify(o.port)}`);
+      const server = await startCatalogServer({ dir: dirOf(o), brokers: [o.kafka ?? process.env.STRANGLER_KAFKA ?? '127.0.0.1:19092'], port, host: o.host });
+      console.log(`catalog: ${server.url}/catalog (contracts ${dirOf(o)})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void server.close().then(resolve, resolve);
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
     });
 
   contracts

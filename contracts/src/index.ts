@@ -8,3 +8,4 @@ export { readShapes, listTables } from './derive';
 export { readContracts, readConsumers, writeContract } from './files';
 export { ContractsError, type ContractsErrorCode } from './errors';
 export { buildCatalog, formatCatalog, type CatalogEntry, type CatalogConsumer } from './catalog';
+export { startCatalogServer, type CatalogServer } from './catalog-server';

@@ -30,12 +30,13 @@ describe('loadStackConfig', () => {
         STRANGLER_KAFKA_JMX_PORT: '29404',
         STRANGLER_CONNECT_JMX_PORT: '29405',
         STRANGLER_CDC_EXPORTER_PORT: '29406',
+        STRANGLER_CATALOG_PORT: '28095',
         STRANGLER_OBSERVE: 'yes',
         STRANGLER_STATE_DIR: '/tmp/strangler-x',
         STRANGLER_TENANTS: 'alpha, beta,gamma',
       },
     );
-    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100, proxy: 28080, proxyAdmin: 28090, extractedBase: 28200, prometheus: 29090, kafkaJmx: 29404, connectJmx: 29405, cdcExporter: 29406 });
+    expect(config.ports).toEqual({ postgres: 25432, kafka: 29092, kafkaController: 29093, connect: 28083, monolithBase: 28100, proxy: 28080, proxyAdmin: 28090, extractedBase: 28200, prometheus: 29090, kafkaJmx: 29404, connectJmx: 29405, cdcExporter: 29406, catalog: 28095 });
     expect(config.observe).toBe(true);
     expect(loadStackConfig({}, {}).observe).toBe(false);
     expect(() => loadStackConfig({}, { STRANGLER_OBSERVE: 'maybe' })).toThrow(/STRANGLER_OBSERVE \(observe\)/);

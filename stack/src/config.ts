@@ -40,6 +40,8 @@ export const StackConfigSchema = z
         kafkaJmx: port,
         connectJmx: port,
         cdcExporter: port,
+        /** `strangler catalog serve`: the streams, their owners and consumers, for the dashboard's Streams page. */
+        catalog: port,
       })
       .strict(),
     postgres: z
@@ -92,6 +94,7 @@ export const DEFAULT_PORTS = Object.freeze({
   kafkaJmx: 19404,
   connectJmx: 19405,
   cdcExporter: 19406,
+  catalog: 18095,
 });
 
 export const DEFAULT_TENANTS = Object.freeze(['acme', 'globex']);
@@ -118,6 +121,7 @@ export const ENV = Object.freeze({
   STRANGLER_KAFKA_JMX_PORT: 'ports.kafkaJmx',
   STRANGLER_CONNECT_JMX_PORT: 'ports.connectJmx',
   STRANGLER_CDC_EXPORTER_PORT: 'ports.cdcExporter',
+  STRANGLER_CATALOG_PORT: 'ports.catalog',
 } as const);
 
 function fromEnv(env: NodeJS.ProcessEnv): { input: StackConfigInput; sources: Map<string, string> } {

@@ -47,3 +47,19 @@ export async function startDomainEvents(
   await waitUntilHealthy(child, 'the notifications service', `${url}/healthz`, 60_000);
   return { process: child, url, connector, topics };
 }
+
+const CLI = path.join(REPO_ROOT, 'cli', 'src', 'main.ts');
+
+/** `strangler catalog serve` over this stack's Kafka and the repository's contracts: the dashboard's Streams page reads it. */
+export async function startCatalog(layout: StackLayout, config: StackConfig, kafkaBootstrap: string): Promise<{ process: ManagedProcess; url: string }> {
+  const child = await ManagedProcess.start('catalog', {
+    command: process.execPath,
+    args: ['--import', 'tsx', CLI, 'catalog', 'serve', '--port', String(config.ports.catalog), '--kafka', kafkaBootstrap, `--strangler-state=${layout.stateDir}`],
+    cwd: REPO_ROOT,
+    env: { ...process.env, NODE_ENV: 'production' },
+    logFile: layout.log('catalog'),
+  });
+  const url = `http://127.0.0.1:${config.ports.catalog}`;
+  await waitUntilHealthy(child, 'the catalog', `${url}/healthz`, 60_000);
+  return { process: child, url };
+}

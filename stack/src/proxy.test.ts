@@ -239,7 +239,8 @@ const BEFORE = {
     "access": true
   },
   "dashboard": {
-    "links": [{ "label": "Prometheus (npm start -- --observe)", "url": "http://127.0.0.1:19090/alerts" }]
+    "links": [{ "label": "Prometheus (npm start -- --observe)", "url": "http://127.0.0.1:19090/alerts" }],
+    "catalogUrl": "http://127.0.0.1:18095"
   }
 };
 

@@ -7,7 +7,7 @@ import { stackLayout, type StackLayout } from './layout';
 import { startMonolith } from './monoliths';
 import { MESSAGING_DATABASE, startMessagingService } from './messaging';
 import { assertPrometheus, startObserving } from './observe';
-import { notificationsPort, startDomainEvents } from './notifications';
+import { notificationsPort, startCatalog, startDomainEvents } from './notifications';
 import { startBackSync } from './backsync';
 import { databaseUrl } from '@strangler/migrations';
 import { DEMO_PROJECT_FILE, prepareControlStore, proxyFiles, startProxyProcess, writeDemoProxyConfig } from './proxy';
@@ -99,6 +99,7 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
       ? [
           { port: config.ports.extractedBase, what: 'messaging service', env: 'STRANGLER_EXTRACTED_PORT_BASE' },
           { port: notificationsPort(config), what: 'notifications service', env: 'STRANGLER_EXTRACTED_PORT_BASE (+1)' },
+          { port: config.ports.catalog, what: 'the catalog', env: 'STRANGLER_CATALOG_PORT' },
         ]
       : []),
     ...(config.observe
@@ -224,6 +225,9 @@ export async function startStack(config: StackConfig, progress: ProgressLine = (
     track(n.process);
     say('notifications', `serving ${n.url}/notifications: the messaging domain's events (${n.topics.join(', ')}, published by connector ${n.connector} from its outbox), never its tables`);
     notifications = { url: n.url, topics: n.topics };
+    const c = await startCatalog(layout, config, kafka.bootstrap);
+    track(c.process);
+    say('catalog', `serving ${c.url}/catalog (every stream, its owner, producer and consumers with their lag; the dashboard's Streams page)`);
     }
     let observing: RunningStack['observing'];
     if (config.observe) {

@@ -440,6 +440,8 @@ export const ProxyConfigSchema = z
     dashboard: z
       .object({
         links: z.array(z.object({ label: z.string().trim().min(1).max(60), url: z.string().regex(/^https?:\/\/[^\s"<>]+$/, 'must be an http(s) URL') }).strict()).max(8).default([]),
+        /** `strangler catalog serve`'s origin: the dashboard's Streams page reads GET <catalogUrl>/catalog through the admin API. */
+        catalogUrl: httpUrl.optional(),
       })
       .strict()
       .prefault({}),

@@ -136,6 +136,20 @@ export async function startAdmin(rt: ProxyRuntime, port: number, host: string): 
     if (q('tenant') !== undefined && !rt.current.tenants.has(q('tenant')!)) throw new ProxyError('STR_ERR_TENANT_UNKNOWN', `no tenant ${q('tenant')}: one of ${[...rt.current.tenants.keys()].join(', ')}`, { status: 404 });
     res.json(await rt.charts(window, { route: q('route'), tenant: q('tenant'), service: q('service') }));
   });
+  app.get('/catalog', auth('read'), async (_req, res) => {
+    const base = rt.current.config.dashboard.catalogUrl;
+    if (base === undefined) throw new ProxyError('STR_ERR_ADMIN_CATALOG_UNSET', 'no catalog: set dashboard.catalogUrl to where `strangler catalog serve` listens', { status: 404 });
+    const url = `${base.replace(/\/$/, '')}/catalog`;
+    let body: unknown;
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+      if (!r.ok) throw new Error(`HTTP ${r.status}`);
+      body = await r.json();
+    } catch (err) {
+      throw new ProxyError('STR_ERR_ADMIN_CATALOG_UNAVAILABLE', `the catalog at ${url} did not answer: ${(err as Error).message}`, { status: 502 });
+    }
+    res.json(body);
+  });
   app.get('/progress', auth('read'), async (req, res) => {
     res.json(await rt.progress(windowName(query(req)('window'))));
   });

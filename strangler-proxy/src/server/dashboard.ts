@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import type { Express } from 'express';
 import { CHARTS_HTML, CHARTS_SCRIPT, CHARTS_STYLE } from './dashboard-charts';
+import { CATALOG_HTML, CATALOG_SCRIPT } from './dashboard-catalog';
 
 /**
  * The operator's dashboard on the admin port: one self-contained page (no
@@ -19,7 +20,8 @@ import { CHARTS_HTML, CHARTS_SCRIPT, CHARTS_STYLE } from './dashboard-charts';
  * route's audit log; with a write token, a reason and a click it sets a
  * route's mode (for a tenant or all), rolls it back, freezes or unfreezes it,
  * and pauses or resumes the gates. Below, charts over a chosen window and
- * the migration's progress (dashboard-charts.ts).
+ * the migration's progress (dashboard-charts.ts), then the streams of the
+ * catalog (dashboard-catalog.ts).
  */
 export function mountDashboard(app: Express): void {
   app.get('/', (_req, res) => res.redirect(302, '/dashboard'));
@@ -74,9 +76,9 @@ function page(nonce: string): string {
   <section><h2>Parity, last 5 minutes</h2><table id="parity"></table>
     <h3>Learned noise</h3><p>A path is left out only once it differed in enough pairs of monolith answers taken while the data did not change; pairs across a change are discarded. A comparison that matched only by leaving noise out is filtered, never matched.</p><table id="noise"></table></section>
   <section><h2>Mismatches <span id="mismatch-of"></span></h2><div id="mismatches"></div></section>
-  <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>${CHARTS_HTML}
+  <section><h2>Audit log <span id="history-route"></span></h2><table id="history"></table></section>${CHARTS_HTML}${CATALOG_HTML}
 </main>
-<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}</script>
+<script nonce="${nonce}">${SCRIPT}${CHARTS_SCRIPT}${CATALOG_SCRIPT}</script>
 </body>
 </html>`;
 }
@@ -327,6 +329,7 @@ async function refresh() {
     await history();
     await mismatches();
     await charts(routes.data, config.tenants.map((x) => x.name));
+    await catalog();
     say('Up to date at ' + new Date().toLocaleTimeString() + ' (every 2 s).', false);
   } catch (e) {
     if (e.status === 401) {
