@@ -7,7 +7,7 @@ import { messagingProjection, PROJECTION } from '@strangler/messaging';
 import { registerContractsCommands } from '@strangler/contracts';
 import { registerOwnCommands, registerParityCommands, registerProgressCommand, registerRoutesCommands, registerServeCommand } from '@strangler/proxy';
 import { registerStackCommands } from './stack-commands';
-import { cdcProjectView, dataParityTarget, dlqProjectView, projectReplayables, registerProjectCommands } from '@strangler/project';
+import { cdcProjectView, dataParityTarget, dlqProjectView, projectConsumers, projectReplayables, registerProjectCommands } from '@strangler/project';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -24,7 +24,7 @@ export function buildProgram(): Command {
   registerBackSyncCommands(program);
   registerOwnCommands(program, REPO_ROOT);
   registerProgressCommand(program, REPO_ROOT);
-  registerContractsCommands(program, REPO_ROOT);
+  registerContractsCommands(program, REPO_ROOT, projectConsumers);
   const stackPg = process.env.STRANGLER_PG_URL ?? `postgresql://postgres@127.0.0.1:${process.env.STRANGLER_PG_PORT ?? 54329}/postgres`;
   const dbOf = (name: string) => stackPg.replace(/\/[^/]*$/, `/${name}`);
   registerReplayCommand(program, {

@@ -42,7 +42,13 @@ const MIGRATION_HELP = [
  * the repository (contracts/), the consumers that declare what they read,
  * and the CI check that fails on a migration that would break one.
  */
-export function registerContractsCommands(program: Command, repoRoot: string): void {
+export function registerContractsCommands(program: Command, repoRoot: string, fromProject?: (file: string) => Consumer[]): void {
+  /** A project file's mirrors as consumers (each reads every column of its tables); its contracts folder beside it. */
+  const projectOf = (o: { project?: string; dir?: string }): { consumers: Consumer[]; dir?: string } => {
+    if (o.project === undefined) return { consumers: [] };
+    if (!fromProject) throw new UsageError('this command was built without project files: declare consumers in contracts/consumers');
+    return { consumers: fromProject(o.project), ...(o.dir === undefined ? { dir: path.join(path.dirname(path.resolve(o.project)), 'contracts') } : {}) };
+  };
   const contracts = program.command('contracts').description("stream contracts: each captured table's change events as JSON Schema, versioned in contracts/; the consumers of each; a check for CI");
   const dirOf = (o: { dir?: string }) => path.resolve(o.dir ?? path.join(repoRoot, 'contracts'));
 
@@ -74,10 +80,12 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
     .description("apply the monolith's migrations (pending ones included) to a scratch database and report each change to a recorded stream as compatible or breaking for a named consumer; exit 1 on a breaking one")
     .option('--dir <dir>', 'the contracts folder (default: contracts/ of the repository)')
     .option('--server-url <url>', 'PostgreSQL server for the scratch database (env STRANGLER_CONTRACTS_PG_URL; default the stack\'s, else 127.0.0.1:5432)')
+    .option('--project <file>', "a project file: its mirrors are consumers too (every column of their tables); contracts/ beside it")
     .option('--json', 'print JSON');
   for (const [flag, help] of MIGRATION_HELP) check.option(flag, help);
-  check.action(async (o: { dir?: string; serverUrl?: string; json?: boolean; migrationsDir?: string; migrateCommand?: string }) => {
-    const r = await checkContracts({ dir: dirOf(o), serverUrl: await serverUrl(o.serverUrl), migrations: migrationSource(o) });
+  check.action(async (o: { dir?: string; project?: string; serverUrl?: string; json?: boolean; migrationsDir?: string; migrateCommand?: string }) => {
+    const pj = projectOf(o);
+    const r = await checkContracts({ dir: pj.dir ?? dirOf(o), serverUrl: await serverUrl(o.serverUrl), migrations: migrationSource(o), consumers: pj.consumers });
     if (o.json) console.log(JSON.stringify({ breaking: r.breaking.length, changes: r.changes }, null, 2));
     else {
       console.log(formatChanges(r.changes));
@@ -136,9 +144,12 @@ export function registerContractsCommands(program: Command, repoRoot: string): v
     .command('consumers')
     .description('the declared consumers (contracts/consumers/*.json) and the streams and columns each reads')
     .option('--dir <dir>', 'the contracts folder (default: contracts/ of the repository)')
+    .option('--project <file>', "a project file: its mirrors are consumers too; contracts/ beside it")
     .option('--json', 'print JSON')
-    .action((o: { dir?: string; json?: boolean }) => {
-      const consumers: Consumer[] = readConsumers(dirOf(o));
+    .action((o: { dir?: string; project?: string; json?: boolean }) => {
+      const pj = projectOf(o);
+      if (pj.dir) o.dir = pj.dir;
+      const consumers: Consumer[] = [...readConsumers(dirOf(o)), ...pj.consumers];
       const recorded = readContracts(dirOf(o));
       const events = new Set(readEventContracts(dirOf(o)).map((e) => `${e.event}@${e.version}`));
       if (o.json) return void console.log(JSON.stringify(consumers, null, 2));

@@ -84,6 +84,17 @@ describe('strangler contracts check', () => {
     expect(required.out).toContain('BREAKING public.messages.priority: column priority (integer) is added NOT NULL without a default');
   });
 
+  it("counts a project file's mirrors as consumers (every column of their tables), with the contracts beside the file", async () => {
+    const w = workspace('ALTER TABLE messages DROP COLUMN currency');
+    const dir = path.dirname(w.contracts);
+    const project = fs.readFileSync(path.join(REPO, 'stack', 'demo', 'strangler.yaml'), 'utf8').replace('    url: http://127.0.0.1:18201\n', '    url: http://127.0.0.1:18201\n    mirrors: [public.messages]\n');
+    fs.writeFileSync(path.join(dir, 'strangler.yaml'), project.replace('# yaml-language-server: $schema=../../project/schema/strangler-project.schema.json\n', ''));
+    const args = ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'contracts', 'check', '--project', path.join(dir, 'strangler.yaml'), '--migrations-dir', w.migrations, '--server-url', server.toString()];
+    const r = await run(process.execPath, args, { cwd: REPO }).catch((e: unknown) => e as { code: number; stdout: string });
+    expect((r as { code?: number }).code).toBe(1);
+    expect((r as { stdout: string }).stdout).toContain('BREAKING public.messages.currency: column currency (character(3)) is dropped\n  breaks: demo-messaging-mirror');
+  });
+
   it('snapshot records a changed shape as the next version, with what changed, and leaves an unchanged one alone', async () => {
     const w = workspace('ALTER TABLE messages ADD COLUMN pinned_at timestamptz');
     const cli = (...args: string[]) => run(process.execPath, ['--import', 'tsx', path.join(REPO, 'cli/src/main.ts'), 'contracts', 'snapshot', '--dir', w.contracts, '--migrations-dir', w.migrations, '--server-url', server.toString(), ...args], { cwd: REPO });

@@ -81,3 +81,18 @@ export function dlqProjectView(file: string): { kafka?: string; projections: Rec
     projections: Object.fromEntries(Object.entries(p.project.services).filter(([, s]) => s.mirrors.length > 0).map(([name]) => [name, mirrorProjectionName(p, name)])),
   };
 }
+
+/**
+ * The consumers a project file declares, for `strangler contracts` and
+ * `strangler catalog --project`: each service's mirror reads every column of
+ * the tables it copies (what a mirror needs of a stream's contract).
+ */
+export function projectConsumers(file: string): Array<{ name: string; owner: string; kind: 'mirror'; reads: Record<string, '*'>; group: string }> {
+  const p = loadProject(file);
+  return Object.entries(p.project.services)
+    .filter(([, s]) => s.mirrors.length > 0)
+    .map(([name, s]) => {
+      const projection = mirrorProjectionName(p, name);
+      return { name: projection, owner: `service ${name} (${file})`, kind: 'mirror' as const, reads: Object.fromEntries(s.mirrors.map((t) => [t.includes('.') ? t : `public.${t}`, '*' as const])), group: `strangler-projection-${projection}` };
+    });
+}

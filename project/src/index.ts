@@ -8,4 +8,4 @@ export { startMirror, copyName, mirrorProjectionName, describeMirror, type Mirro
 export { ProjectError, type ProjectErrorCode } from './errors';
 export { scaffoldService, type ScaffoldOptions, type ScaffoldResult } from './scaffold';
 export { copyRoute, rowPath, sampleKeys, waitUntilCopied, type CopyRoute } from './service-kit';
-export { cdcProjectView, dataParityTarget, dlqProjectView, projectReplayables, projectStateDir } from './declared';
+export { cdcProjectView, dataParityTarget, dlqProjectView, projectConsumers, projectReplayables, projectStateDir } from './declared';
