@@ -1,5 +1,5 @@
 import { compareShapes, formatChanges, type Consumer } from './compare';
-import type { ContractColumn, Shape } from './contract';
+import { schemasOf, type ContractColumn, type Shape } from './contract';
 import { columnSchema, widens } from './json-schema';
 
 const col = (name: string, type: string, nullable = false, hasDefault = false): ContractColumn => ({ name, type, nullable, hasDefault });
@@ -74,5 +74,23 @@ describe('column JSON Schemas follow the connectors encoding', () => {
     expect(columnSchema('text[]', false)).toMatchObject({ type: 'array', items: { type: 'string' } });
     expect(columnSchema('character varying(200)', false)).toMatchObject({ type: 'string', maxLength: 200 });
     expect(columnSchema('bytea', false)).toMatchObject({ contentEncoding: 'base64' });
+  });
+});
+
+describe('a contract\'s event schema', () => {
+  it('accepts a decoded change event of its table and refuses one with a value of another type', () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const Ajv2020 = require('ajv/dist/2020').default;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const addFormats = require('ajv-formats').default;
+    const ajv = new Ajv2020({ strict: false });
+    addFormats(ajv);
+    const { eventSchema } = schemasOf(rooms);
+    const validate = ajv.compile(eventSchema);
+    const after = { id: 7, name: 'desk', topic: null, budget: '1250.10', code: 'EU-1' };
+    const event = { op: 'u', before: { ...after, name: 'old' }, after, source: { lsn: '23456', commitLsn: '23400', txId: 9, tsMs: 1796699222875, snapshot: 'false', db: 'monolith_acme', schema: 'public', table: 'rooms', origin: null } };
+    expect(validate(event)).toBe(true);
+    expect(validate({ ...event, after: { ...after, budget: 1250.1 } })).toBe(false);
+    expect(validate({ ...event, op: 'x' })).toBe(false);
   });
 });

@@ -24,9 +24,10 @@ export interface StreamContract {
   readonly key: readonly string[];
   readonly columns: readonly ContractColumn[];
   readonly encoding: Readonly<Record<string, string>>;
-  /** JSON Schema of the event's key and of a row in its `before` and `after` (the decoded change event). */
+  /** JSON Schema of the event's key, of a row in its `before` and `after`, and of the whole decoded change event. */
   readonly keySchema: JsonSchema;
   readonly rowSchema: JsonSchema;
+  readonly eventSchema: JsonSchema;
   /** What each version changed, newest last. */
   readonly history: ReadonlyArray<{ readonly version: number; readonly at: string; readonly changes: readonly string[] }>;
 }
@@ -39,9 +40,16 @@ export interface Shape {
 }
 
 /** The JSON Schemas of a shape's key and row. */
-export function schemasOf(shape: Shape): { keySchema: JsonSchema; rowSchema: JsonSchema } {
+export function schemasOf(shape: Shape): { keySchema: JsonSchema; rowSchema: JsonSchema; eventSchema: JsonSchema } {
   const prop = (c: ContractColumn) => [c.name, columnSchema(c.type, c.nullable)] as const;
   const byName = new Map(shape.columns.map((c) => [c.name, c]));
+  const row: JsonSchema = {
+    type: 'object',
+    properties: Object.fromEntries(shape.columns.map(prop)),
+    // Every column is present in a row (an unchanged TOASTed value arrives as a marker the decoder turns into "unavailable").
+    required: shape.columns.map((c) => c.name),
+    additionalProperties: false,
+  };
   return {
     keySchema: {
       $schema: 'https://json-schema.org/draft/2020-12/schema',
@@ -50,13 +58,33 @@ export function schemasOf(shape: Shape): { keySchema: JsonSchema; rowSchema: Jso
       required: [...shape.key],
       additionalProperties: false,
     },
-    rowSchema: {
+    rowSchema: { $schema: 'https://json-schema.org/draft/2020-12/schema', ...row },
+    // The change event as cdc's decode() gives it: the operation, the row before and after (null where there is none), where it comes from.
+    eventSchema: {
       $schema: 'https://json-schema.org/draft/2020-12/schema',
       type: 'object',
-      properties: Object.fromEntries(shape.columns.map(prop)),
-      // Every column is present in a row (an unchanged TOASTed value arrives as a marker the decoder turns into "unavailable").
-      required: shape.columns.map((c) => c.name),
-      additionalProperties: false,
+      properties: {
+        op: { enum: ['c', 'u', 'd', 'r', 't'], description: 'create, update, delete, read (snapshot), truncate' },
+        before: { anyOf: [{ $ref: '#/$defs/row' }, { type: 'null' }] },
+        after: { anyOf: [{ $ref: '#/$defs/row' }, { type: 'null' }] },
+        source: {
+          type: 'object',
+          properties: {
+            lsn: { type: ['string', 'null'], description: 'a 64-bit WAL position' },
+            commitLsn: { type: ['string', 'null'] },
+            txId: { type: ['integer', 'null'] },
+            tsMs: { type: 'integer', description: 'commit time in the source, ms since the epoch' },
+            snapshot: { type: 'string' },
+            db: { type: 'string' },
+            schema: { const: shape.stream.split('.')[0] },
+            table: { const: shape.stream.split('.')[1] },
+            origin: { type: ['string', 'null'] },
+          },
+          required: ['tsMs', 'schema', 'table'],
+        },
+      },
+      required: ['op', 'before', 'after', 'source'],
+      $defs: { row },
     },
   };
 }
