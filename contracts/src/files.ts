@@ -23,18 +23,10 @@ const ConsumerSchema = z
   .strict();
 
 export function readContracts(dir: string): Map<string, StreamContract> {
-  const folder = path.join(dir, 'streams');
   const out = new Map<string, StreamContract>();
-  if (!fs.existsSync(folder)) return out;
-  for (const f of fs.readdirSync(folder).filter((x) => x.endsWith('.json')).sort()) {
-    const file = path.join(folder, f);
-    let c: StreamContract;
-    try {
-      c = JSON.parse(fs.readFileSync(file, 'utf8')) as StreamContract;
-    } catch (err) {
-      throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message}): fix it, or write it again with \`strangler contracts snapshot\``);
-    }
-    if (typeof c.stream !== 'string' || !Array.isArray(c.columns) || !Array.isArray(c.key)) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not a stream contract (stream, key, columns): write it again with \`strangler contracts snapshot\``);
+  for (const { file, value } of jsonFiles(path.join(dir, 'streams'), ': fix it, or write it again with `strangler contracts snapshot`')) {
+    const c = value as StreamContract;
+    if (typeof c?.stream !== 'string' || !Array.isArray(c.columns) || !Array.isArray(c.key)) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not a stream contract (stream, key, columns): write it again with \`strangler contracts snapshot\``);
     out.set(c.stream, c);
   }
   return out;
@@ -49,7 +41,15 @@ export function writeContract(dir: string, c: StreamContract): string {
 }
 
 export function readConsumers(dir: string): Consumer[] {
-  const folder = path.join(dir, 'consumers');
+  return jsonFiles(path.join(dir, 'consumers')).map(({ file, value }) => {
+    const r = ConsumerSchema.safeParse(value);
+    if (!r.success) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+    return r.data as Consumer;
+  });
+}
+
+/** Every `*.json` of a folder (none when it is missing), parsed, in name order; one that is not JSON is refused with its path. */
+function jsonFiles(folder: string, hint = ''): Array<{ file: string; value: unknown }> {
   if (!fs.existsSync(folder)) return [];
   return fs
     .readdirSync(folder)
@@ -57,15 +57,11 @@ export function readConsumers(dir: string): Consumer[] {
     .sort()
     .map((f) => {
       const file = path.join(folder, f);
-      let raw: unknown;
       try {
-        raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+        return { file, value: JSON.parse(fs.readFileSync(file, 'utf8')) as unknown };
       } catch (err) {
-        throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message})`);
+        throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message})${hint}`);
       }
-      const r = ConsumerSchema.safeParse(raw);
-      if (!r.success) throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
-      return r.data as Consumer;
     });
 }
 
@@ -80,20 +76,7 @@ export interface EventContractFile {
 }
 
 export function readEventContracts(dir: string): EventContractFile[] {
-  const folder = path.join(dir, 'events');
-  if (!fs.existsSync(folder)) return [];
-  return fs
-    .readdirSync(folder)
-    .filter((x) => x.endsWith('.json'))
-    .sort()
-    .map((f) => {
-      const file = path.join(folder, f);
-      try {
-        return JSON.parse(fs.readFileSync(file, 'utf8')) as EventContractFile;
-      } catch (err) {
-        throw new ContractsError('STR_ERR_CONTRACTS_FILE', `${file} is not valid JSON (${(err as Error).message})`);
-      }
-    });
+  return jsonFiles(path.join(dir, 'events')).map(({ value }) => value as EventContractFile);
 }
 
 export const shapeOf = (c: StreamContract): Shape => ({ stream: c.stream, key: c.key, columns: c.columns });
