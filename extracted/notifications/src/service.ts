@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
@@ -101,10 +101,18 @@ export async function startNotifications(o: NotificationsOptions): Promise<Runni
     res.json({ data: rows.map((r) => ({ id: r.event_id, type: r.type, version: r.version, tenant: r.tenant, aggregateId: r.aggregate_id, topic: r.topic, payload: r.payload, receivedAt: new Date(r.received_at).toISOString() })) });
   });
   app.use((req, res) => void res.status(404).json({ error: { code: 'route_not_found', message: `no route for ${req.method} ${req.path}: GET /notifications?tenant=&limit= or /healthz` } }));
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(o.port, o.host ?? '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
-  });
+  // node:http's own listen: express 5's app.listen calls its callback with a listen error (a taken port), which resolved with no address.
+  const server: Server = createServer(app);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host ?? '127.0.0.1', () => resolve());
+    });
+  } catch (err) {
+    await consumer.disconnect().catch(() => undefined);
+    await db.destroy();
+    throw err;
+  }
   const a = server.address() as AddressInfo;
   return {
     url: `http://${a.address}:${a.port}`,
